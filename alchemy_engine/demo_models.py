@@ -1,0 +1,162 @@
+"""Built-in SDXL-, SAM- and detector-shaped models with random weights.
+
+They run the exact code paths of the real models (the same diffusers pipeline classes,
+``segment_anything.Sam``, transformers' Grounding DINO) and produce noise images, so the
+app, the tests and CPU benchmarks work with no downloaded weights. Built offline in seconds
+and cached on disk under ``cache_root()/demo_models``.
+
+Sizes of the SDXL-shaped model:
+* ``tiny``: for tests and the demo (about 3 M parameters, 64–128 px images);
+* ``mid``: the SDXL block layout at reduced width, for CPU benchmarks;
+* ``full``: the real SDXL base 1.0 architecture from ``resources/``, for GPU benchmarks
+  (never cached: 2.6 B random parameters are cheaper to build than to store).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from alchemy_engine import paths
+
+DEMO_FORMAT_VERSION = 1
+SDXL_SIZES = ("tiny", "mid", "full")
+
+# VAE with four levels like SDXL's, so images are 8x the latent size as in the real model.
+_TINY_VAE = dict(block_out_channels=[8, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
+_MID_VAE = dict(block_out_channels=[32, 64, 64, 64], norm_num_groups=32, layers_per_block=1)
+
+_UNET_LAYOUT = dict(
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    addition_embed_type="text_time",
+    use_linear_projection=True,
+)
+_TINY = dict(
+    unet=dict(block_out_channels=(16, 32, 32), layers_per_block=1, attention_head_dim=(2, 4, 4),
+              transformer_layers_per_block=(1, 1, 1), addition_time_embed_dim=8,
+              norm_num_groups=8, sample_size=16),
+    text_encoder=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
+    text_encoder_2=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        projection_dim=32),
+    vae=_TINY_VAE,
+)
+_MID = dict(
+    unet=dict(block_out_channels=(64, 128, 256), layers_per_block=2, attention_head_dim=(2, 4, 8),
+              transformer_layers_per_block=(1, 1, 2), addition_time_embed_dim=64,
+              norm_num_groups=32, sample_size=64),
+    text_encoder=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4),
+    text_encoder_2=dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                        projection_dim=256),
+    vae=_MID_VAE,
+)
+
+
+def _config_dir() -> Path:
+    return paths.sdxl_config_dir()
+
+
+def build_sdxl_components(size: str = "tiny", seed: int = 0, device: Any = None, dtype: Any = None) -> dict:
+    """Fresh random-weight SDXL components, ready for ``StableDiffusionXLPipeline(**components)``."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    if size not in SDXL_SIZES:
+        raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SDXL_SIZES)}")
+    cfg_dir = _config_dir()
+    te1_cfg = CLIPTextConfig.from_json_file(cfg_dir / "text_encoder" / "config.json")
+    te2_cfg = CLIPTextConfig.from_json_file(cfg_dir / "text_encoder_2" / "config.json")
+    unet_cfg = UNet2DConditionModel.load_config(cfg_dir / "unet")
+    vae_cfg = AutoencoderKL.load_config(cfg_dir / "vae")
+    if size != "full":
+        spec = _TINY if size == "tiny" else _MID
+        for cfg, overrides in ((te1_cfg, spec["text_encoder"]), (te2_cfg, spec["text_encoder_2"])):
+            for key, value in overrides.items():
+                setattr(cfg, key, value)
+        unet_cfg.update(_UNET_LAYOUT)
+        unet_cfg.update(spec["unet"])
+        unet_cfg["cross_attention_dim"] = te1_cfg.hidden_size + te2_cfg.hidden_size
+        unet_cfg["projection_class_embeddings_input_dim"] = (
+            6 * unet_cfg["addition_time_embed_dim"] + te2_cfg.projection_dim
+        )
+        vae_cfg.update(spec["vae"])
+        n = len(vae_cfg["block_out_channels"])
+        vae_cfg["down_block_types"] = ["DownEncoderBlock2D"] * n
+        vae_cfg["up_block_types"] = ["UpDecoderBlock2D"] * n
+        vae_cfg["sample_size"] = unet_cfg["sample_size"] * 8
+
+    torch.manual_seed(seed)
+    with torch.device(device or "cpu"):
+        components = dict(
+            unet=UNet2DConditionModel.from_config(unet_cfg),
+            vae=AutoencoderKL.from_config(vae_cfg),
+            text_encoder=CLIPTextModel(te1_cfg),
+            text_encoder_2=CLIPTextModelWithProjection(te2_cfg),
+        )
+    if dtype is not None:
+        for module in components.values():
+            module.to(dtype=dtype)
+    components["tokenizer"] = CLIPTokenizer.from_pretrained(cfg_dir / "tokenizer")
+    components["tokenizer_2"] = CLIPTokenizer.from_pretrained(cfg_dir / "tokenizer_2")
+    components["scheduler"] = EulerDiscreteScheduler.from_pretrained(cfg_dir / "scheduler")
+    return components
+
+
+def demo_cache_dir() -> Path:
+    return paths.cache_root() / "demo_models" / f"v{DEMO_FORMAT_VERSION}"
+
+
+def _build_once(target: Path, write) -> Path:
+    """Build into a temporary sibling and rename, so a crash never leaves half a model."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.exists():  # another process did not win the race: a real failure
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
+    return target
+
+
+def demo_sdxl_dir(size: str = "tiny") -> Path:
+    """A diffusers folder of the demo SDXL model, loadable like any real one."""
+    if size == "full":
+        raise ValueError("the full-size demo SDXL is built in memory only: use build_sdxl_components('full')")
+
+    def write(folder: Path) -> None:
+        from diffusers import StableDiffusionXLPipeline
+
+        StableDiffusionXLPipeline(**build_sdxl_components(size)).save_pretrained(folder)
+
+    return _build_once(demo_cache_dir() / f"sdxl-{size}", write)
+
+
+def demo_sam_checkpoint() -> Path:
+    """A SAM checkpoint in Meta's ``.pth`` layout with the tiny ``demo`` variant's shapes."""
+
+    def write(file: Path) -> None:
+        import torch
+
+        from alchemy_engine.sam_models import build_sam
+
+        torch.manual_seed(0)
+        torch.save(build_sam("demo").state_dict(), file)
+
+    return _build_once(demo_cache_dir() / "sam_demo.pth", write)
+
+
+def demo_detector_dir() -> Path:
+    """A tiny Grounding DINO folder (model + processor) loadable with transformers' Auto classes."""
+    from alchemy_engine.detector_models import save_tiny_grounding_dino
+
+    return _build_once(demo_cache_dir() / "grounding-dino-demo", save_tiny_grounding_dino)

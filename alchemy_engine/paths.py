@@ -1,0 +1,53 @@
+"""Where Image Alchemy keeps its data, and where bundled resources live.
+
+`IMAGE_ALCHEMY_HOME` replaces the whole data root (tests and scripts use it);
+otherwise the platform's per-user data and cache directories are used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "ImageAlchemy"
+HOME_ENV = "IMAGE_ALCHEMY_HOME"
+
+
+def data_root() -> Path:
+    override = os.environ.get(HOME_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_root() -> Path:
+    """Derived data that is always safe to delete (demo models, SAM embeddings)."""
+    if os.environ.get(HOME_ENV):
+        return data_root() / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def projects_dir() -> Path:
+    return data_root() / "projects"
+
+
+def models_dir() -> Path:
+    """Where users drop weights: models/sdxl, models/sam, models/detector."""
+    return data_root() / "models"
+
+
+def resources_dir() -> Path:
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def sdxl_config_dir() -> Path:
+    """SDXL base 1.0 component configs and both CLIP tokenizers (no weights)."""
+    return resources_dir() / "configs" / "sdxl-base-1.0"
