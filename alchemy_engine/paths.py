@@ -12,6 +12,7 @@ from pathlib import Path
 
 APP_NAME = "ImageAlchemy"
 HOME_ENV = "IMAGE_ALCHEMY_HOME"
+CACHE_ENV = "IMAGE_ALCHEMY_CACHE"
 
 
 def data_root() -> Path:
@@ -25,6 +26,9 @@ def data_root() -> Path:
 
 def cache_root() -> Path:
     """Derived data that is always safe to delete (demo models, SAM embeddings)."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
     if os.environ.get(HOME_ENV):
         return data_root() / "cache"
     import platformdirs

@@ -1,0 +1,30 @@
+"""Every test runs offline with its own data root; demo models are built once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One cache per test session, so demo models are built once and shared by all tests."""
+    return tmp_path_factory.mktemp("alchemy_cache")
+
+
+@pytest.fixture(autouse=True)
+def alchemy_home(shared_cache, tmp_path, monkeypatch) -> Path:
+    """Each test gets an empty data root (projects, models) of its own."""
+    home = tmp_path / "alchemy_home"
+    home.mkdir()
+    monkeypatch.setenv("IMAGE_ALCHEMY_HOME", str(home))
+    monkeypatch.setenv("IMAGE_ALCHEMY_CACHE", str(shared_cache))
+    return home
