@@ -1,0 +1,85 @@
+"""The main window: projects on the left; the open project's Photos, Train and Insert areas."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
+
+from alchemy_gui.failure_dialog import show_failure
+from alchemy_gui.new_project_dialog import NewProjectDialog
+from alchemy_gui.project_browser import ProjectBrowser
+from alchemy_gui.project_overview import ProjectOverview
+from alchemy_gui.project_state import ProjectState
+from alchemy_gui.workers import JobFailure, JobRunner
+
+
+def _placeholder(text: str) -> QWidget:
+    label = QLabel(text)
+    label.setObjectName("hint")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    return label
+
+
+class MainWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Image Alchemy")
+        self.resize(1200, 780)
+        self.runner = JobRunner(self)
+        self.state = ProjectState(self.runner, self)
+
+        self.browser = ProjectBrowser(self.state)
+        self.overview = ProjectOverview()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.overview, "Photos")
+        self.tabs.addTab(_placeholder("Train a LoRA of this subject.\n\n"
+                                      "Until the training panel lands here, run:\n"
+                                      "python main.py train <project> --model <sdxl>"), "Train")
+        self.tabs.addTab(_placeholder("Place the subject into a scene.\n\n"
+                                      "Until the insertion canvas lands here, run:\n"
+                                      "python main.py insert <project> --scene <image>"), "Insert")
+        splitter = QSplitter()
+        splitter.addWidget(self.browser)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 900])
+        self.setCentralWidget(splitter)
+        self.statusBar().showMessage("Ready")
+
+        new_action = QAction("&New project…", self)
+        new_action.setShortcut(QKeySequence.StandardKey.New)
+        new_action.triggered.connect(self.new_project)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(new_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        self.browser.new_requested.connect(self.new_project)
+        self.state.current_changed.connect(self.overview.show_project)
+        self.state.failed.connect(self._show_failure)
+        self.runner.busy_changed.connect(self._on_busy)
+        self.state.refresh()
+
+    def new_project(self) -> NewProjectDialog:
+        dialog = NewProjectDialog(self)
+        dialog.accepted.connect(lambda: self.state.create(dialog.request()))
+        dialog.open()
+        return dialog
+
+    def _show_failure(self, title: str, failure: JobFailure) -> None:
+        self.statusBar().showMessage(failure.message, 10000)
+        show_failure(self, title, failure)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.statusBar().showMessage("Working…" if busy else "Ready")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.runner.cancel_all()
+        self.runner.wait_idle()
+        self.overview.thumbnails.wait()
+        super().closeEvent(event)

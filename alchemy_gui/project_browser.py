@@ -1,0 +1,87 @@
+"""The list of projects, with New / Delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
+                               QPushButton, QVBoxLayout, QWidget)
+
+from alchemy_gui.project_state import ProjectState
+
+
+class ProjectBrowser(QWidget):
+    new_requested = Signal()
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        title = QLabel("Projects")
+        title.setObjectName("heading")
+        self.list = QListWidget()
+        self.list.setObjectName("projectList")
+        self.empty_hint = QLabel("No projects yet.\nClick “New project” and add 3–5 photos.")
+        self.empty_hint.setObjectName("hint")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.new_button = QPushButton("New project…")
+        self.new_button.setObjectName("primary")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setEnabled(False)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addWidget(self.delete_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty_hint)
+        layout.addLayout(buttons)
+
+        self.new_button.clicked.connect(self.new_requested)
+        self.delete_button.clicked.connect(self._confirm_delete)
+        self.list.currentItemChanged.connect(self._on_selection)
+        state.projects_changed.connect(self._show_projects)
+        state.current_changed.connect(self._select_current)
+        self._show_projects(state.projects)
+
+    def selected_slug(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _show_projects(self, summaries: list) -> None:
+        keep = self.selected_slug() or (self.state.current.slug if self.state.current else None)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for summary in summaries:
+            item = QListWidgetItem(f"{summary.name}\n{summary.token} {summary.class_noun} · "
+                                   f"{summary.photo_count} photos")
+            item.setData(Qt.ItemDataRole.UserRole, summary.slug)
+            self.list.addItem(item)
+            if summary.slug == keep:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self.empty_hint.setVisible(not summaries)
+        self.delete_button.setEnabled(self.list.currentItem() is not None)
+
+    def _select_current(self, project) -> None:
+        slug = project.slug if project is not None else None
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == slug:
+                self.list.blockSignals(True)
+                self.list.setCurrentItem(item)
+                self.list.blockSignals(False)
+
+    def _on_selection(self, current: QListWidgetItem | None, previous) -> None:
+        self.delete_button.setEnabled(current is not None)
+        self.state.open(current.data(Qt.ItemDataRole.UserRole) if current else None)
+
+    def _confirm_delete(self) -> None:
+        slug = self.selected_slug()
+        if not slug:
+            return
+        answer = QMessageBox.question(
+            self, "Delete project",
+            f"Delete the project “{self.list.currentItem().text().splitlines()[0]}”, its photos, "
+            "trained LoRAs and outputs?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.state.delete(slug)

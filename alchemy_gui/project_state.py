@@ -1,0 +1,107 @@
+"""UI state for the project browser: the project list and the open project.
+
+Widgets bind to the signals; they call one method per user action. Disk work (listing,
+creating, importing photos, deleting) runs as jobs on the shared :class:`JobRunner`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from alchemy_engine import project as projects
+from alchemy_gui.workers import JobFailure, JobRunner
+
+
+@dataclass(frozen=True)
+class NewProject:
+    name: str
+    token: str
+    class_noun: str
+    images: tuple[Path, ...]
+
+
+def _list(request: None, progress, cancel) -> list:
+    return projects.list_projects()
+
+
+def _create(request: NewProject, progress, cancel) -> Any:
+    return projects.create_project(request.name, token=request.token, class_noun=request.class_noun,
+                                   images=list(request.images))
+
+
+def _open(slug: str, progress, cancel) -> Any:
+    return projects.open_project(slug)
+
+
+def _delete(slug: str, progress, cancel) -> str:
+    projects.delete_project(slug)
+    return slug
+
+
+class ProjectState(QObject):
+    projects_changed = Signal(list)  # list of project summaries
+    current_changed = Signal(object)  # Project or None
+    failed = Signal(str, object)  # title, JobFailure
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self._projects: list = []
+        self._current = None
+
+    @property
+    def projects(self) -> list:
+        return self._projects
+
+    @property
+    def current(self):
+        return self._current
+
+    def refresh(self) -> None:
+        worker = self.runner.submit(_list, None, "list projects")
+        worker.succeeded.connect(self._set_projects)
+        worker.failed.connect(lambda f: self.failed.emit("Could not list projects", f))
+
+    def create(self, request: NewProject) -> None:
+        worker = self.runner.submit(_create, request, "create project")
+        worker.succeeded.connect(self._on_created)
+        worker.failed.connect(lambda f: self.failed.emit("Could not create the project", f))
+
+    def open(self, slug: str | None) -> None:
+        if not slug:
+            self._set_current(None)
+            return
+        worker = self.runner.submit(_open, slug, "open project")
+        worker.succeeded.connect(self._set_current)
+        worker.failed.connect(lambda f: self.failed.emit("Could not open the project", f))
+
+    def delete(self, slug: str) -> None:
+        worker = self.runner.submit(_delete, slug, "delete project")
+        worker.succeeded.connect(self._on_deleted)
+        worker.failed.connect(lambda f: self.failed.emit("Could not delete the project", f))
+
+    def _set_projects(self, summaries: list) -> None:
+        self._projects = list(summaries)
+        self.projects_changed.emit(self._projects)
+
+    def _set_current(self, project) -> None:
+        if project is self._current:
+            return
+        self._current = project
+        self.current_changed.emit(project)
+
+    def _on_created(self, project) -> None:
+        self.refresh()
+        self._set_current(project)
+
+    def _on_deleted(self, slug: str) -> None:
+        if self._current is not None and self._current.slug == slug:
+            self._set_current(None)
+        self.refresh()
+
+
+__all__ = ["JobFailure", "NewProject", "ProjectState"]
