@@ -1,0 +1,62 @@
+"""The main window against the real engine: list, create (off the UI thread), open, delete."""
+
+from __future__ import annotations
+
+from alchemy_engine import project as projects
+from alchemy_gui.main_window import MainWindow
+from alchemy_gui.project_state import NewProject
+
+
+def _window(qtbot) -> MainWindow:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.runner.busy)
+    return window
+
+
+def test_window_opens_empty_and_closes_cleanly(qtbot, screenshot):
+    window = _window(qtbot)
+    assert window.browser.list.count() == 0
+    assert window.browser.empty_hint.isVisible()
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Photos", "Train", "Insert"]
+    screenshot(window, "main_window_empty")
+    assert window.close()
+
+
+def test_create_project_runs_as_job_and_shows_photos(qtbot, photos, screenshot):
+    window = _window(qtbot)
+    with qtbot.waitSignal(window.state.current_changed, timeout=30000):
+        window.state.create(NewProject("Rex", "sks", "dog", tuple(photos)))
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1, timeout=10000)
+    assert window.overview.title.text() == "Rex"
+    assert window.overview.photos.count() == 3
+    qtbot.waitUntil(lambda: all(not window.overview.photos.item(i).icon().isNull()
+                                for i in range(3)), timeout=10000)
+    screenshot(window, "main_window_project")
+    window.close()
+
+
+def test_bad_photos_show_a_message_not_a_traceback(qtbot, tmp_path, monkeypatch):
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_text("not an image")
+    window = _window(qtbot)
+    with qtbot.waitSignal(window.state.failed, timeout=30000) as blocker:
+        window.state.create(NewProject("Broken", "sks", "dog", (bogus,)))
+    title, failure = blocker.args
+    assert "notes.jpg" in failure.message
+    assert failure.detail == ""  # a user error: no traceback to fold away
+    window.close()
+
+
+def test_delete_project_from_browser(qtbot, photos, monkeypatch):
+    projects.create_project("Mug", token="zwx", class_noun="mug", images=photos[:1])
+    window = _window(qtbot)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1)
+    window.browser.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: window.state.current is not None)
+    with qtbot.waitSignal(window.state.projects_changed, timeout=10000):
+        window.state.delete(window.state.current.slug)
+    assert window.browser.list.count() == 0
+    assert window.state.current is None
+    window.close()
