@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make renames inside ``folder`` durable (POSIX; a no-op elsewhere)."""
     if os.name != "posix":
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -44,7 +45,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -92,6 +93,9 @@ class FileLock:
                     os.close(fd)
                     raise FileLockTimeout(f"{self.path} is held by another process") from None
                 time.sleep(0.05)
+            except BaseException:  # e.g. ENOLCK on a network drive: do not leak the descriptor
+                os.close(fd)
+                raise
 
     def release(self) -> None:
         if self._fd is not None:

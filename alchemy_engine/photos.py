@@ -1,0 +1,399 @@
+"""Reading photos safely, and the reference photos stored in a project.
+
+:func:`load_rgb` is how the engine reads any picture a user hands it (reference photos, scenes):
+header size checked before decoding (decompression bombs), the whole file decoded (a truncated
+file fails here, not mid-training), EXIF orientation applied, ICC colour converted to sRGB, every
+mode converted to 8-bit RGB, transparency flattened onto white (training and inpainting need RGB).
+:func:`normalise_photo` adds the reference-photo rules: at least :data:`MIN_SIDE` px on the short
+side, a hash of the decoded pixels (duplicates), a downscale to :data:`MAX_STORED_SIDE` px on the
+long side (SDXL trains at 1024 px; twice that leaves room for crops without 40 MB PNGs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import re
+import unicodedata
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from alchemy_engine.atomic import atomic_path, fsync_dir
+from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 50_000_000
+"""Refuse anything larger than 50 megapixels, judged from the header before decoding."""
+
+MIN_SIDE = 256
+"""Reference photos need at least this many pixels on the short side (1024+ works best)."""
+
+MAX_STORED_SIDE = 2048
+"""Imported reference photos are downscaled to this long side (never upscaled)."""
+
+READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+"""Only these decoders are tried: no EPS/PDF (external programs) or exotic formats."""
+
+MASK_SUFFIX = ".mask.png"
+"""A reference photo ``<stem>.png`` has a subject mask when ``<stem>.mask.png`` exists."""
+
+_HUMAN_FORMATS = "JPEG, PNG, WebP, TIFF, BMP or GIF"
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalisedPhoto:
+    """A reference photo ready to store: RGB, oriented, at most MAX_STORED_SIDE on the long side."""
+
+    image: Image.Image
+    sha256: str  # of the decoded, oriented, full-size RGB pixels (and their size)
+    source: Path
+    original_size: tuple[int, int]  # (width, height) after orientation, before downscaling
+
+
+def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode ``path`` fully and return an 8-bit sRGB ``RGB`` image, upright per its EXIF tag.
+
+    Any size up to ``max_pixels`` is accepted. Alpha is composited onto white. Raises
+    :class:`ImageImportError` naming the file when it is missing, not an image, damaged or
+    truncated, too large, or in a colour format that cannot be converted.
+    """
+    path = Path(path)
+    image = _open_checked(path, max_pixels)
+    try:
+        upright = ImageOps.exif_transpose(image)  # always a new image, info kept
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageImportError(f"{path}: its EXIF data is damaged ({exc}). Re-save the photo "
+                               "as JPEG or PNG and import it again.") from exc
+    finally:
+        image.close()
+    return _to_srgb_rgb(upright, path)
+
+
+def normalise_photo(path: str | os.PathLike) -> NormalisedPhoto:
+    """Load a reference photo with :func:`load_rgb`, check its size, hash it and downscale it."""
+    path = Path(path)
+    image = load_rgb(path)
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        raise ImageImportError(
+            f"{path}: {width}×{height} px is too small; reference photos need at least "
+            f"{MIN_SIDE} px on the short side (1024 px or more works best). Use a larger photo.")
+    digest = pixel_sha256(image)
+    if max(width, height) > MAX_STORED_SIDE:
+        scale = MAX_STORED_SIDE / max(width, height)
+        new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(new_size, Image.Resampling.LANCZOS)
+    return NormalisedPhoto(image=image, sha256=digest, source=path, original_size=(width, height))
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """SHA-256 of an image's size, mode and raw pixels: equal for equal pictures in any file."""
+    digest = hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    """Open with a header-size check first, then decode every pixel."""
+    if not path.exists():
+        raise ImageImportError(f"{path}: file not found. Check the path and try again.")
+    if path.is_dir():
+        raise ImageImportError(f"{path}: is a folder, not a photo. Choose the image files inside it.")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (then errors) on images over its own limit; treat both as "too large".
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.init()  # registers every plugin; open(formats=...) does not do it itself
+            image = Image.open(path, formats=[f for f in READABLE_FORMATS if f in Image.OPEN])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_large(path, None, max_pixels) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageImportError(f"{path}: is not an image Image Alchemy can read. Save or export "
+                               f"it as {_HUMAN_FORMATS} and import it again.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageImportError(f"{path}: cannot be read ({exc}). Check that the file is a "
+                               "photo and that you may read it.") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise _too_large(path, (width, height), max_pixels)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        image.close()
+        raise ImageImportError(f"{path}: the file is damaged or incomplete ({exc}). Copy it "
+                               "again from the camera or phone, or re-save it, then import "
+                               "it again.") from exc
+    return image
+
+
+def _too_large(path: Path, size: tuple[int, int] | None, max_pixels: int) -> ImageImportError:
+    limit = f"{max_pixels / 1e6:g} megapixels"
+    what = f"{size[0]}×{size[1]} px ({size[0] * size[1] / 1e6:.1f} MP)" if size else "the image"
+    return ImageImportError(f"{path}: {what} is over the {limit} limit. Scale it down below "
+                            f"{limit} and import it again.")
+
+
+def _to_srgb_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """Convert any decoded mode to 8-bit RGB, colour-managed to sRGB where a profile is given."""
+    mode = image.mode
+    if mode in ("F",) or mode.startswith("I;32") or mode.startswith("F;"):
+        raise ImageImportError(f"{path}: floating-point images are not supported. Save it as "
+                               "an 8- or 16-bit image and import it again.")
+    if mode == "I" or mode.startswith("I;16"):
+        return _sixteen_bit_to_rgb(image)
+    icc = image.info.get("icc_profile")
+    if icc and mode in ("RGB", "RGBA", "CMYK"):
+        image = _apply_icc(image, icc, path)
+    if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
+        return _flatten_on_white(image.convert("RGBA"))
+    if image.mode == "RGB":
+        return image
+    try:
+        return image.convert("RGB")
+    except ValueError as exc:
+        raise ImageImportError(f"{path}: colour mode {mode} cannot be converted to RGB ({exc}). "
+                               "Save it as an RGB JPEG or PNG and import it again.") from exc
+
+
+def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit grey (``I;16*``) or 32-bit integer (``I``, from 16-bit files) scaled to 0-255.
+
+    PIL's own ``convert`` clips instead of scaling, turning most 16-bit photos white.
+    """
+    values = np.asarray(image, dtype=np.int64)
+    values = np.clip(values, 0, 65535)
+    eight_bit = ((values * 255 + 32767) // 65535).astype(np.uint8)
+    return Image.fromarray(eight_bit).convert("RGB")
+
+
+def _flatten_on_white(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _apply_icc(image: Image.Image, icc: bytes, path: Path) -> Image.Image:
+    """Convert from the embedded profile to sRGB; a broken profile is logged and ignored."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        target = ImageCms.createProfile("sRGB")
+        if image.mode == "RGBA":
+            rgb = ImageCms.profileToProfile(image.convert("RGB"), source, target, outputMode="RGB")
+            rgb.putalpha(image.getchannel("A"))
+            return rgb
+        return ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.warning("%s: ignoring its colour profile, which cannot be used (%s)", path, exc)
+        return image
+
+
+# ------------------------------------------------------------------ reference photos of a project
+
+@dataclasses.dataclass(frozen=True)
+class ReferencePhoto:
+    """A stored reference photo: an RGB PNG in ``references/``, maybe with a subject mask."""
+
+    path: Path
+    original_name: str
+    sha256: str  # see pixel_sha256; of the photo as decoded, before downscaling
+    width: int  # of the stored PNG
+    height: int
+    caption: str | None = None
+    mask_path: Path | None = None  # set when the mask file exists
+    imported: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def default_mask_path(self) -> Path:
+        return self.path.with_name(self.path.stem + MASK_SUFFIX)
+
+    @classmethod
+    def from_entry(cls, references_dir: Path, entry: dict[str, Any]) -> "ReferencePhoto":
+        path = references_dir / entry["file"]
+        mask = path.with_name(path.stem + MASK_SUFFIX)
+        return cls(path=path, original_name=str(entry.get("original_name", entry["file"])),
+                   sha256=entry["sha256"], width=int(entry.get("width", 0)),
+                   height=int(entry.get("height", 0)), caption=entry.get("caption") or None,
+                   mask_path=mask if mask.is_file() else None,
+                   imported=str(entry.get("imported", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.name, "path": str(self.path), "original_name": self.original_name,
+                "sha256": self.sha256, "width": self.width, "height": self.height,
+                "caption": self.caption,
+                "mask_path": str(self.mask_path) if self.mask_path else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class RefusedPhoto:
+    path: Path
+    reason: str  # a full sentence that names the file and says what to do
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportReport:
+    imported: tuple[ReferencePhoto, ...] = ()
+    refused: tuple[RefusedPhoto, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"imported": [p.to_dict() for p in self.imported],
+                "refused": [r.to_dict() for r in self.refused]}
+
+
+PhotoRef = Union[ReferencePhoto, str]
+"""A photo given as a ReferencePhoto or by its stored file name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Staged:
+    source: Path
+    sha256: str
+    size: tuple[int, int]
+    tmp: Path
+
+
+def find_entry(data: dict[str, Any], photo: PhotoRef, project_name: str) -> dict[str, Any]:
+    """The ``references`` record of ``photo`` in a project.json dict."""
+    name = photo.name if isinstance(photo, ReferencePhoto) else str(photo)
+    for entry in data["references"]:
+        if entry["file"] == name:
+            return entry
+    raise ProjectError(f"Project {project_name!r} has no photo {name!r}; it may have been "
+                       "removed in another window. Reload the project.")
+
+
+def stage_and_commit(references_dir: Path, sources: list[Path],
+                     mutate: Callable[[Callable[[dict[str, Any]], Any]], Any]) -> ImportReport:
+    """Decode and encode every photo outside the project lock, then, inside ``mutate`` (which
+    runs a change on a freshly read project.json under the lock), drop project duplicates, move
+    the PNGs to their final names and add their records."""
+    if not sources:
+        return ImportReport()
+    references_dir.mkdir(parents=True, exist_ok=True)
+    staged, refused = _stage(references_dir, sources)
+    try:
+        imported, duplicates = (mutate(lambda data: _commit(references_dir, data, staged))
+                                if staged else ([], []))
+    finally:
+        for item in staged:
+            item.tmp.unlink(missing_ok=True)
+    order = {source: index for index, source in enumerate(sources)}
+    refused = sorted(refused + duplicates, key=lambda r: order.get(r.path, len(order)))
+    return ImportReport(imported=tuple(imported), refused=tuple(refused))
+
+
+def _stage(references_dir: Path, sources: list[Path]) -> tuple[list[_Staged], list[RefusedPhoto]]:
+    staged: list[_Staged] = []
+    refused: list[RefusedPhoto] = []
+    seen: dict[str, Path] = {}
+    try:
+        for source in sources:
+            try:
+                photo = normalise_photo(source)
+            except ImageImportError as exc:
+                refused.append(RefusedPhoto(source, str(exc)))
+                continue
+            if photo.sha256 in seen:
+                refused.append(RefusedPhoto(source, f"{source}: the same picture as "
+                                            f"{seen[photo.sha256]} earlier in this import; it "
+                                            "was imported once."))
+                continue
+            seen[photo.sha256] = source
+            tmp = references_dir / f".import-{uuid.uuid4().hex}.png"
+            with open(tmp, "wb") as handle:
+                photo.image.save(handle, "PNG")
+                handle.flush()
+                os.fsync(handle.fileno())
+            staged.append(_Staged(source, photo.sha256, photo.image.size, tmp))
+    except BaseException:
+        for item in staged:
+            item.tmp.unlink(missing_ok=True)
+        raise
+    return staged, refused
+
+
+def _commit(references_dir: Path, data: dict[str, Any],
+            staged: list[_Staged]) -> tuple[list[ReferencePhoto], list[RefusedPhoto]]:
+    known = {entry["sha256"]: entry["file"] for entry in data["references"]}
+    taken = {entry["file"].casefold() for entry in data["references"]}
+    taken |= {path.name.casefold() for path in references_dir.iterdir()}
+    imported, refused = [], []
+    for item in staged:
+        if item.sha256 in known:
+            refused.append(RefusedPhoto(item.source, f"{item.source}: the same picture is "
+                                        f"already in the project as {known[item.sha256]}; "
+                                        "it was skipped."))
+            continue
+        name = _free_name(item.source, taken)
+        taken.add(name.casefold())
+        os.replace(item.tmp, references_dir / name)
+        entry = {"file": name, "original_name": item.source.name, "sha256": item.sha256,
+                 "width": item.size[0], "height": item.size[1], "caption": None,
+                 "imported": _utc_now()}
+        data["references"].append(entry)
+        known[item.sha256] = name
+        imported.append(ReferencePhoto.from_entry(references_dir, entry))
+    fsync_dir(references_dir)
+    return imported, refused
+
+
+def _free_name(source: Path, taken: set[str]) -> str:
+    """``<slug of the original stem>.png``, with -2, -3 ... when taken (no dots: see MASK_SUFFIX)."""
+    text = unicodedata.normalize("NFKC", source.stem).casefold()
+    stem = re.sub(r"[\W_]+", "-", text).strip("-")[:40].strip("-") or "photo"
+    name, counter = f"{stem}.png", 1
+    while name.casefold() in taken:
+        counter += 1
+        name = f"{stem}-{counter}.png"
+    return name
+
+
+def write_mask(photo: ReferencePhoto, mask: Any) -> None:
+    """Save ``mask`` (PIL image or 2-D array; white/True = subject) as the photo's mask file;
+    ``None`` deletes it."""
+    target = photo.default_mask_path
+    if mask is None:
+        target.unlink(missing_ok=True)
+        return
+    image = _mask_image(mask)
+    if image.size != (photo.width, photo.height):
+        raise InvalidRequest(f"The mask is {image.width}×{image.height} px but photo "
+                             f"{photo.name} is {photo.width}×{photo.height} px. Make the mask "
+                             "the same size as the photo.")
+    with atomic_path(target) as tmp:
+        image.save(tmp, "PNG")
+
+
+def _mask_image(mask: Any) -> Image.Image:
+    if isinstance(mask, Image.Image):
+        return mask.convert("L")
+    array = np.asarray(mask)
+    if array.ndim != 2:
+        raise InvalidRequest(f"A mask must be a 2-D array or a PIL image, not shape {array.shape}.")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        array = np.round(np.clip(array, 0.0, 1.0) * 255)
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
