@@ -21,7 +21,7 @@ from typing import Any
 
 from alchemy_engine import paths
 
-DEMO_FORMAT_VERSION = 1
+DEMO_FORMAT_VERSION = 2
 SDXL_SIZES = ("tiny", "mid", "full")
 
 # VAE with four levels like SDXL's, so images are 8x the latent size as in the real model.
@@ -39,7 +39,9 @@ _TINY = dict(
               transformer_layers_per_block=(1, 1, 1), addition_time_embed_dim=8,
               norm_num_groups=8, sample_size=16),
     text_encoder=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
-    text_encoder_2=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+    # Wider than text_encoder, as in SDXL (768 vs 1280): single-file loaders tell the two CLIP
+    # encoders apart by width, so equal widths would load text_encoder's weights into both.
+    text_encoder_2=dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
                         projection_dim=32),
     vae=_TINY_VAE,
 )

@@ -93,28 +93,38 @@ def detect_sam_variant(state_dict: Mapping[str, Any]) -> SamVariant:
     )
 
 
-def load_sam(checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, SamVariant]:
-    """Load a Meta SAM ``.pth`` (or ``demo``) safely; returns the model and its variant."""
+def _read_state_dict(path: Path) -> Mapping[str, Any]:
+    """The tensors of a SAM ``.pth``, read with ``weights_only=True`` (no code is ever run)."""
     import pickle
 
     import torch
 
-    if str(checkpoint) == "demo":
-        from alchemy_engine.demo_models import demo_sam_checkpoint
-
-        checkpoint = demo_sam_checkpoint()
-    path = Path(checkpoint)
     if not path.is_file():
         raise ModelError(f"SAM checkpoint not found: {path}")
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         raise ModelError(
             f"{path.name} cannot be read as a plain-tensor SAM checkpoint ({exc.__class__.__name__}); "
             "it may be damaged or contain code. Download Meta's original .pth file again."
         ) from exc
     if not isinstance(state_dict, Mapping):
         raise ModelError(f"{path.name} does not hold a state dict of tensors; expected a SAM .pth file")
+    return state_dict
+
+
+def read_sam_variant(checkpoint: str | Path) -> SamVariant:
+    """The variant of a SAM ``.pth`` from its tensor shapes, without building the model."""
+    return detect_sam_variant(_read_state_dict(Path(checkpoint)))
+
+
+def load_sam(checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, SamVariant]:
+    """Load a Meta SAM ``.pth`` (or ``demo``) safely; returns the model and its variant."""
+    if str(checkpoint) == "demo":
+        from alchemy_engine.demo_models import demo_sam_checkpoint
+
+        checkpoint = demo_sam_checkpoint()
+    state_dict = _read_state_dict(Path(checkpoint))
     variant = detect_sam_variant(state_dict)
     sam = build_sam(variant)
     sam.load_state_dict(state_dict)

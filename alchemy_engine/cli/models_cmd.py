@@ -1,0 +1,58 @@
+"""``models``: what SDXL / SAM / detector weights were found and where; ``models check FILE``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from alchemy_engine.cli.common import CliOutput, add_json_flag
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list the models found on this computer, or check a file",
+        description="List SDXL, SAM and Grounding DINO models found in the models folder and the "
+                    "Hugging Face cache (nothing is downloaded); 'models check FILE' says what a file is.")
+    add_json_flag(parser)
+    parser.add_argument("--sam-variants", action="store_true",
+                        help="open each SAM file to recognise its variant (slower)")
+    parser.set_defaults(handler=list_models)
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+    check = actions.add_parser("check", help="say what a checkpoint file or folder is, without loading it")
+    check.add_argument("path", type=Path, help="a .safetensors file or a diffusers folder")
+    add_json_flag(check)
+    check.set_defaults(handler=check_model)
+
+
+def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
+    from alchemy_engine.models import find_models
+
+    inventory = find_models(detect_sam_variants=args.sam_variants).to_dict()
+    if not out.json_mode:
+        for group in ("sdxl", "sam", "detector"):
+            out.info(f"{group} (put files in {inventory['folders'][group]}):")
+            for entry in inventory[group]:
+                note = f"  [{entry['note']}]" if entry["note"] else ""
+                out.info(f"  {entry['name']:<28} {entry['kind']:<12} {entry['path']}{note}")
+        out.info(f"Hugging Face cache searched: {inventory['folders']['hf_cache']}")
+        return None
+    return inventory
+
+
+def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
+    """Describe a file (or folder); a file that cannot be the SDXL model ends in a ModelError."""
+    from alchemy_engine.checkpoint_probe import probe_checkpoint, require_sdxl_checkpoint
+    from alchemy_engine.models import resolve_sdxl
+
+    path: Path = args.path.expanduser()
+    if path.is_dir():
+        source = resolve_sdxl(path)  # raises a ModelError that says what is wrong with the folder
+        return {"path": str(path), "family": "sdxl_base", "usable": True, "kind": source.kind,
+                "description": "an SDXL diffusers folder", "fingerprint": source.fingerprint()}
+    info = probe_checkpoint(path)
+    out.event({"event": "probe", **info.to_dict()})
+    out.info(f"{path.name}: {info.description}")
+    require_sdxl_checkpoint(path)  # raises with what the file is and what is expected
+    return {**info.to_dict(), "usable": True, "kind": "single_file",
+            "fingerprint": resolve_sdxl(path).fingerprint()}
