@@ -1,0 +1,58 @@
+"""The scene: a photo from disk (upright, alpha flattened) or one made by unmodified SDXL.
+
+Generated scenes come from the base model with every LoRA turned off, from a prompt that names
+the class noun ("a dog on a beach"), so the composition is SDXL's and the detector can find the
+class; they are saved in the project's ``scenes/`` with their own metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.insertion import metadata
+from alchemy_engine.insertion.inpaint import Sampling, sampler_name, step_callback, text_to_image
+from alchemy_engine.jobs import CancelToken, ProgressCallback
+
+MIN_SCENE_SIDE = 16
+
+
+def load_scene(path: Path) -> Image.Image:
+    """Any size and format the photo importer reads: EXIF orientation applied, alpha on white."""
+    from alchemy_engine.photos import load_rgb
+
+    image = load_rgb(path)
+    if min(image.size) < MIN_SCENE_SIDE:
+        raise InvalidRequest(f"the scene {Path(path).name} is only {image.width}x{image.height} px; use an "
+                             f"image at least {MIN_SCENE_SIDE} px on each side (small scenes are upscaled "
+                             "for SDXL automatically, but there is too little here to work with)")
+    return image
+
+
+def names_class(prompt: str, class_noun: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(class_noun)}(?:e?s)?(?![\w-])", prompt, re.IGNORECASE) is not None
+
+
+def generate_scene(session: Any, loaded: Any, prompt: str, negative_prompt: str, size: tuple[int, int],
+                   steps: int, guidance: float, seed: int, progress: ProgressCallback,
+                   cancel: CancelToken) -> tuple[Image.Image, metadata.GenerationInfo]:
+    """Text-to-image with LoRAs off; returns the image and what to write in its metadata."""
+    session.lora_off(loaded)
+    sampling = Sampling(prompt, negative_prompt, steps, guidance, seed)
+    callback = step_callback(progress, cancel, "scene", 0, steps)
+    image = text_to_image(loaded.base, size, sampling, callback)
+    info = metadata.GenerationInfo(
+        prompt=prompt, negative_prompt=negative_prompt, steps=steps, sampler=sampler_name(loaded.base),
+        guidance=guidance, seed=seed, size=size, model=loaded.source.name, model_hash=loaded.fingerprint[:10])
+    return image, info
+
+
+def save_scene(folder: Path, image: Image.Image, info: metadata.GenerationInfo, request_json: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = metadata.unique_path(Path(folder), f"scene-{stamp}-{info.seed}")
+    return metadata.save_png(image, target, info, request_json)

@@ -1,0 +1,148 @@
+"""Turn mask sources into one mask: SAM from clicks/box, the detector's boxes, a mask PNG.
+
+``segment(request, progress, cancel)`` is the job behind ``python main.py segment``; insertion
+uses :func:`build_mask` the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from alchemy_engine import paths
+from alchemy_engine.errors import InvalidRequest, ModelError
+from alchemy_engine.insertion import masks
+from alchemy_engine.insertion.locate import detect, pick_instances, segment_detections
+from alchemy_engine.insertion.request import LocateOptions, SegmentRequest, SegmentResult
+from alchemy_engine.insertion.session import InsertionSession, default_session
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+
+_SAM_PREFERENCE = ("vit_h", "vit_l", "vit_b")
+
+
+@dataclass
+class MaskOutcome:
+    mask: np.ndarray  # bool (H, W), after fill holes and grow/shrink; before feathering
+    score: float | None = None
+    detections: list[dict] = field(default_factory=list)
+    embedding_cached: bool = False
+
+
+def default_sam_checkpoint() -> str:
+    folder = paths.models_dir() / "sam"
+    files = sorted(folder.glob("*.pth")) if folder.is_dir() else []
+    for tag in _SAM_PREFERENCE:
+        for file in files:
+            if tag in file.name:
+                return str(file)
+    if files:
+        return str(files[0])
+    raise ModelError(f"clicks, boxes and automatic mode need a Segment Anything checkpoint: put Meta's "
+                     f"sam_vit_b_01ec64.pth (or vit_l / vit_h) in {folder}, pass --sam PATH, or give a "
+                     "ready mask with --mask FILE")
+
+
+def default_detector_folder() -> str:
+    from alchemy_engine.detector_models import DETECTOR_HINT, is_detector_folder
+
+    folder = paths.models_dir() / "detector"
+    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if sub.is_dir() and is_detector_folder(sub):
+            return str(sub)
+    raise ModelError(f"automatic mode needs a text detector and none is configured: {DETECTOR_HINT} "
+                     f"(in {paths.models_dir()}), or pass --detector FOLDER. Or mark the subject "
+                     "yourself with --point X,Y, --box X0,Y0,X1,Y1 or --mask FILE")
+
+
+def _sam_mask(opts: LocateOptions, scene: Image.Image, rgb: np.ndarray, session: InsertionSession,
+              device: str, default_text: str | None, progress: ProgressCallback,
+              cancel: CancelToken) -> MaskOutcome:
+    """SAM from the user's prompts, or from the detector's boxes (automatic mode)."""
+    detections: list = []
+    if not opts.has_prompts:
+        text = opts.text or default_text
+        if not text:
+            raise InvalidRequest("automatic mode needs a word to look for (--text WORD)")
+        progress(Progress(stage="locate", message=f"detecting '{text}'"))
+        detector = session.detector(opts.detector or default_detector_folder(), device)
+        found = detect(detector, scene, text, opts.box_threshold, opts.text_threshold)
+        detections = pick_instances(found, opts.instance)
+    cancel.raise_if_cancelled()
+    progress(Progress(stage="locate", message="segmenting"))
+    segmenter = session.sam(opts.sam or default_sam_checkpoint(), device)
+    cached = segmenter.set_image(rgb)
+    cancel.raise_if_cancelled()
+    if detections:
+        mask, score = segment_detections(segmenter, detections)
+    else:
+        pred = segmenter.predict(points=opts.points, box=opts.box)
+        mask, score = pred.mask, pred.score
+    return MaskOutcome(mask, score, [d.to_dict() for d in detections], cached)
+
+
+def build_mask(opts: LocateOptions, scene: Image.Image, session: InsertionSession, device: str,
+               default_text: str | None = None, progress: ProgressCallback = no_progress,
+               cancel: CancelToken | None = None) -> MaskOutcome:
+    """The subject mask for ``scene`` from ``opts``; an empty result is an InvalidRequest."""
+    cancel = cancel or CancelToken()
+    size = scene.size
+    _check_inside(opts, size)
+    user = None
+    if opts.mask is not None:
+        with Image.open(opts.mask) as image:
+            user = masks.to_mask(image, size)
+    if opts.has_prompts or user is None:
+        outcome = _sam_mask(opts, scene, np.asarray(scene.convert("RGB")), session, device,
+                            default_text, progress, cancel)
+        outcome.mask = masks.combine(outcome.mask, user, opts.mask_mode) if user is not None else outcome.mask
+    else:
+        outcome = MaskOutcome(user)
+    if opts.fill_holes:
+        outcome.mask = masks.fill_holes(outcome.mask)
+    outcome.mask = masks.grow(outcome.mask, opts.grow)
+    if not outcome.mask.any():
+        raise InvalidRequest("the mask is empty: nothing would change. Click on the subject, draw a "
+                             "bigger box, grow the mask less (or not at all), or check the mask file")
+    return outcome
+
+
+def _check_inside(opts: LocateOptions, size: tuple[int, int]) -> None:
+    w, h = size
+    for x, y, _ in opts.points:
+        if x >= w or y >= h:
+            raise InvalidRequest(f"point {x:g},{y:g} lies outside the {w}x{h} image")
+    if opts.box is not None and (opts.box[0] >= w or opts.box[1] >= h):
+        raise InvalidRequest(f"box {opts.box} lies outside the {w}x{h} image")
+
+
+def save_mask(mask_or_alpha: np.ndarray, target: Path) -> Path:
+    from alchemy_engine.insertion.metadata import save_png
+
+    array = mask_or_alpha.astype(np.uint8) * 255 if mask_or_alpha.dtype == bool else mask_or_alpha
+    return save_png(Image.fromarray(array, "L"), Path(target))
+
+
+def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
+            cancel: CancelToken | None = None, session: InsertionSession | None = None) -> SegmentResult:
+    """The job behind ``python main.py segment``: one image in, one mask PNG out."""
+    from alchemy_engine.models import device_policy
+    from alchemy_engine.photos import load_rgb
+
+    request.validate()
+    cancel = cancel or CancelToken()
+    session = session or default_session()
+    image = load_rgb(request.image)
+    device = device_policy(request.device).device
+    with session.lock:
+        outcome = build_mask(request.locate, image, session, device, request.locate.text, progress, cancel)
+    final = masks.feather(outcome.mask, request.locate.feather) if request.locate.feather > 0 else outcome.mask
+    save_mask(final, request.out)
+    box = masks.bbox(outcome.mask)
+    progress(Progress(stage="segment", step=1, total=1, message="done"))
+    return SegmentResult(mask=Path(request.out), bbox=box, area_fraction=float(outcome.mask.mean()),
+                         score=outcome.score, detections=tuple(outcome.detections),
+                         embedding_cached=outcome.embedding_cached)

@@ -1,0 +1,183 @@
+"""Stage 2 end to end: ``run(request, progress, cancel) -> InsertResult``.
+
+scene (load or generate with LoRA off) → mask (detector + SAM, clicks, box, mask PNG) → fill
+holes, grow, feather → crop plan around the mask at about one megapixel → masked img2img with
+the LoRA for each seed → paste back through the feathered alpha (exact outside) → PNGs with
+metadata in the project's ``outputs/`` and in ``request.out``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from alchemy_engine.errors import ModelError
+from alchemy_engine.insertion import composite, masks, metadata
+from alchemy_engine.insertion.inpaint import (Sampling, blur_inside, inpaint, insertion_prompt, pipeline_mask,
+                                              sampler_name, step_callback, steps_run)
+from alchemy_engine.insertion.request import InsertRequest, InsertResult
+from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
+from alchemy_engine.insertion.segment import build_mask, save_mask
+from alchemy_engine.insertion.session import InsertionSession, default_session
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+
+LORA_FILE = "lora.safetensors"
+
+
+def find_lora(project: Any, run: str | None, explicit: Path | None) -> Path:
+    """The LoRA to use: ``explicit``, else ``runs/<run>/lora.safetensors``, else the newest run's."""
+    if explicit is not None:
+        return Path(explicit)
+    train_hint = f"train one first: python main.py train {project.name!r}"
+    if run is not None:
+        lora = project.runs_dir / run / LORA_FILE
+        if not lora.is_file():
+            runs = sorted(p.name for p in project.runs_dir.glob(f"*/{LORA_FILE}"))
+            raise ModelError(f"run {run!r} of project {project.name!r} has no trained LoRA ({lora}); "
+                             f"runs with one: {', '.join(runs) or 'none'}. Pick one with --run, or {train_hint}")
+        return lora
+    found = sorted(project.runs_dir.glob(f"*/{LORA_FILE}"), key=lambda p: (p.stat().st_mtime, p.parent.name))
+    if not found:
+        raise ModelError(f"project {project.name!r} has no trained LoRA yet; {train_hint}")
+    return found[-1]
+
+
+@dataclasses.dataclass
+class _Context:
+    request: InsertRequest
+    project: Any
+    session: InsertionSession
+    progress: ProgressCallback
+    cancel: CancelToken
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
+    """The scene image, where it is on disk, and the prompt that describes it (if any)."""
+    req = ctx.request
+    if req.scene is not None:
+        image = load_scene(req.scene)
+        if min(image.size) * 2 < 1024 and req.work_pixels >= 512 * 512:
+            ctx.notes.append(f"the scene is small ({image.width}x{image.height}); the work region is "
+                             "upscaled for SDXL")
+        return image, Path(req.scene), None
+    if not names_class(req.scene_prompt, ctx.project.class_noun):
+        ctx.notes.append(f"the scene prompt does not name '{ctx.project.class_noun}'; the subject may "
+                         "have no place to go")
+    seed = req.scene_seed if req.scene_seed is not None else req.seed
+    image, info = generate_scene(ctx.session, loaded, req.scene_prompt, req.negative_prompt,
+                                 (req.scene_width, req.scene_height), req.scene_steps, req.guidance,
+                                 seed, ctx.progress, ctx.cancel)
+    path = save_scene(ctx.project.scenes_dir, image, info, req.to_json())
+    return image, path, req.scene_prompt
+
+
+def _plan(req: InsertRequest, alpha: np.ndarray, size: tuple[int, int]) -> masks.CropPlan:
+    region = masks.bbox(alpha > 0)
+    if req.crop_to_mask:
+        return masks.plan_crop(region, size, padding=req.crop_padding, target_pixels=req.work_pixels)
+    return masks.full_frame_plan(size, req.work_pixels)
+
+
+def _variation(ctx: _Context, loaded: Any, scene: Image.Image, alpha: np.ndarray, inside: np.ndarray,
+               plan: masks.CropPlan, sampling: Sampling, index: int) -> Image.Image:
+    req = ctx.request
+    x0, y0, x1, y1 = plan.box
+    work = scene.crop(plan.box).resize(plan.work_size, Image.Resampling.LANCZOS)
+    repaint = pipeline_mask(alpha[y0:y1, x0:x1], plan.work_size)
+    work = blur_inside(work, repaint, req.blur)
+    per = steps_run(req.steps, req.strength)
+    callback = step_callback(ctx.progress, ctx.cancel, "insert", index * per, per * req.variations,
+                             message=f"variation {index + 1}/{req.variations} (seed {sampling.seed})")
+    generated = inpaint(loaded.inpaint, work, repaint, sampling, callback)
+    return composite.paste(scene, generated, plan.box, alpha, match_colour=req.colour_match, inside=inside)
+
+
+def _save_outputs(ctx: _Context, image: Image.Image, info: metadata.GenerationInfo, stem: str,
+                  extra: dict) -> tuple[Path, Path | None]:
+    req = ctx.request
+    request_json = req.with_seed(info.seed).to_json()
+    target = metadata.unique_path(ctx.project.outputs_dir, stem)
+    metadata.save_png(image, target, info, request_json, extra)
+    copy = None
+    if req.out is not None:
+        copy = metadata.unique_path(Path(req.out), stem)
+        shutil.copyfile(target, copy)
+    return target, copy
+
+
+def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+        session: InsertionSession | None = None) -> InsertResult:
+    """Insert the project's subject into the scene; see the module docstring for the steps."""
+    from alchemy_engine.project import open_project
+
+    request.validate()
+    cancel = cancel or CancelToken()
+    project = open_project(request.project)
+    lora = find_lora(project, request.run, request.lora)
+    session = session or default_session()
+    if request.seed is None:
+        request = request.with_seed(random.randrange(2**32))
+    ctx = _Context(request, project, session, progress, cancel)
+    with session.lock:
+        progress(Progress(stage="load", message="loading models"))
+        loaded = session.sdxl(request.model, request.device)
+        session.use_lora(loaded, lora, request.lora_scale)  # check the LoRA before any long work
+        return _run_loaded(ctx, loaded, lora)
+
+
+def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
+    req, project = ctx.request, ctx.project
+    scene, scene_path, scene_prompt = _scene(ctx, loaded)
+    ctx.cancel.raise_if_cancelled()
+    outcome = build_mask(req.locate, scene, ctx.session, loaded.policy.device, project.class_noun,
+                         ctx.progress, ctx.cancel)
+    alpha = masks.feather(outcome.mask, req.locate.feather)
+    plan = _plan(req, alpha, scene.size)
+    prompt = req.prompt or insertion_prompt(scene_prompt, project.token, project.class_noun)
+    lora_name = lora.parent.name if lora.name == LORA_FILE else lora.stem
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    mask_path = save_mask(alpha, metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask"))
+    if req.out is not None:
+        Path(req.out).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(mask_path, metadata.unique_path(Path(req.out), mask_path.stem))
+    extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
+             "work_size": plan.work_size, "detections": outcome.detections}
+    outputs, copies = [], []
+    session = ctx.session
+    session.use_lora(loaded, lora, req.lora_scale)  # scene generation may have turned it off
+    for index, seed in enumerate(req.seeds(req.seed)):
+        sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
+        image = _variation(ctx, loaded, scene, alpha, outcome.mask, plan, sampling, index)
+        info = metadata.GenerationInfo(
+            prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
+            sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
+            model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
+            lora_hash=_short_hash(lora), lora_scale=req.lora_scale, strength=req.strength)
+        target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
+        outputs.append(target)
+        copies.append(copy)
+        ctx.progress(Progress(stage="output", step=index + 1, total=req.variations,
+                              message=f"saved {target.name}", preview=image, preview_path=target))
+    return InsertResult(
+        outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
+        mask=mask_path, scene=scene_path, seeds=tuple(req.seeds(req.seed)), prompt=prompt, lora=lora,
+        crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
+        notes=tuple(ctx.notes))
+
+
+def _short_hash(path: Path) -> str:
+    """SHA-256 of the LoRA file, first 10 hex digits (what A1111 shows as a short hash)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:10]

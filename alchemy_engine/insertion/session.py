@@ -1,0 +1,207 @@
+"""Models kept loaded across insertion jobs in one process (the GUI holds one InsertionSession).
+
+One SDXL base pipeline is loaded per model; the text-to-image, inpaint and img2img pipelines are
+views of the same modules made with ``from_pipe`` (no copies). LoRAs are loaded once as named
+adapters and switched per call with ``set_adapters``; scene generation turns them off so the
+scene comes from unmodified SDXL. SAM models and detectors are cached by checkpoint and device.
+Call :meth:`InsertionSession.release` before training to give the memory back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alchemy_engine.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MAX_ADAPTERS = 4
+
+
+class _DropFp32CastNotice(logging.Filter):
+    """diffusers 0.42's SDXL pipelines upcast the VAE with ``vae.to(dtype=float32)`` on every call,
+    which logs "There are modules in AutoencoderKL that should be kept in float32: []" each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("There are modules in ")
+
+
+logging.getLogger("diffusers.models.modeling_utils").addFilter(_DropFp32CastNotice())
+
+
+@dataclass
+class LoadedSdxl:
+    source: Any  # models.SdxlSource
+    policy: Any  # models.DevicePolicy
+    base: Any  # StableDiffusionXLPipeline
+    fingerprint: str
+    _inpaint: Any = None
+    _img2img: Any = None
+
+    @property
+    def inpaint(self) -> Any:
+        if self._inpaint is None:
+            from diffusers import StableDiffusionXLInpaintPipeline
+
+            self._inpaint = StableDiffusionXLInpaintPipeline.from_pipe(self.base)
+            self._inpaint.set_progress_bar_config(disable=True)
+        return self._inpaint
+
+    @property
+    def img2img(self) -> Any:
+        if self._img2img is None:
+            from diffusers import StableDiffusionXLImg2ImgPipeline
+
+            self._img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(self.base)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
+
+def lora_adapter_name(path: Path) -> str:
+    """A stable adapter name for a LoRA file (changes when the file is rewritten)."""
+    stat = Path(path).stat()
+    key = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return "alchemy_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class InsertionSession:
+    """Loaded SDXL / LoRA / SAM / detector models, reused by every call that passes this session.
+
+    Not for concurrent jobs: the engine runs one GPU job at a time; ``lock`` guards against misuse.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._sdxl: LoadedSdxl | None = None
+        self._sdxl_key: tuple | None = None
+        self._adapters: OrderedDict[str, Path] = OrderedDict()
+        self._sam: dict[tuple, Any] = {}
+        self._detectors: dict[tuple, Any] = {}
+        self.loads = 0  # how many times an SDXL model was loaded (tests)
+
+    # --- SDXL -----------------------------------------------------------------------------------
+    def sdxl(self, spec: str | None, device: str | None = None) -> LoadedSdxl:
+        from alchemy_engine.models import device_policy, load_sdxl_pipeline, resolve_sdxl
+
+        source = resolve_sdxl(spec)
+        policy = device_policy(device)
+        key = (source.kind, str(source.path), policy.device, str(policy.dtype))
+        with self.lock:
+            if self._sdxl is not None and self._sdxl_key == key:
+                return self._sdxl
+            self.release_sdxl()
+            pipe = load_sdxl_pipeline(source, policy)
+            self.loads += 1
+            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint())
+            self._sdxl_key = key
+            return self._sdxl
+
+    def use_lora(self, loaded: LoadedSdxl, path: Path, scale: float) -> str:
+        """Make ``path`` the only active adapter at ``scale``; loads and checks it the first time."""
+        with self.lock:
+            name = lora_adapter_name(path)
+            pipe = loaded.base
+            if name not in self._adapters:
+                self._load_adapter(pipe, Path(path), name)
+            self._adapters.move_to_end(name)
+            pipe.enable_lora()
+            pipe.set_adapters([name], adapter_weights=[float(scale)])
+            return name
+
+    def _load_adapter(self, pipe: Any, path: Path, name: str) -> None:
+        from alchemy_engine.training.lora_io import check_lora_file
+
+        check_lora_file(path, pipe.unet)
+        while len(self._adapters) >= MAX_ADAPTERS:
+            old, _ = self._adapters.popitem(last=False)
+            pipe.delete_adapters(old)
+        try:
+            with _quiet_diffusers():  # "no LoRA keys for CLIPTextModel" is expected for UNet-only LoRAs
+                pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name,
+                                       local_files_only=True)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"cannot load the LoRA {path}: {exc}. Train it again for this SDXL "
+                             "model, or pick another run with --run.") from exc
+        self._adapters[name] = path
+
+    def lora_off(self, loaded: LoadedSdxl) -> None:
+        """Unmodified SDXL for the next call (scene generation)."""
+        with self.lock:
+            if self._adapters:
+                loaded.base.disable_lora()
+
+    # --- SAM and detector -------------------------------------------------------------------------
+    def sam(self, checkpoint: str, device: str) -> Any:
+        from alchemy_engine.insertion.locate import SamSegmenter
+
+        key = (str(checkpoint), device)
+        with self.lock:
+            if key not in self._sam:
+                self._sam[key] = SamSegmenter.load(checkpoint, device=device)
+            return self._sam[key]
+
+    def detector(self, folder: str, device: str) -> Any:
+        from alchemy_engine.detector_models import load_detector
+
+        key = (str(folder), device)
+        with self.lock:
+            if key not in self._detectors:
+                self._detectors[key] = load_detector(folder, device=device)
+            return self._detectors[key]
+
+    # --- memory -----------------------------------------------------------------------------------
+    def release_sdxl(self) -> None:
+        with self.lock:
+            self._sdxl = None
+            self._sdxl_key = None
+            self._adapters.clear()
+            _free_memory()
+
+    def release(self) -> None:
+        """Drop every model (call before training)."""
+        with self.lock:
+            self._sam.clear()
+            self._detectors.clear()
+            self.release_sdxl()
+
+
+@contextlib.contextmanager
+def _quiet_diffusers():
+    logger = logging.getLogger("diffusers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_default: InsertionSession | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> InsertionSession:
+    """The process-wide session used when a caller passes none (the CLI, scripts)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = InsertionSession()
+        return _default
