@@ -27,8 +27,8 @@ from typing import Any, Callable, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from alchemy_engine.atomic import atomic_path, fsync_dir
-from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
+from alchemy_engine.atomic import fsync_dir
+from alchemy_engine.errors import ImageImportError, ProjectError
 
 log = logging.getLogger(__name__)
 
@@ -317,17 +317,27 @@ def _stage(references_dir: Path, sources: list[Path]) -> tuple[list[_Staged], li
                                             "was imported once."))
                 continue
             seen[photo.sha256] = source
-            tmp = references_dir / f".import-{uuid.uuid4().hex}.png"
-            with open(tmp, "wb") as handle:
-                photo.image.save(handle, "PNG")
-                handle.flush()
-                os.fsync(handle.fileno())
-            staged.append(_Staged(source, photo.sha256, photo.image.size, tmp))
+            staged.append(_Staged(source, photo.sha256, photo.image.size,
+                                  _write_staging_png(references_dir, photo.image)))
     except BaseException:
         for item in staged:
             item.tmp.unlink(missing_ok=True)
         raise
     return staged, refused
+
+
+def _write_staging_png(references_dir: Path, image: Image.Image) -> Path:
+    tmp = references_dir / f".import-{uuid.uuid4().hex}.png"
+    try:
+        with open(tmp, "wb") as handle:
+            image.save(handle, "PNG")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ProjectError(f"Could not write into {references_dir} ({exc}). Free some disk "
+                           "space or check the folder's permissions, then try again.") from exc
+    return tmp
 
 
 def _commit(references_dir: Path, data: dict[str, Any],
@@ -364,35 +374,6 @@ def _free_name(source: Path, taken: set[str]) -> str:
         counter += 1
         name = f"{stem}-{counter}.png"
     return name
-
-
-def write_mask(photo: ReferencePhoto, mask: Any) -> None:
-    """Save ``mask`` (PIL image or 2-D array; white/True = subject) as the photo's mask file;
-    ``None`` deletes it."""
-    target = photo.default_mask_path
-    if mask is None:
-        target.unlink(missing_ok=True)
-        return
-    image = _mask_image(mask)
-    if image.size != (photo.width, photo.height):
-        raise InvalidRequest(f"The mask is {image.width}×{image.height} px but photo "
-                             f"{photo.name} is {photo.width}×{photo.height} px. Make the mask "
-                             "the same size as the photo.")
-    with atomic_path(target) as tmp:
-        image.save(tmp, "PNG")
-
-
-def _mask_image(mask: Any) -> Image.Image:
-    if isinstance(mask, Image.Image):
-        return mask.convert("L")
-    array = np.asarray(mask)
-    if array.ndim != 2:
-        raise InvalidRequest(f"A mask must be a 2-D array or a PIL image, not shape {array.shape}.")
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    elif np.issubdtype(array.dtype, np.floating):
-        array = np.round(np.clip(array, 0.0, 1.0) * 255)
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
 
 
 def _utc_now() -> str:

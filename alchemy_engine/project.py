@@ -23,11 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+import numpy as np
+from PIL import Image
+
 from alchemy_engine import paths
-from alchemy_engine.atomic import atomic_write_json
-from alchemy_engine.errors import ImageImportError, ProjectError
+from alchemy_engine.atomic import atomic_path, atomic_write_json
+from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
 from alchemy_engine.photos import (ImportReport, PhotoRef, ReferencePhoto, RefusedPhoto,
-                                   find_entry, stage_and_commit, write_mask)
+                                   find_entry, stage_and_commit)
 from alchemy_engine.project_file import (PROJECT_FILE, SCHEMA_VERSION, check_settings, locked,
                                          read_project_file, slugify, utc_now, validate_class_noun,
                                          validate_name, validate_token)
@@ -204,9 +207,43 @@ class Project:
             result = change(data)
             data["schema_version"] = SCHEMA_VERSION
             data["modified"] = utc_now()
-            atomic_write_json(self.project_file, data)
+            try:
+                atomic_write_json(self.project_file, data)
+            except OSError as exc:
+                raise ProjectError(f"Could not save {self.project_file} ({exc}); the previous "
+                                   "version is kept. Free some disk space or check the "
+                                   "folder's permissions, then try again.") from exc
             self._data = data
         return result
+
+
+def write_mask(photo: ReferencePhoto, mask: Any) -> None:
+    """Save ``mask`` (PIL image or 2-D array; white/True = subject) as the photo's mask file;
+    ``None`` deletes it."""
+    target = photo.default_mask_path
+    if mask is None:
+        target.unlink(missing_ok=True)
+        return
+    image = _mask_image(mask)
+    if image.size != (photo.width, photo.height):
+        raise InvalidRequest(f"The mask is {image.width}×{image.height} px but photo "
+                             f"{photo.name} is {photo.width}×{photo.height} px. Make the mask "
+                             "the same size as the photo.")
+    with atomic_path(target) as tmp:
+        image.save(tmp, "PNG")
+
+
+def _mask_image(mask: Any) -> Image.Image:
+    if isinstance(mask, Image.Image):
+        return mask.convert("L")
+    array = np.asarray(mask)
+    if array.ndim != 2:
+        raise InvalidRequest(f"A mask must be a 2-D array or a PIL image, not shape {array.shape}.")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        array = np.round(np.clip(array, 0.0, 1.0) * 255)
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
 
 
 def _as_project(project: Project | str | os.PathLike) -> Project:

@@ -107,7 +107,8 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     values[:, 200:] = 65535
     path = tmp_path / "scan16.png"
     Image.fromarray(values).save(path)
-    assert Image.open(path).mode.startswith("I")
+    with Image.open(path) as image:
+        assert image.mode.startswith("I")
     out = np.asarray(load_rgb(path))
     assert out.dtype == np.uint8
     assert out[10, [50, 150, 250]].tolist() == [[0, 0, 0], [128, 128, 128], [255, 255, 255]]
@@ -151,12 +152,22 @@ def test_large_photo_is_downscaled_and_hashed_at_full_size(tmp_path):
     photo = normalise_photo(path)
     assert photo.image.size == (MAX_STORED_SIDE, 683)
     assert photo.original_size == (3000, 1000)
-    assert photo.sha256 == pixel_sha256(Image.open(path).convert("RGB"))
+    with Image.open(path) as image:
+        assert photo.sha256 == pixel_sha256(image.convert("RGB"))
 
 
 def test_same_pixels_in_different_files_hash_equal(tmp_path):
     a = noise(tmp_path / "a.png", seed=3)
     b = tmp_path / "b.bmp"
-    Image.open(a).save(b)
+    with Image.open(a) as image:
+        image.save(b)
     assert normalise_photo(a).sha256 == normalise_photo(b).sha256
     assert normalise_photo(a).sha256 != normalise_photo(noise(tmp_path / "c.png", seed=4)).sha256
+
+
+def test_multi_frame_files_give_their_first_frame(tmp_path):
+    frames = [Image.new("RGB", (300, 300), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    for name in ("anim.gif", "pages.tif"):
+        assert np.asarray(load_rgb(tmp_path / name))[5, 5].tolist() == [255, 0, 0]
