@@ -88,7 +88,7 @@ def _from_folder(source: SdxlSource, dtype: torch.dtype) -> Any:
     from diffusers import StableDiffusionXLPipeline
 
     return StableDiffusionXLPipeline.from_pretrained(
-        source.path, torch_dtype=dtype, local_files_only=True, use_safetensors=True,
+        source.path, dtype=dtype, local_files_only=True, use_safetensors=True,
         variant=source.variant,
     )
 
@@ -103,7 +103,7 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     if not (config / "model_index.json").is_file():
         raise ModelError(f"the SDXL config folder {config} is missing; reinstall the app")
     return StableDiffusionXLPipeline.from_single_file(
-        str(source.path), config=str(config), local_files_only=True, torch_dtype=dtype,
+        str(source.path), config=str(config), local_files_only=True, dtype=dtype,
     )
 
 

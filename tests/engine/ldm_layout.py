@@ -156,3 +156,30 @@ def write_ldm_checkpoint(pipe: Any, target: Path) -> Path:
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(target),
               metadata={"modelspec.architecture": "stable-diffusion-xl-v1-base"})
     return target
+
+
+def write_fake_safetensors(target: Path, shapes: dict[str, list[int]],
+                           metadata: dict[str, str] | None = None) -> Path:
+    """A valid safetensors file with the given tensor names and shapes and all-zero data.
+
+    The data is a sparse hole, so a header shaped like a 7 GB checkpoint's first tensors costs
+    nothing on disk; only names and shapes matter to the probe.
+    """
+    import json
+    import struct
+
+    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for name, shape in shapes.items():
+        size = 2
+        for dim in shape:
+            size *= dim
+        header[name] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    with target.open("wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+        fh.truncate(8 + len(raw) + offset)
+    return target
