@@ -1,0 +1,100 @@
+"""Atomic writes and the inter-process file lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from alchemy_engine import atomic
+from alchemy_engine.atomic import (FileLock, FileLockTimeout, atomic_path, atomic_write_json,
+                                   atomic_write_text)
+
+
+def test_writes_replace_the_target_and_leave_no_temporaries(tmp_path):
+    target = tmp_path / "sub" / "data.json"
+    atomic_write_json(target, {"b": 1, "a": [1, 2]})
+    atomic_write_json(target, {"c": 3})
+    assert json.loads(target.read_text()) == {"c": 3}
+    assert [p.name for p in target.parent.iterdir()] == ["data.json"]
+
+
+def test_temporary_keeps_the_suffix_for_format_detection(tmp_path):
+    with atomic_path(tmp_path / "image.png") as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path
+        tmp.write_bytes(b"png")
+    assert (tmp_path / "image.png").read_bytes() == b"png"
+
+
+def test_a_writer_that_fails_leaves_the_old_file(tmp_path):
+    target = tmp_path / "files" / "keep.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["keep.txt"]
+
+
+def test_a_failed_fsync_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "files" / "keep.txt"
+    atomic_write_text(target, "old")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:  # not undo(): that would also drop the test's home
+        patch.setattr(atomic.os, "fsync", disk_full)
+        with pytest.raises(OSError):
+            atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["keep.txt"]
+
+
+_HOLDER = """
+import sys, time
+from alchemy_engine.atomic import FileLock
+with FileLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_lock_excludes_another_process_and_is_freed_when_it_dies(tmp_path):
+    lock_path = tmp_path / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(lock_path), "30"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(FileLockTimeout):
+            FileLock(lock_path, timeout=0.3).acquire()
+        assert time.monotonic() - started >= 0.3
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    with FileLock(lock_path, timeout=5):
+        pass
+
+
+def test_lock_descriptor_is_closed_when_locking_fails(tmp_path, monkeypatch):
+    closed = []
+    real_close = atomic.os.close
+
+    def broken_lock(fd):
+        raise OSError(37, "No locks available")
+
+    def spy_close(fd):
+        closed.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(atomic, "_lock_fd", broken_lock)
+    monkeypatch.setattr(atomic.os, "close", spy_close)
+    with pytest.raises(OSError, match="No locks"):
+        FileLock(tmp_path / ".lock").acquire()
+    assert len(closed) == 1
