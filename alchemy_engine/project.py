@@ -112,6 +112,7 @@ class Project:
 
         Raises :class:`ImageImportError` when photos were given and none could be imported.
         """
+        self._require_here()
         report = stage_and_commit(self.references_dir, [Path(p) for p in photo_paths],
                                   self._mutate)
         if report.refused and not report.imported:
@@ -171,6 +172,7 @@ class Project:
 
     def new_run_dir(self) -> Path:
         """Create and return an empty, unique ``runs/<YYYYmmdd-HHMMSS>-<hex>/`` folder."""
+        self._require_here()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for _ in range(20):
             run = self.runs_dir / f"{stamp}-{uuid.uuid4().hex[:6]}"
@@ -197,11 +199,15 @@ class Project:
                 "modified": self.modified, "settings": self.settings,
                 "photos": [p.to_dict() for p in self.reference_photos()], "runs": runs}
 
-    def _mutate(self, change: Callable[[dict[str, Any]], T]) -> T:
-        """Read-modify-write ``project.json`` under the project lock; re-reads inside it."""
-        if not self.project_file.is_file():  # do not let the lock recreate a moved folder
+    def _require_here(self) -> None:
+        """Refuse to write into a folder that was renamed or deleted (never recreate it)."""
+        if not self.project_file.is_file():
             raise ProjectError(f"Project {self.name!r} is no longer at {self.root}; it was "
                                "renamed or deleted. Open it again.")
+
+    def _mutate(self, change: Callable[[dict[str, Any]], T]) -> T:
+        """Read-modify-write ``project.json`` under the project lock; re-reads inside it."""
+        self._require_here()
         with locked(self.root):
             data = read_project_file(self.root)
             result = change(data)
@@ -253,7 +259,8 @@ def _as_project(project: Project | str | os.PathLike) -> Project:
 def open_project(ref: str | os.PathLike) -> Project:
     """Open by name, slug, project folder or ``project.json`` path."""
     text = os.fspath(ref)
-    if isinstance(ref, os.PathLike) or os.sep in text or (os.altsep and os.altsep in text):
+    looks_like_path = os.sep in text or bool(os.altsep and os.altsep in text)
+    if isinstance(ref, os.PathLike) or (looks_like_path and Path(text).expanduser().exists()):
         root = Path(text).expanduser()
         return Project(root.parent if root.name == PROJECT_FILE else root)
     candidate = paths.projects_dir() / slugify(text)
@@ -330,6 +337,8 @@ def _move_project_dir(source: Path, target: Path) -> None:
     if source.parent.resolve() != paths.projects_dir().resolve():
         raise ProjectError(f"{source} is outside {paths.projects_dir()}; Image Alchemy only "
                            "renames or deletes projects it keeps there. Use your file manager.")
+    if not (source / PROJECT_FILE).is_file():  # the lock would recreate a vanished folder
+        raise ProjectError(f"There is no project at {source} any more. Reload the project list.")
     target.parent.mkdir(parents=True, exist_ok=True)
     with locked(source):  # waits for a writer in another process to finish
         if os.name != "nt":
@@ -352,10 +361,11 @@ def rename_project(project: Project | str | os.PathLike, new_name: str) -> Proje
     project, new_name = _as_project(project), validate_name(new_name)
     base, new_slug = paths.projects_dir(), slugify(new_name)
     with locked(base):
+        root = project.root
         if new_slug != project.slug:
             _refuse_existing(base / new_slug, new_name)
-            _move_project_dir(project.root, base / new_slug)
-        renamed = Project(base / new_slug)
+            _move_project_dir(project.root, root := base / new_slug)
+        renamed = Project(root)
 
         def change(data: dict[str, Any]) -> None:
             data["name"], data["slug"] = new_name, new_slug

@@ -171,3 +171,16 @@ def test_multi_frame_files_give_their_first_frame(tmp_path):
     frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
     for name in ("anim.gif", "pages.tif"):
         assert np.asarray(load_rgb(tmp_path / name))[5, 5].tolist() == [255, 0, 0]
+
+
+def test_colour_profiles_are_applied_and_broken_ones_reported(tmp_path, caplog):
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.new("RGB", (300, 300), (200, 100, 50)).save(tmp_path / "tagged.png", icc_profile=srgb)
+    assert np.asarray(load_rgb(tmp_path / "tagged.png"))[0, 0].tolist() == \
+        pytest.approx([200, 100, 50], abs=2)
+
+    Image.new("RGB", (300, 300), (200, 100, 50)).save(tmp_path / "junk.png", icc_profile=b"junk")
+    assert np.asarray(load_rgb(tmp_path / "junk.png"))[0, 0].tolist() == [200, 100, 50]
+    assert "junk.png: ignoring its colour profile" in caplog.text

@@ -228,3 +228,14 @@ def test_busy_project_gives_a_clear_error(monkeypatch):
     with atomic.FileLock(project.root / ".lock"):
         with pytest.raises(ProjectError, match="busy"):
             project.update(settings={"x": 1})
+
+
+def test_names_with_slashes_and_stale_objects():
+    project = create_project("AC/DC", class_noun="band")
+    assert project.slug == "ac-dc" and open_project("AC/DC").root == project.root
+    delete_project(project)
+    with pytest.raises(ProjectError, match="no project at"):
+        delete_project(project)
+    with pytest.raises(ProjectError, match="renamed or deleted"):
+        project.new_run_dir()
+    assert not project.root.exists()
