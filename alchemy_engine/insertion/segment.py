@@ -143,6 +143,6 @@ def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
     save_mask(final, request.out)
     box = masks.bbox(outcome.mask)
     progress(Progress(stage="segment", step=1, total=1, message="done"))
-    return SegmentResult(mask=Path(request.out), bbox=box, area_fraction=float(outcome.mask.mean()),
+    return SegmentResult(mask=Path(request.out).resolve(), bbox=box, area_fraction=float(outcome.mask.mean()),
                          score=outcome.score, detections=tuple(outcome.detections),
                          embedding_cached=outcome.embedding_cached)

@@ -68,7 +68,7 @@ def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
         if min(image.size) * 2 < 1024 and req.work_pixels >= 512 * 512:
             ctx.notes.append(f"the scene is small ({image.width}x{image.height}); the work region is "
                              "upscaled for SDXL")
-        return image, Path(req.scene), None
+        return image, Path(req.scene).resolve(), None
     if not names_class(req.scene_prompt, ctx.project.class_noun):
         ctx.notes.append(f"the scene prompt does not name '{ctx.project.class_noun}'; the subject may "
                          "have no place to go")
@@ -109,7 +109,7 @@ def _save_outputs(ctx: _Context, image: Image.Image, info: metadata.GenerationIn
     metadata.save_png(image, target, info, request_json, extra)
     copy = None
     if req.out is not None:
-        copy = metadata.unique_path(Path(req.out), stem)
+        copy = metadata.unique_path(Path(req.out).resolve(), stem)
         shutil.copyfile(target, copy)
     return target, copy
 
