@@ -1,0 +1,32 @@
+"""Stage 1: DreamBooth-LoRA training of a project's subject on SDXL.
+
+``run(request, progress, cancel) -> TrainResult`` is the job (CLI and GUI call the same one);
+``estimate_memory(request)`` answers "will it fit?" without loading any weights.
+"""
+
+from __future__ import annotations
+
+from alchemy_engine.training.request import TrainRequest, TrainResult
+
+__all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory"]
+
+
+def run(request, progress=None, cancel=None):
+    """See :func:`alchemy_engine.training.trainer.run`."""
+    from alchemy_engine.jobs import no_progress
+    from alchemy_engine.training.trainer import run as _run
+
+    return _run(request, progress or no_progress, cancel)
+
+
+def estimate_memory(request: TrainRequest):
+    """The peak-memory estimate (and, with ``fit_memory``, the fitted settings) for ``request``.
+
+    Returns a :class:`~alchemy_engine.training.memory.MemoryEstimate`; loads no weights.
+    """
+    from alchemy_engine.training import memory, setup
+
+    run_setup = setup.prepare(request)
+    if run_setup.request.fit_memory and not run_setup.request.resume_run:
+        return memory.fit(run_setup.request, run_setup.source, run_setup.policy)
+    return memory.estimate(run_setup.request, run_setup.source, run_setup.policy)

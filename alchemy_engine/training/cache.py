@@ -1,0 +1,167 @@
+"""Encode the training pictures and prompts once; reuse the results across runs.
+
+VAE latents (with the example's SDXL ``time_ids`` and latent-size subject mask) and both text
+encoders' embeddings are stored as safetensors files under ``<project cache>/training/``. A file's
+name is the sha256 of everything that decides its content — the picture's and mask's bytes, the
+resolution, flip, the base model's fingerprint, the encoder dtype and :data:`CACHE_VERSION` — so a
+changed photo, mask or model simply misses the cache; nothing is ever stale. Files are written
+atomically, and the whole folder is safe to delete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from alchemy_engine.atomic import atomic_path
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
+from alchemy_engine.training import dataset
+from alchemy_engine.training.dataset import Example, TrainImage
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+@dataclasses.dataclass
+class CacheStats:
+    latents_computed: int = 0
+    latents_reused: int = 0
+    embeddings_computed: int = 0
+    embeddings_reused: int = 0
+
+
+class TensorCache:
+    """A folder of safetensors files addressed by the hash of a JSON key."""
+
+    def __init__(self, root: Path, model_fingerprint: str) -> None:
+        self.root = Path(root)
+        self.model_fingerprint = model_fingerprint
+        self.stats = CacheStats()
+
+    def key(self, kind: str, **parts) -> str:
+        payload = json.dumps({"v": CACHE_VERSION, "kind": kind, "model": self.model_fingerprint, **parts},
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def get_or_compute(self, kind: str, key: str,
+                       compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        file = self.root / kind / f"{key}.safetensors"
+        counter = "latents" if kind == "latents" else "embeddings"
+        if file.exists():
+            try:
+                tensors = load_file(file)
+                setattr(self.stats, f"{counter}_reused", getattr(self.stats, f"{counter}_reused") + 1)
+                return tensors
+            except Exception as exc:  # a damaged cache file is rebuilt, never trusted
+                log.warning("cache file %s is damaged (%s); recomputing it", file, exc)
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in compute().items()}
+        with atomic_path(file) as tmp:
+            save_file(tensors, str(tmp))
+        setattr(self.stats, f"{counter}_computed", getattr(self.stats, f"{counter}_computed") + 1)
+        return tensors
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Everything the training loop reads, already on the training device."""
+
+    examples: list[Example]
+    latents: list[torch.Tensor]  # (4, h, w) each
+    masks: list[torch.Tensor | None]  # (1, h, w) each, subject = 1
+    time_ids: list[torch.Tensor]  # (6,) each
+    is_class: list[bool]
+    prompt_index: list[int]  # example -> row of prompt_embeds
+    prompt_embeds: torch.Tensor  # (P, 77, D)
+    pooled_embeds: torch.Tensor  # (P, D_pooled)
+    extra_embeds: dict[str, tuple[torch.Tensor, torch.Tensor]]  # e.g. sample prompts
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> "PreparedData":
+        move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
+        return dataclasses.replace(
+            self, latents=[move(t) for t in self.latents], masks=[move(t) for t in self.masks],
+            time_ids=[t.to(device=device, dtype=dtype) for t in self.time_ids],
+            prompt_embeds=move(self.prompt_embeds), pooled_embeds=move(self.pooled_embeds),
+            extra_embeds={k: (move(a), move(b)) for k, (a, b) in self.extra_embeds.items()})
+
+
+def encode_latents(pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) in [-1, 1] -> (4, H/8, W/8) scaled latents (the distribution's mean, as kohya caches)."""
+    vae = pipe.vae
+    sample = pixels[None].to(device=vae.device, dtype=vae.dtype)
+    with torch.no_grad():
+        latents = vae.encode(sample).latent_dist.mode()
+    return (latents[0] * vae.config.scaling_factor).float()
+
+
+def encode_prompt(pipe, prompt: str) -> dict[str, torch.Tensor]:
+    """Both CLIP encoders, exactly as ``StableDiffusionXLPipeline`` conditions at inference."""
+    with torch.no_grad():
+        embeds, _, pooled, _ = pipe.encode_prompt(prompt, device=pipe.text_encoder_2.device,
+                                                  num_images_per_prompt=1, do_classifier_free_guidance=False)
+    return {"prompt_embeds": embeds[0].float(), "pooled_embeds": pooled[0].float()}
+
+
+def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: int, flip: bool,
+            extra_prompts: dict[str, str], progress: ProgressCallback, cancel: CancelToken,
+            load_image: Callable) -> PreparedData:
+    """Encode (or reuse) every example's latents and every prompt's embeddings."""
+    buckets = dataset.make_buckets(resolution)
+    vae_dtype = str(pipe.vae.dtype)
+    examples, latents, masks, time_ids, is_class, prompt_index = [], [], [], [], [], []
+    prompts: dict[str, int] = {}
+    variants = (False, True) if flip else (False,)
+    total = len(images) * len(variants)
+    for image_index, image in enumerate(images):
+        content = image.content_key()
+        for flipped in variants:
+            cancel.raise_if_cancelled()
+            progress(Progress("caching", step=len(examples), total=total, message="encoding photos"))
+            key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
+                            vae_dtype=vae_dtype, masked=image.mask_path is not None)
+            tensors = cache.get_or_compute("latents", key, lambda: _encode_example(
+                pipe, image, buckets, flipped, load_image))
+            lat = tensors["latents"]
+            examples.append(Example(image_index, flipped, (lat.shape[-1] * 8, lat.shape[-2] * 8)))
+            latents.append(lat)
+            masks.append(tensors.get("mask"))
+            time_ids.append(tensors["time_ids"])
+            is_class.append(image.is_class)
+            prompt_index.append(prompts.setdefault(image.prompt, len(prompts)))
+    rows = [_embed(pipe, cache, p, cancel) for p in prompts]
+    extra = {name: _embed(pipe, cache, p, cancel) for name, p in extra_prompts.items()}
+    progress(Progress("caching", step=total, total=total, message="encoded"))
+    return PreparedData(examples, latents, masks, time_ids, is_class, prompt_index,
+                        torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]),
+                        {name: (a[None], b[None]) for name, (a, b) in extra.items()})
+
+
+def _encode_example(pipe, image: TrainImage, buckets, flipped: bool, load_image) -> dict[str, torch.Tensor]:
+    picture = load_image(image.path)
+    bucket = dataset.nearest_bucket(picture.size, buckets)
+    placement = dataset.place(picture.size, bucket)
+    out = {"latents": encode_latents(pipe, dataset.pixels(picture, placement, flipped)),
+           "time_ids": torch.tensor(placement.time_ids(flipped), dtype=torch.float32)}
+    if image.mask_path is not None:
+        from PIL import Image
+
+        with Image.open(image.mask_path) as mask:
+            if mask.size != picture.size:
+                mask = mask.resize(picture.size, Image.Resampling.BILINEAR)
+            out["mask"] = dataset.latent_mask(mask, placement, flipped)
+    return out
+
+
+def _embed(pipe, cache: TensorCache, prompt: str, cancel: CancelToken) -> tuple[torch.Tensor, torch.Tensor]:
+    cancel.raise_if_cancelled()
+    dtype = str(pipe.text_encoder_2.dtype)
+    key = cache.key("embeddings", prompt=prompt, dtype=dtype)
+    tensors = cache.get_or_compute("embeddings", key, lambda: encode_prompt(pipe, prompt))
+    return tensors["prompt_embeds"], tensors["pooled_embeds"]

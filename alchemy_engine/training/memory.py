@@ -1,0 +1,275 @@
+"""Peak-memory estimate for a training request, and ``--fit``: the settings that fit free memory.
+
+The estimate needs no weights. Parameter counts come from the UNet config. Activation memory is
+measured, not guessed: the UNet is built on PyTorch's ``meta`` device (shapes only, no storage)
+and run forward once at the training resolution under ``saved_tensors_hooks``, which see every
+tensor autograd keeps for the backward pass; with the LoRA-targeted projections marked trainable
+this is what a LoRA step keeps. Attention is counted as a fused (flash / memory-efficient) kernel
+keeps it — q, k, v, output — as SDPA does on CUDA. With gradient checkpointing, each checkpointed
+unit (ResNet block, transformer block) keeps only its inputs, plus one unit recomputed at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alchemy_engine.errors import AlchemyError
+from alchemy_engine.training import lora_io, optimizers
+from alchemy_engine.training.request import TrainRequest
+
+GIB = 1024 ** 3
+OVERHEAD_FRACTION = 0.08  # allocator rounding and fragmentation
+OVERHEAD_BYTES = 256 * 1024 ** 2  # cuBLAS / cuDNN workspaces
+LOWER_HINT = ("lower resolution, batch_size or rank, turn on gradient_checkpointing, turn off "
+              "train_ff / prior_preservation, or use --fit")
+_OPTIMIZER_STATE_BYTES = {"adamw": 8, "adamw8bit": 2, "prodigy": 16}
+_FIT_RESOLUTIONS = (896, 768, 640, 512)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    device: str
+    parts: dict[str, int]  # bytes, by what uses them
+    free_bytes: int | None
+    request: TrainRequest
+    changes: dict[str, Any] = dataclasses.field(default_factory=dict)  # field -> [before, after]
+
+    @property
+    def total_bytes(self) -> int:
+        train = sum(v for k, v in self.parts.items() if k != "encode_phase")
+        return max(train, self.parts.get("encode_phase", 0))
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes is None or self.total_bytes <= self.free_bytes
+
+    def summary(self) -> str:
+        free = f" of {self.free_bytes / GIB:.1f} GiB free" if self.free_bytes is not None else ""
+        changed = f" after --fit changed {', '.join(self.changes)}" if self.changes else ""
+        return f"estimated peak {self.total_bytes / GIB:.2f} GiB on {self.device}{free}{changed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "peak_bytes": self.total_bytes, "peak_gib": round(self.total_bytes / GIB, 3),
+                "free_bytes": self.free_bytes, "fits": self.fits,
+                "parts_gib": {k: round(v / GIB, 3) for k, v in self.parts.items()}, "changes": self.changes,
+                "settings": {k: getattr(self.request, k) for k in ("resolution", "batch_size", "grad_accum",
+                             "rank", "gradient_checkpointing", "optimizer", "train_ff")}}
+
+
+def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
+    """Peak bytes of training ``request`` on ``policy.device`` (``free_bytes=-1``: ask the device)."""
+    device = torch.device(policy.device)
+    config = unet_config(source)
+    dtype_bytes = torch.finfo(policy.dtype).bits // 8
+    counts = _param_counts(json.dumps(config, sort_keys=True), request.train_ff)
+    lora_params = counts["lora_per_rank"] * request.rank
+    opt = optimizers.effective_optimizer(request.optimizer, device)
+    side = request.resolution // 8
+    batch = request.batch_size * (2 if request.prior_preservation else 1)
+    acts = activation_bytes(json.dumps(config, sort_keys=True), batch, side, side, str(policy.dtype),
+                            request.gradient_checkpointing, request.train_ff)
+    parts = {"unet_weights": counts["unet"] * dtype_bytes,
+             "lora_and_optimizer": lora_params * (4 + 4 + _OPTIMIZER_STATE_BYTES[opt]),
+             "activations": acts["saved"], "backward_transient": acts["transient"],
+             "encode_phase": _encode_phase_bytes(request, policy, device)}
+    if device.type == "cpu" and request.sample_every:
+        parts["vae_for_previews"] = 84_000_000 * dtype_bytes
+    overhead = int(OVERHEAD_FRACTION * sum(v for k, v in parts.items() if k != "encode_phase"))
+    parts["overhead"] = overhead + (OVERHEAD_BYTES if device.type == "cuda" else 0)
+    free = free_device_bytes(device) if free_bytes == -1 else free_bytes
+    return MemoryEstimate(device=str(device), parts=parts, free_bytes=free, request=request)
+
+
+def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
+    """The first of a ladder of cheaper settings whose estimate fits; quality-neutral changes first."""
+    first = estimate(request, source, policy, free_bytes)
+    if first.fits:
+        return first
+    current, changes = request, {}
+    for field, value in _ladder(request, torch.device(policy.device)):
+        before = getattr(current, field)
+        if before == value:
+            continue
+        updates = {field: value}
+        if field == "batch_size":  # keep the effective batch size
+            updates["grad_accum"] = current.grad_accum * current.batch_size
+        current = dataclasses.replace(current, **updates)
+        for key, new in updates.items():
+            changes[key] = [changes.get(key, [getattr(request, key)])[0], new]
+        result = estimate(current, source, policy, first.free_bytes)
+        if result.fits:
+            return dataclasses.replace(result, changes=changes)
+    raise AlchemyError(f"no settings fit: even at resolution {current.resolution} the estimate is "
+                       f"{result.total_bytes / GIB:.1f} GiB with {first.free_bytes / GIB:.1f} GiB free; "
+                       "close other programs that use the GPU, or train on a larger GPU")
+
+
+def _ladder(request: TrainRequest, device: torch.device) -> list[tuple[str, Any]]:
+    steps: list[tuple[str, Any]] = [("gradient_checkpointing", True)]
+    if optimizers.bitsandbytes_usable(device):
+        steps.append(("optimizer", "adamw8bit"))
+    steps += [("batch_size", 1), ("train_ff", False), ("prior_preservation", False)]
+    steps += [("resolution", r) for r in _FIT_RESOLUTIONS if r < request.resolution]
+    return steps
+
+
+def out_of_memory_message(request: TrainRequest, estimate: MemoryEstimate | None) -> str:
+    settings = (f"resolution {request.resolution}, batch_size {request.batch_size}, rank {request.rank}, "
+                f"gradient_checkpointing {'on' if request.gradient_checkpointing else 'off'}, "
+                f"optimizer {request.optimizer}, train_ff {'on' if request.train_ff else 'off'}")
+    guess = f" ({estimate.summary()})" if estimate is not None else ""
+    return f"out of GPU memory while training with {settings}{guess}: {LOWER_HINT}"
+
+
+def unet_config(source) -> dict[str, Any]:
+    from alchemy_engine import paths
+
+    folder = Path(source.path) / "unet" if Path(source.path).is_dir() else paths.sdxl_config_dir() / "unet"
+    return json.loads((folder / "config.json").read_text())
+
+
+def free_device_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def _encode_phase_bytes(request: TrainRequest, policy, device: torch.device) -> int:
+    """VAE (≈84 M) and both text encoders (≈817 M) plus the VAE encoder's largest activations
+    (128 channels at full resolution, about four alive at once); the UNet waits on the CPU on CUDA."""
+    weights = (84_000_000 + 817_000_000) * (torch.finfo(policy.dtype).bits // 8)
+    vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
+    activations = 4 * 128 * request.resolution * request.resolution * vae_bytes
+    return weights + activations if device.type == "cuda" else 0
+
+
+@functools.lru_cache(maxsize=8)
+def _param_counts(config_json: str, train_ff: bool) -> dict[str, int]:
+    unet = _meta_unet(config_json)
+    targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
+    per_rank = sum(m.in_features + m.out_features for name, m in unet.named_modules()
+                   if isinstance(m, torch.nn.Linear) and name.endswith(targets))
+    return {"unet": sum(p.numel() for p in unet.parameters()), "lora_per_rank": per_rank}
+
+
+def _meta_unet(config_json: str, dtype: torch.dtype = torch.float32):
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(json.loads(config_json))
+    return torch.nn.Module.to(unet, dtype)  # ModelMixin.to would warn about fp32-only modules
+
+
+class _FusedAttention(torch.autograd.Function):
+    """Stands in for SDPA on the meta device, keeping what fused kernels keep for backward."""
+
+    @staticmethod
+    def forward(ctx, q, k, v):
+        out = torch.empty_like(q)
+        ctx.save_for_backward(q, k, v, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - never run: the trace has no backward
+        q, k, v, _ = ctx.saved_tensors
+        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+
+
+@contextlib.contextmanager
+def _fused_sdpa():
+    original = torch.nn.functional.scaled_dot_product_attention
+    torch.nn.functional.scaled_dot_product_attention = lambda q, k, v, *a, **kw: _FusedAttention.apply(q, k, v)
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+
+
+@functools.lru_cache(maxsize=32)
+def activation_bytes(config_json: str, batch: int, height: int, width: int, dtype_name: str,
+                     checkpointing: bool, train_ff: bool) -> dict[str, int]:
+    """Bytes autograd keeps for one LoRA training forward at latent size ``height × width``."""
+    from diffusers.models.attention import BasicTransformerBlock
+    from diffusers.models.resnet import ResnetBlock2D
+
+    dtype = getattr(torch, dtype_name.replace("torch.", ""))
+    unet = _meta_unet(config_json, dtype)
+    unet.requires_grad_(False)
+    targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
+    for name, module in unet.named_modules():
+        if isinstance(module, torch.nn.Linear) and name.endswith(targets):
+            module.weight.requires_grad_(True)
+    tracker = _SavedTracker()
+    for module in unet.modules():
+        if isinstance(module, (ResnetBlock2D, BasicTransformerBlock)):
+            module.register_forward_pre_hook(tracker.enter)
+            module.register_forward_hook(tracker.leave)
+    config = unet.config
+    text_dim = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+    args = dict(sample=torch.empty(batch, config.in_channels, height, width, device="meta", dtype=dtype),
+                timestep=torch.zeros(batch, device="meta", dtype=torch.long),
+                encoder_hidden_states=torch.empty(batch, 77, config.cross_attention_dim, device="meta", dtype=dtype),
+                added_cond_kwargs={"text_embeds": torch.empty(batch, text_dim, device="meta", dtype=dtype),
+                                   "time_ids": torch.empty(batch, 6, device="meta", dtype=dtype)})
+    with _fused_sdpa(), torch.autograd.graph.saved_tensors_hooks(tracker.pack, lambda t: t):
+        unet(**args)
+    return tracker.result(checkpointing)
+
+
+class _SavedTracker:
+    """Adds up unique saved tensors, split into checkpointing units and the rest."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.unit: int | None = None
+        self.units: list[int] = []
+        self.unit_inputs = 0
+        self.outside = 0
+        self.largest = 0
+
+    def enter(self, module, args) -> None:
+        if self.unit is None:
+            self.unit = len(self.units)
+            self.units.append(0)
+            self.unit_inputs += sum(_nbytes(a) for a in args if isinstance(a, torch.Tensor))
+            self._owner = module
+
+    def leave(self, module, args, output) -> None:
+        if self.unit is not None and module is self._owner:
+            self.unit = None
+
+    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        key = tensor.untyped_storage()._cdata
+        if key not in self.seen:
+            self.seen.add(key)
+            size = _nbytes(tensor)
+            self.largest = max(self.largest, size)
+            if self.unit is None:
+                self.outside += size
+            else:
+                self.units[self.unit] += size
+        return tensor
+
+    def result(self, checkpointing: bool) -> dict[str, int]:
+        in_units = sum(self.units)
+        saved = self.outside + (self.unit_inputs + max(self.units, default=0) if checkpointing else in_units)
+        return {"saved": saved, "transient": 3 * self.largest}
+
+
+def _nbytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()

@@ -1,0 +1,93 @@
+"""Loss bookkeeping and speed: ``loss.csv``, the smoothed loss, it/s and ETA.
+
+Losses stay on the device until :meth:`LossLog.flush`, which reads them all with one host sync;
+the trainer flushes about twice a second (and at checkpoints and the end), so the GPU is not
+stalled every step just to print a number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import torch
+
+from alchemy_engine.atomic import atomic_write_text
+
+HEADER = ("step", "loss", "loss_smoothed", "learning_rate")
+SMOOTHING = 0.9
+FLUSH_EVERY_S = 0.5
+
+
+class LossLog:
+    """Raw and exponentially smoothed (bias-corrected) loss per optimizer step, mirrored to CSV."""
+
+    def __init__(self, csv_path: Path) -> None:
+        self.csv_path = Path(csv_path)
+        self.ema = 0.0
+        self.ema_weight = 0.0
+        self.last: tuple[int, float, float] | None = None  # step, raw, smoothed
+        self._pending: list[tuple[int, torch.Tensor, float]] = []
+        self._last_flush = time.monotonic()
+
+    def add(self, step: int, loss: torch.Tensor, learning_rate: float) -> None:
+        self._pending.append((step, loss, learning_rate))
+
+    def due(self) -> bool:
+        return bool(self._pending) and time.monotonic() - self._last_flush >= FLUSH_EVERY_S
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        values = torch.stack([loss.float() for _, loss, _ in self._pending]).tolist()  # one sync
+        new_file = not self.csv_path.exists()
+        with open(self.csv_path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(HEADER)
+            for (step, _, lr), value in zip(self._pending, values):
+                self.ema = SMOOTHING * self.ema + (1 - SMOOTHING) * value
+                self.ema_weight = SMOOTHING * self.ema_weight + (1 - SMOOTHING)
+                smoothed = self.ema / self.ema_weight
+                writer.writerow((step, f"{value:.6g}", f"{smoothed:.6g}", f"{lr:.6g}"))
+                self.last = (step, value, smoothed)
+        self._pending.clear()
+
+    def state(self) -> dict:
+        return {"ema": self.ema, "ema_weight": self.ema_weight, "last": self.last}
+
+    def restore(self, state: dict, step: int) -> None:
+        """Continue after a checkpoint at ``step``: forget rows written after it."""
+        self.ema, self.ema_weight = state["ema"], state["ema_weight"]
+        self.last = tuple(state["last"]) if state.get("last") else None
+        if self.csv_path.exists():
+            rows = list(csv.reader(io.StringIO(self.csv_path.read_text())))
+            kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(kept)
+            atomic_write_text(self.csv_path, buffer.getvalue())
+
+
+class StepTimer:
+    """it/s from a moving average of step times; the first step (warm-up, caching) is left out."""
+
+    def __init__(self, total: int, start_step: int) -> None:
+        self.total = total
+        self.start_step = start_step
+        self._t0: float | None = None
+        self._s0 = start_step
+        self.it_per_s: float | None = None
+
+    def tick(self, step: int) -> None:
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0, self._s0 = now, step
+            return
+        if step > self._s0 and now > self._t0:
+            self.it_per_s = (step - self._s0) / (now - self._t0)
+
+    def eta(self, step: int) -> float | None:
+        return (self.total - step) / self.it_per_s if self.it_per_s else None

@@ -1,0 +1,48 @@
+"""Optimizers by name: AdamW (fused on CUDA), 8-bit AdamW (bitsandbytes, CUDA only), Prodigy."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import torch
+
+from alchemy_engine.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+
+
+def bitsandbytes_usable(device: torch.device) -> bool:
+    return device.type == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def effective_optimizer(name: str, device: torch.device) -> str:
+    """What will actually run: 8-bit AdamW falls back to AdamW without bitsandbytes + CUDA."""
+    if name == "adamw8bit" and not bitsandbytes_usable(device):
+        return "adamw"
+    return name
+
+
+def create(request, params: list[torch.nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+    name = effective_optimizer(request.optimizer, device)
+    if name != request.optimizer:
+        log.warning("8-bit AdamW needs bitsandbytes and a CUDA GPU; using AdamW")
+    if name == "adamw8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=request.learning_rate, betas=BETAS, eps=EPS,
+                                   weight_decay=request.weight_decay)
+    if name == "prodigy":
+        if importlib.util.find_spec("prodigyopt") is None:
+            raise InvalidRequest("the Prodigy optimizer needs the prodigyopt package "
+                                 "(pip install prodigyopt); or choose adamw")
+        from prodigyopt import Prodigy
+
+        # Prodigy finds its own step size: learning_rate is a multiplier, 1.0 being the usual value.
+        return Prodigy(params, lr=request.learning_rate, weight_decay=request.weight_decay,
+                       safeguard_warmup=True, use_bias_correction=True)
+    return torch.optim.AdamW(params, lr=request.learning_rate, betas=BETAS, eps=EPS,
+                             weight_decay=request.weight_decay, fused=device.type == "cuda")

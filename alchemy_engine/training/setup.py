@@ -1,0 +1,104 @@
+"""Everything decided before a model is loaded: the run folder, resume, device and precision.
+
+A new run gets ``runs/<id>/train_request.json``. ``resume_run`` reopens that folder, takes the
+saved request (the settings must not change halfway, or the result would not match an
+uninterrupted run) and the newest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+
+from alchemy_engine.atomic import atomic_write_text
+from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.training import checkpoints, inputs
+from alchemy_engine.training.dataset import TrainImage
+from alchemy_engine.training.request import TrainRequest
+
+log = logging.getLogger(__name__)
+
+REQUEST_FILE = "train_request.json"
+_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclasses.dataclass
+class RunSetup:
+    request: TrainRequest
+    project: object
+    run_dir: Path | None  # None until :func:`create_run_dir` (estimates need no folder)
+    source: object  # models.SdxlSource
+    fingerprint: str
+    policy: object  # sdxl_loading.DevicePolicy with the run's precision
+    images: list[TrainImage]
+    checkpoint: Path | None
+    warnings: list[str]
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.policy.device)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return None if self.policy.dtype == torch.float32 else self.policy.dtype
+
+
+def prepare(request: TrainRequest) -> RunSetup:
+    """Validate the request, open the project, check the photos and the model; load no weights."""
+    from alchemy_engine.models import resolve_sdxl
+    from alchemy_engine.photos import load_rgb
+    from alchemy_engine.project import open_project
+
+    request.validate()
+    project = open_project(request.project)
+    run_dir, checkpoint = None, None
+    if request.resume_run:
+        run_dir = find_run(project, request.resume_run)
+        request = dataclasses.replace(TrainRequest.from_json((run_dir / REQUEST_FILE).read_text()),
+                                      resume_run=run_dir.name)
+        request.validate()
+        checkpoint = checkpoints.latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise InvalidRequest(f"run {run_dir.name} stopped before its first checkpoint, so there is "
+                                 "nothing to resume; start a new run")
+    images, warnings = inputs.reference_images(project, request, load_rgb)
+    source = resolve_sdxl(request.model)
+    return RunSetup(request=request, project=project, run_dir=run_dir, source=source,
+                    fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
+                    checkpoint=checkpoint, warnings=warnings)
+
+
+def find_run(project, ref: str) -> Path:
+    candidate = Path(ref).expanduser()
+    run_dir = candidate if candidate.is_dir() else Path(project.runs_dir) / ref
+    if not (run_dir / REQUEST_FILE).is_file():
+        runs = sorted(p.name for p in Path(project.runs_dir).glob("*") if (p / REQUEST_FILE).is_file())
+        raise InvalidRequest(f"no training run {ref!r} in project {project.name!r} "
+                             f"(runs: {', '.join(runs[-5:]) or 'none'})")
+    return run_dir.resolve()
+
+
+def precision_policy(request: TrainRequest):
+    """The device policy, with ``mixed_precision`` overriding its dtype when set."""
+    from alchemy_engine.sdxl_loading import DevicePolicy, device_policy
+
+    policy = device_policy(request.device)
+    if request.mixed_precision == "auto":
+        return policy
+    dtype = _DTYPES[request.mixed_precision]
+    if policy.device == "cpu" and dtype == torch.float16:
+        raise InvalidRequest("fp16 training is not supported on the CPU; use mixed_precision 'no' or 'bf16'")
+    vae_dtype = torch.float32 if dtype == torch.float16 else dtype
+    return DevicePolicy(policy.device, dtype, vae_dtype)
+
+
+def create_run_dir(setup: RunSetup) -> Path:
+    """A new ``runs/<id>/`` with the request saved in it (resumed runs keep theirs)."""
+    if setup.run_dir is None:
+        setup.run_dir = Path(setup.project.new_run_dir())
+        atomic_write_text(setup.run_dir / REQUEST_FILE, setup.request.to_json() + "\n")
+    checkpoints.remove_partial(setup.run_dir)
+    return setup.run_dir
