@@ -114,12 +114,15 @@ def probe_checkpoint(path: str | Path) -> CheckpointInfo:
     if not path.is_file():
         raise ModelError(f"checkpoint not found: {path}")
     size = path.stat().st_size
-    if path.suffix.lower() in PICKLE_SUFFIXES or _looks_like_pickle(path):
-        return CheckpointInfo(path, "pickle", "a PyTorch pickle checkpoint (.ckpt/.pt/.bin), which can "
-                              "run code when opened", size_bytes=size)
+    pickle_info = CheckpointInfo(path, "pickle", "a PyTorch pickle checkpoint (.ckpt/.pt/.bin), which "
+                                 "can run code when opened", size_bytes=size)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return pickle_info
     try:
         header = read_safetensors_header(path)
     except HeaderError as exc:
+        if _looks_like_pickle(path):  # only after the header failed: a length byte can be 0x80
+            return pickle_info
         return CheckpointInfo(path, "damaged", f"not a readable .safetensors file: {exc}", size_bytes=size)
     family, description = classify(header)
     return CheckpointInfo(

@@ -59,7 +59,7 @@ class TextDetector:
 
     def detect(self, image: Any, text: str, box_threshold: float = 0.35,
                text_threshold: float = 0.25) -> list[Detection]:
-        """Boxes for ``text`` in ``image`` (a PIL image), best score first.
+        """Boxes for ``text`` in ``image`` (a PIL image), best score first, clipped to the image.
 
         ``text`` is a phrase or several separated by "." ("dog. ball."); Grounding DINO expects
         lower case ending with a period, which is added here.
@@ -75,9 +75,12 @@ class TextDetector:
             outputs, inputs["input_ids"], threshold=box_threshold, text_threshold=text_threshold,
             target_sizes=[(rgb.height, rgb.width)],
         )[0]
+        # Predicted boxes may reach past the border; clip them so callers get pixels of the image.
+        limits = torch.tensor([rgb.width, rgb.height, rgb.width, rgb.height], dtype=torch.float32)
+        boxes = results["boxes"].float().cpu().clamp(min=0).minimum(limits)
         found = [
-            Detection(box=tuple(float(v) for v in box.tolist()), score=float(score), label=str(label))
-            for box, score, label in zip(results["boxes"], results["scores"], results["text_labels"])
+            Detection(box=tuple(float(v) for v in box.tolist()), score=float(score), label=str(label).strip())
+            for box, score, label in zip(boxes, results["scores"], results["text_labels"])
         ]
         return sorted(found, key=lambda d: d.score, reverse=True)
 
@@ -162,6 +165,6 @@ def save_tiny_grounding_dino(folder: Path, seed: int = 0) -> None:
     model = GroundingDinoForObjectDetection(_tiny_config()).eval()
     vocab = {token: index for index, token in enumerate(_vocabulary())}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=64)
-    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192})
     GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
     model.save_pretrained(folder, safe_serialization=True)

@@ -151,3 +151,13 @@ def test_fingerprint_reads_header_and_is_stable(tmp_path):
 def test_missing_file_names_the_models_folder(tmp_path):
     with pytest.raises(ModelError, match="not found.*models.sdxl"):
         resolve_sdxl(tmp_path / "nope.safetensors")
+
+
+def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path):
+    for pad in range(300):
+        path = _fake(tmp_path, SDXL_BASE, metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("could not make a header whose length starts with byte 0x80")
+    assert probe_checkpoint(path).family == "sdxl_base"
