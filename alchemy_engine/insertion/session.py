@@ -14,6 +14,7 @@ import gc
 import hashlib
 import logging
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,11 +176,14 @@ class InsertionSession:
 
 @contextlib.contextmanager
 def _quiet_diffusers():
+    """Hide the notices that loading a second, UNet-only adapter always produces."""
     logger = logging.getLogger("diffusers")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            yield
     finally:
         logger.setLevel(level)
 
