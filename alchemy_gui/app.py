@@ -9,19 +9,25 @@ from alchemy_engine import paths
 
 
 def create_application(argv: list[str] | None = None):
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Image Alchemy")
     app.setOrganizationName("ImageAlchemy")
+    apply_style(app)
+    return app
+
+
+def apply_style(app) -> None:
+    """The app icon and stylesheet from resources/ (tests call this on pytest-qt's app)."""
+    from PySide6.QtGui import QIcon
+
     icon = paths.resources_dir() / "icons" / "app.png"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     style = paths.resources_dir() / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
-    return app
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
 
 from alchemy_gui.failure_dialog import show_failure
 from alchemy_gui.new_project_dialog import NewProjectDialog
@@ -62,6 +62,8 @@ class MainWindow(QMainWindow):
         self.browser.new_requested.connect(self.new_project)
         self.state.current_changed.connect(self.overview.show_project)
         self.state.failed.connect(self._show_failure)
+        self.state.notice.connect(self._show_notice)
+        self.overview.add_photos_requested.connect(self.state.add_photos)
         self.runner.busy_changed.connect(self._on_busy)
         self.state.refresh()
 
@@ -74,6 +76,11 @@ class MainWindow(QMainWindow):
     def _show_failure(self, title: str, failure: JobFailure) -> None:
         self.statusBar().showMessage(failure.message, 10000)
         show_failure(self, title, failure)
+
+    def _show_notice(self, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Image Alchemy", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()
 
     def _on_busy(self, busy: bool) -> None:
         self.statusBar().showMessage("Working…" if busy else "Ready")

@@ -52,8 +52,9 @@ class ProjectBrowser(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for summary in summaries:
-            item = QListWidgetItem(f"{summary.name}\n{summary.token} {summary.class_noun} · "
-                                   f"{summary.photo_count} photos")
+            item = QListWidgetItem(_describe(summary))
+            if summary.error:
+                item.setToolTip(summary.error)
             item.setData(Qt.ItemDataRole.UserRole, summary.slug)
             self.list.addItem(item)
             if summary.slug == keep:
@@ -85,3 +86,10 @@ class ProjectBrowser(QWidget):
             "trained LoRAs and outputs?")
         if answer == QMessageBox.StandardButton.Yes:
             self.state.delete(slug)
+
+
+def _describe(summary) -> str:
+    if summary.error:
+        return f"{summary.name or summary.slug}\n⚠ cannot be opened (hover for why)"
+    photos = f"{summary.photo_count} photo" + ("" if summary.photo_count == 1 else "s")
+    return f"{summary.name}\n{summary.token} {summary.class_noun} · {photos}"

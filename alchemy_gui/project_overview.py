@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+
+from alchemy_gui.new_project_dialog import IMAGE_FILTER
 
 from alchemy_gui.thumbnails import ThumbnailLoader
 
 
 class ProjectOverview(QWidget):
+    add_photos_requested = Signal(list)  # list[Path]
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel()
@@ -24,14 +31,20 @@ class ProjectOverview(QWidget):
         self.photos.setMovement(QListView.Movement.Static)
         self.thumbnails = ThumbnailLoader(160, self)
         self.thumbnails.loaded.connect(self._on_thumbnail)
+        self.add_button = QPushButton("Add photos…")
+        self.add_button.clicked.connect(self._choose_photos)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.add_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.addLayout(header)
         layout.addWidget(self.details)
         layout.addWidget(self.photos, 1)
         self.show_project(None)
 
     def show_project(self, project) -> None:
         self.photos.clear()
+        self.add_button.setEnabled(project is not None)
         if project is None:
             self.title.setText("No project open")
             self.details.setText("Choose a project on the left, or create one.")
@@ -41,7 +54,8 @@ class ProjectOverview(QWidget):
         self.details.setText(f"Prompt word: “{project.token} {project.class_noun}” · "
                              f"{len(photos)} reference photos")
         for photo in photos:
-            item = QListWidgetItem(photo.path.name)
+            item = QListWidgetItem(photo.original_name or photo.path.name)
+            item.setToolTip(f"{photo.width}×{photo.height} · {'mask' if photo.mask_path else 'no mask'}")
             item.setData(Qt.ItemDataRole.UserRole, str(photo.path))
             item.setSizeHint(QSize(180, 190))
             self.photos.addItem(item)
@@ -52,3 +66,9 @@ class ProjectOverview(QWidget):
             item = self.photos.item(row)
             if item.data(Qt.ItemDataRole.UserRole) == path and not image.isNull():
                 item.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def _choose_photos(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add reference photos", str(Path.home()),
+                                                IMAGE_FILTER)
+        if files:
+            self.add_photos_requested.emit([Path(f) for f in files])

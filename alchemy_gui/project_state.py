@@ -33,6 +33,18 @@ def _create(request: NewProject, progress, cancel) -> Any:
                                    images=list(request.images))
 
 
+@dataclass(frozen=True)
+class AddPhotos:
+    slug: str
+    images: tuple[Path, ...]
+
+
+def _add_photos(request: AddPhotos, progress, cancel) -> Any:
+    project = projects.open_project(request.slug)
+    project.import_photos(request.images)
+    return project
+
+
 def _open(slug: str, progress, cancel) -> Any:
     return projects.open_project(slug)
 
@@ -46,6 +58,7 @@ class ProjectState(QObject):
     projects_changed = Signal(list)  # list of project summaries
     current_changed = Signal(object)  # Project or None
     failed = Signal(str, object)  # title, JobFailure
+    notice = Signal(str)  # something the user should know that is not a failure
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +83,14 @@ class ProjectState(QObject):
         worker = self.runner.submit(_create, request, "create project")
         worker.succeeded.connect(self._on_created)
         worker.failed.connect(lambda f: self.failed.emit("Could not create the project", f))
+
+    def add_photos(self, images: list[Path]) -> None:
+        if self._current is None or not images:
+            return
+        worker = self.runner.submit(_add_photos, AddPhotos(self._current.slug, tuple(images)),
+                                    "add photos")
+        worker.succeeded.connect(self._on_photos_added)
+        worker.failed.connect(lambda f: self.failed.emit("Could not add the photos", f))
 
     def open(self, slug: str | None) -> None:
         if not slug:
@@ -97,6 +118,19 @@ class ProjectState(QObject):
     def _on_created(self, project) -> None:
         self.refresh()
         self._set_current(project)
+        self._report_refused(project)
+
+    def _on_photos_added(self, project) -> None:
+        self._current = None  # a fresh Project object: always re-render
+        self._set_current(project)
+        self.refresh()
+        self._report_refused(project)
+
+    def _report_refused(self, project) -> None:
+        report = project.last_import
+        if report is not None and report.refused:
+            lines = "\n".join(f"• {r.reason}" for r in report.refused)
+            self.notice.emit(f"{len(report.imported)} photo(s) imported; these were skipped:\n{lines}")
 
     def _on_deleted(self, slug: str) -> None:
         if self._current is not None and self._current.slug == slug:
@@ -104,4 +138,4 @@ class ProjectState(QObject):
         self.refresh()
 
 
-__all__ = ["JobFailure", "NewProject", "ProjectState"]
+__all__ = ["AddPhotos", "JobFailure", "NewProject", "ProjectState"]

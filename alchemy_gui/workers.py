@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from alchemy_engine.errors import AlchemyError, JobCancelled
 from alchemy_engine.jobs import CancelToken, Progress
@@ -115,7 +115,8 @@ class JobRunner(QObject):
         thread.setObjectName(f"job:{worker.name}")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.finished.connect(thread.quit)
+        # Direct: quit() is thread-safe, and a queued call would wait for the GUI loop (deadlock in wait_idle).
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._current = (worker, thread)
         self.busy_changed.emit(True)

@@ -33,3 +33,12 @@ def screenshot():
         return path
 
     return grab
+
+
+@pytest.fixture(autouse=True)
+def styled_app(qapp):
+    """Tests see the app as users do: our stylesheet and icon on pytest-qt's QApplication."""
+    from alchemy_gui.app import apply_style
+
+    apply_style(qapp)
+    return qapp

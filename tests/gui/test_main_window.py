@@ -60,3 +60,34 @@ def test_delete_project_from_browser(qtbot, photos, monkeypatch):
     assert window.browser.list.count() == 0
     assert window.state.current is None
     window.close()
+
+
+def test_add_photos_reports_the_skipped_ones(qtbot, photos, tmp_path, screenshot):
+    projects.create_project("Cup", token="zwx", class_noun="mug", images=photos[:1])
+    bogus = tmp_path / "broken.png"
+    bogus.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    window = _window(qtbot)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1)
+    window.browser.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: window.state.current is not None)
+    assert window.overview.add_button.isEnabled()
+    with qtbot.waitSignal(window.state.notice, timeout=30000) as blocker:
+        window.overview.add_photos_requested.emit([photos[1], bogus])
+    assert "broken.png" in blocker.args[0]
+    qtbot.waitUntil(lambda: window.overview.photos.count() == 2)
+    assert window.overview.photos.item(1).text() == photos[1].name
+    qtbot.waitUntil(lambda: "2 photos" in window.browser.list.item(0).text() and not window.runner.busy)
+    qtbot.waitUntil(lambda: all(not window.overview.photos.item(i).icon().isNull() for i in range(2)))
+    screenshot(window, "main_window_added_photos")
+    window.close()
+
+
+def test_damaged_project_is_listed_with_its_problem(qtbot, photos):
+    project = projects.create_project("Broken", token="sks", class_noun="dog", images=photos[:1])
+    project.project_file.write_text("{ not json")
+    window = _window(qtbot)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1)
+    item = window.browser.list.item(0)
+    assert "cannot be opened" in item.text()
+    assert "project.json" in item.toolTip()
+    window.close()
