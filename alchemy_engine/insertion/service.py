@@ -57,7 +57,26 @@ class _Context:
     session: InsertionSession
     progress: ProgressCallback
     cancel: CancelToken
+    token: str = ""
+    class_noun: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _lora_subject(ctx: _Context, lora: Path, loaded: Any) -> None:
+    """Token and class noun the LoRA was trained with (its metadata), else the project's; notes
+    when the LoRA was trained on another base model or the project's words changed since."""
+    from alchemy_engine.training.lora_io import read_metadata
+
+    meta = read_metadata(lora)
+    ctx.token = meta.get("token") or ctx.project.token
+    ctx.class_noun = meta.get("class_noun") or ctx.project.class_noun
+    if (ctx.token, ctx.class_noun) != (ctx.project.token, ctx.project.class_noun):
+        ctx.notes.append(f"this LoRA was trained as '{ctx.token} {ctx.class_noun}', not the project's "
+                         f"'{ctx.project.token} {ctx.project.class_noun}'; using the LoRA's words")
+    base_hash = meta.get("base_model_hash")
+    if base_hash and base_hash != loaded.fingerprint:
+        ctx.notes.append(f"this LoRA was trained on {meta.get('base_model', 'another SDXL model')}, not "
+                         f"{loaded.source.name}; it works across SDXL fine-tunes, but likeness may suffer")
 
 
 def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
@@ -69,8 +88,8 @@ def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
             ctx.notes.append(f"the scene is small ({image.width}x{image.height}); the work region is "
                              "upscaled for SDXL")
         return image, Path(req.scene).resolve(), None
-    if not names_class(req.scene_prompt, ctx.project.class_noun):
-        ctx.notes.append(f"the scene prompt does not name '{ctx.project.class_noun}'; the subject may "
+    if not names_class(req.scene_prompt, ctx.class_noun):
+        ctx.notes.append(f"the scene prompt does not name '{ctx.class_noun}'; the subject may "
                          "have no place to go")
     seed = req.scene_seed if req.scene_seed is not None else req.seed
     image, info = generate_scene(ctx.session, loaded, req.scene_prompt, req.negative_prompt,
@@ -131,6 +150,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
         progress(Progress(stage="load", message="loading models"))
         loaded = session.sdxl(request.model, request.device)
         session.use_lora(loaded, lora, request.lora_scale)  # check the LoRA before any long work
+        _lora_subject(ctx, lora, loaded)
         return _run_loaded(ctx, loaded, lora)
 
 
@@ -138,11 +158,11 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     req, project = ctx.request, ctx.project
     scene, scene_path, scene_prompt = _scene(ctx, loaded)
     ctx.cancel.raise_if_cancelled()
-    outcome = build_mask(req.locate, scene, ctx.session, loaded.policy.device, project.class_noun,
+    outcome = build_mask(req.locate, scene, ctx.session, loaded.policy.device, ctx.class_noun,
                          ctx.progress, ctx.cancel)
     alpha = masks.feather(outcome.mask, req.locate.feather)
     plan = _plan(req, alpha, scene.size)
-    prompt = req.prompt or insertion_prompt(scene_prompt, project.token, project.class_noun)
+    prompt = req.prompt or insertion_prompt(scene_prompt, ctx.token, ctx.class_noun)
     lora_name = lora.parent.name if lora.name == LORA_FILE else lora.stem
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     mask_path = save_mask(alpha, metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask"))

@@ -183,3 +183,19 @@ def test_lora_for_another_architecture_is_refused(tmp_path, project, session):
     scene = noisy_scene(tmp_path / "scene.png", (64, 64))
     with pytest.raises(ModelError, match="different model architecture"):
         run(_request(scene, write_mask(tmp_path / "m.png", (64, 64), (0, 0, 9, 9)), lora=bad), session=session)
+
+
+def test_lora_metadata_words_win_over_changed_project_words(tmp_path, project, session):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    lora = project.runs_dir / "run-1" / "lora.safetensors"
+    with safe_open(str(lora), framework="pt") as handle:
+        meta = dict(handle.metadata() or {})
+    meta.update({"alchemy.token": "zwx", "alchemy.class_noun": "dog", "alchemy.base_model_hash": "other"})
+    save_file(load_file(str(lora)), str(lora), metadata=meta)
+    scene = noisy_scene(tmp_path / "scene.png", (64, 64))
+    result = run(_request(scene, write_mask(tmp_path / "m.png", (64, 64), (0, 0, 20, 20))), session=session)
+    assert result.prompt == "a photo of zwx dog"
+    assert any("trained as 'zwx dog'" in n for n in result.notes)
+    assert any("trained on" in n for n in result.notes)
