@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alchemy_engine import paths
-from alchemy_engine.checkpoint_probe import (EXPECTED_SDXL, HeaderError, file_fingerprint,
-                                             probe_checkpoint)
+from alchemy_engine.checkpoint_probe import EXPECTED_SDXL, PICKLE_SUFFIXES, HeaderError, file_fingerprint
 from alchemy_engine.errors import ModelError
 from alchemy_engine.sdxl_loading import DevicePolicy, choose_device_policy, device_policy, load_sdxl_pipeline
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DevicePolicy", "ModelEntry", "ModelInventory", "SdxlSource", "choose_device_policy",
@@ -198,11 +200,16 @@ def _cached_repo_ids() -> list[str]:
 
 
 def _hf_sources() -> list[SdxlSource]:
+    """Cached repos holding a complete SDXL pipeline; partial or other repos are skipped quietly."""
     sources = []
     for repo_id in _cached_repo_ids():
         snapshot = hf_cached_snapshot(repo_id)
-        if snapshot is not None and not sdxl_components_status(snapshot)[1]:
+        if snapshot is None:
+            continue
+        try:
             sources.append(_folder_source(snapshot, "hf_cache", repo_id))
+        except ModelError as exc:
+            log.debug("Hugging Face cache: %s is not a usable SDXL: %s", repo_id, exc)
     return sources
 
 
@@ -212,18 +219,25 @@ def sdxl_dir() -> Path:
     return paths.models_dir() / "sdxl"
 
 
-def find_sdxl_sources() -> list[SdxlSource]:
-    """Every usable SDXL model on disk (not the demo), in the order ``resolve_sdxl(None)`` prefers."""
+def _scan_sdxl_dir() -> tuple[list[SdxlSource], list[ModelEntry]]:
+    """Usable models in ``models/sdxl`` and entries saying why the other model files are not."""
     sources: list[SdxlSource] = []
+    rejected: list[ModelEntry] = []
     folder = sdxl_dir()
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if entry.is_file() and entry.suffix.lower() == ".safetensors":
-            if probe_checkpoint(entry).is_sdxl_base:
-                sources.append(SdxlSource("single_file", entry, entry.stem))
-        elif entry.is_dir() and (entry / "model_index.json").is_file():
-            if not sdxl_components_status(entry)[1]:
-                sources.append(_folder_source(entry, "diffusers", entry.name))
-    return sources + _hf_sources()
+        is_file = entry.is_file() and entry.suffix.lower() in (".safetensors",) + tuple(PICKLE_SUFFIXES)
+        if not is_file and not (entry.is_dir() and (entry / "model_index.json").is_file()):
+            continue
+        try:
+            sources.append(_path_source(entry))
+        except ModelError as exc:
+            rejected.append(ModelEntry(entry.name, str(entry), "unusable", str(exc)))
+    return sources, rejected
+
+
+def find_sdxl_sources() -> list[SdxlSource]:
+    """Every usable SDXL model on disk (not the demo), in the order ``resolve_sdxl(None)`` prefers."""
+    return _scan_sdxl_dir()[0] + _hf_sources()
 
 
 def _demo_source(spec: str) -> SdxlSource:
@@ -306,13 +320,16 @@ def _detector_entries() -> list[ModelEntry]:
 
 
 def find_models(detect_sam_variants: bool = False) -> ModelInventory:
-    """Everything usable on this computer; the demo models are always listed first.
+    """Everything on this computer; the demo models first, unusable model files last (kind
+    ``"unusable"``, the note says why).
 
     SAM variants are read from the tensors only when ``detect_sam_variants`` (it loads each file).
     """
     sdxl = [ModelEntry("demo", "demo", "demo", "built-in random weights"),
             ModelEntry("demo:mid", "demo:mid", "demo", "built-in random weights, benchmark size")]
-    sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "") for s in find_sdxl_sources()]
+    local, rejected = _scan_sdxl_dir()
+    sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "") for s in local + _hf_sources()]
+    sdxl += rejected
     root = paths.models_dir()
     folders = {"sdxl": str(root / "sdxl"), "sam": str(root / "sam"), "detector": str(root / "detector"),
                "hf_cache": str(hf_cache_dir())}

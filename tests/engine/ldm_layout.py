@@ -31,7 +31,7 @@ def _resnet(rest: str) -> str:
     raise KeyError(rest)
 
 
-def unet_key(key: str, layers_per_block: int, n_levels: int) -> str:
+def unet_key(key: str, layers_per_block: int) -> str:
     """One diffusers UNet key in LDM naming (diffusers' convert_ldm_unet_checkpoint, reversed)."""
     module, _, param = key.rpartition(".")
     if module in _UNET_TOP:
@@ -44,7 +44,9 @@ def unet_key(key: str, layers_per_block: int, n_levels: int) -> str:
             return f"input_blocks.{1 + level * per_level + layers_per_block}.0.op.{parts[-1]}"
         block = 1 + level * per_level + int(parts[3])
         rest = ".".join(parts[4:])
-        return f"input_blocks.{block}.0.{_resnet(rest)}" if kind == "resnets" else f"input_blocks.{block}.1.{rest}"
+        if kind == "resnets":
+            return f"input_blocks.{block}.0.{_resnet(rest)}"
+        return f"input_blocks.{block}.1.{rest}"
     if parts[0] == "mid_block":
         index, rest = int(parts[2]), ".".join(parts[3:])
         if parts[1] == "resnets":
@@ -58,15 +60,16 @@ def unet_key(key: str, layers_per_block: int, n_levels: int) -> str:
             return f"output_blocks.{block}.{{up_slot}}.conv.{parts[-1]}"
         block = level * per_level + int(parts[3])
         rest = ".".join(parts[4:])
-        return f"output_blocks.{block}.0.{_resnet(rest)}" if kind == "resnets" else f"output_blocks.{block}.1.{rest}"
+        if kind == "resnets":
+            return f"output_blocks.{block}.0.{_resnet(rest)}"
+        return f"output_blocks.{block}.1.{rest}"
     raise KeyError(key)
 
 
 def unet_to_ldm(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    lpb, n_levels = config["layers_per_block"], len(config["block_out_channels"])
     out: dict[str, Any] = {}
     for key, value in state.items():
-        ldm = unet_key(key, lpb, n_levels)
+        ldm = unet_key(key, config["layers_per_block"])
         if "{up_slot}" in ldm:
             level = int(key.split(".")[1])
             has_attention = "CrossAttn" in config["up_block_types"][level]

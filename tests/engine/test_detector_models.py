@@ -58,7 +58,8 @@ def test_user_folder_is_found_and_loaded():
     shutil.copytree(demo_detector_dir(), target)
     (target.parent / "stray-folder").mkdir()
     entries = find_models().to_dict()["detector"]
-    assert [(e["name"], e["kind"]) for e in entries] == [("demo", "demo"), ("grounding-dino-tiny", "grounding-dino")]
+    assert [(e["name"], e["kind"]) for e in entries] == [("demo", "demo"),
+                                                         ("grounding-dino-tiny", "grounding-dino")]
     assert load_detector(target).name == "grounding-dino-tiny"
 
 

@@ -22,7 +22,8 @@ def test_models_json_last_line_has_every_group(alchemy_home, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"sdxl", "sam", "detector"} <= result.keys()
-    assert result["sdxl"][0] == {"name": "demo", "path": "demo", "kind": "demo", "note": "built-in random weights"}
+    assert result["sdxl"][0] == {"name": "demo", "path": "demo", "kind": "demo",
+                                 "note": "built-in random weights"}
     assert result["folders"]["sdxl"] == str(alchemy_home / "models" / "sdxl")
 
 

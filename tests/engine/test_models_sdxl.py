@@ -120,6 +120,19 @@ def test_real_checkpoints_load_with_the_bundled_configs_offline(ldm_file, no_net
         assert (bundled / tok / "vocab.json").is_file() and (bundled / tok / "merges.txt").is_file()
 
 
+def test_bundled_configs_supply_tokenizers_and_scheduler_offline(ldm_file, no_network):
+    """The real from_single_file path with the bundled folder; only the weights are the tiny ones."""
+    from diffusers import StableDiffusionXLPipeline
+
+    demo = load_sdxl_pipeline("demo", CPU)
+    weights = {name: getattr(demo, name) for name in ("unet", "vae", "text_encoder", "text_encoder_2")}
+    pipe = StableDiffusionXLPipeline.from_single_file(
+        str(ldm_file), config=str(paths.sdxl_config_dir()), local_files_only=True, **weights)
+    assert pipe.tokenizer("a photo of sks dog").input_ids == [49406, 320, 1125, 539, 48136, 1929, 49407]
+    assert pipe.tokenizer_2.pad_token == "!"
+    assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+
+
 def test_demo_loads_through_the_folder_path():
     source = resolve_sdxl("demo")
     assert source.kind == "demo" and (source.path / "model_index.json").is_file()
@@ -143,12 +156,14 @@ def test_diffusers_folder_in_models_dir_is_found(ldm_file):
     shutil.copytree(demo_sdxl_dir(), target)
     shutil.copy(ldm_file, target.parent / "tiny.safetensors")
     (target.parent / "notes.txt").write_text("not a model")
+    (target.parent / "old.ckpt").write_bytes(b"\x80\x02}q\x00.")
     found = resolve_sdxl(None)
     assert (found.kind, found.name, found.path) == ("diffusers", "my-sdxl", target)
     assert resolve_sdxl("my-sdxl") == found == resolve_sdxl(str(target))
     assert resolve_sdxl("tiny.safetensors").kind == "single_file"
     listed = find_models().to_dict()["sdxl"]
-    assert [e["name"] for e in listed] == ["demo", "demo:mid", "my-sdxl", "tiny"]
+    assert [e["name"] for e in listed] == ["demo", "demo:mid", "my-sdxl", "tiny", "old.ckpt"]
+    assert listed[-1]["kind"] == "unusable" and "never opens pickle files" in listed[-1]["note"]
 
 
 def _fake_hf_cache(cache: Path, repo_id: str, source: Path, weights: bool = True) -> Path:
@@ -225,7 +240,8 @@ def test_device_policy_decision(prefer, cuda, bf16, mps, expected):
     assert (policy.device, policy.dtype, policy.vae_dtype) == expected
 
 
-@pytest.mark.parametrize("prefer, words", [("cuda", "no CUDA GPU"), ("mps", "MPS"), ("tpu", "unknown device")])
+@pytest.mark.parametrize("prefer, words", [("cuda", "no CUDA GPU"), ("mps", "MPS"),
+                                           ("tpu", "unknown device")])
 def test_device_policy_refuses_unavailable_devices(prefer, words):
     with pytest.raises(ModelError, match=words):
         choose_device_policy(prefer, cuda_available=False, cuda_bf16=False, mps_available=False)
