@@ -27,4 +27,6 @@ def alchemy_home(shared_cache, tmp_path, monkeypatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("IMAGE_ALCHEMY_HOME", str(home))
     monkeypatch.setenv("IMAGE_ALCHEMY_CACHE", str(shared_cache))
+    # Model discovery must never see a developer's real Hugging Face cache.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_cache"))
     return home

@@ -1,0 +1,28 @@
+"""Every job the app can run, in one place: its request, its result and its function.
+
+The CLI and the GUI build these requests and call these functions; nothing else reaches into
+the engine's internals. Each function has the shape ``run(request, progress, cancel) -> result``
+(see :mod:`alchemy_engine.jobs`). Importing this module is cheap: torch loads when a job runs.
+"""
+
+from __future__ import annotations
+
+from alchemy_engine.insertion import InsertRequest, InsertResult, LocateOptions, SegmentRequest, SegmentResult
+from alchemy_engine.insertion import run as insert
+from alchemy_engine.insertion import segment
+from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, no_progress
+from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
+from alchemy_engine.training import run as train
+
+JOBS = {
+    "train": (TrainRequest, train),
+    "insert": (InsertRequest, insert),
+    "segment": (SegmentRequest, segment),
+}
+"""Job name → (request class, function): a request saved as JSON names its job and re-runs."""
+
+__all__ = [
+    "JOBS", "CancelToken", "InsertRequest", "InsertResult", "JobRequest", "LocateOptions", "Progress",
+    "ProgressCallback", "SegmentRequest", "SegmentResult", "TrainRequest", "TrainResult",
+    "estimate_memory", "insert", "no_progress", "segment", "train",
+]
