@@ -122,8 +122,8 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
     for image_index, image in enumerate(images):
         content = image.content_key()
         for flipped in variants:
-            cancel.raise_if_cancelled()
             progress(Progress("caching", step=len(examples), total=total, message="encoding photos"))
+            cancel.raise_if_cancelled()
             key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
                             vae_dtype=vae_dtype, masked=image.mask_path is not None)
             tensors = cache.get_or_compute("latents", key, lambda: _encode_example(
