@@ -218,7 +218,8 @@ def plan_crop(region: Box, image_size: tuple[int, int], padding: float = 0.25, m
     The box grows by ``padding`` × its larger side (at least ``min_padding`` px) for context, is
     widened so its aspect is at most ``max_aspect``, then matched to the aspect of the work size
     (a multiple of ``multiple`` with about ``target_pixels`` pixels) and shifted to stay inside the
-    image. It always contains ``region``.
+    image. Where the image edge stops that, the work size follows the box instead, so the region is
+    never stretched. It always contains ``region``.
     """
     w_img, h_img = image_size
     x0, y0, x1, y1 = region
@@ -234,6 +235,8 @@ def plan_crop(region: Box, image_size: tuple[int, int], padding: float = 0.25, m
     cy0, cy1 = _fit_span(by0, by1, bh, h_img)
     cx0, cy0 = min(cx0, x0), min(cy0, y0)
     cx1, cy1 = max(cx1, x1), max(cy1, y1)
+    if (cx1 - cx0, cy1 - cy0) != (round(bw), round(bh)):  # the image edge limited the box
+        work = work_size_for(cx1 - cx0, cy1 - cy0, target_pixels, multiple)
     return CropPlan((cx0, cy0, cx1, cy1), work)
 
 

@@ -121,7 +121,15 @@ def test_crop_plans_stay_inside_and_cover_the_region(region, size):
     plan = masks.plan_crop(region, size)
     _check_plan(plan, region, size, 1024 * 1024)
     w, h = plan.work_size
-    assert max(w, h) / min(w, h) <= 4.5
+    bw, bh = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
+    assert math.isclose(w / h, bw / bh, rel_tol=0.1)  # never stretched (up to rounding to 64 px)
+
+
+def test_panorama_is_not_stretched():
+    plan = masks.plan_crop((0, 0, 4000, 500), (4000, 500))
+    assert plan.box == (0, 0, 4000, 500)
+    w, h = plan.work_size
+    assert math.isclose(w / h, 8.0, rel_tol=0.15)
 
 
 def test_full_frame_plan_and_work_size():
