@@ -211,10 +211,13 @@ def activation_bytes(config_json: str, batch: int, height: int, width: int, dtyp
     unet = _meta_unet(config_json, dtype)
     unet.requires_grad_(False)
     targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
+    tracker = _SavedTracker()
     for name, module in unet.named_modules():
         if isinstance(module, torch.nn.Linear) and name.endswith(targets):
             module.weight.requires_grad_(True)
-    tracker = _SavedTracker()
+            if dtype != torch.float32:  # fp32 weights: no autocast, no cast copies
+                module.register_forward_hook(tracker.lora_input)
+    tracker.seen.update(t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers()])  # not activations
     for module in unet.modules():
         if isinstance(module, (ResnetBlock2D, BasicTransformerBlock)):
             module.register_forward_pre_hook(tracker.enter)
@@ -253,16 +256,22 @@ class _SavedTracker:
         if self.unit is not None and module is self._owner:
             self.unit = None
 
+    def lora_input(self, module, args, output) -> None:
+        """peft casts a LoRA layer's input to the LoRA dtype; autocast then keeps its own copy."""
+        self._add(_nbytes(args[0]))
+
+    def _add(self, size: int) -> None:
+        self.largest = max(self.largest, size)
+        if self.unit is None:
+            self.outside += size
+        else:
+            self.units[self.unit] += size
+
     def pack(self, tensor: torch.Tensor) -> torch.Tensor:
         key = tensor.untyped_storage()._cdata
         if key not in self.seen:
             self.seen.add(key)
-            size = _nbytes(tensor)
-            self.largest = max(self.largest, size)
-            if self.unit is None:
-                self.outside += size
-            else:
-                self.units[self.unit] += size
+            self._add(_nbytes(tensor))
         return tensor
 
     def result(self, checkpointing: bool) -> dict[str, int]:

@@ -1,0 +1,80 @@
+"""The memory estimate: measured activations, checkpointing, and --fit's choices."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+from alchemy_engine import paths
+from alchemy_engine.errors import AlchemyError
+from alchemy_engine.training import lora_io, memory
+from alchemy_engine.training.request import TrainRequest
+
+FULL_SDXL = types.SimpleNamespace(path=paths.sdxl_config_dir())
+GIB = 1024 ** 3
+
+
+def _cuda_bf16():
+    from alchemy_engine.sdxl_loading import DevicePolicy
+
+    return DevicePolicy("cuda", torch.bfloat16, torch.bfloat16)
+
+
+def test_meta_trace_matches_what_autograd_really_keeps_on_the_tiny_model():
+    from diffusers import UNet2DConditionModel
+
+    from alchemy_engine.demo_models import demo_sdxl_dir
+
+    unet = UNet2DConditionModel.from_pretrained(demo_sdxl_dir("tiny") / "unet")
+    lora_io.add_unet_lora(unet, 4, 4.0, train_ff=False)
+    params = {p.untyped_storage().data_ptr() for p in [*unet.parameters(), *unet.buffers()]}
+    kept: dict[int, int] = {}
+
+    def pack(t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            kept[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    cfg = unet.config
+    text_dim = cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        unet(torch.randn(1, 4, 32, 32), torch.tensor([10]), torch.randn(1, 77, cfg.cross_attention_dim),
+             added_cond_kwargs={"text_embeds": torch.randn(1, text_dim), "time_ids": torch.randn(1, 6)})
+    measured = sum(kept.values())
+    config = json.dumps(memory.unet_config(types.SimpleNamespace(path=demo_sdxl_dir("tiny"))), sort_keys=True)
+    estimated = memory.activation_bytes(config, 1, 32, 32, "torch.float32", False, False)["saved"]
+    print(f"meta-trace estimate / measured = {estimated / measured:.3f}")
+    assert 0.8 < estimated / measured < 1.25, (estimated, measured)
+
+
+def test_full_sdxl_estimate_with_checkpointing_is_under_seven_and_a_half_gib():
+    with_ckpt = memory.estimate(TrainRequest(project="p"), FULL_SDXL, _cuda_bf16(), free_bytes=None)
+    without = memory.estimate(TrainRequest(project="p", gradient_checkpointing=False), FULL_SDXL, _cuda_bf16(),
+                              free_bytes=None)
+    low_res = memory.estimate(TrainRequest(project="p", resolution=512), FULL_SDXL, _cuda_bf16(), free_bytes=None)
+    assert 4.5 * GIB < with_ckpt.parts["unet_weights"] < 5 * GIB  # 2.57 B parameters in bf16
+    assert with_ckpt.total_bytes < 7.5 * GIB
+    assert without.parts["activations"] > 4 * with_ckpt.parts["activations"]
+    assert low_res.parts["activations"] < with_ckpt.parts["activations"]
+    assert with_ckpt.to_dict()["fits"] and "estimated peak" in with_ckpt.summary()
+
+
+def test_fit_turns_on_checkpointing_first_then_lowers_the_resolution():
+    request = TrainRequest(project="p", gradient_checkpointing=False, batch_size=2)
+    fitted = memory.fit(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(8 * GIB))
+    assert fitted.changes == {"gradient_checkpointing": [False, True]}
+    assert fitted.request.gradient_checkpointing and fitted.request.batch_size == 2
+    tight = memory.fit(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(6.2 * GIB))
+    assert tight.request.batch_size == 1 and tight.request.grad_accum == 2  # same effective batch
+    assert tight.fits and tight.request.resolution <= 1024
+    with pytest.raises(AlchemyError, match="no settings fit"):
+        memory.fit(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(2 * GIB))
+
+
+def test_out_of_memory_message_lists_the_settings():
+    text = memory.out_of_memory_message(TrainRequest(project="p", rank=32), None)
+    assert "resolution 1024" in text and "rank 32" in text and "--fit" in text
