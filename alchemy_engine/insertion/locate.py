@@ -137,21 +137,36 @@ class SamSegmenter:
         """One mask for the current image from clicks and/or a box (pixel coordinates).
 
         A single click is ambiguous, so SAM proposes three masks and the best-scored one wins;
-        with a box or several clicks one mask is asked for, as SAM's authors recommend.
+        with a box or several clicks one mask is asked for, as SAM's authors recommend. Only the
+        chosen low-resolution mask is upscaled to the image size (``SamPredictor.predict`` upscales
+        all three, which costs more than the decoder on a large photo).
         """
         import torch
 
-        coords = labels = None
+        p = self.predictor
+        if not p.is_image_set:
+            raise RuntimeError("set_image() must be called before predict()")
+        point_input = box_input = None
         if points:
-            coords = np.array([[p[0], p[1]] for p in points], dtype=np.float32)
-            labels = np.array([int(p[2]) for p in points], dtype=np.int64)
-        box_arr = None if box is None else np.array(box, dtype=np.float32)
+            coords = p.transform.apply_coords(np.array([[q[0], q[1]] for q in points], dtype=np.float32),
+                                              p.original_size)
+            labels = np.array([int(q[2]) for q in points], dtype=np.int64)
+            point_input = (torch.as_tensor(coords, device=self.device)[None],
+                           torch.as_tensor(labels, device=self.device)[None])
+        if box is not None:
+            boxes = p.transform.apply_boxes(np.array(box, dtype=np.float32)[None], p.original_size)
+            box_input = torch.as_tensor(boxes, device=self.device)
         multimask = box is None and len(points) == 1
+        model = self.model
         with torch.inference_mode():
-            masks, scores, _ = self.predictor.predict(point_coords=coords, point_labels=labels,
-                                                      box=box_arr, multimask_output=multimask)
-        best = int(np.argmax(scores))
-        return SamPrediction(mask=masks[best].astype(bool), score=float(scores[best]))
+            sparse, dense = model.prompt_encoder(points=point_input, boxes=box_input, masks=None)
+            low_res, scores = model.mask_decoder(
+                image_embeddings=p.features, image_pe=model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask)
+            best = int(torch.argmax(scores[0]))
+            full = model.postprocess_masks(low_res[:, best:best + 1], p.input_size, p.original_size)
+            mask = (full[0, 0] > model.mask_threshold).cpu().numpy()
+        return SamPrediction(mask=mask, score=float(scores[0, best]))
 
 
 def pick_instances(detections: Sequence[Any], instance: str) -> list[Any]:
