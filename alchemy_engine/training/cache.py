@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
-from alchemy_engine.training import dataset
+from alchemy_engine.training import dataset, text_encoders
 from alchemy_engine.training.dataset import Example, TrainImage
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class PreparedData:
     prompt_embeds: torch.Tensor  # (P, 77, D)
     pooled_embeds: torch.Tensor  # (P, D_pooled)
     extra_embeds: dict[str, tuple[torch.Tensor, torch.Tensor]]  # e.g. sample prompts
+    prompt_tokens: dict[str, torch.Tensor] | None = None  # text-encoder LoRA: (P, 77) per tokenizer
+    extra_tokens: dict[str, dict[str, torch.Tensor]] | None = None
 
     def to(self, device: torch.device, dtype: torch.dtype) -> "PreparedData":
         move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
@@ -89,7 +91,13 @@ class PreparedData:
             self, latents=[move(t) for t in self.latents], masks=[move(t) for t in self.masks],
             time_ids=[t.to(device=device, dtype=dtype) for t in self.time_ids],
             prompt_embeds=move(self.prompt_embeds), pooled_embeds=move(self.pooled_embeds),
-            extra_embeds={k: (move(a), move(b)) for k, (a, b) in self.extra_embeds.items()})
+            extra_embeds={k: (move(a), move(b)) for k, (a, b) in self.extra_embeds.items()},
+            prompt_tokens=_move_ids(self.prompt_tokens, device),
+            extra_tokens={k: _move_ids(v, device) for k, v in (self.extra_tokens or {}).items()} or None)
+
+
+def _move_ids(ids: dict[str, torch.Tensor] | None, device: torch.device) -> dict[str, torch.Tensor] | None:
+    return None if ids is None else {k: v.to(device) for k, v in ids.items()}
 
 
 def encode_latents(pipe, pixels: torch.Tensor) -> torch.Tensor:
@@ -111,7 +119,7 @@ def encode_prompt(pipe, prompt: str) -> dict[str, torch.Tensor]:
 
 def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: int, flip: bool,
             extra_prompts: dict[str, str], progress: ProgressCallback, cancel: CancelToken,
-            load_image: Callable) -> PreparedData:
+            load_image: Callable, keep_tokens: bool = False) -> PreparedData:
     """Encode (or reuse) every example's latents and every prompt's embeddings."""
     buckets = dataset.make_buckets(resolution)
     vae_dtype = str(pipe.vae.dtype)
@@ -138,9 +146,17 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
     rows = [_embed(pipe, cache, p, cancel) for p in prompts]
     extra = {name: _embed(pipe, cache, p, cancel) for name, p in extra_prompts.items()}
     progress(Progress("caching", step=total, total=total, message="encoded"))
-    return PreparedData(examples, latents, masks, time_ids, is_class, prompt_index,
+    data = PreparedData(examples, latents, masks, time_ids, is_class, prompt_index,
                         torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]),
                         {name: (a[None], b[None]) for name, (a, b) in extra.items()})
+    if keep_tokens:
+        data.prompt_tokens = _stack_tokens([text_encoders.tokenize(pipe, p) for p in prompts])
+        data.extra_tokens = {name: _stack_tokens([text_encoders.tokenize(pipe, p)]) for name, p in extra_prompts.items()}
+    return data
+
+
+def _stack_tokens(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
 
 
 def _encode_example(pipe, image: TrainImage, buckets, flipped: bool, load_image) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from alchemy_engine.training import dataset, lora_io, optimizers
+from alchemy_engine.training import dataset, lora_io, optimizers, text_encoders
 from alchemy_engine.training.cache import PreparedData
 
 
@@ -49,17 +49,25 @@ def build_loop(run_setup, parts: dict, data: PreparedData) -> LoopState:
     unet = parts["unet"]
     torch.manual_seed(request.seed)  # LoRA init
     params = lora_io.add_unet_lora(unet, request.rank, request.lora_alpha, request.train_ff)
+    groups = [{"params": params, "lr": request.learning_rate}]
+    models = {"unet": unet}
+    if request.text_encoder_lora:
+        for name in ("text_encoder", "text_encoder_2"):
+            models[name] = parts[name]
+            te_params = lora_io.add_text_encoder_lora(parts[name], request.rank, request.lora_alpha)
+            groups.append({"params": te_params, "lr": request.text_encoder_lr or request.learning_rate})
+            params = params + te_params
     if request.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
-    optimizer = optimizers.create(request, params, device)
+    optimizer = optimizers.create(request, groups, device)
     lr_scheduler = get_scheduler(request.lr_scheduler, optimizer, num_warmup_steps=request.lr_warmup_steps,
                                  num_training_steps=request.steps)
     use_scaler = run_setup.autocast_dtype == torch.float16 and device.type == "cuda"
     instance = [i for i, c in enumerate(data.is_class) if not c]
     weight_dtype = unet.dtype
     return LoopState(
-        unet=unet, parts=parts, models={"unet": unet}, params=params, optimizer=optimizer,
+        unet=unet, parts=parts, models=models, params=params, optimizer=optimizer,
         lr_scheduler=lr_scheduler, scaler=torch.amp.GradScaler("cuda") if use_scaler else None,
         generator=torch.Generator(device=device).manual_seed(request.seed),
         data=data.to(device, torch.float32), device=device, weight_dtype=weight_dtype,
@@ -91,7 +99,7 @@ def _batch(state: LoopState, indices: list[int], is_class: bool) -> dict:
     latents = torch.stack([data.latents[i] for i in indices])
     rows = torch.tensor([data.prompt_index[i] for i in indices], device=state.device)
     batch = {"latents": latents, "embeds": data.prompt_embeds[rows].to(state.weight_dtype),
-             "pooled": data.pooled_embeds[rows].to(state.weight_dtype),
+             "pooled": data.pooled_embeds[rows].to(state.weight_dtype), "rows": rows,
              "time_ids": torch.stack([data.time_ids[i] for i in indices]).to(state.weight_dtype),
              "scale": torch.full((len(indices),), request.prior_weight if is_class else 1.0, device=state.device),
              "weights": None}
@@ -105,12 +113,9 @@ def _batch(state: LoopState, indices: list[int], is_class: bool) -> dict:
 
 
 def _merge(a: dict, b: dict) -> dict:
-    if a["weights"] is None or b["weights"] is None:
-        a_w = b_w = None
-    else:
-        a_w, b_w = a["weights"], b["weights"]
+    """One forward pass for instance and class images of the same size."""
     merged = {k: torch.cat([a[k], b[k]]) for k in a if k != "weights"}
-    merged["weights"] = None if a_w is None else torch.cat([a_w, b_w])
+    merged["weights"] = None if a["weights"] is None else torch.cat([a["weights"], b["weights"]])
     return merged
 
 
@@ -163,8 +168,13 @@ def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
     noisy = (a * latents + s * noise).to(state.weight_dtype)
     target = a * noise - s * latents if bool(tables["v_pred"]) else noise
     with torch.autocast(state.device.type, dtype=state.autocast_dtype, enabled=state.autocast_dtype is not None):
-        pred = state.unet(noisy, timesteps, batch["embeds"], return_dict=False,
-                          added_cond_kwargs={"text_embeds": batch["pooled"], "time_ids": batch["time_ids"]})[0]
+        embeds, pooled = batch["embeds"], batch["pooled"]
+        if state.data.prompt_tokens is not None:  # text-encoder LoRA: encode with gradients
+            tokens = state.data.prompt_tokens
+            embeds, pooled = text_encoders.encode(state.models["text_encoder"], state.models["text_encoder_2"],
+                                                  tokens["tokenizer"][batch["rows"]], tokens["tokenizer_2"][batch["rows"]])
+        pred = state.unet(noisy, timesteps, embeds, return_dict=False,
+                          added_cond_kwargs={"text_embeds": pooled, "time_ids": batch["time_ids"]})[0]
     return diffusion_loss(pred, target, batch["weights"], tables["snr_weight"][timesteps] * batch["scale"])
 
 
@@ -190,3 +200,16 @@ def optimizer_step(state: LoopState) -> torch.Tensor:
     state.lr_scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     return total
+
+
+@torch.no_grad()
+def sample_embeddings(state: LoopState, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A preview prompt's conditioning: cached, or through the LoRA'd text encoders when trained."""
+    if state.data.extra_tokens is None:
+        embeds, pooled = state.data.extra_embeds[name]
+        return embeds, pooled
+    tokens = state.data.extra_tokens[name]
+    with torch.autocast(state.device.type, dtype=state.autocast_dtype, enabled=state.autocast_dtype is not None):
+        embeds, pooled = text_encoders.encode(state.models["text_encoder"], state.models["text_encoder_2"],
+                                              tokens["tokenizer"], tokens["tokenizer_2"])
+    return embeds.float(), pooled.float()

@@ -80,6 +80,8 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1)
              "lora_and_optimizer": lora_params * (4 + 4 + _OPTIMIZER_STATE_BYTES[opt]),
              "activations": acts["saved"], "backward_transient": acts["transient"],
              "encode_phase": _encode_phase_bytes(request, policy, device)}
+    if request.text_encoder_lora:  # both CLIP encoders stay on the device, with their LoRA state
+        parts["text_encoders"] = 817_000_000 * dtype_bytes
     if device.type == "cpu" and request.sample_every:
         parts["vae_for_previews"] = 84_000_000 * dtype_bytes
     overhead = int(OVERHEAD_FRACTION * sum(v for k, v in parts.items() if k != "encode_phase"))

@@ -25,13 +25,12 @@ import torch
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from alchemy_engine.training import cache, checkpoints, inputs, lora_io, memory, samples, setup
-from alchemy_engine.training.loop import LoopState, build_loop, optimizer_step
+from alchemy_engine.training.loop import LoopState, build_loop, optimizer_step, sample_embeddings
 from alchemy_engine.training.metrics import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
 log = logging.getLogger(__name__)
 
-NEGATIVE = "negative"
 SAMPLE = "sample"
 
 
@@ -105,17 +104,21 @@ def _prepare_data(run_setup: setup.RunSetup, pipe, progress, cancel) -> tuple[ca
         pipe.unet.to("cpu")
         torch.cuda.empty_cache()
     store = cache.TensorCache(project.cache_dir / "training", run_setup.fingerprint)
-    extra = {SAMPLE: samples.sample_prompt(request, project), NEGATIVE: ""} if request.sample_every else {}
+    extra = {SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
     data = cache.prepare(images, pipe, store, resolution=request.resolution, flip=request.flip,
-                         extra_prompts=extra, progress=progress, cancel=cancel, load_image=load_rgb)
+                         extra_prompts=extra, progress=progress, cancel=cancel, load_image=load_rgb,
+                         keep_tokens=request.text_encoder_lora)
     return data, store.stats
 
 
 def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
-    """Drop the text encoders; park the VAE on the CPU (only previews need it); UNet to the device."""
-    keep_vae = run_setup.request.sample_every > 0
-    parts = {"unet": pipe.unet, "vae": pipe.vae.to("cpu") if keep_vae else None,
+    """Drop the text encoders (kept for text-encoder LoRA); park the VAE on the CPU (only previews
+    need it); UNet to the device."""
+    request = run_setup.request
+    parts = {"unet": pipe.unet, "vae": pipe.vae.to("cpu") if request.sample_every else None,
              "scheduler": pipe.scheduler}
+    if request.text_encoder_lora:
+        parts.update(text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2)
     for name in ("text_encoder", "text_encoder_2", "vae"):
         setattr(pipe, name, None)
     _free_memory()
@@ -186,8 +189,9 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
 def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
     request = run_setup.request
     bucket = (request.resolution, request.resolution)
-    image = samples.render(state.parts, state.data.extra_embeds[SAMPLE], state.data.extra_embeds[NEGATIVE],
-                           size=bucket, steps=request.sample_steps, seed=request.sample_seed,
+    embeds = sample_embeddings(state, SAMPLE)
+    negative = (torch.zeros_like(embeds[0]), torch.zeros_like(embeds[1]))  # SDXL: zeros for an empty prompt
+    image = samples.render(state.parts, embeds, negative, size=bucket, steps=request.sample_steps, seed=request.sample_seed,
                            device=state.device, autocast_dtype=run_setup.autocast_dtype)
     path = samples.save_sample(image, run_setup.run_dir / "samples", state.step)
     progress(Progress("sample", step=state.step, total=request.steps, preview=image, preview_path=path))

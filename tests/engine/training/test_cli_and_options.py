@@ -79,3 +79,27 @@ def test_other_options_run(project):
         keys = list(handle.keys())
     assert any(".ff.net.2." in k for k in keys) and any(".attn1.to_q." in k for k in keys)
     assert np.isfinite(result.final_loss)
+
+
+def test_text_encoder_lora_trains_and_exports_both_encoders(project):
+    from safetensors import safe_open
+
+    result = run(quick_request(project, steps=3, text_encoder_lora=True, text_encoder_lr=5e-4, save_every=2,
+                               sample_every=3))
+    with safe_open(str(result.lora), framework="pt") as handle:
+        keys = list(handle.keys())
+        adapter = json.loads(handle.metadata()["lora_adapter_metadata"])
+    assert {k.split(".")[0] for k in keys} == {"unet", "text_encoder", "text_encoder_2"}
+    assert adapter["text_encoder.r"] == 4
+    with safe_open(str(result.lora_kohya), framework="pt") as handle:
+        prefixes = {k.split("_")[1] for k in handle.keys()}
+    assert prefixes == {"unet", "te1", "te2"}
+    assert len(result.samples) == 1
+    from diffusers import StableDiffusionXLPipeline
+
+    from alchemy_engine.demo_models import demo_sdxl_dir
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"))
+    pipe.load_lora_weights(str(result.lora))
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        assert any("lora_A" in name for name, _ in encoder.named_parameters())

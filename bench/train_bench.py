@@ -1,0 +1,247 @@
+"""Benchmark: our LoRA training step versus a bare UNet forward + backward + AdamW step.
+
+For each model size, two fresh worker processes (so each has its own peak RSS / VRAM):
+
+* ``ours``: ``alchemy_engine.training.run`` end to end on a throw-away project (caching, LoRA,
+  min-SNR loss, clipping, LR schedule, loss log, progress events); the step time is the interval
+  between consecutive ``training`` progress events;
+* ``bare``: the same UNet with the same peft LoRA, resolution, batch, precision and gradient
+  checkpointing setting, in a loop of forward, MSE, backward, ``AdamW.step``, ``zero_grad`` on
+  fixed random tensors — nothing else.
+
+Both report the median steady-state step (the first ``--warmup`` steps left out). Target: ours ≤
+1.15 × bare. On CUDA, ``--sizes full`` runs full-size SDXL with random weights
+(``build_sdxl_components('full', device='cuda', dtype=bf16)``) at 1024², batch 1, bf16, gradient
+checkpointing, and adds peak VRAM (target ≤ 7.5 GB), MFU (3 × 6.76 TFLOP per step: forward +
+backward, recomputation not counted) and the memory estimate versus the measured peak.
+
+    OMP_NUM_THREADS=2 python bench/train_bench.py                          # CPU: tiny and mid
+    python bench/train_bench.py --device cuda --sizes tiny,mid,full        # on a CUDA machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FORWARD_TFLOP_1024 = 6.76
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
+DEFAULTS = {  # size -> (resolution, steps)
+    "tiny": (64, 40),
+    "mid": (256, 25),
+    "full": (1024, 30),
+}
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _full_pipeline(device: str):
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    from alchemy_engine.demo_models import build_sdxl_components
+
+    pipe = StableDiffusionXLPipeline(**build_sdxl_components("full", device=device, dtype=torch.bfloat16))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _make_project(home: Path):
+    import numpy as np
+    from PIL import Image
+
+    from alchemy_engine.project import create_project
+
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(4):
+        path = home / f"photo{i}.png"
+        Image.fromarray(rng.integers(0, 255, (768, 768, 3), dtype=np.uint8)).save(path)
+        photos.append(path)
+    return create_project("Bench", class_noun="dog", images=photos)
+
+
+def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+    import torch
+
+    from alchemy_engine.training import TrainRequest, run, trainer
+
+    from alchemy_engine import paths
+
+    os.environ.setdefault("IMAGE_ALCHEMY_CACHE", str(paths.cache_root()))  # keep demo models between runs
+    home = Path(tempfile.mkdtemp(prefix="train_bench_"))
+    os.environ["IMAGE_ALCHEMY_HOME"] = str(home)
+    project = _make_project(home)
+    model = {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
+    if size == "full":  # random full-size SDXL, built in memory on the GPU
+        _patch_full_model(trainer, device)
+    stamps: list[float] = []
+    marks: dict[str, float] = {}
+
+    def progress(event):
+        if event.stage == "caching" and event.message == "encoded" and device.startswith("cuda"):
+            torch.cuda.synchronize()
+            marks["encode_peak"] = torch.cuda.max_memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+        if event.stage == "training":
+            stamps.append(time.perf_counter())
+
+    request = TrainRequest(project=str(project.root), model=model, steps=steps, resolution=resolution, rank=16,
+                           gradient_checkpointing=checkpointing, save_every=0, sample_every=0, device=device)
+    result = run(request, progress)
+    _sync(device)
+    out = {"step_times": [b - a for a, b in zip(stamps, stamps[1:])], "peak_rss_mb": _peak_rss_mb(),
+           "estimate_bytes": result.memory_estimate["peak_bytes"], "final_loss": result.final_loss}
+    if device.startswith("cuda"):
+        out["train_peak_bytes"] = torch.cuda.max_memory_allocated()
+        out["encode_peak_bytes"] = marks.get("encode_peak")
+        out["gpu"] = torch.cuda.get_device_name()
+    return out
+
+
+def _patch_full_model(trainer, device: str) -> None:
+    from diffusers import UNet2DConditionModel
+
+    from alchemy_engine import paths
+    from alchemy_engine.training import memory
+
+    trainer._load_pipeline = lambda run_setup, progress: _full_pipeline(device)
+    full_config = dict(UNet2DConditionModel.load_config(paths.sdxl_config_dir() / "unet"))
+    memory.unet_config = lambda source: full_config
+
+
+def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+    import torch
+
+    from alchemy_engine.demo_models import build_sdxl_components
+    from alchemy_engine.training import lora_io
+
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    unet = build_sdxl_components(size, device=device, dtype=dtype)["unet"]
+    params = lora_io.add_unet_lora(unet, 16, 16.0, train_ff=False)
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    cfg = unet.config
+    side = resolution // 8
+    text_dim = cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim
+    latents = torch.randn(1, 4, side, side, device=device, dtype=dtype)
+    noise = torch.randn_like(latents)
+    timesteps = torch.tensor([500], device=device)
+    embeds = torch.randn(1, 77, cfg.cross_attention_dim, device=device, dtype=dtype)
+    added = {"text_embeds": torch.randn(1, text_dim, device=device, dtype=dtype),
+             "time_ids": torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]], device=device,
+                                      dtype=dtype)}
+    autocast = torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
+    stamps = []
+    for _ in range(steps):
+        with autocast:
+            pred = unet(latents, timesteps, embeds, added_cond_kwargs=added, return_dict=False)[0]
+        torch.nn.functional.mse_loss(pred.float(), noise.float()).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        stamps.append(time.perf_counter())
+    _sync(device)
+    out = {"step_times": [b - a for a, b in zip(stamps, stamps[1:])], "peak_rss_mb": _peak_rss_mb()}
+    if device.startswith("cuda"):
+        out["train_peak_bytes"] = torch.cuda.max_memory_allocated()
+    return out
+
+
+def run_worker(kind: str, size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+    command = [sys.executable, __file__, "--worker", kind, "--sizes", size, "--device", device,
+               "--resolution", str(resolution), "--steps", str(steps)]
+    command += ["--checkpointing"] if checkpointing else []
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} worker for {size} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(times: list[float], warmup: int) -> float:
+    steady = times[warmup:] or times
+    return statistics.median(steady)
+
+
+def _peak_tflops(gpu: str | None) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS.items():
+        if gpu and key in gpu:
+            return value
+    return None
+
+
+def report(size: str, resolution: int, ours: dict, bare: dict, warmup: int) -> list[str]:
+    o, b = _median(ours["step_times"], warmup), _median(bare["step_times"], warmup)
+    rows = [f"| {size} | {resolution}² | ours step | {o * 1000:.1f} ms | ratio vs bare **{o / b:.3f}** (target ≤ 1.15) |",
+            f"| {size} | {resolution}² | bare step | {b * 1000:.1f} ms | |",
+            f"| {size} | {resolution}² | peak RSS ours / bare | {ours['peak_rss_mb']:.0f} / {bare['peak_rss_mb']:.0f} MB | |"]
+    if "train_peak_bytes" in ours:
+        gb = 1e9
+        rows.append(f"| {size} | {resolution}² | peak VRAM training ours / bare | {ours['train_peak_bytes'] / gb:.2f} / "
+                    f"{bare['train_peak_bytes'] / gb:.2f} GB | target ≤ 7.5 GB (full) |")
+        if ours.get("encode_peak_bytes"):
+            rows.append(f"| {size} | {resolution}² | peak VRAM caching phase | {ours['encode_peak_bytes'] / gb:.2f} GB | |")
+        measured = max(ours["train_peak_bytes"], ours.get("encode_peak_bytes") or 0)
+        rows.append(f"| {size} | {resolution}² | estimate / measured peak | {ours['estimate_bytes'] / gb:.2f} / "
+                    f"{measured / gb:.2f} GB | ratio {ours['estimate_bytes'] / measured:.2f} |")
+        peak = _peak_tflops(ours.get("gpu"))
+        if size == "full" and peak:
+            achieved = 3 * FORWARD_TFLOP_1024 * (resolution / 1024) ** 2 / o
+            rows.append(f"| {size} | {resolution}² | MFU ({ours['gpu']}) | {achieved:.0f} TFLOP/s | "
+                        f"{100 * achieved / peak:.1f} % of {peak:.0f} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", default="tiny,mid")
+    parser.add_argument("--resolution", type=int, default=None, help="override every size's resolution")
+    parser.add_argument("--steps", type=int, default=None, help="override every size's step count")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--checkpointing", action="store_true",
+                        help="gradient checkpointing in both loops (always on for 'full')")
+    parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        size = args.sizes
+        function = worker_ours if args.worker == "ours" else worker_bare
+        print(json.dumps(function(size, args.device, args.resolution, args.steps, args.checkpointing)))
+        return
+    lines = ["| model | resolution | measure | value | note |", "|---|---|---|---|---|"]
+    for size in args.sizes.split(","):
+        resolution = args.resolution or DEFAULTS[size][0]
+        steps = args.steps or DEFAULTS[size][1]
+        checkpointing = args.checkpointing or size == "full"
+        ours = run_worker("ours", size, args.device, resolution, steps, checkpointing)
+        bare = run_worker("bare", size, args.device, resolution, steps, checkpointing)
+        lines += report(size, resolution, ours, bare, args.warmup)
+        print(f"{size}: done", file=sys.stderr, flush=True)
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    print(f"\nDevice {args.device}, OMP_NUM_THREADS={threads}, batch 1, rank 16, "
+          f"gradient checkpointing {'on' if args.checkpointing else 'off (on for full)'}\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
