@@ -134,7 +134,7 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
             cancel.raise_if_cancelled()
             key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
                             vae_dtype=vae_dtype, masked=image.mask_path is not None)
-            tensors = cache.get_or_compute("latents", key, lambda: _encode_example(
+            tensors = cache.get_or_compute("latents", key, lambda image=image, flipped=flipped: _encode_example(
                 pipe, image, buckets, flipped, load_image))
             lat = tensors["latents"]
             examples.append(Example(image_index, flipped, (lat.shape[-1] * 8, lat.shape[-2] * 8)))

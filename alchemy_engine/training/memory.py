@@ -83,7 +83,7 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1)
     if request.text_encoder_lora:  # both CLIP encoders stay on the device, with their LoRA state
         parts["text_encoders"] = 817_000_000 * dtype_bytes
     if device.type == "cpu" and request.sample_every:
-        parts["vae_for_previews"] = 84_000_000 * dtype_bytes
+        parts["vae_for_previews"] = _vae_params(source) * dtype_bytes
     overhead = int(OVERHEAD_FRACTION * sum(v for k, v in parts.items() if k != "encode_phase"))
     parts["overhead"] = overhead + (OVERHEAD_BYTES if device.type == "cuda" else 0)
     free = free_device_bytes(device) if free_bytes == -1 else free_bytes
@@ -158,6 +158,17 @@ def _encode_phase_bytes(request: TrainRequest, policy, device: torch.device) -> 
     vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
     activations = 4 * 128 * request.resolution * request.resolution * vae_bytes
     return weights + activations if device.type == "cuda" else 0
+
+
+def _vae_params(source) -> int:
+    from diffusers import AutoencoderKL
+
+    folder = Path(source.path) / "vae"
+    if not (folder / "config.json").is_file():
+        return 84_000_000  # SDXL's VAE
+    with torch.device("meta"):
+        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder))
+    return sum(p.numel() for p in vae.parameters())
 
 
 @functools.lru_cache(maxsize=8)

@@ -95,8 +95,12 @@ class TrainRequest(JobRequest):
 
     def _validate_schedule(self) -> None:
         _require(_is_int(self.steps) and self.steps >= 1, f"steps must be a whole number ≥ 1 (got {self.steps!r})")
-        _require(_positive(self.learning_rate) and self.learning_rate < 1.0,
-                 f"learning_rate must be between 0 and 1, typically 1e-4 (got {self.learning_rate!r})")
+        if self.optimizer == "prodigy":  # Prodigy's learning_rate is a multiplier of its own estimate
+            _require(_positive(self.learning_rate) and self.learning_rate <= 10.0,
+                     f"learning_rate for Prodigy must be between 0 and 10, typically 1.0 (got {self.learning_rate!r})")
+        else:
+            _require(_positive(self.learning_rate) and self.learning_rate < 1.0,
+                     f"learning_rate must be between 0 and 1, typically 1e-4 (got {self.learning_rate!r})")
         _require(self.lr_scheduler in LR_SCHEDULERS,
                  f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)} (got {self.lr_scheduler!r})")
         _require(_is_int(self.lr_warmup_steps) and 0 <= self.lr_warmup_steps <= self.steps,
