@@ -128,6 +128,7 @@ def _save_outputs(ctx: _Context, image: Image.Image, info: metadata.GenerationIn
     metadata.save_png(image, target, info, request_json, extra)
     copy = None
     if req.out is not None:
+        Path(req.out).mkdir(parents=True, exist_ok=True)
         copy = metadata.unique_path(Path(req.out).resolve(), stem)
         shutil.copyfile(target, copy)
     return target, copy
@@ -165,15 +166,12 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     prompt = req.prompt or insertion_prompt(scene_prompt, ctx.token, ctx.class_noun)
     lora_name = lora.parent.name if lora.name == LORA_FILE else lora.stem
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    mask_path = save_mask(alpha, metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask"))
-    if req.out is not None:
-        Path(req.out).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(mask_path, metadata.unique_path(Path(req.out), mask_path.stem))
+    mask_path = metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask")
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
              "work_size": plan.work_size, "detections": outcome.detections}
+    lora_hash = _short_hash(lora)
     outputs, copies = [], []
-    session = ctx.session
-    session.use_lora(loaded, lora, req.lora_scale)  # scene generation may have turned it off
+    ctx.session.use_lora(loaded, lora, req.lora_scale)  # scene generation may have turned it off
     for index, seed in enumerate(req.seeds(req.seed)):
         sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
         image = _variation(ctx, loaded, scene, alpha, outcome.mask, plan, sampling, index)
@@ -181,12 +179,15 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
             prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
             sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
-            lora_hash=_short_hash(lora), lora_scale=req.lora_scale, strength=req.strength)
+            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength)
         target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
         outputs.append(target)
         copies.append(copy)
         ctx.progress(Progress(stage="output", step=index + 1, total=req.variations,
                               message=f"saved {target.name}", preview=image, preview_path=target))
+    save_mask(alpha, mask_path)
+    if req.out is not None:
+        shutil.copyfile(mask_path, metadata.unique_path(Path(req.out).resolve(), mask_path.stem))
     return InsertResult(
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
         mask=mask_path, scene=scene_path, seeds=tuple(req.seeds(req.seed)), prompt=prompt, lora=lora,
