@@ -21,7 +21,7 @@ from typing import Any
 
 from alchemy_engine import paths
 
-DEMO_FORMAT_VERSION = 2
+DEMO_FORMAT_VERSION = 3
 SDXL_SIZES = ("tiny", "mid", "full")
 
 # VAE with four levels like SDXL's, so images are 8x the latent size as in the real model.
