@@ -9,7 +9,8 @@ For each model size, two fresh worker processes (so each has its own peak RSS / 
   checkpointing setting, in a loop of forward, MSE, backward, ``AdamW.step``, ``zero_grad`` on
   fixed random tensors — nothing else.
 
-Both report the median steady-state step (the first ``--warmup`` steps left out). Target: ours ≤
+Both report the median steady-state step (the first ``--warmup`` steps left out); ``--repeats``
+interleaved pairs are run and the best median of each kind is kept. Target: ours ≤
 1.15 × bare. On CUDA, ``--sizes full`` runs full-size SDXL with random weights
 (``build_sdxl_components('full', device='cuda', dtype=bf16)``) at 1024², batch 1, bf16, gradient
 checkpointing, and adds peak VRAM (target ≤ 7.5 GB), MFU (3 × 6.76 TFLOP per step: forward +
@@ -219,6 +220,8 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=None, help="override every size's resolution")
     parser.add_argument("--steps", type=int, default=None, help="override every size's step count")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="worker pairs per size; the best median of each kind is reported")
     parser.add_argument("--checkpointing", action="store_true",
                         help="gradient checkpointing in both loops (always on for 'full')")
     parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
@@ -233,12 +236,16 @@ def main() -> None:
         resolution = args.resolution or DEFAULTS[size][0]
         steps = args.steps or DEFAULTS[size][1]
         checkpointing = args.checkpointing or size == "full"
-        ours = run_worker("ours", size, args.device, resolution, steps, checkpointing)
-        bare = run_worker("bare", size, args.device, resolution, steps, checkpointing)
+        runs: dict[str, list[dict]] = {"ours": [], "bare": []}
+        for _ in range(args.repeats):  # interleaved, so a busy spell on a shared machine hits both
+            for kind in ("ours", "bare"):
+                runs[kind].append(run_worker(kind, size, args.device, resolution, steps, checkpointing))
+        ours, bare = (min(runs[k], key=lambda r: _median(r["step_times"], args.warmup)) for k in ("ours", "bare"))
         lines += report(size, resolution, ours, bare, args.warmup)
         print(f"{size}: done", file=sys.stderr, flush=True)
     threads = os.environ.get("OMP_NUM_THREADS", "default")
-    print(f"\nDevice {args.device}, OMP_NUM_THREADS={threads}, batch 1, rank 16, "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nDevice {args.device}, OMP_NUM_THREADS={threads}, load average {load:.1f}, batch 1, rank 16, "
           f"gradient checkpointing {'on' if args.checkpointing else 'off (on for full)'}\n")
     print("\n".join(lines))
 
