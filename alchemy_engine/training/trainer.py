@@ -44,22 +44,25 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     estimate = _fit_memory(run_setup, progress)
     run_dir = setup.create_run_dir(run_setup)
     log.info("training run %s (%s)", run_dir, run_setup.request.to_dict())
-    pipe = _load_pipeline(run_setup, progress)
+    pipe = state = None
     try:
+        pipe = _load_pipeline(run_setup, progress)
         data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
         parts = _release_encoders(run_setup, pipe)
-        del pipe
+        pipe = None
         state = build_loop(run_setup, parts, data)
-        result_paths = _train(run_setup, state, progress, cancel)
+        del parts, data
+        out = _train(run_setup, state, progress, cancel)
     except torch.cuda.OutOfMemoryError as exc:
         raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
     finally:
+        pipe = state = None  # every model reference of this job, then the device's cache
         _free_memory()
-    return TrainResult(run_dir=run_dir, lora=result_paths["lora"], lora_kohya=result_paths["kohya"],
-                       steps=state.step, final_loss=result_paths["final_loss"],
-                       resumed_from=state.resumed_from, memory_estimate=estimate.to_dict(),
+    return TrainResult(run_dir=run_dir, lora=out["lora"], lora_kohya=out["kohya"],
+                       steps=out["steps"], final_loss=out["final_loss"],
+                       resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
                        settings_changed=estimate.changes, cache=dataclasses.asdict(cache_stats),
-                       samples=tuple(result_paths["samples"]), warnings=tuple(run_setup.warnings),
+                       samples=tuple(out["samples"]), warnings=tuple(run_setup.warnings),
                        seconds=round(time.monotonic() - started, 2))
 
 
@@ -152,7 +155,8 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dic
         _report(progress, state, loss_log, timer, request.steps)
     loss_log.flush()
     paths = _export(run_setup, state, loss_log)
-    return {**paths, "samples": sample_paths, "final_loss": loss_log.last[1] if loss_log.last else None}
+    return {**paths, "samples": sample_paths, "final_loss": loss_log.last[1] if loss_log.last else None,
+            "steps": state.step, "resumed_from": state.resumed_from}
 
 
 def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, progress) -> list:

@@ -78,3 +78,29 @@ def test_fit_turns_on_checkpointing_first_then_lowers_the_resolution():
 def test_out_of_memory_message_lists_the_settings():
     text = memory.out_of_memory_message(TrainRequest(project="p", rank=32), None)
     assert "resolution 1024" in text and "rank 32" in text and "--fit" in text
+
+
+def test_fit_changes_the_run_and_the_saved_request(project, monkeypatch):
+    from train_helpers import quick_request
+
+    from alchemy_engine.models import resolve_sdxl
+    from alchemy_engine.sdxl_loading import DevicePolicy
+    from alchemy_engine.training import run
+
+    request = quick_request(project, resolution=256, gradient_checkpointing=False, fit_memory=True, steps=1)
+    cpu = DevicePolicy("cpu", torch.float32, torch.float32)
+    heavy = memory.estimate(request, resolve_sdxl("demo"), cpu, free_bytes=None).total_bytes
+    light = memory.estimate(with_checkpointing(request), resolve_sdxl("demo"), cpu, free_bytes=None).total_bytes
+    assert light < heavy
+    monkeypatch.setattr(memory, "free_device_bytes", lambda device: (light + heavy) // 2)
+    result = run(request)
+    assert result.settings_changed == {"gradient_checkpointing": [False, True]}
+    assert result.memory_estimate["fits"]
+    saved = json.loads((result.run_dir / "train_request.json").read_text())
+    assert saved["gradient_checkpointing"] is True
+
+
+def with_checkpointing(request):
+    import dataclasses
+
+    return dataclasses.replace(request, gradient_checkpointing=True)
