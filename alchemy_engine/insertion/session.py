@@ -10,7 +10,6 @@ Call :meth:`InsertionSession.release` before training to give the memory back.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import logging
 import threading
@@ -20,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alchemy_engine import resident
 from alchemy_engine.errors import ModelError
+from alchemy_engine.resident import free_device_memory
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,15 @@ class InsertionSession:
         self._sam: dict[tuple, Any] = {}
         self._detectors: dict[tuple, Any] = {}
         self.loads = 0  # how many times an SDXL model was loaded (tests)
+        resident.register(self)  # training frees these models before it starts
 
     # --- SDXL -----------------------------------------------------------------------------------
     def sdxl(self, spec: str | None, device: str | None = None) -> LoadedSdxl:
-        from alchemy_engine.models import device_policy, load_sdxl_pipeline, resolve_sdxl
+        from alchemy_engine.models import (
+            device_policy,
+            load_sdxl_pipeline,
+            resolve_sdxl,
+        )
 
         source = resolve_sdxl(spec)
         policy = device_policy(device)
@@ -164,7 +170,7 @@ class InsertionSession:
             self._sdxl = None
             self._sdxl_key = None
             self._adapters.clear()
-            _free_memory()
+            free_device_memory()
 
     def release(self) -> None:
         """Drop every model (call before training)."""
@@ -186,16 +192,6 @@ def _quiet_diffusers():
             yield
     finally:
         logger.setLevel(level)
-
-
-def _free_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 _default: InsertionSession | None = None

@@ -16,16 +16,29 @@ fixed seed a resumed run ends with the very same LoRA tensors as an uninterrupte
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import time
 
 import torch
 
+from alchemy_engine import resident
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from alchemy_engine.training import cache, checkpoints, inputs, lora_io, memory, samples, setup
-from alchemy_engine.training.loop import LoopState, build_loop, optimizer_step, sample_embeddings
+from alchemy_engine.training import (
+    cache,
+    checkpoints,
+    inputs,
+    lora_io,
+    memory,
+    samples,
+    setup,
+)
+from alchemy_engine.training.loop import (
+    LoopState,
+    build_loop,
+    optimizer_step,
+    sample_embeddings,
+)
 from alchemy_engine.training.metrics import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
@@ -41,6 +54,7 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     started = time.monotonic()
     progress(Progress("preparing", message="checking photos and model"))
     run_setup = setup.prepare(request)
+    resident.release_all()  # inference models kept loaded for the next click must make room
     estimate = _fit_memory(run_setup, progress)
     run_dir = setup.create_run_dir(run_setup)
     log.info("training run %s (%s)", run_dir, run_setup.request.to_dict())
@@ -57,7 +71,7 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
         raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
     finally:
         pipe = state = None  # every model reference of this job, then the device's cache
-        _free_memory()
+        resident.free_device_memory()
     return TrainResult(run_dir=run_dir, lora=out["lora"], lora_kohya=out["kohya"],
                        steps=out["steps"], final_loss=out["final_loss"],
                        resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
@@ -124,7 +138,7 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
         parts.update(text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2)
     for name in ("text_encoder", "text_encoder_2", "vae"):
         setattr(pipe, name, None)
-    _free_memory()
+    resident.free_device_memory()
     parts["unet"].to(run_setup.device)
     return parts
 
@@ -218,9 +232,3 @@ def _export(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog) -> d
                            f"checkpoint is intact: free some space and run `train --resume "
                            f"{run_setup.run_dir.name}`") from exc
     return {"lora": lora_path, "kohya": kohya_path}
-
-
-def _free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
