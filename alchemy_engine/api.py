@@ -7,9 +7,15 @@ the engine's internals. Each function has the shape ``run(request, progress, can
 
 from __future__ import annotations
 
-from alchemy_engine.insertion import InsertRequest, InsertResult, LocateOptions, SegmentRequest, SegmentResult
+from alchemy_engine.insertion import (
+    InsertRequest,
+    InsertResult,
+    LocateOptions,
+    SegmentRequest,
+    SegmentResult,
+    segment,
+)
 from alchemy_engine.insertion import run as insert
-from alchemy_engine.insertion import segment
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, no_progress
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train

@@ -156,8 +156,12 @@ def _vocabulary() -> list[str]:
 def save_tiny_grounding_dino(folder: Path, seed: int = 0) -> None:
     """Write a tiny random Grounding DINO (model + processor, about 1 MB) into ``folder``, offline."""
     import torch
-    from transformers import (BertTokenizer, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor)
+    from transformers import (
+        BertTokenizer,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

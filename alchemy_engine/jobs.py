@@ -17,8 +17,9 @@ import json
 import threading
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alchemy_engine.errors import InvalidRequest, JobCancelled
 

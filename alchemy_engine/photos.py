@@ -20,9 +20,10 @@ import re
 import unicodedata
 import uuid
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -223,7 +224,7 @@ class ReferencePhoto:
         return self.path.with_name(self.path.stem + MASK_SUFFIX)
 
     @classmethod
-    def from_entry(cls, references_dir: Path, entry: dict[str, Any]) -> "ReferencePhoto":
+    def from_entry(cls, references_dir: Path, entry: dict[str, Any]) -> ReferencePhoto:
         path = references_dir / entry["file"]
         mask = path.with_name(path.stem + MASK_SUFFIX)
         return cls(path=path, original_name=str(entry.get("original_name", entry["file"])),

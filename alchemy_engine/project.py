@@ -19,9 +19,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -29,11 +30,26 @@ from PIL import Image
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_path, atomic_write_json
 from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
-from alchemy_engine.photos import (ImportReport, PhotoRef, ReferencePhoto, RefusedPhoto,
-                                   find_entry, stage_and_commit)
-from alchemy_engine.project_file import (PROJECT_FILE, SCHEMA_VERSION, check_settings, locked,
-                                         read_project_file, slugify, utc_now, validate_class_noun,
-                                         validate_name, validate_token)
+from alchemy_engine.photos import (
+    ImportReport,
+    PhotoRef,
+    ReferencePhoto,
+    RefusedPhoto,
+    find_entry,
+    stage_and_commit,
+)
+from alchemy_engine.project_file import (
+    PROJECT_FILE,
+    SCHEMA_VERSION,
+    check_settings,
+    locked,
+    read_project_file,
+    slugify,
+    utc_now,
+    validate_class_noun,
+    validate_name,
+    validate_token,
+)
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",

@@ -11,9 +11,10 @@ import contextlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from alchemy_engine.atomic import FileLock, FileLockTimeout
 from alchemy_engine.errors import InvalidRequest, ProjectError

@@ -8,10 +8,11 @@ tensors (patch-embedding width and block count), never from the file name.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from alchemy_engine.errors import ModelError
 

@@ -107,6 +107,15 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     )
 
 
+def _quiet_loading_bars() -> None:
+    """Our jobs report their own progress; the libraries' per-file loading bars are noise."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
 def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: DevicePolicy | None = None,
                        config_dir: Path | None = None) -> Any:
     """A ready ``StableDiffusionXLPipeline`` on ``policy.device``; never touches the network.
@@ -118,6 +127,7 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
 
     source = resolve_sdxl(spec)
     policy = policy or device_policy()
+    _quiet_loading_bars()
     try:
         if source.kind == "single_file":
             pipe = _from_single_file(source, policy.dtype, config_dir)

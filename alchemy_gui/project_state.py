@@ -75,35 +75,30 @@ class ProjectState(QObject):
         return self._current
 
     def refresh(self) -> None:
-        worker = self.runner.submit(_list, None, "list projects")
-        worker.succeeded.connect(self._set_projects)
-        worker.failed.connect(lambda f: self.failed.emit("Could not list projects", f))
+        self._submit(_list, None, self._set_projects, "Could not list projects")
 
     def create(self, request: NewProject) -> None:
-        worker = self.runner.submit(_create, request, "create project")
-        worker.succeeded.connect(self._on_created)
-        worker.failed.connect(lambda f: self.failed.emit("Could not create the project", f))
+        self._submit(_create, request, self._on_created, "Could not create the project")
 
     def add_photos(self, images: list[Path]) -> None:
         if self._current is None or not images:
             return
-        worker = self.runner.submit(_add_photos, AddPhotos(self._current.slug, tuple(images)),
-                                    "add photos")
-        worker.succeeded.connect(self._on_photos_added)
-        worker.failed.connect(lambda f: self.failed.emit("Could not add the photos", f))
+        self._submit(_add_photos, AddPhotos(self._current.slug, tuple(images)), self._on_photos_added,
+                     "Could not add the photos")
 
     def open(self, slug: str | None) -> None:
         if not slug:
             self._set_current(None)
             return
-        worker = self.runner.submit(_open, slug, "open project")
-        worker.succeeded.connect(self._set_current)
-        worker.failed.connect(lambda f: self.failed.emit("Could not open the project", f))
+        self._submit(_open, slug, self._set_current, "Could not open the project")
 
     def delete(self, slug: str) -> None:
-        worker = self.runner.submit(_delete, slug, "delete project")
-        worker.succeeded.connect(self._on_deleted)
-        worker.failed.connect(lambda f: self.failed.emit("Could not delete the project", f))
+        self._submit(_delete, slug, self._on_deleted, "Could not delete the project")
+
+    def _submit(self, fn, request, on_success, failure_title: str) -> None:
+        worker = self.runner.submit(fn, request, fn.__name__.lstrip("_"))
+        worker.succeeded.connect(on_success)
+        worker.failed.connect(lambda failure: self.failed.emit(failure_title, failure))
 
     def _set_projects(self, summaries: list) -> None:
         self._projects = list(summaries)

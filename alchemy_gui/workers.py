@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -126,7 +127,7 @@ class JobRunner(QObject):
     def _on_thread_finished(self) -> None:
         if self._current is None:
             return
-        worker, thread = self._current
+        _, thread = self._current
         self._current = None
         thread.wait()  # already finished; makes dropping the last reference safe
         if self._queue:

@@ -97,7 +97,7 @@ def crop_vs_full(args: argparse.Namespace, work: Path) -> dict:
     project = create_project("Bench", class_noun="dog")
     session = InsertionSession()
     loaded = session.sdxl(args.model, args.device)
-    lora = make_lora(project.runs_dir / "bench" / "lora.safetensors", resolve_sdxl(args.model).path / "unet")
+    make_lora(project.runs_dir / "bench" / "lora.safetensors", resolve_sdxl(args.model).path / "unet")
     scene, mask, fraction = make_scene(work, args.scene_size, args.subject_fraction)
     request = InsertRequest(project="Bench", model=args.model, device=args.device, scene=scene,
                             locate=LocateOptions(mask=mask, grow=8, feather=8.0), steps=args.steps,

@@ -84,9 +84,8 @@ def _make_project(home: Path):
 def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
     import torch
 
-    from alchemy_engine.training import TrainRequest, run, trainer
-
     from alchemy_engine import paths
+    from alchemy_engine.training import TrainRequest, run, trainer
 
     os.environ.setdefault("IMAGE_ALCHEMY_CACHE", str(paths.cache_root()))  # keep demo models between runs
     home = Path(tempfile.mkdtemp(prefix="train_bench_"))

@@ -75,6 +75,13 @@ class CliOutput:
                 print(f"{key}: {value}")
 
 
+def run_job(out: CliOutput, fn, request) -> Any:
+    """Run an engine job with progress on the terminal; Ctrl+C cancels it cleanly."""
+    cancel = CancelToken()
+    install_sigint_cancel(cancel)
+    return fn(request, out.progress, cancel)
+
+
 def install_sigint_cancel(cancel: CancelToken) -> None:
     """First Ctrl+C asks the job to stop cleanly at the next step; a second one aborts."""
     import signal

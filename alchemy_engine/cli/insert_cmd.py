@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, install_sigint_cancel
+from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, run_job
 from alchemy_engine.errors import InvalidRequest
 
 
@@ -148,13 +148,10 @@ def _insert_request(args: argparse.Namespace) -> Any:
 
 def _insert(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     from alchemy_engine.insertion import run
-    from alchemy_engine.jobs import CancelToken
 
     request = _insert_request(args)
     request.validate()
-    cancel = CancelToken()
-    install_sigint_cancel(cancel)
-    result = run(request, out.progress, cancel)
+    result = run_job(out, run, request)
     for note in result.notes:
         out.info(f"note: {note}")
     return result.to_dict()
@@ -175,10 +172,9 @@ def _register_segment(subparsers: argparse._SubParsersAction) -> None:
 
 def _segment(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     from alchemy_engine.insertion import SegmentRequest, segment
-    from alchemy_engine.jobs import CancelToken
 
     if not args.point and args.box is None and args.text is None and args.mask is None:
         raise InvalidRequest("say what to segment: --point X,Y, --box X0,Y0,X1,Y1 or --text WORD")
     request = SegmentRequest(image=args.image, out=args.out, locate=_locate(args), device=args.device)
-    result = segment(request, out.progress, CancelToken())
+    result = run_job(out, segment, request)
     return result.to_dict()

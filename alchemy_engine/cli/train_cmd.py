@@ -12,7 +12,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, install_sigint_cancel
+from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, run_job
 
 _HELP = {
     "steps": "optimizer steps (default 500)",
@@ -90,7 +90,6 @@ def build_request(args: argparse.Namespace):
 
 
 def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.jobs import CancelToken
     from alchemy_engine.training import estimate_memory, run
 
     request = build_request(args)
@@ -100,9 +99,7 @@ def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
         return estimate.to_dict()
     if args.resume and _overrides(args):
         out.info("note: --resume continues with the run's own settings; other training options are ignored")
-    cancel = CancelToken()
-    install_sigint_cancel(cancel)
-    result = run(request, out.progress, cancel)
+    result = run_job(out, run, request)
     for warning in result.warnings:
         out.info(f"warning: {warning}")
     return result.to_dict()

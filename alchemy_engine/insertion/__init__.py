@@ -9,10 +9,15 @@ Pass the same :class:`InsertionSession` to every call (the GUI holds one) to kee
 LoRAs, SAM and the detector loaded between jobs; without one a process-wide session is used.
 """
 
-from alchemy_engine.insertion.request import (InsertRequest, InsertResult, LocateOptions, SegmentRequest,
-                                              SegmentResult)
-from alchemy_engine.insertion.service import run
+from alchemy_engine.insertion.request import (
+                                              InsertRequest,
+                                              InsertResult,
+                                              LocateOptions,
+                                              SegmentRequest,
+                                              SegmentResult,
+)
 from alchemy_engine.insertion.segment import segment
+from alchemy_engine.insertion.service import run
 from alchemy_engine.insertion.session import InsertionSession, default_session
 
 __all__ = ["InsertRequest", "InsertResult", "InsertionSession", "LocateOptions", "SegmentRequest",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class SamSegmenter:
         self.encoder_runs = 0  # how many times the image encoder actually ran (tests, benchmarks)
 
     @classmethod
-    def load(cls, checkpoint: str | Path, device: str = "cpu") -> "SamSegmenter":
+    def load(cls, checkpoint: str | Path, device: str = "cpu") -> SamSegmenter:
         from alchemy_engine.sam_models import load_sam
 
         if str(checkpoint) == "demo":

@@ -177,7 +177,7 @@ class InsertRequest(JobRequest):
     def seeds(self, first: int) -> list[int]:
         return [first + i for i in range(self.variations)]
 
-    def with_seed(self, seed: int) -> "InsertRequest":
+    def with_seed(self, seed: int) -> InsertRequest:
         return dataclasses.replace(self, seed=seed)
 
 

@@ -21,8 +21,16 @@ from PIL import Image
 
 from alchemy_engine.errors import ModelError
 from alchemy_engine.insertion import composite, masks, metadata
-from alchemy_engine.insertion.inpaint import (Sampling, blur_inside, inpaint, insertion_prompt, pipeline_mask,
-                                              sampler_name, step_callback, steps_run)
+from alchemy_engine.insertion.inpaint import (
+    Sampling,
+    blur_inside,
+    inpaint,
+    insertion_prompt,
+    pipeline_mask,
+    sampler_name,
+    step_callback,
+    steps_run,
+)
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
 from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
 from alchemy_engine.insertion.segment import build_mask, save_mask

@@ -14,10 +14,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import atomic_path
@@ -60,7 +61,7 @@ class TensorCache:
                 tensors = load_file(file)
                 setattr(self.stats, f"{counter}_reused", getattr(self.stats, f"{counter}_reused") + 1)
                 return tensors
-            except Exception as exc:  # a damaged cache file is rebuilt, never trusted
+            except (SafetensorError, OSError, ValueError) as exc:  # damaged: rebuilt, never trusted
                 log.warning("cache file %s is damaged (%s); recomputing it", file, exc)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in compute().items()}
         with atomic_path(file) as tmp:
@@ -85,7 +86,7 @@ class PreparedData:
     prompt_tokens: dict[str, torch.Tensor] | None = None  # text-encoder LoRA: (P, 77) per tokenizer
     extra_tokens: dict[str, dict[str, torch.Tensor]] | None = None
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> "PreparedData":
+    def to(self, device: torch.device, dtype: torch.dtype) -> PreparedData:
         move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
         return dataclasses.replace(
             self, latents=[move(t) for t in self.latents], masks=[move(t) for t in self.masks],

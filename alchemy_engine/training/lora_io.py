@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from alchemy_engine.atomic import atomic_path
@@ -147,7 +147,7 @@ def check_lora_file(path: Path, unet) -> None:
     path = Path(path)
     try:
         state, _ = StableDiffusionXLPipeline.lora_state_dict(str(path), unet_config=unet.config)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not an SDXL LoRA"
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:  # unreadable as an SDXL LoRA
         raise ModelError(f"{path.name} is not a LoRA file diffusers can read ({exc})") from exc
     unet_state = convert_unet_state_dict_to_peft(
         {k[len("unet."):]: v for k, v in state.items() if k.startswith("unet.")})

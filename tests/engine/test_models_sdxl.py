@@ -16,8 +16,15 @@ from ldm_layout import write_ldm_checkpoint
 
 from alchemy_engine import paths
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models import (SDXL_REPO_ID, DevicePolicy, choose_device_policy, device_policy,
-                                   find_models, load_sdxl_pipeline, resolve_sdxl)
+from alchemy_engine.models import (
+    SDXL_REPO_ID,
+    DevicePolicy,
+    choose_device_policy,
+    device_policy,
+    find_models,
+    load_sdxl_pipeline,
+    resolve_sdxl,
+)
 
 CPU = DevicePolicy("cpu", torch.float32, torch.float32)
 ROOT = Path(__file__).resolve().parents[2]

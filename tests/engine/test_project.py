@@ -11,8 +11,14 @@ from PIL import Image
 
 from alchemy_engine import atomic, paths, project_file
 from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
-from alchemy_engine.project import (SCHEMA_VERSION, create_project, delete_project,
-                                    list_projects, open_project, rename_project)
+from alchemy_engine.project import (
+    SCHEMA_VERSION,
+    create_project,
+    delete_project,
+    list_projects,
+    open_project,
+    rename_project,
+)
 
 
 def noise(path: Path, size=(320, 280), seed=0) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -54,5 +55,5 @@ def test_segment_command_with_clicks(tmp_path, capsys):
 def test_point_parsing():
     assert parse_point("3,4") == (3.0, 4.0, 1)
     assert parse_point("3.5, 4, 0") == (3.5, 4.0, 0)
-    with pytest.raises(Exception):
+    with pytest.raises(argparse.ArgumentTypeError):
         parse_point("3,4,2")

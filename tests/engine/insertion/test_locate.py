@@ -7,7 +7,13 @@ import pytest
 from PIL import Image
 
 from alchemy_engine.detector_models import Detection
-from alchemy_engine.insertion.locate import NothingFound, SamSegmenter, detect, embedding_cache_dir, pick_instances
+from alchemy_engine.insertion.locate import (
+    NothingFound,
+    SamSegmenter,
+    detect,
+    embedding_cache_dir,
+    pick_instances,
+)
 from alchemy_engine.insertion.request import LocateOptions, SegmentRequest
 from alchemy_engine.insertion.segment import segment
 

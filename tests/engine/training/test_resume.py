@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_helpers import quick_request, subprocess_env
 
 from alchemy_engine.errors import AlchemyError, JobCancelled
 from alchemy_engine.jobs import CancelToken
 from alchemy_engine.training import checkpoints, run
-
-from train_helpers import quick_request, subprocess_env
 
 MAIN = Path(__file__).resolve().parents[3] / "main.py"
 
