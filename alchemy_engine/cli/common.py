@@ -72,7 +72,10 @@ class CliOutput:
             print(json.dumps(payload, default=str), flush=True)
         else:
             for key, value in payload.items():
-                print(f"{key}: {value}")
+                if value is None or value == [] or value == {}:
+                    continue
+                shown = json.dumps(value, default=str) if isinstance(value, (dict, list, tuple)) else value
+                print(f"{key}: {shown}")
 
 
 def run_job(out: CliOutput, fn, request) -> Any:

@@ -6,6 +6,7 @@ uses :func:`build_mask` the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,15 @@ def default_detector_folder() -> str:
     raise ModelError(f"automatic mode needs a text detector and none is configured: {DETECTOR_HINT} "
                      f"(in {paths.models_dir()}), or pass --detector FOLDER. Or mark the subject "
                      "yourself with --point X,Y, --box X0,Y0,X1,Y1 or --mask FILE")
+
+
+def with_models(opts: LocateOptions) -> LocateOptions:
+    """``opts`` with the SAM checkpoint and detector folder it will need filled in, so a missing
+    model is reported before any scene is generated, and outputs record what was used."""
+    needs_sam = opts.has_prompts or opts.mask is None
+    sam = opts.sam or (default_sam_checkpoint() if needs_sam else None)
+    detector = opts.detector or (default_detector_folder() if opts.automatic else None)
+    return dataclasses.replace(opts, sam=sam, detector=detector)
 
 
 def _sam_mask(opts: LocateOptions, scene: Image.Image, rgb: np.ndarray, session: InsertionSession,
@@ -132,6 +142,7 @@ def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
     from alchemy_engine.photos import load_rgb
 
     request.validate()
+    request = dataclasses.replace(request, locate=with_models(request.locate))
     cancel = cancel or CancelToken()
     session = session or default_session()
     image = load_rgb(request.image)

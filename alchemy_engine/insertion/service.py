@@ -33,7 +33,7 @@ from alchemy_engine.insertion.inpaint import (
 )
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
 from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
-from alchemy_engine.insertion.segment import build_mask, save_mask
+from alchemy_engine.insertion.segment import build_mask, save_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 
@@ -151,6 +151,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     cancel = cancel or CancelToken()
     project = open_project(request.project)
     lora = find_lora(project, request.run, request.lora)
+    request = dataclasses.replace(request, locate=with_models(request.locate))
     session = session or default_session()
     if request.seed is None:
         request = request.with_seed(random.randrange(2**32))

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import noisy_scene, write_mask
+from insert_helpers import noisy_scene, write_mask
 from PIL import Image
 
 from alchemy_engine.cli import main

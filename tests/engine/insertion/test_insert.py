@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import TINY_WORK, noisy_scene, write_mask
+from insert_helpers import TINY_WORK, noisy_scene, write_mask
 from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest, JobCancelled, ModelError
@@ -199,3 +199,14 @@ def test_lora_metadata_words_win_over_changed_project_words(tmp_path, project, s
     assert result.prompt == "a photo of zwx dog"
     assert any("trained as 'zwx dog'" in n for n in result.notes)
     assert any("trained on" in n for n in result.notes)
+
+
+def test_missing_detector_is_reported_before_any_model_loads(project):
+    from alchemy_engine.insertion import InsertionSession
+
+    fresh = InsertionSession()
+    request = InsertRequest(project="Rex", model="demo", scene_prompt="a dog on a beach",
+                            locate=LocateOptions(sam="demo"), steps=3, seed=1)
+    with pytest.raises(ModelError, match="needs a text detector"):
+        run(request, session=fresh)
+    assert fresh.loads == 0  # no SDXL load, no scene generated first
