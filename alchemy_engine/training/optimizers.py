@@ -38,7 +38,7 @@ def create(request, params: list[torch.nn.Parameter], device: torch.device) -> t
     if name == "prodigy":
         if importlib.util.find_spec("prodigyopt") is None:
             raise InvalidRequest("the Prodigy optimizer needs the prodigyopt package "
-                                 "(pip install prodigyopt); or choose adamw")
+                                 "(pip install prodigyopt, or the app's [prodigy] extra); or choose adamw")
         from prodigyopt import Prodigy
 
         # Prodigy finds its own step size: learning_rate is a multiplier, 1.0 being the usual value.

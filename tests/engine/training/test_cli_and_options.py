@@ -103,3 +103,9 @@ def test_text_encoder_lora_trains_and_exports_both_encoders(project):
     pipe.load_lora_weights(str(result.lora))
     for encoder in (pipe.text_encoder, pipe.text_encoder_2):
         assert any("lora_A" in name for name, _ in encoder.named_parameters())
+
+
+def test_prodigy_optimizer_trains(project):
+    pytest.importorskip("prodigyopt")
+    result = run(quick_request(project, steps=3, optimizer="prodigy", learning_rate=1.0))
+    assert result.steps == 3 and np.isfinite(result.final_loss)
