@@ -59,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.handler(args, out)
     except AlchemyError as exc:
+        out.close()
         if args.debug:
             log.exception("command failed")
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except JobCancelled:
-        print("cancelled", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except (JobCancelled, KeyboardInterrupt) as exc:
+        out.close()
+        print(f"cancelled: {exc}" if str(exc) else "cancelled", file=sys.stderr)
         return 130
     out.result(result)
     return 0

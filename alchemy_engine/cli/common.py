@@ -27,9 +27,11 @@ class CliOutput:
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
         self._bar = None
+        self._last_status = ""
 
     def info(self, text: str) -> None:
         """A human message: stdout normally, stderr in JSON mode so stdout stays parseable."""
+        self._close_bar()
         print(text, file=sys.stderr if self.json_mode else sys.stdout, flush=True)
 
     def event(self, payload: dict[str, Any]) -> None:
@@ -40,6 +42,13 @@ class CliOutput:
         """A ProgressCallback: one JSON object per event, or a tqdm bar per stage."""
         if self.json_mode:
             self.event({"event": "progress", **event.to_dict()})
+            return
+        if not event.total:  # a stage with no steps: one status line, no empty bar
+            self._close_bar()
+            line = f"{event.stage}: {event.message}" if event.message else event.stage
+            if line != self._last_status:
+                print(line, file=sys.stderr, flush=True)
+                self._last_status = line
             return
         from tqdm import tqdm
 
@@ -59,6 +68,10 @@ class CliOutput:
             self._bar.set_description_str(f"{event.stage}: {event.message}", refresh=False)
         self._bar.refresh()
 
+    def close(self) -> None:
+        """End any progress bar, so what follows starts on a fresh line."""
+        self._close_bar()
+
     def _close_bar(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -74,7 +87,7 @@ class CliOutput:
             for key, value in payload.items():
                 if value is None or value == [] or value == {}:
                     continue
-                shown = json.dumps(value, default=str) if isinstance(value, (dict, list, tuple)) else value
+                shown = json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, (dict, list, tuple)) else value
                 print(f"{key}: {shown}")
 
 

@@ -20,14 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def parse_point(text: str) -> tuple[float, float, int]:
     """``X,Y`` (a click on the subject) or ``X,Y,0`` (not the subject) / ``X,Y,1``."""
     parts = [p.strip() for p in text.split(",")]
+    problem = argparse.ArgumentTypeError(f"expected X,Y or X,Y,0|1 (pixels), got {text!r}")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("0", "1")):
+        raise problem
     try:
-        if len(parts) == 2:
-            return float(parts[0]), float(parts[1]), 1
-        if len(parts) == 3 and parts[2] in ("0", "1"):
-            return float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected X,Y or X,Y,0|1 (pixels), got {text!r}")
+        x, y = float(parts[0]), float(parts[1])
+    except ValueError as exc:
+        raise problem from exc
+    return x, y, int(parts[2]) if len(parts) == 3 else 1
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -57,8 +57,9 @@ def _create(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
                              images=args.images)
     refused = project.last_import.refused if project.last_import else ()
     _warn_refused(out, refused)
+    count = len(project.reference_photos())
     out.info(f"created project {project.name!r} at {project.root} "
-             f"({len(project.reference_photos())} photos)")
+             f"({count} photo{'' if count == 1 else 's'})")
     return _json_only(out, {**project.to_dict(), "refused": [r.to_dict() for r in refused]})
 
 
