@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -66,14 +68,22 @@ class NewProjectDialog(QDialog):
         self._update_ok()
 
     def add_images(self, paths: list[Path]) -> None:
-        present = {self.image_list.item(i).text() for i in range(self.image_list.count())}
-        for path in paths:
-            if str(path) not in present:
-                self.image_list.addItem(str(path))
+        present = set(self._images())
+        for path in map(Path, paths):
+            if path not in present:
+                item = QListWidgetItem(path.name)
+                item.setToolTip(str(path))
+                item.setData(Qt.ItemDataRole.UserRole, str(path))
+                self.image_list.addItem(item)
+                present.add(path)
         self._update_ok()
 
+    def _images(self) -> list[Path]:
+        return [Path(self.image_list.item(i).data(Qt.ItemDataRole.UserRole))
+                for i in range(self.image_list.count())]
+
     def request(self) -> NewProject:
-        images = tuple(Path(self.image_list.item(i).text()) for i in range(self.image_list.count()))
+        images = tuple(self._images())
         return NewProject(self.name_edit.text().strip(), self.token_edit.text().strip(),
                           self.class_edit.text().strip(), images)
 

@@ -91,3 +91,23 @@ def test_damaged_project_is_listed_with_its_problem(qtbot, photos):
     assert "cannot be opened" in item.text()
     assert "project.json" in item.toolTip()
     window.close()
+
+
+def test_new_project_dialog_builds_the_request(qtbot, photos, screenshot):
+    window = _window(qtbot)
+    dialog = window.new_project()
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()  # name and class noun are required
+    dialog.name_edit.setText("Rex")
+    dialog.class_edit.setText("dog")
+    dialog.add_images(photos)
+    dialog.add_images(photos[:1])  # no duplicates in the list
+    assert ok.isEnabled()
+    screenshot(dialog, "new_project_dialog")
+    request = dialog.request()
+    assert (request.name, request.token, request.class_noun) == ("Rex", "sks", "dog")
+    assert request.images == tuple(photos)
+    with qtbot.waitSignal(window.state.current_changed, timeout=30000):
+        dialog.accept()
+    assert window.state.current.name == "Rex"
+    window.close()
