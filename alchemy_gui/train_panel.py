@@ -1,0 +1,264 @@
+"""The Train area: settings on the left; progress, the outcome and previous runs on the right.
+
+``TrainPanel(state, runner)`` follows ``state.current_changed`` by itself. All UI state lives in
+:class:`~alchemy_gui.train_state.TrainState` (``panel.train_state``); this widget only binds to its
+signals and calls one of its methods per click.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from alchemy_gui.failure_dialog import show_failure
+from alchemy_gui.project_state import ProjectState
+from alchemy_gui.train_form import TrainForm
+from alchemy_gui.train_progress import TrainProgressView
+from alchemy_gui.train_runs import RunInfo
+from alchemy_gui.train_state import FEW_PHOTOS, Status, TrainState
+from alchemy_gui.workers import JobFailure, JobRunner
+
+STATUS_COLOURS = {"info": "#3c4043", "done": "#1e7b34", "stopped": "#9a6700", "error": "#c0392b"}
+RUN_COLUMNS = ("Run", "Steps", "LoRA", "Final loss", "State")
+
+
+def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(wrap)
+    if name:
+        label.setObjectName(name)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class TrainPanel(QWidget):
+    def __init__(self, state: ProjectState, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project_state = state
+        self.train_state = TrainState(runner, self)
+        self.form = TrainForm(self.train_state)
+        self.progress_view = TrainProgressView(self.train_state)
+        self.title = _label("Train a LoRA", "heading", wrap=False)
+        self.project_hint = _label("", "hint")
+        self.photo_warning = _label()
+        self.photo_warning.setStyleSheet(f"color: {STATUS_COLOURS['stopped']};")
+        self.content = QSplitter()
+        self.content.addWidget(self._settings_column())
+        self.content.addWidget(self._outcome_column())
+        self.content.setStretchFactor(0, 0)
+        self.content.setStretchFactor(1, 1)
+        self.content.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.project_hint)
+        layout.addWidget(self.photo_warning)
+        layout.addWidget(self.content, 1)
+        self._bind()
+        self._show_project(self.train_state.project)
+        self.train_state.set_project(state.current)
+
+    # --- building -------------------------------------------------------------------------------
+    def _settings_column(self) -> QWidget:
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Wide enough for the Advanced rows too (hidden widgets do not count in a layout's hint).
+        widest = max(self.form.sizeHint().width(), self.form.advanced.sizeHint().width())
+        scroll.setMinimumWidth(widest + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.validation = _label()
+        self.validation.setStyleSheet(f"color: {STATUS_COLOURS['error']};")
+        self.estimate_button = QPushButton("Estimate memory")
+        self.estimate_button.setToolTip("How much memory training with these settings needs (loads no weights)")
+        self.fit_memory = QCheckBox("Fit to memory")
+        self.fit_memory.setToolTip("Lower settings (cheapest for quality first) until the estimate fits")
+        self.estimate_label = _label("", "hint")
+        self.defaults_button = QPushButton("Defaults")
+        self.defaults_button.setToolTip("Back to the default settings")
+        self.cancel_button = QPushButton("Stop")
+        self.cancel_button.setToolTip("Stop after the current step and save a checkpoint; Resume continues it")
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("primary")
+        memory_row = QHBoxLayout()
+        memory_row.addWidget(self.estimate_button)
+        memory_row.addWidget(self.fit_memory)
+        memory_row.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.defaults_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.start_button)
+        column = QWidget()
+        box = QVBoxLayout(column)
+        box.setContentsMargins(0, 0, 8, 0)
+        box.addWidget(scroll, 1)
+        box.addWidget(self.validation)
+        box.addLayout(memory_row)
+        box.addWidget(self.estimate_label)
+        box.addLayout(buttons)
+        return column
+
+    def _outcome_column(self) -> QWidget:
+        progress_box = QGroupBox("Progress")
+        QVBoxLayout(progress_box).addWidget(self.progress_view)
+        self.status = _label()
+        self.status_resume = QPushButton("Resume")
+        self.status_details = QPushButton("Details…")
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.status_resume, 0, Qt.AlignmentFlag.AlignTop)
+        status_row.addWidget(self.status_details, 0, Qt.AlignmentFlag.AlignTop)
+        self.runs = QTreeWidget()
+        self.runs.setColumnCount(len(RUN_COLUMNS))
+        self.runs.setHeaderLabels(list(RUN_COLUMNS))
+        self.runs.setRootIsDecorated(False)
+        self.runs.setAlternatingRowColors(True)
+        header = self.runs.header()
+        header.setStretchLastSection(True)
+        for column in range(len(RUN_COLUMNS) - 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.runs_empty = _label("No runs yet. Start training: each run gets its own folder.", "hint")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected stopped run from its newest checkpoint")
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setToolTip("Show the run's folder (LoRA files, loss.csv, samples)")
+        run_buttons = QHBoxLayout()
+        run_buttons.addStretch(1)
+        run_buttons.addWidget(self.resume_button)
+        run_buttons.addWidget(self.open_button)
+        runs_box = QGroupBox("Previous runs")
+        runs_layout = QVBoxLayout(runs_box)
+        runs_layout.addWidget(self.runs, 1)
+        runs_layout.addWidget(self.runs_empty)
+        runs_layout.addLayout(run_buttons)
+        column = QWidget()
+        box = QVBoxLayout(column)
+        box.setContentsMargins(8, 0, 0, 0)
+        box.addWidget(progress_box, 3)
+        box.addLayout(status_row)
+        box.addWidget(runs_box, 2)
+        return column
+
+    def _bind(self) -> None:
+        train = self.train_state
+        self.project_state.current_changed.connect(train.set_project)
+        train.project_changed.connect(self._show_project)
+        train.settings_changed.connect(self._show_fit_memory)
+        train.error_changed.connect(self._show_error)
+        train.running_changed.connect(self._update_buttons)
+        train.estimate_changed.connect(self.estimate_label.setText)
+        train.status_changed.connect(self._show_status)
+        train.runs_changed.connect(self._show_runs)
+        self.fit_memory.toggled.connect(lambda on: train.set_field("fit_memory", bool(on)))
+        self.estimate_button.clicked.connect(train.estimate_memory)
+        self.defaults_button.clicked.connect(train.reset_settings)
+        self.start_button.clicked.connect(train.start)
+        self.cancel_button.clicked.connect(train.cancel)
+        self.status_resume.clicked.connect(lambda: train.resume(train.status.resumable_run or ""))
+        self.status_details.clicked.connect(self._show_details)
+        self.resume_button.clicked.connect(self._resume_selected)
+        self.open_button.clicked.connect(self._open_selected)
+        self.runs.itemSelectionChanged.connect(self._update_buttons)
+        self._show_fit_memory(train.settings)
+        self._show_error(train.error)
+        self._show_status(train.status)
+        self._show_runs(train.runs)
+
+    # --- showing the state ----------------------------------------------------------------------
+    def _show_project(self, project) -> None:
+        self.content.setEnabled(project is not None)
+        if project is None:
+            self.project_hint.setText("Open or create a project on the left to train its subject.")
+            self.photo_warning.setVisible(False)
+        else:
+            self.project_hint.setText(f"{project.name}: teaches SDXL “{project.token} {project.class_noun}”.")
+            count = self.train_state.photo_count
+            self.photo_warning.setText(
+                "This project has no photos yet: add 3–5 on the Photos tab." if count == 0 else
+                f"Only {count} photo(s): 3–5 photos from different angles give a more faithful subject.")
+            self.photo_warning.setVisible(count < FEW_PHOTOS)
+        self._update_buttons()
+
+    def _show_fit_memory(self, settings: dict) -> None:
+        self.fit_memory.blockSignals(True)
+        self.fit_memory.setChecked(bool(settings["fit_memory"]))
+        self.fit_memory.blockSignals(False)
+
+    def _show_error(self, message: str) -> None:
+        self.validation.setText(message)
+        self.validation.setVisible(bool(message))
+        self._update_buttons()
+
+    def _show_status(self, status: Status) -> None:
+        self.status.setText(status.text)
+        self.status.setStyleSheet(f"color: {STATUS_COLOURS.get(status.kind, STATUS_COLOURS['info'])};")
+        self.status.setVisible(bool(status.text))
+        self.status_resume.setVisible(bool(status.resumable_run))
+        self.status_details.setVisible(bool(status.detail))
+        self._update_buttons()
+
+    def _show_runs(self, runs: list[RunInfo]) -> None:
+        selected = self.selected_run()
+        self.runs.clear()
+        for run in runs:
+            total = f" / {run.steps_total}" if run.steps_total else ""
+            loss = f"{run.final_loss:.4f}" if run.final_loss is not None else "—"
+            item = QTreeWidgetItem([run.run_id, f"{run.steps_done}{total}", "yes" if run.has_lora else "no",
+                                    loss, run.status])
+            item.setData(0, Qt.ItemDataRole.UserRole, run)
+            item.setToolTip(0, str(run.path))
+            self.runs.addTopLevelItem(item)
+            if selected is not None and run.run_id == selected.run_id:
+                self.runs.setCurrentItem(item)
+        self.runs.setVisible(bool(runs))
+        self.runs_empty.setVisible(not runs)
+        self._update_buttons()
+
+    def _update_buttons(self, *_args) -> None:
+        train = self.train_state
+        running = train.running
+        self.start_button.setEnabled(train.can_start)
+        self.cancel_button.setEnabled(running)
+        self.estimate_button.setEnabled(train.project is not None and not train.error and not running)
+        self.defaults_button.setEnabled(not running)
+        self.form.setEnabled(not running)
+        self.fit_memory.setEnabled(not running)
+        self.status_resume.setEnabled(not running)
+        run = self.selected_run()
+        self.resume_button.setEnabled(run is not None and run.resumable and not running)
+        self.open_button.setEnabled(run is not None)
+
+    # --- user actions ---------------------------------------------------------------------------
+    def selected_run(self) -> RunInfo | None:
+        item = self.runs.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None and item.isSelected() else None
+
+    def _resume_selected(self) -> None:
+        run = self.selected_run()
+        if run is not None and run.resumable:
+            self.train_state.resume(run.run_id)
+
+    def _open_selected(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(run.path)))
+
+    def _show_details(self) -> None:
+        status = self.train_state.status
+        show_failure(self, "Training failed", JobFailure(status.text, status.detail))

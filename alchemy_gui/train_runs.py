@@ -1,0 +1,106 @@
+"""A project's previous training runs, read from ``runs/<id>/`` without loading any model.
+
+Plain Python (no Qt, no torch): :func:`list_runs` is run as a background job by
+:class:`~alchemy_gui.train_state.TrainState`, never on the UI thread. It reads only small files:
+``train_request.json``, the names of ``checkpoints/step-*`` folders and the tail of ``loss.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REQUEST_FILE = "train_request.json"  # alchemy_engine.training.setup.REQUEST_FILE (that module imports torch)
+CHECKPOINT_PREFIX = "step-"
+LOSS_TAIL_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One ``runs/<id>/`` folder as the run list shows it."""
+
+    run_id: str
+    path: Path
+    steps_done: int
+    steps_total: int | None
+    has_lora: bool
+    checkpoint_step: int | None  # newest complete checkpoint, None if there is none
+    final_loss: float | None  # the last smoothed loss in loss.csv
+    problem: str = ""  # why the folder could not be read fully (shown in the list, not raised)
+
+    @property
+    def resumable(self) -> bool:
+        return not self.has_lora and self.checkpoint_step is not None
+
+    @property
+    def status(self) -> str:
+        if self.problem:
+            return self.problem
+        if self.has_lora:
+            return "finished"
+        if self.checkpoint_step is not None:
+            return f"stopped at step {self.checkpoint_step} — can resume"
+        return "stopped before its first checkpoint"
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    """Every run folder under ``runs_dir``, newest first (ids start with a timestamp)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / REQUEST_FILE).is_file()]
+    return [read_run(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
+
+
+def read_run(run_dir: Path) -> RunInfo:
+    problem = ""
+    total = None
+    try:
+        total = int(json.loads((run_dir / REQUEST_FILE).read_text(encoding="utf-8"))["steps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("run %s: cannot read %s: %s", run_dir.name, REQUEST_FILE, exc)
+        problem = f"{REQUEST_FILE} is damaged"
+    checkpoint = _newest_checkpoint(run_dir / "checkpoints")
+    last_step, loss = _loss_tail(run_dir / "loss.csv")
+    has_lora = (run_dir / "lora.safetensors").is_file()
+    done = max(last_step or 0, checkpoint or 0)
+    return RunInfo(run_id=run_dir.name, path=run_dir, steps_done=done, steps_total=total, has_lora=has_lora,
+                   checkpoint_step=checkpoint, final_loss=loss, problem=problem)
+
+
+def _newest_checkpoint(folder: Path) -> int | None:
+    steps = []
+    if folder.is_dir():
+        for child in folder.iterdir():
+            suffix = child.name[len(CHECKPOINT_PREFIX):]
+            if child.name.startswith(CHECKPOINT_PREFIX) and suffix.isdigit() and (child / "state.json").is_file():
+                steps.append(int(suffix))
+    return max(steps) if steps else None
+
+
+def _loss_tail(csv_path: Path) -> tuple[int | None, float | None]:
+    """(step, smoothed loss) of the last complete row of ``loss.csv``; reads at most a few KiB."""
+    if not csv_path.is_file():
+        return None, None
+    with open(csv_path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - LOSS_TAIL_BYTES))
+        tail = handle.read().decode("utf-8", errors="replace")
+    for line in reversed(tail.strip().splitlines()):
+        cells = line.split(",")
+        if len(cells) >= 3 and cells[0].isdigit():
+            try:
+                return int(cells[0]), float(cells[2])
+            except ValueError:
+                continue  # a row cut by the tail window or a partial write: try the one before
+    return None, None
+
+
+def list_runs_job(runs_dir: Path, progress, cancel) -> tuple[Path, list[RunInfo]]:
+    """Job function for :class:`~alchemy_gui.workers.JobRunner`: the folder it read, and its runs."""
+    return Path(runs_dir), list_runs(runs_dir)
