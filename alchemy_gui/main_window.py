@@ -11,6 +11,7 @@ from alchemy_gui.new_project_dialog import NewProjectDialog
 from alchemy_gui.project_browser import ProjectBrowser
 from alchemy_gui.project_overview import ProjectOverview
 from alchemy_gui.project_state import ProjectState
+from alchemy_gui.train_panel import TrainPanel
 from alchemy_gui.workers import JobFailure, JobRunner
 
 
@@ -34,9 +35,8 @@ class MainWindow(QMainWindow):
         self.overview = ProjectOverview()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.overview, "Photos")
-        self.tabs.addTab(_placeholder("Train a LoRA of this subject.\n\n"
-                                      "Until the training panel lands here, run:\n"
-                                      "python main.py train <project> --model <sdxl>"), "Train")
+        self.train_panel = TrainPanel(self.state, self.runner)
+        self.tabs.addTab(self.train_panel, "Train")
         self.tabs.addTab(_placeholder("Place the subject into a scene.\n\n"
                                       "Until the insertion canvas lands here, run:\n"
                                       "python main.py insert <project> --scene <image>"), "Insert")
@@ -64,6 +64,9 @@ class MainWindow(QMainWindow):
         self.state.failed.connect(self._show_failure)
         self.state.notice.connect(self._show_notice)
         self.overview.add_photos_requested.connect(self.state.add_photos)
+        # The panel shows its own failures inline; the status bar repeats the headline.
+        self.train_panel.train_state.failed.connect(
+            lambda title, failure: self.statusBar().showMessage(failure.message, 10000))
         self.runner.busy_changed.connect(self._on_busy)
         self.state.refresh()
 
