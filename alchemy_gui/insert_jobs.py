@@ -1,0 +1,202 @@
+"""The Insert area's jobs: plain functions ``job(request, progress, cancel[, session])`` that run on
+the :class:`~alchemy_gui.workers.JobRunner`'s thread, call the engine's public functions and hand
+back in-memory results (numpy masks, QImages built off the UI thread), so the UI thread never
+reads the disk, imports torch or waits on the GPU.
+
+The engine has no "generate a scene only" job (``insertion.run`` generates and inserts in one go),
+so :func:`generate_scene_job` composes ``session.sdxl`` + ``scene.generate_scene`` +
+``scene.save_scene`` the way ``insertion.service`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage
+
+from alchemy_engine.errors import ModelError
+from alchemy_engine.insertion import (
+    InsertionSession,
+    InsertRequest,
+    InsertResult,
+    SegmentRequest,
+    SegmentResult,
+    segment,
+)
+from alchemy_engine.insertion import run as insert
+from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback
+from alchemy_gui.images import qimage_from_pil
+
+LORA_FILE = "lora.safetensors"
+THUMBNAIL = 128
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    value: str
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the combos offer; ``runs`` newest first (empty: no trained LoRA yet); ``notes`` say
+    which kinds of model only exist as the built-in demo (random weights) and where to put real ones."""
+
+    models: tuple[Choice, ...]
+    sams: tuple[Choice, ...]
+    detectors: tuple[Choice, ...]
+    runs: tuple[Choice, ...]
+    notes: tuple[str, ...] = ()
+
+
+def lora_runs(project_root: Path) -> list[Path]:
+    """``runs/<id>/lora.safetensors`` files of a project, newest first."""
+    found = Path(project_root, "runs").glob(f"*/{LORA_FILE}")
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)
+
+
+def _entries(entries) -> tuple[Choice, ...]:
+    """Usable inventory entries, real models before the built-in demo ones."""
+    usable = [e for e in entries if e.kind != "unusable"]
+    ordered = [e for e in usable if e.kind != "demo"] + [e for e in usable if e.kind == "demo"]
+    return tuple(Choice(e.name if e.kind != "demo" else f"{e.name} (random weights)", e.path,
+                        f"{e.path}\n{e.note}".strip()) for e in ordered)
+
+
+def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> Choices:
+    from alchemy_engine.models import find_models
+
+    inventory = find_models()
+    runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(project_root))
+    found = {"sdxl": _entries(inventory.sdxl), "sam": _entries(inventory.sam),
+             "detector": _entries(inventory.detector)}
+    names = {"sdxl": "SDXL", "sam": "SAM", "detector": "detector"}
+    demo_only = [kind for kind, entries in found.items() if all(c.value.startswith("demo") for c in entries)]
+    notes = ()
+    if demo_only:
+        root = Path(inventory.folders["sdxl"]).parent
+        notes = (f"No real {', '.join(names[k] for k in demo_only)} model found: the demo ones (random "
+                 f"weights) stand in. Put real models in {root} ({', '.join(k + '/' for k in demo_only)}).",)
+    return Choices(found["sdxl"], found["sam"], found["detector"], runs, notes)
+
+
+# --- scenes -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoadedScene:
+    path: Path
+    image: QImage  # built on the job's thread; QImage (unlike QPixmap) may be
+
+
+def load_scene_job(path: Path, progress: ProgressCallback, cancel: CancelToken) -> LoadedScene:
+    """The scene as the engine will see it: EXIF orientation applied, alpha flattened on white."""
+    from alchemy_engine.insertion.scene import load_scene
+
+    return LoadedScene(Path(path).resolve(), qimage_from_pil(load_scene(Path(path))))
+
+
+@dataclass(frozen=True)
+class SceneRequest(JobRequest):
+    """Generate a scene with unmodified SDXL (LoRAs off) into the project's ``scenes/``."""
+
+    project: str
+    prompt: str
+    negative_prompt: str
+    model: str | None = None
+    width: int = 1024
+    height: int = 1024
+    steps: int = 30
+    guidance: float = 7.0
+    seed: int = 0
+    device: str | None = None
+
+    def validate(self) -> None:
+        # InsertRequest already checks scene prompts and sizes: reuse its messages.
+        InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
+                      scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
+                      scene_seed=self.seed).validate()
+
+
+def generate_scene_job(request: SceneRequest, progress: ProgressCallback, cancel: CancelToken,
+                       session: InsertionSession) -> LoadedScene:
+    from alchemy_engine.insertion.scene import generate_scene, save_scene
+    from alchemy_engine.project import open_project
+
+    request.validate()
+    project = open_project(request.project)
+    with session.lock:
+        progress(Progress(stage="load", message="loading SDXL"))
+        loaded = session.sdxl(request.model, request.device)
+        image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
+                                     (request.width, request.height), request.steps, request.guidance,
+                                     request.seed, progress, cancel)
+    path = save_scene(project.scenes_dir, image, info, request.to_json())
+    return LoadedScene(path.resolve(), qimage_from_pil(image))
+
+
+# --- masks --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SamMask:
+    mask: np.ndarray  # bool (H, W), the scene's size
+    result: SegmentResult
+    request: SegmentRequest
+
+
+def segment_job(request: SegmentRequest, progress: ProgressCallback, cancel: CancelToken,
+                session: InsertionSession) -> SamMask:
+    """SAM (and the detector, for a text prompt) → the mask PNG → a bool array for the canvas."""
+    from alchemy_engine.insertion.masks import to_mask
+
+    Path(request.out).parent.mkdir(parents=True, exist_ok=True)
+    result = segment(request, progress, cancel, session=session)
+    with Image.open(result.mask) as image:
+        mask = to_mask(image)
+    return SamMask(mask, result, request)
+
+
+# --- insertion ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InsertJob:
+    request: InsertRequest  # its locate.mask is filled in by the job
+    mask: np.ndarray  # the canvas mask, bool (H, W)
+    mask_path: Path  # where the job writes it as PNG
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    result: InsertResult
+    images: tuple[QImage, ...]  # the outputs, full size
+    thumbnails: tuple[QImage, ...]
+
+
+def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
+               session: InsertionSession) -> InsertOutcome:
+    """Save the canvas mask, then ``insertion.run`` with it; load the outputs for the UI."""
+    from alchemy_engine.insertion.segment import save_mask
+    from alchemy_engine.project import open_project
+
+    request = job.request
+    if request.lora is None:
+        project = open_project(request.project)
+        if not lora_runs(project.root):
+            raise ModelError(f"“{project.name}” has no trained LoRA yet. Train one in the Train tab, "
+                             "then come back here to insert the subject.")
+    save_mask(job.mask.astype(bool), job.mask_path)
+    request = dataclasses.replace(request, locate=dataclasses.replace(request.locate, mask=job.mask_path))
+    result = insert(request, progress, cancel, session=session)
+    images = tuple(QImage(str(path)) for path in result.project_outputs)
+    thumbs = tuple(image.scaled(QSize(THUMBNAIL, THUMBNAIL), Qt.AspectRatioMode.KeepAspectRatio,
+                                Qt.TransformationMode.SmoothTransformation) for image in images)
+    return InsertOutcome(result, images, thumbs)
+
+
+__all__ = ["Choice", "Choices", "InsertJob", "InsertOutcome", "LoadedScene", "SamMask", "SceneRequest",
+           "choices_job", "generate_scene_job", "insert_job", "load_scene_job", "lora_runs", "segment_job"]

@@ -1,0 +1,203 @@
+"""The tool bar above the mask canvas, the strip of results below it, and the Insert/Cancel area."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from alchemy_engine.jobs import Progress
+from alchemy_gui.mask_canvas import Tool
+
+TOOL_TIPS = {
+    Tool.CLICK: "Click: left-click on the subject, right-click (or Alt+click) on what is not the subject; "
+                "SAM updates the mask after each click",
+    Tool.BOX: "Box: drag a box around the subject; SAM cuts it out",
+    Tool.BRUSH: "Brush: paint the mask (right-drag erases)",
+    Tool.ERASER: "Eraser: erase from the mask",
+}
+
+
+class ToolBar(QWidget):
+    tool_changed = Signal(object)  # Tool
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.group = QButtonGroup(self)
+        self.buttons: dict[Tool, QToolButton] = {}
+        for tool in Tool:
+            button = QToolButton()
+            button.setText(tool.value.capitalize())
+            button.setCheckable(True)
+            button.setToolTip(TOOL_TIPS[tool])
+            button.clicked.connect(lambda _=False, t=tool: self.tool_changed.emit(t))
+            self.group.addButton(button)
+            self.buttons[tool] = button
+            layout.addWidget(button)
+        self.buttons[Tool.CLICK].setChecked(True)
+        self.size_label = QLabel()
+        self.size_label.setFixedWidth(52)
+        self.size = QSlider(Qt.Orientation.Horizontal)
+        self.size.setRange(1, 256)
+        self.size.setFixedWidth(110)
+        self.size.setToolTip("Brush size in image pixels")
+        self.size.valueChanged.connect(lambda v: self.size_label.setText(f"{v} px"))
+        self.size.setValue(24)
+        self.undo = QToolButton()
+        self.undo.setText("Undo")
+        self.undo.setToolTip("Undo the last point, box, stroke or clear (Ctrl+Z)")
+        self.undo.setEnabled(False)
+        self.clear = QToolButton()
+        self.clear.setText("Clear")
+        self.clear.setToolTip("Remove all points, the box and the mask")
+        self.fit = QToolButton()
+        self.fit.setText("Fit")
+        self.fit.setToolTip("Fit the scene to the view (wheel zooms, middle-drag pans)")
+        self.detect = QPushButton("Auto-detect")
+        layout.addSpacing(8)
+        for widget in (self.size, self.size_label, self.undo, self.clear, self.fit):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        layout.addWidget(self.detect)
+
+    def select(self, tool: Tool) -> None:
+        self.buttons[tool].setChecked(True)
+
+
+class ResultStrip(QWidget):
+    """Thumbnails of the finished images (hidden while there are none); ``selected(path or '')``
+    when one is picked."""
+
+    selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setIconSize(QSize(96, 96))
+        self.list.setFixedHeight(136)
+        self.list.setSpacing(4)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.list.currentItemChanged.connect(self._on_current)
+        self.compare = QPushButton("After")
+        self.compare.setCheckable(True)
+        self.compare.setToolTip("Toggle between the result (After) and the scene it came from (Before)")
+        self.compare.toggled.connect(lambda on: self.compare.setText("After" if on else "Before"))
+        self.compare.setEnabled(False)
+        self.open_folder = QPushButton("Open folder")
+        self.open_folder.setToolTip("Show the folder that holds this image")
+        self.open_folder.setEnabled(False)
+        self.edit = QPushButton("Edit mask")
+        self.edit.setToolTip("Back to the scene and its mask")
+        self.edit.setEnabled(False)
+        self.edit.clicked.connect(self.list.clearSelection)
+        self.edit.clicked.connect(lambda: self.list.setCurrentItem(None))
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
+        for button in (self.compare, self.edit, self.open_folder):
+            side.addWidget(button)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(side)
+        self.setVisible(False)
+
+    def add(self, path: str, thumbnail: QImage, label: str, tooltip: str) -> QListWidgetItem:
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumbnail)), label)
+        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setToolTip(tooltip)
+        item.setSizeHint(QSize(112, 124))
+        self.list.insertItem(0, item)  # newest first
+        self.setVisible(True)
+        return item
+
+    def clear(self) -> None:
+        self.list.clear()
+        self.setVisible(False)
+        self._on_current(None)
+
+    def current_path(self) -> str:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _on_current(self, item: QListWidgetItem | None, _previous: object = None) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+        for button in (self.compare, self.edit, self.open_folder):
+            button.setEnabled(bool(path))
+        self.selected.emit(path)
+
+
+class ActionArea(QWidget):
+    """Insert and Cancel, the progress bar (shown while a long job runs) and the one message line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.insert_button = QPushButton("Insert")
+        self.insert_button.setObjectName("primary")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.insert_button, 1)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setMinimumHeight(4 * self.message.fontMetrics().lineSpacing())
+        self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details_button = QPushButton("Details…")
+        self.details_button.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignRight)
+
+    def set_busy(self, busy: bool) -> None:
+        self.insert_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.progress.setVisible(busy)
+        if not busy:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+
+    def show_progress(self, event: Progress) -> None:
+        """A bar per denoising step; a busy bar while models load or the subject is located."""
+        if event.total and event.stage in ("insert", "scene"):
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.step)
+        elif event.stage in ("load", "locate"):
+            self.progress.setRange(0, 0)
+        if event.message:
+            self.set_message(f"{event.stage}: {event.message}")
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        """One readable line (red for errors); the Details button is shown by the caller."""
+        self.message.setText(text)
+        self.message.setToolTip(text)
+        self.message.setStyleSheet("color: #c0392b;" if error else "color: #6b6f76;")
+        self.details_button.setVisible(False)
+
+
+__all__ = ["ActionArea", "ResultStrip", "ToolBar"]

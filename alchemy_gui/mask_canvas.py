@@ -1,0 +1,296 @@
+"""MaskCanvas: the scene fitted to the view, the mask as a tinted overlay, SAM markers and tools.
+
+Coordinate convention (tested): the scene is drawn at ``scale = fit * zoom`` with its top-left
+corner at ``offset`` in widget pixels, where ``fit`` fits the whole image inside the widget
+(letterboxed, centred) and ``zoom``/``pan`` come from the wheel and middle-drag. A widget point
+``p`` maps to the continuous image point ``(p - offset) / scale``; pixel ``(i, j)`` covers
+``[i, i+1) x [j, j+1)``, so the pixel under the cursor is ``floor`` of that (see insert_state).
+
+Tools: Click (left = subject point, right or Alt+left = not-subject point), Box (drag), Brush and
+Eraser (paint the mask; right-drag with the Brush erases). Clicks and boxes change the
+:class:`MaskDocument` and then emit :attr:`segment_requested`; painting edits the mask directly.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QWheelEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from alchemy_gui.insert_state import MaskDocument
+
+MASK_RGBA = (255, 64, 64, 110)
+POSITIVE = QColor(46, 204, 113)
+NEGATIVE = QColor(231, 76, 60)
+MIN_ZOOM, MAX_ZOOM = 1.0, 32.0
+
+
+class Tool(enum.Enum):
+    CLICK = "click"
+    BOX = "box"
+    BRUSH = "brush"
+    ERASER = "eraser"
+
+
+class MaskCanvas(QWidget):
+    segment_requested = Signal()  # the points or box changed by a click or drag: ask SAM again
+    view_changed = Signal()  # zoom or pan changed
+
+    def __init__(self, document: MaskDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(240, 180)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.document = document
+        self.tool = Tool.CLICK
+        self.brush_size = 24  # diameter in image pixels
+        self.zoom = 1.0
+        self.pan = QPointF(0.0, 0.0)
+        self._pixmap = QPixmap()
+        self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)
+        self._overlay_image = QImage()
+        self._preview: QPixmap | None = None
+        self._drag: str | None = None  # "box", "paint", "erase" or "pan"
+        self._press = QPointF()
+        self._last = QPointF()
+        self._hover: QPointF | None = None
+        document.scene_changed.connect(self._on_scene)
+        document.mask_changed.connect(self._on_mask)
+        document.points_changed.connect(self.update)
+        document.box_changed.connect(self.update)
+        self._on_scene()
+
+    # --- geometry -------------------------------------------------------------------------------------
+    def image_size(self) -> tuple[int, int]:
+        image = self.document.scene_image
+        return (0, 0) if image.isNull() else (image.width(), image.height())
+
+    def scale(self) -> float:
+        w, h = self.image_size()
+        if not w or not h:
+            return 1.0
+        return min(self.width() / w, self.height() / h) * self.zoom
+
+    def offset(self) -> QPointF:
+        """Widget position of the image's top-left corner."""
+        w, h = self.image_size()
+        s = self.scale()
+        return QPointF((self.width() - w * s) / 2, (self.height() - h * s) / 2) + self.pan
+
+    def image_rect(self) -> QRectF:
+        w, h = self.image_size()
+        s = self.scale()
+        return QRectF(self.offset(), QPointF(self.offset().x() + w * s, self.offset().y() + h * s))
+
+    def widget_to_image(self, point: QPointF) -> QPointF:
+        s, o = self.scale(), self.offset()
+        return QPointF((point.x() - o.x()) / s, (point.y() - o.y()) / s)
+
+    def image_to_widget(self, point: QPointF) -> QPointF:
+        s, o = self.scale(), self.offset()
+        return QPointF(o.x() + point.x() * s, o.y() + point.y() * s)
+
+    def pixel_at(self, point: QPointF) -> tuple[int, int] | None:
+        """The image pixel under a widget point, or None outside the image."""
+        p = self.widget_to_image(point)
+        w, h = self.image_size()
+        x, y = int(np.floor(p.x())), int(np.floor(p.y()))
+        return (x, y) if 0 <= x < w and 0 <= y < h else None
+
+    def fit(self) -> None:
+        self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self.view_changed.emit()
+        self.update()
+
+    def zoom_at(self, widget_point: QPointF, factor: float) -> None:
+        """Zoom by ``factor`` keeping the image point under ``widget_point`` where it is."""
+        anchor = self.widget_to_image(widget_point)
+        self.zoom = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
+        moved = self.image_to_widget(anchor)
+        self.pan += widget_point - moved
+        if self.zoom == MIN_ZOOM:
+            self.pan = QPointF(0.0, 0.0)
+        self.view_changed.emit()
+        self.update()
+
+    # --- what to show -------------------------------------------------------------------------------
+    def set_tool(self, tool: Tool) -> None:
+        self.tool = tool
+        self.setCursor(Qt.CursorShape.CrossCursor if tool in (Tool.CLICK, Tool.BOX)
+                       else Qt.CursorShape.BlankCursor)
+        self.update()
+
+    def set_brush_size(self, size: int) -> None:
+        self.brush_size = max(1, int(size))
+        self.update()
+
+    def set_preview(self, image: QImage | None) -> None:
+        """Show ``image`` (a result of the scene's size) instead of the scene, mask and markers."""
+        self._preview = None if image is None or image.isNull() else QPixmap.fromImage(image)
+        self.update()
+
+    @property
+    def showing_preview(self) -> bool:
+        return self._preview is not None
+
+    def _on_scene(self, *_: object) -> None:
+        image = self.document.scene_image
+        self._pixmap = QPixmap() if image.isNull() else QPixmap.fromImage(image)
+        self._preview = None
+        self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self._on_mask(None)
+
+    def _on_mask(self, region: object) -> None:
+        mask = self.document.mask
+        if mask is None:
+            self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)
+            self._overlay_image = QImage()
+        elif region is None or self._overlay.shape[:2] != mask.shape:
+            self._overlay = np.zeros(mask.shape + (4,), dtype=np.uint8)
+            self._overlay[mask] = MASK_RGBA
+            h, w = mask.shape  # the QImage reads the array in place: keep both, update the array
+            self._overlay_image = QImage(self._overlay.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        else:
+            x0, y0, x1, y1 = region
+            patch = self._overlay[y0:y1, x0:x1]
+            patch[:] = 0
+            patch[mask[y0:y1, x0:x1]] = MASK_RGBA
+        self.update()
+
+    # --- painting -----------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(43, 45, 48))
+        if self._pixmap.isNull():
+            painter.setPen(QColor(170, 174, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
+                             "Open a scene, or generate one from a prompt.")
+            return
+        target = self.image_rect()
+        smooth = self.scale() < 2.0
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        if self._preview is not None:
+            painter.drawPixmap(target, self._preview, QRectF(self._preview.rect()))
+            return
+        painter.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        if not self._overlay_image.isNull():
+            painter.drawImage(target, self._overlay_image, QRectF(self._overlay_image.rect()))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._draw_box(painter)
+        self._draw_points(painter)
+        self._draw_brush(painter)
+
+    def _draw_box(self, painter: QPainter) -> None:
+        rect = None
+        if self._drag == "box":
+            rect = QRectF(self._press, self._last).normalized()
+        elif self.document.box is not None:
+            x0, y0, x1, y1 = self.document.box
+            rect = QRectF(self.image_to_widget(QPointF(x0, y0)), self.image_to_widget(QPointF(x1, y1)))
+        if rect is None:
+            return
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
+        painter.drawRect(rect)
+        painter.setPen(QPen(QColor(255, 214, 10), 1.5, Qt.PenStyle.DashLine))
+        painter.drawRect(rect)
+
+    def _draw_points(self, painter: QPainter) -> None:
+        for x, y, label in self.document.points:
+            centre = self.image_to_widget(QPointF(x + 0.5, y + 0.5))
+            colour = POSITIVE if label else NEGATIVE
+            painter.setPen(QPen(QColor(255, 255, 255), 2))
+            painter.setBrush(colour)
+            painter.drawEllipse(centre, 8, 8)
+            painter.setPen(QPen(QColor(255, 255, 255), 2.5))
+            painter.drawLine(centre + QPointF(-4.5, 0), centre + QPointF(4.5, 0))
+            if label:
+                painter.drawLine(centre + QPointF(0, -4.5), centre + QPointF(0, 4.5))
+
+    def _draw_brush(self, painter: QPainter) -> None:
+        if self._hover is None or self.tool not in (Tool.BRUSH, Tool.ERASER):
+            return
+        radius = max(self.brush_size * self.scale() / 2, 1.0)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 180), 3))
+        painter.drawEllipse(self._hover, radius, radius)
+        painter.setPen(QPen(QColor(255, 255, 255), 1.2))
+        painter.drawEllipse(self._hover, radius, radius)
+
+    # --- mouse --------------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pos, button = event.position(), event.button()
+        self._press = self._last = pos
+        if button == Qt.MouseButton.MiddleButton:
+            self._drag = "pan"
+        elif self._pixmap.isNull() or self._preview is not None:
+            self._drag = None
+        elif self.tool == Tool.CLICK:
+            self._click(pos, button, event.modifiers())
+        elif self.tool == Tool.BOX and button == Qt.MouseButton.LeftButton:
+            self._drag = "box"
+        elif self.tool in (Tool.BRUSH, Tool.ERASER):
+            erase = self.tool == Tool.ERASER or button == Qt.MouseButton.RightButton
+            self._drag = "erase" if erase else "paint"
+            self.document.begin_stroke()
+            self._paint_to(pos)
+        event.accept()
+
+    def _click(self, pos: QPointF, button: Qt.MouseButton, modifiers: Qt.KeyboardModifier) -> None:
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return
+        negative = button == Qt.MouseButton.RightButton or bool(modifiers & Qt.KeyboardModifier.AltModifier)
+        pixel = self.pixel_at(pos)
+        if pixel is not None and self.document.add_point(pixel[0], pixel[1], 0 if negative else 1):
+            self.segment_requested.emit()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = event.position()
+        self._hover = pos
+        if self._drag == "pan":
+            self.pan += pos - self._last
+            self.view_changed.emit()
+        elif self._drag in ("paint", "erase"):
+            self._paint_to(pos)
+        self._last = pos
+        self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        drag, self._drag = self._drag, None
+        self._last = event.position()
+        if drag == "box":
+            a, b = self.widget_to_image(self._press), self.widget_to_image(self._last)
+            if self.document.set_box((a.x(), a.y(), b.x(), b.y())):
+                self.segment_requested.emit()
+        self.update()
+
+    def _paint_to(self, pos: QPointF) -> None:
+        start = self.widget_to_image(self._last)
+        end = self.widget_to_image(pos)
+        self.document.paint((start.x(), start.y()), (end.x(), end.y()), self.brush_size / 2,
+                            value=self._drag == "paint")
+
+    def leaveEvent(self, event) -> None:
+        self._hover = None
+        self.update()
+        super().leaveEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self._pixmap.isNull():
+            return
+        steps = event.angleDelta().y() / 120
+        if steps:
+            self.zoom_at(event.position(), 1.25 ** steps)
+        event.accept()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.view_changed.emit()
+
+
+__all__ = ["MaskCanvas", "Tool"]
