@@ -5,9 +5,10 @@ brush, or Auto-detect), then Insert: masked img2img with the project's LoRA, pas
 nothing outside the mask changes. Every disk, SAM and SDXL step runs as a job on the shared
 :class:`JobRunner`; one :class:`InsertionSession` keeps the models loaded between jobs.
 
-Wiring: ``InsertPanel(state, runner)``; it follows ``state.current_changed`` by itself. Signals
-for the window (optional): ``insert_finished(InsertResult)``, ``job_failed(JobFailure)``,
-``busy_changed(bool)`` (an insertion or scene generation is running).
+Wiring: ``InsertPanel(state, runner)``; it follows ``state.current_changed`` by itself. Call
+``refresh_choices()`` when a training run finishes (new LoRA). Signals for the window (optional):
+``insert_finished(InsertResult)``, ``job_failed(JobFailure)``, ``busy_changed(bool)`` (an
+insertion or scene generation is running).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class InsertPanel(QWidget):
         same = _same_project(project, self.project)
         self.project = project
         if same and project is not None:  # the same project re-read (e.g. photos added): keep the work
-            self._submit(choices_job, project.root, "insert choices", self._on_choices)
+            self.refresh_choices()
             return
         self._images.clear()
         self.results.clear()
@@ -153,7 +154,12 @@ class InsertPanel(QWidget):
         if project is None:
             return
         self.settings.set_project(project)
-        self._submit(choices_job, project.root, "insert choices", self._on_choices)
+        self.refresh_choices()
+
+    def refresh_choices(self) -> None:
+        """Re-list models and the project's LoRA runs (call after a training run finishes)."""
+        if self.project is not None:
+            self._submit(choices_job, self.project.root, "insert choices", self._on_choices)
 
     def _on_choices(self, choices: Choices) -> None:
         self.settings.set_choices(choices)

@@ -115,6 +115,12 @@ def test_no_project_shows_a_hint_and_a_project_enables_the_panel(qtbot, panel, p
     assert panel.settings.prompt.text() == "my own words"
     qtbot.waitUntil(lambda: panel.settings.run.count() == 1, timeout=30000)
     assert panel.settings.run.currentData() == "20250101-000000-abcdef"
+    newer = project.runs_dir / "20250102-000000-fedcba"
+    newer.mkdir()
+    shutil.copyfile(project.runs_dir / "20250101-000000-abcdef" / "lora.safetensors", newer / "lora.safetensors")
+    panel.refresh_choices()  # a training run finished: the newest LoRA becomes available
+    qtbot.waitUntil(lambda: panel.settings.run.count() == 2, timeout=30000)
+    assert panel.settings.run.itemData(0) == "20250102-000000-fedcba"
     assert panel.settings.model.currentData() == "demo" and panel.settings.sam.currentData() == "demo"
     assert "SAM" in panel.message.text() and "models" in panel.message.text()  # where real models go
     qtbot.wait(50)  # let the layout settle before the picture
