@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_gui.failure_dialog import show_failure
+from alchemy_gui.insert_panel import InsertPanel
 from alchemy_gui.new_project_dialog import NewProjectDialog
 from alchemy_gui.project_browser import ProjectBrowser
 from alchemy_gui.project_overview import ProjectOverview
 from alchemy_gui.project_state import ProjectState
 from alchemy_gui.train_panel import TrainPanel
 from alchemy_gui.workers import JobFailure, JobRunner
-
-
-def _placeholder(text: str) -> QWidget:
-    label = QLabel(text)
-    label.setObjectName("hint")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    return label
 
 
 class MainWindow(QMainWindow):
@@ -37,9 +29,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.overview, "Photos")
         self.train_panel = TrainPanel(self.state, self.runner)
         self.tabs.addTab(self.train_panel, "Train")
-        self.tabs.addTab(_placeholder("Place the subject into a scene.\n\n"
-                                      "Until the insertion canvas lands here, run:\n"
-                                      "python main.py insert <project> --scene <image>"), "Insert")
+        self.insert_panel = InsertPanel(self.state, self.runner)
+        self.tabs.addTab(self.insert_panel, "Insert")
         splitter = QSplitter()
         splitter.addWidget(self.browser)
         splitter.addWidget(self.tabs)
@@ -67,6 +58,10 @@ class MainWindow(QMainWindow):
         # The panel shows its own failures inline; the status bar repeats the headline.
         self.train_panel.train_state.failed.connect(
             lambda title, failure: self.statusBar().showMessage(failure.message, 10000))
+        self.insert_panel.job_failed.connect(
+            lambda failure: self.statusBar().showMessage(failure.message, 10000))
+        # A finished run brings a new LoRA to choose from in the Insert tab.
+        self.train_panel.train_state.runs_changed.connect(lambda runs: self.insert_panel.refresh_choices())
         self.runner.busy_changed.connect(self._on_busy)
         self.state.refresh()
 

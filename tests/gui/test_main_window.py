@@ -111,3 +111,19 @@ def test_new_project_dialog_builds_the_request(qtbot, photos, screenshot):
         dialog.accept()
     assert window.state.current.name == "Rex"
     window.close()
+
+
+def test_every_tab_renders_for_an_open_project(qtbot, photos, screenshot):
+    projects.create_project("Rex", token="sks", class_noun="dog", images=photos)
+    window = _window(qtbot)
+    window.resize(1280, 820)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1)
+    window.browser.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: window.state.current is not None)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    for index, name in enumerate(("photos", "train", "insert")):
+        window.tabs.setCurrentIndex(index)
+        qtbot.wait(50)
+        assert window.tabs.currentWidget().isEnabled()
+        screenshot(window, f"main_window_tab_{name}")
+    window.close()
