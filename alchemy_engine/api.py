@@ -11,8 +11,11 @@ from alchemy_engine.insertion import (
     InsertRequest,
     InsertResult,
     LocateOptions,
+    SceneRequest,
+    SceneResult,
     SegmentRequest,
     SegmentResult,
+    make_scene,
     segment,
 )
 from alchemy_engine.insertion import run as insert
@@ -24,11 +27,12 @@ JOBS = {
     "train": (TrainRequest, train),
     "insert": (InsertRequest, insert),
     "segment": (SegmentRequest, segment),
+    "scene": (SceneRequest, make_scene),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
 __all__ = [
     "JOBS", "CancelToken", "InsertRequest", "InsertResult", "JobRequest", "LocateOptions", "Progress",
-    "ProgressCallback", "SegmentRequest", "SegmentResult", "TrainRequest", "TrainResult",
-    "estimate_memory", "insert", "no_progress", "segment", "train",
+    "ProgressCallback", "SceneRequest", "SceneResult", "SegmentRequest", "SegmentResult", "TrainRequest", "TrainResult",
+    "estimate_memory", "insert", "make_scene", "no_progress", "segment", "train",
 ]

@@ -2,10 +2,6 @@
 the :class:`~alchemy_gui.workers.JobRunner`'s thread, call the engine's public functions and hand
 back in-memory results (numpy masks, QImages built off the UI thread), so the UI thread never
 reads the disk, imports torch or waits on the GPU.
-
-The engine has no "generate a scene only" job (``insertion.run`` generates and inserts in one go),
-so :func:`generate_scene_job` composes ``session.sdxl`` + ``scene.generate_scene`` +
-``scene.save_scene`` the way ``insertion.service`` does.
 """
 
 from __future__ import annotations
@@ -24,12 +20,14 @@ from alchemy_engine.insertion import (
     InsertionSession,
     InsertRequest,
     InsertResult,
+    SceneRequest,
     SegmentRequest,
     SegmentResult,
+    make_scene,
     segment,
 )
 from alchemy_engine.insertion import run as insert
-from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback
+from alchemy_engine.jobs import CancelToken, ProgressCallback
 from alchemy_gui.images import qimage_from_pil
 
 LORA_FILE = "lora.safetensors"
@@ -101,43 +99,10 @@ def load_scene_job(path: Path, progress: ProgressCallback, cancel: CancelToken) 
     return LoadedScene(Path(path).resolve(), qimage_from_pil(load_scene(Path(path))))
 
 
-@dataclass(frozen=True)
-class SceneRequest(JobRequest):
-    """Generate a scene with unmodified SDXL (LoRAs off) into the project's ``scenes/``."""
-
-    project: str
-    prompt: str
-    negative_prompt: str
-    model: str | None = None
-    width: int = 1024
-    height: int = 1024
-    steps: int = 30
-    guidance: float = 7.0
-    seed: int = 0
-    device: str | None = None
-
-    def validate(self) -> None:
-        # InsertRequest already checks scene prompts and sizes: reuse its messages.
-        InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
-                      scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
-                      scene_seed=self.seed).validate()
-
-
 def generate_scene_job(request: SceneRequest, progress: ProgressCallback, cancel: CancelToken,
                        session: InsertionSession) -> LoadedScene:
-    from alchemy_engine.insertion.scene import generate_scene, save_scene
-    from alchemy_engine.project import open_project
-
-    request.validate()
-    project = open_project(request.project)
-    with session.lock:
-        progress(Progress(stage="load", message="loading SDXL"))
-        loaded = session.sdxl(request.model, request.device)
-        image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
-                                     (request.width, request.height), request.steps, request.guidance,
-                                     request.seed, progress, cancel)
-    path = save_scene(project.scenes_dir, image, info, request.to_json())
-    return LoadedScene(path.resolve(), qimage_from_pil(image))
+    result = make_scene(request, progress, cancel, session=session)
+    return LoadedScene(result.path, qimage_from_pil(result.image))
 
 
 # --- masks --------------------------------------------------------------------------------------------

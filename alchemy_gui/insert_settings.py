@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_engine.insertion import InsertRequest, LocateOptions
+from alchemy_engine.insertion import InsertRequest, LocateOptions, SceneRequest
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, SDXL_RESOLUTIONS
-from alchemy_gui.insert_jobs import Choice, Choices, SceneRequest
+from alchemy_gui.insert_jobs import Choice, Choices
 
 SCENE_SIZES = SDXL_RESOLUTIONS + ((768, 768), (512, 512))
 RANDOM_SEED = -1

@@ -13,6 +13,7 @@ from alchemy_engine.errors import InvalidRequest
 def register(subparsers: argparse._SubParsersAction) -> None:
     _register_insert(subparsers)
     _register_segment(subparsers)
+    _register_scene(subparsers)
 
 
 # --- argument parsing helpers ------------------------------------------------------------------
@@ -178,3 +179,33 @@ def _segment(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     request = SegmentRequest(image=args.image, out=args.out, locate=_locate(args), device=args.device)
     result = run_job(out, segment, request)
     return result.to_dict()
+
+
+# --- scene ---------------------------------------------------------------------------------------
+
+def _register_scene(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("scene", help="make a scene with plain SDXL (no LoRA) for later insertion",
+                              description="Generate a scene that names the class noun, into the project's scenes/.")
+    p.add_argument("project")
+    p.add_argument("--prompt", required=True, help='a prompt naming the class noun, e.g. "a dog on a beach"')
+    p.add_argument("--negative-prompt", default=None)
+    p.add_argument("--size", type=parse_size, default=(1024, 1024), metavar="WxH",
+                   help="an SDXL resolution such as 1024x1024 or 1216x832 (default 1024x1024)")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=7.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    add_model_arg(p)
+    add_json_flag(p)
+    p.set_defaults(handler=_scene)
+
+
+def _scene(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
+    from alchemy_engine.insertion import SceneRequest, make_scene
+
+    extra = {"negative_prompt": args.negative_prompt} if args.negative_prompt is not None else {}
+    request = SceneRequest(project=args.project, prompt=args.prompt, model=args.model, width=args.size[0],
+                           height=args.size[1], steps=args.steps, guidance=args.guidance, seed=args.seed,
+                           device=args.device, **extra)
+    request.validate()
+    return run_job(out, make_scene, request).to_dict()

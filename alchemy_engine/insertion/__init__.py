@@ -13,12 +13,15 @@ from alchemy_engine.insertion.request import (
                                               InsertRequest,
                                               InsertResult,
                                               LocateOptions,
+                                              SceneRequest,
+                                              SceneResult,
                                               SegmentRequest,
                                               SegmentResult,
 )
+from alchemy_engine.insertion.scene import make_scene
 from alchemy_engine.insertion.segment import segment
 from alchemy_engine.insertion.service import run
 from alchemy_engine.insertion.session import InsertionSession, default_session
 
-__all__ = ["InsertRequest", "InsertResult", "InsertionSession", "LocateOptions", "SegmentRequest",
-           "SegmentResult", "default_session", "run", "segment"]
+__all__ = ["InsertRequest", "InsertResult", "InsertionSession", "LocateOptions", "SceneRequest",
+           "SceneResult", "SegmentRequest", "SegmentResult", "default_session", "make_scene", "run", "segment"]

@@ -220,3 +220,34 @@ class InsertResult:
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class SceneRequest(JobRequest):
+    """Make a scene with unmodified SDXL (every LoRA off) into the project's ``scenes/``."""
+
+    project: str
+    prompt: str
+    negative_prompt: str = DEFAULT_NEGATIVE
+    model: str | None = None
+    width: int = 1024
+    height: int = 1024
+    steps: int = 30
+    guidance: float = 7.0
+    seed: int = 0
+    device: str | None = None
+
+    def validate(self) -> None:
+        # InsertRequest already checks scene prompts and sizes: the same rules, the same messages.
+        InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
+                      scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
+                      scene_seed=self.seed).validate()
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    path: Path
+    image: Any  # PIL.Image.Image, the saved scene
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scene": str(self.path), "size": list(self.image.size)}

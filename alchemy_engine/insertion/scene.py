@@ -17,7 +17,8 @@ from PIL import Image
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.insertion import metadata
 from alchemy_engine.insertion.inpaint import Sampling, sampler_name, step_callback, text_to_image
-from alchemy_engine.jobs import CancelToken, ProgressCallback
+from alchemy_engine.insertion.request import SceneRequest, SceneResult
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 
 MIN_SCENE_SIDE = 16
 
@@ -56,3 +57,22 @@ def save_scene(folder: Path, image: Image.Image, info: metadata.GenerationInfo, 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = metadata.unique_path(Path(folder), f"scene-{stamp}-{info.seed}")
     return metadata.save_png(image, target, info, request_json)
+
+
+def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+               session: Any = None) -> SceneResult:
+    """The job: generate a scene alone (the GUI's *Generate scene*), saved with its metadata."""
+    from alchemy_engine.insertion.session import default_session
+    from alchemy_engine.project import open_project
+
+    request.validate()
+    cancel = cancel or CancelToken()
+    project = open_project(request.project)
+    session = session or default_session()
+    with session.lock:
+        progress(Progress(stage="load", message="loading SDXL"))
+        loaded = session.sdxl(request.model, request.device)
+        image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
+                                     (request.width, request.height), request.steps, request.guidance,
+                                     request.seed, progress, cancel)
+    return SceneResult(save_scene(project.scenes_dir, image, info, request.to_json()).resolve(), image)

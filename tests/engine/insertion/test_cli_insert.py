@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +58,11 @@ def test_point_parsing():
     assert parse_point("3.5, 4, 0") == (3.5, 4.0, 0)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_point("3,4,2")
+
+
+def test_scene_command_writes_a_scene(project, capsys):
+    code = main(["scene", "Rex", "--model", "demo", "--prompt", "a dog on a beach", "--size", "64x64",
+                 "--steps", "2", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["size"] == [64, 64]
+    assert Path(result["scene"]).parent == project.scenes_dir

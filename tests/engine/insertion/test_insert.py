@@ -210,3 +210,20 @@ def test_missing_detector_is_reported_before_any_model_loads(project):
     with pytest.raises(ModelError, match="needs a text detector"):
         run(request, session=fresh)
     assert fresh.loads == 0  # no SDXL load, no scene generated first
+
+
+def test_scene_job_makes_a_scene_with_the_lora_off(project, session):
+    from alchemy_engine.api import JOBS
+    from alchemy_engine.insertion import SceneRequest, make_scene
+
+    assert JOBS["scene"] == (SceneRequest, make_scene)
+    request = SceneRequest(project="Rex", prompt="a dog on a beach", model="demo", width=64, height=64,
+                           steps=2, seed=3)
+    first = make_scene(request, session=session)
+    again = make_scene(request, session=session)
+    assert first.path.parent == project.scenes_dir and first.path != again.path
+    assert first.image.size == (64, 64)
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))  # same seed, same scene
+    assert REQUEST_KEY in read_png_text(first.path)
+    with pytest.raises(InvalidRequest):
+        make_scene(dataclasses.replace(request, steps=0), session=session)
