@@ -24,12 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-from PIL import Image
-
 from alchemy_engine import paths
-from alchemy_engine.atomic import atomic_path, atomic_write_json
-from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
+from alchemy_engine.atomic import atomic_write_json
+from alchemy_engine.errors import ImageImportError, ProjectError
 from alchemy_engine.photos import (
     ImportReport,
     PhotoRef,
@@ -50,6 +47,7 @@ from alchemy_engine.project_file import (
     validate_name,
     validate_token,
 )
+from alchemy_engine.reference_masks import write_mask
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",
@@ -237,35 +235,6 @@ class Project:
                                    "folder's permissions, then try again.") from exc
             self._data = data
         return result
-
-
-def write_mask(photo: ReferencePhoto, mask: Any) -> None:
-    """Save ``mask`` (PIL image or 2-D array; white/True = subject) as the photo's mask file;
-    ``None`` deletes it."""
-    target = photo.default_mask_path
-    if mask is None:
-        target.unlink(missing_ok=True)
-        return
-    image = _mask_image(mask)
-    if image.size != (photo.width, photo.height):
-        raise InvalidRequest(f"The mask is {image.width}×{image.height} px but photo "
-                             f"{photo.name} is {photo.width}×{photo.height} px. Make the mask "
-                             "the same size as the photo.")
-    with atomic_path(target) as tmp:
-        image.save(tmp, "PNG")
-
-
-def _mask_image(mask: Any) -> Image.Image:
-    if isinstance(mask, Image.Image):
-        return mask.convert("L")
-    array = np.asarray(mask)
-    if array.ndim != 2:
-        raise InvalidRequest(f"A mask must be a 2-D array or a PIL image, not shape {array.shape}.")
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    elif np.issubdtype(array.dtype, np.floating):
-        array = np.round(np.clip(array, 0.0, 1.0) * 255)
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
 
 
 def _as_project(project: Project | str | os.PathLike) -> Project:
