@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from alchemy_engine.training.runs import RunInfo
 from alchemy_gui.failure_dialog import show_failure
 from alchemy_gui.project_state import ProjectState
 from alchemy_gui.train_form import TrainForm
 from alchemy_gui.train_progress import TrainProgressView
-from alchemy_gui.train_runs import RunInfo
 from alchemy_gui.train_state import FEW_PHOTOS, Status, TrainState
 from alchemy_gui.workers import JobFailure, JobRunner
 

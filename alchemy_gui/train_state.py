@@ -21,8 +21,8 @@ from alchemy_engine import api
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress
 from alchemy_engine.training.request import TrainRequest
+from alchemy_engine.training.runs import RunInfo, list_runs_job
 from alchemy_gui.images import qimage_from_pil
-from alchemy_gui.train_runs import RunInfo, list_runs_job
 from alchemy_gui.workers import JobFailure, JobRunner
 
 NOT_SETTINGS = ("project", "resume_run")

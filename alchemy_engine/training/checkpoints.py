@@ -25,16 +25,16 @@ from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import fsync_dir
 from alchemy_engine.errors import AlchemyError
-from alchemy_engine.training import lora_io
+from alchemy_engine.training import lora_io, runs
 
 log = logging.getLogger(__name__)
 
-PREFIX = "step-"
-STATE_FILE = "state.json"
+PREFIX = runs.CHECKPOINT_PREFIX
+STATE_FILE = runs.CHECKPOINT_STATE_FILE
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
+    return Path(run_dir) / runs.CHECKPOINTS_DIR
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -97,7 +97,7 @@ def save(run_dir: Path, step: int, *, models: dict[str, torch.nn.Module], optimi
     try:
         staging.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in lora_io.trainable_tensors(models).items()},
-                  str(staging / "lora.safetensors"))
+                  str(staging / runs.LORA_FILE))
         torch.save(optimizer.state_dict(), staging / "optimizer.pt")
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         torch.save(scaler.state_dict() if scaler is not None else {}, staging / "scaler.pt")
@@ -126,7 +126,7 @@ def load(checkpoint: Path, *, models: dict[str, torch.nn.Module], optimizer, sch
     checkpoint = Path(checkpoint)
     try:
         state = json.loads((checkpoint / STATE_FILE).read_text())
-        lora_io.load_trainable_tensors(models, load_file(str(checkpoint / "lora.safetensors")))
+        lora_io.load_trainable_tensors(models, load_file(str(checkpoint / runs.LORA_FILE)))
         optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device, weights_only=True))
         scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
         scaler_state = torch.load(checkpoint / "scaler.pt", weights_only=True)

@@ -18,10 +18,10 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest
+from alchemy_engine.training.runs import REQUEST_FILE
 
 log = logging.getLogger(__name__)
 
-REQUEST_FILE = "train_request.json"
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 

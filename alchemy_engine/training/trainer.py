@@ -41,6 +41,7 @@ from alchemy_engine.training.loop import (
 )
 from alchemy_engine.training.metrics import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
+from alchemy_engine.training.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
 def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dict:
     request = run_setup.request
     run_dir = run_setup.run_dir
-    loss_log = LossLog(run_dir / "loss.csv")
+    loss_log = LossLog(run_dir / LOSS_FILE)
     if run_setup.checkpoint is not None:
         saved = checkpoints.load(run_setup.checkpoint, models=state.models, optimizer=state.optimizer,
                                  scheduler=state.lr_scheduler, scaler=state.scaler,
@@ -223,7 +224,7 @@ def _export(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog) -> d
             "rank": request.rank, "alpha": request.lora_alpha, "steps": state.step,
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
             "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora}
-    lora_path, kohya_path = run_setup.run_dir / "lora.safetensors", run_setup.run_dir / "lora_kohya.safetensors"
+    lora_path, kohya_path = run_setup.run_dir / LORA_FILE, run_setup.run_dir / KOHYA_FILE
     try:
         lora_io.save_diffusers(lora_path, state.models, info)
         lora_io.save_kohya(kohya_path, lora_path, request.lora_alpha, info)

@@ -1,7 +1,7 @@
-"""A project's previous training runs, read from ``runs/<id>/`` without loading any model.
+"""The layout of a run folder ``runs/<id>/``, and reading previous runs without loading any model.
 
-Plain Python (no Qt, no torch): :func:`list_runs` is run as a background job by
-:class:`~alchemy_gui.train_state.TrainState`, never on the UI thread. It reads only small files:
+This module owns the file names the trainer writes (the trainer's modules import them from here)
+and imports no torch, so the GUI can list runs cheaply: :func:`list_runs` reads only small files,
 ``train_request.json``, the names of ``checkpoints/step-*`` folders and the tail of ``loss.csv``.
 """
 
@@ -14,8 +14,13 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-REQUEST_FILE = "train_request.json"  # alchemy_engine.training.setup.REQUEST_FILE (that module imports torch)
+REQUEST_FILE = "train_request.json"
+LOSS_FILE = "loss.csv"
+LORA_FILE = "lora.safetensors"
+KOHYA_FILE = "lora_kohya.safetensors"
+CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
+CHECKPOINT_STATE_FILE = "state.json"
 LOSS_TAIL_BYTES = 4096
 
 
@@ -64,9 +69,9 @@ def read_run(run_dir: Path) -> RunInfo:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("run %s: cannot read %s: %s", run_dir.name, REQUEST_FILE, exc)
         problem = f"{REQUEST_FILE} is damaged"
-    checkpoint = _newest_checkpoint(run_dir / "checkpoints")
-    last_step, loss = _loss_tail(run_dir / "loss.csv")
-    has_lora = (run_dir / "lora.safetensors").is_file()
+    checkpoint = _newest_checkpoint(run_dir / CHECKPOINTS_DIR)
+    last_step, loss = _loss_tail(run_dir / LOSS_FILE)
+    has_lora = (run_dir / LORA_FILE).is_file()
     done = max(last_step or 0, checkpoint or 0)
     return RunInfo(run_id=run_dir.name, path=run_dir, steps_done=done, steps_total=total, has_lora=has_lora,
                    checkpoint_step=checkpoint, final_loss=loss, problem=problem)
@@ -77,7 +82,7 @@ def _newest_checkpoint(folder: Path) -> int | None:
     if folder.is_dir():
         for child in folder.iterdir():
             suffix = child.name[len(CHECKPOINT_PREFIX):]
-            if child.name.startswith(CHECKPOINT_PREFIX) and suffix.isdigit() and (child / "state.json").is_file():
+            if child.name.startswith(CHECKPOINT_PREFIX) and suffix.isdigit() and (child / CHECKPOINT_STATE_FILE).is_file():
                 steps.append(int(suffix))
     return max(steps) if steps else None
 
@@ -102,5 +107,5 @@ def _loss_tail(csv_path: Path) -> tuple[int | None, float | None]:
 
 
 def list_runs_job(runs_dir: Path, progress, cancel) -> tuple[Path, list[RunInfo]]:
-    """Job function for :class:`~alchemy_gui.workers.JobRunner`: the folder it read, and its runs."""
+    """As a job ``(request, progress, cancel)``: the folder it read, and its runs."""
     return Path(runs_dir), list_runs(runs_dir)
