@@ -27,10 +27,10 @@ from alchemy_engine.insertion import (
     segment,
 )
 from alchemy_engine.insertion import run as insert
+from alchemy_engine.insertion.service import lora_runs
 from alchemy_engine.jobs import CancelToken, ProgressCallback
 from alchemy_gui.images import qimage_from_pil
 
-LORA_FILE = "lora.safetensors"
 THUMBNAIL = 128
 
 
@@ -53,12 +53,6 @@ class Choices:
     notes: tuple[str, ...] = ()
 
 
-def lora_runs(project_root: Path) -> list[Path]:
-    """``runs/<id>/lora.safetensors`` files of a project, newest first."""
-    found = Path(project_root, "runs").glob(f"*/{LORA_FILE}")
-    return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)
-
-
 def _entries(entries) -> tuple[Choice, ...]:
     """Usable inventory entries, real models before the built-in demo ones."""
     usable = [e for e in entries if e.kind != "unusable"]
@@ -71,7 +65,7 @@ def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelTo
     from alchemy_engine.models import find_models
 
     inventory = find_models()
-    runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(project_root))
+    runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(Path(project_root) / "runs"))
     found = {"sdxl": _entries(inventory.sdxl), "sam": _entries(inventory.sam),
              "detector": _entries(inventory.detector)}
     names = {"sdxl": "SDXL", "sam": "SAM", "detector": "detector"}
@@ -151,7 +145,7 @@ def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
     request = job.request
     if request.lora is None:
         project = open_project(request.project)
-        if not lora_runs(project.root):
+        if not lora_runs(project.runs_dir):
             raise ModelError(f"“{project.name}” has no trained LoRA yet. Train one in the Train tab, "
                              "then come back here to insert the subject.")
     save_mask(job.mask.astype(bool), job.mask_path)
@@ -164,4 +158,4 @@ def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
 
 
 __all__ = ["Choice", "Choices", "InsertJob", "InsertOutcome", "LoadedScene", "SamMask", "SceneRequest",
-           "choices_job", "generate_scene_job", "insert_job", "load_scene_job", "lora_runs", "segment_job"]
+           "choices_job", "generate_scene_job", "insert_job", "load_scene_job", "segment_job"]

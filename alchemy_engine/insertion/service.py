@@ -36,8 +36,13 @@ from alchemy_engine.insertion.scene import generate_scene, load_scene, names_cla
 from alchemy_engine.insertion.segment import build_mask, save_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from alchemy_engine.training.runs import LORA_FILE
 
-LORA_FILE = "lora.safetensors"
+
+def lora_runs(runs_dir: Path) -> list[Path]:
+    """The ``runs/<id>/lora.safetensors`` files of a project, newest first."""
+    found = Path(runs_dir).glob(f"*/{LORA_FILE}")
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)
 
 
 def find_lora(project: Any, run: str | None, explicit: Path | None) -> Path:
@@ -48,14 +53,14 @@ def find_lora(project: Any, run: str | None, explicit: Path | None) -> Path:
     if run is not None:
         lora = project.runs_dir / run / LORA_FILE
         if not lora.is_file():
-            runs = sorted(p.name for p in project.runs_dir.glob(f"*/{LORA_FILE}"))
+            runs = sorted(p.parent.name for p in lora_runs(project.runs_dir))
             raise ModelError(f"run {run!r} of project {project.name!r} has no trained LoRA ({lora}); "
                              f"runs with one: {', '.join(runs) or 'none'}. Pick one with --run, or {train_hint}")
         return lora
-    found = sorted(project.runs_dir.glob(f"*/{LORA_FILE}"), key=lambda p: (p.stat().st_mtime, p.parent.name))
+    found = lora_runs(project.runs_dir)
     if not found:
         raise ModelError(f"project {project.name!r} has no trained LoRA yet; {train_hint}")
-    return found[-1]
+    return found[0]
 
 
 @dataclasses.dataclass
