@@ -55,3 +55,11 @@ def resources_dir() -> Path:
 def sdxl_config_dir() -> Path:
     """SDXL base 1.0 component configs and both CLIP tokenizers (no weights)."""
     return resources_dir() / "configs" / "sdxl-base-1.0"
+
+
+DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
+
+
+def demo_mode() -> bool:
+    """True when the app was started with ``--demo``: every unnamed model is the built-in demo."""
+    return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")

@@ -62,7 +62,7 @@ def _entries(entries) -> tuple[Choice, ...]:
 
 
 def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> Choices:
-    from alchemy_engine.models import find_models
+    from alchemy_engine.models.inventory import find_models
 
     inventory = find_models()
     runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(Path(project_root) / "runs"))

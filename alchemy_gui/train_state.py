@@ -20,8 +20,8 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress
+from alchemy_engine.project.runs import RunInfo, list_runs_job
 from alchemy_engine.training.request import TrainRequest
-from alchemy_engine.training.runs import RunInfo, list_runs_job
 from alchemy_gui.images import qimage_from_pil
 from alchemy_gui.workers import JobFailure, JobRunner
 
@@ -45,7 +45,7 @@ class Status:
 
 
 def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
-    from alchemy_engine.models import find_models
+    from alchemy_engine.models.inventory import find_models
 
     inventory = find_models().to_dict()
     return inventory["sdxl"], inventory["folders"]["sdxl"]

@@ -91,7 +91,7 @@ def _timed(fn, repeats: int, device: str) -> list[float]:
 def crop_vs_full(args: argparse.Namespace, work: Path) -> dict:
     from alchemy_engine.insertion import InsertionSession, InsertRequest, LocateOptions, run
     from alchemy_engine.insertion.request import DEFAULT_NEGATIVE
-    from alchemy_engine.models import resolve_sdxl
+    from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.project import create_project
 
     project = create_project("Bench", class_noun="dog")
@@ -132,7 +132,7 @@ def gpu_full_size(args: argparse.Namespace) -> dict:
     import torch
     from diffusers import StableDiffusionXLPipeline
 
-    from alchemy_engine.demo_models import build_sdxl_components
+    from alchemy_engine.models.demo import build_sdxl_components
 
     if not torch.cuda.is_available():
         return {"skipped": "no CUDA GPU"}

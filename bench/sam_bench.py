@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from alchemy_engine.insertion.locate import SamSegmenter
-    from alchemy_engine.sam_models import build_sam
+    from alchemy_engine.models.sam import build_sam
 
     cache = Path(tempfile.mkdtemp(prefix="sam_bench_"))
     os.environ["IMAGE_ALCHEMY_CACHE"] = str(cache)

@@ -59,7 +59,7 @@ def _full_pipeline(device: str):
     import torch
     from diffusers import StableDiffusionXLPipeline
 
-    from alchemy_engine.demo_models import build_sdxl_components
+    from alchemy_engine.models.demo import build_sdxl_components
 
     pipe = StableDiffusionXLPipeline(**build_sdxl_components("full", device=device, dtype=torch.bfloat16))
     pipe.set_progress_bar_config(disable=True)
@@ -132,7 +132,7 @@ def _patch_full_model(trainer, device: str) -> None:
 def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
     import torch
 
-    from alchemy_engine.demo_models import build_sdxl_components
+    from alchemy_engine.models.demo import build_sdxl_components
     from alchemy_engine.training import lora_io
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

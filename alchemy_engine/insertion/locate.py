@@ -70,12 +70,10 @@ class SamSegmenter:
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "cpu") -> SamSegmenter:
-        from alchemy_engine.sam_models import load_sam
+        from alchemy_engine.models.inventory import sam_checkpoint
+        from alchemy_engine.models.sam import load_sam
 
-        if str(checkpoint) == "demo":
-            from alchemy_engine.demo_models import demo_sam_checkpoint
-
-            checkpoint = demo_sam_checkpoint()
+        checkpoint = sam_checkpoint(checkpoint)
         model, variant = load_sam(checkpoint, device=device)
         return cls(model, variant.name, checkpoint_id(Path(checkpoint)), device=device)
 

@@ -25,7 +25,7 @@ MIN_SCENE_SIDE = 16
 
 def load_scene(path: Path) -> Image.Image:
     """Any size and format the photo importer reads: EXIF orientation applied, alpha on white."""
-    from alchemy_engine.photos import load_rgb
+    from alchemy_engine.image_files import load_rgb
 
     image = load_rgb(path)
     if min(image.size) < MIN_SCENE_SIDE:

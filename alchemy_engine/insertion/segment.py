@@ -13,15 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from alchemy_engine import paths
-from alchemy_engine.errors import InvalidRequest, ModelError
+from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.image_files import open_image
 from alchemy_engine.insertion import masks
 from alchemy_engine.insertion.locate import detect, pick_instances, segment_detections
 from alchemy_engine.insertion.request import LocateOptions, SegmentRequest, SegmentResult
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-
-_SAM_PREFERENCE = ("vit_h", "vit_l", "vit_b")
+from alchemy_engine.models.inventory import default_detector, default_sam
 
 
 @dataclass
@@ -32,38 +31,12 @@ class MaskOutcome:
     embedding_cached: bool = False
 
 
-def default_sam_checkpoint() -> str:
-    folder = paths.models_dir() / "sam"
-    files = sorted(folder.glob("*.pth")) if folder.is_dir() else []
-    for tag in _SAM_PREFERENCE:
-        for file in files:
-            if tag in file.name:
-                return str(file)
-    if files:
-        return str(files[0])
-    raise ModelError(f"clicks, boxes and automatic mode need a Segment Anything checkpoint: put Meta's "
-                     f"sam_vit_b_01ec64.pth (or vit_l / vit_h) in {folder}, pass --sam PATH, or give a "
-                     "ready mask with --mask FILE")
-
-
-def default_detector_folder() -> str:
-    from alchemy_engine.detector_models import DETECTOR_HINT, is_detector_folder
-
-    folder = paths.models_dir() / "detector"
-    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if sub.is_dir() and is_detector_folder(sub):
-            return str(sub)
-    raise ModelError(f"automatic mode needs a text detector and none is configured: {DETECTOR_HINT} "
-                     f"(in {paths.models_dir()}), or pass --detector FOLDER. Or mark the subject "
-                     "yourself with --point X,Y, --box X0,Y0,X1,Y1 or --mask FILE")
-
-
 def with_models(opts: LocateOptions) -> LocateOptions:
     """``opts`` with the SAM checkpoint and detector folder it will need filled in, so a missing
     model is reported before any scene is generated, and outputs record what was used."""
     needs_sam = opts.has_prompts or opts.mask is None
-    sam = opts.sam or (default_sam_checkpoint() if needs_sam else None)
-    detector = opts.detector or (default_detector_folder() if opts.automatic else None)
+    sam = opts.sam or (default_sam() if needs_sam else None)
+    detector = opts.detector or (default_detector() if opts.automatic else None)
     return dataclasses.replace(opts, sam=sam, detector=detector)
 
 
@@ -77,12 +50,12 @@ def _sam_mask(opts: LocateOptions, scene: Image.Image, rgb: np.ndarray, session:
         if not text:
             raise InvalidRequest("automatic mode needs a word to look for (--text WORD)")
         progress(Progress(stage="locate", message=f"detecting '{text}'"))
-        detector = session.detector(opts.detector or default_detector_folder(), device)
+        detector = session.detector(opts.detector or default_detector(), device)
         found = detect(detector, scene, text, opts.box_threshold, opts.text_threshold)
         detections = pick_instances(found, opts.instance)
     cancel.raise_if_cancelled()
     progress(Progress(stage="locate", message="segmenting"))
-    segmenter = session.sam(opts.sam or default_sam_checkpoint(), device)
+    segmenter = session.sam(opts.sam or default_sam(), device)
     cached = segmenter.set_image(rgb)
     cancel.raise_if_cancelled()
     if detections:
@@ -102,7 +75,7 @@ def build_mask(opts: LocateOptions, scene: Image.Image, session: InsertionSessio
     _check_inside(opts, size)
     user = None
     if opts.mask is not None:
-        with Image.open(opts.mask) as image:
+        with open_image(opts.mask) as image:
             user = masks.to_mask(image, size)
     if opts.has_prompts or user is None:
         outcome = _sam_mask(opts, scene, np.asarray(scene.convert("RGB")), session, device,
@@ -138,8 +111,8 @@ def save_mask(mask_or_alpha: np.ndarray, target: Path) -> Path:
 def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None, session: InsertionSession | None = None) -> SegmentResult:
     """The job behind ``python main.py segment``: one image in, one mask PNG out."""
-    from alchemy_engine.models import device_policy
-    from alchemy_engine.photos import load_rgb
+    from alchemy_engine.models.device import device_policy
+    from alchemy_engine.image_files import load_rgb
 
     request.validate()
     request = dataclasses.replace(request, locate=with_models(request.locate))

@@ -36,7 +36,7 @@ from alchemy_engine.insertion.scene import generate_scene, load_scene, names_cla
 from alchemy_engine.insertion.segment import build_mask, save_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from alchemy_engine.training.runs import LORA_FILE
+from alchemy_engine.project.runs import LORA_FILE
 
 
 def lora_runs(runs_dir: Path) -> list[Path]:
@@ -78,7 +78,7 @@ class _Context:
 def _lora_subject(ctx: _Context, lora: Path, loaded: Any) -> None:
     """Token and class noun the LoRA was trained with (its metadata), else the project's; notes
     when the LoRA was trained on another base model or the project's words changed since."""
-    from alchemy_engine.training.lora_io import read_metadata
+    from alchemy_engine.models.lora_files import read_metadata
 
     meta = read_metadata(lora)
     ctx.token = meta.get("token") or ctx.project.token

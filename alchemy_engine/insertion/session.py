@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alchemy_engine import resident
 from alchemy_engine.errors import ModelError
-from alchemy_engine.resident import free_device_memory
+from alchemy_engine.models import resident
+from alchemy_engine.models.resident import free_device_memory
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,9 @@ class InsertionSession:
 
     # --- SDXL -----------------------------------------------------------------------------------
     def sdxl(self, spec: str | None, device: str | None = None) -> LoadedSdxl:
-        from alchemy_engine.models import (
-            device_policy,
-            load_sdxl_pipeline,
-            resolve_sdxl,
-        )
+        from alchemy_engine.models.device import device_policy
+        from alchemy_engine.models.inventory import resolve_sdxl
+        from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
         source = resolve_sdxl(spec)
         policy = device_policy(device)
@@ -124,7 +122,7 @@ class InsertionSession:
             return name
 
     def _load_adapter(self, pipe: Any, path: Path, name: str) -> None:
-        from alchemy_engine.training.lora_io import check_lora_file
+        from alchemy_engine.models.lora_files import check_lora_file
 
         check_lora_file(path, pipe.unet)
         while len(self._adapters) >= MAX_ADAPTERS:
@@ -156,12 +154,13 @@ class InsertionSession:
             return self._sam[key]
 
     def detector(self, folder: str, device: str) -> Any:
-        from alchemy_engine.detector_models import load_detector
+        from alchemy_engine.models.detector import load_detector
+        from alchemy_engine.models.inventory import detector_folder
 
         key = (str(folder), device)
         with self.lock:
             if key not in self._detectors:
-                self._detectors[key] = load_detector(folder, device=device)
+                self._detectors[key] = load_detector(detector_folder(folder), device=device)
             return self._detectors[key]
 
     # --- memory -----------------------------------------------------------------------------------

@@ -169,7 +169,9 @@ def _encode_example(pipe, image: TrainImage, buckets, flipped: bool, load_image)
     if image.mask_path is not None:
         from PIL import Image
 
-        with Image.open(image.mask_path) as mask:
+        from alchemy_engine.image_files import open_image
+
+        with open_image(image.mask_path) as mask:
             if mask.size != picture.size:
                 mask = mask.resize(picture.size, Image.Resampling.BILINEAR)
             out["mask"] = dataset.latent_mask(mask, placement, flipped)

@@ -25,7 +25,8 @@ from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import fsync_dir
 from alchemy_engine.errors import AlchemyError
-from alchemy_engine.training import lora_io, runs
+from alchemy_engine.project import runs
+from alchemy_engine.training import lora_io
 
 log = logging.getLogger(__name__)
 

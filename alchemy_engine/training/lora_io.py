@@ -1,4 +1,4 @@
-"""LoRA layers: attach them for training, save them for diffusers and for A1111/ComfyUI, check files.
+"""LoRA layers: attach them for training, save them for diffusers and for A1111/ComfyUI.
 
 * Training: peft LoRA on the UNet's attention projections (``to_q``, ``to_k``, ``to_v``,
   ``to_out.0``; optionally the feed-forward ``ff.net.0.proj`` and ``ff.net.2``), base weights
@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.errors import ModelError
+from alchemy_engine.models.lora_files import METADATA_PREFIX
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2")
 TEXT_ENCODER_ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")
 ADAPTER = "default"
-METADATA_PREFIX = "alchemy."
 _DIFFUSERS_METADATA_KEY = "lora_adapter_metadata"  # diffusers.loaders.lora_base.LORA_ADAPTER_METADATA_KEY
 
 
@@ -124,51 +123,5 @@ def save_kohya(path: Path, diffusers_file: Path, alpha: float, info: dict[str, A
         save_file({k: v.contiguous() for k, v in kohya.items()}, str(tmp), metadata=metadata)
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """Our ``alchemy.*`` entries of a LoRA file's safetensors metadata, prefix removed."""
-    with safe_open(str(path), framework="pt") as handle:
-        raw = handle.metadata() or {}
-    return {k[len(METADATA_PREFIX):]: v for k, v in raw.items() if k.startswith(METADATA_PREFIX)}
-
-
 def _our_metadata(info: dict[str, Any]) -> dict[str, str]:
     return {f"{METADATA_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in info.items()}
-
-
-def check_lora_file(path: Path, unet) -> None:
-    """Raise ModelError unless every UNet LoRA layer in ``path`` fits a module of ``unet``.
-
-    Catches LoRAs made for another architecture (SD 1.5, SD 2, Flux…) before diffusers fails deep
-    inside peft with a shape mismatch.
-    """
-    from diffusers import StableDiffusionXLPipeline
-    from diffusers.utils import convert_unet_state_dict_to_peft
-
-    path = Path(path)
-    try:
-        state, _ = StableDiffusionXLPipeline.lora_state_dict(str(path), unet_config=unet.config)
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:  # unreadable as an SDXL LoRA
-        raise ModelError(f"{path.name} is not a LoRA file diffusers can read ({exc})") from exc
-    unet_state = convert_unet_state_dict_to_peft(
-        {k[len("unet."):]: v for k, v in state.items() if k.startswith("unet.")})
-    if not unet_state:
-        raise ModelError(f"{path.name} has no SDXL UNet LoRA layers (is it a LoRA for another model?)")
-    modules = dict(unet.named_modules())
-    for key, tensor in unet_state.items():
-        module_name = key.split(".lora_")[0]
-        module = modules.get(module_name) or modules.get(module_name.removesuffix(".base_layer"))
-        if module is None or not _shape_fits(module, key, tensor):
-            raise ModelError(f"{path.name} was made for a different model architecture: its layer "
-                             f"{module_name} {tuple(tensor.shape)} does not fit this SDXL UNet. "
-                             "Use a LoRA trained on SDXL.")
-
-
-def _shape_fits(module, key: str, tensor: torch.Tensor) -> bool:
-    base = getattr(module, "base_layer", module)
-    if not hasattr(base, "in_features"):
-        return True  # convolution LoRAs: checked by diffusers itself
-    if ".lora_A" in key:
-        return tensor.ndim == 2 and tensor.shape[1] == base.in_features
-    if ".lora_B" in key:
-        return tensor.ndim == 2 and tensor.shape[0] == base.out_features
-    return True

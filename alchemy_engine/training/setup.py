@@ -15,10 +15,10 @@ import torch
 
 from alchemy_engine.atomic import atomic_write_text
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.project.runs import REQUEST_FILE
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest
-from alchemy_engine.training.runs import REQUEST_FILE
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ class RunSetup:
 
 def prepare(request: TrainRequest) -> RunSetup:
     """Validate the request, open the project, check the photos and the model; load no weights."""
-    from alchemy_engine.models import resolve_sdxl
-    from alchemy_engine.photos import load_rgb
+    from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.project import open_project
+    from alchemy_engine.image_files import load_rgb
 
     request.validate()
     project = open_project(request.project)
@@ -83,7 +83,7 @@ def find_run(project, ref: str) -> Path:
 
 def precision_policy(request: TrainRequest):
     """The device policy, with ``mixed_precision`` overriding its dtype when set."""
-    from alchemy_engine.sdxl_loading import DevicePolicy, device_policy
+    from alchemy_engine.models.device import DevicePolicy, device_policy
 
     policy = device_policy(request.device)
     if request.mixed_precision == "auto":

@@ -21,9 +21,10 @@ import time
 
 import torch
 
-from alchemy_engine import resident
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from alchemy_engine.models import resident
+from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
     cache,
     checkpoints,
@@ -41,7 +42,6 @@ from alchemy_engine.training.loop import (
 )
 from alchemy_engine.training.metrics import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
-from alchemy_engine.training.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory
 
 
 def _load_pipeline(run_setup: setup.RunSetup, progress: ProgressCallback):
-    from alchemy_engine.sdxl_loading import load_sdxl_pipeline
+    from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
     progress(Progress("loading", message=f"loading {run_setup.source.name}"))
     pipe = load_sdxl_pipeline(run_setup.source, run_setup.policy)
@@ -107,7 +107,7 @@ def _load_pipeline(run_setup: setup.RunSetup, progress: ProgressCallback):
 
 def _prepare_data(run_setup: setup.RunSetup, pipe, progress, cancel) -> tuple[cache.PreparedData, cache.CacheStats]:
     """Class images (if asked), then latents and embeddings; the UNet waits on the CPU meanwhile."""
-    from alchemy_engine.photos import load_rgb
+    from alchemy_engine.image_files import load_rgb
 
     request, project = run_setup.request, run_setup.project
     images = list(run_setup.images)

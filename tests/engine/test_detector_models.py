@@ -9,20 +9,22 @@ import pytest
 from PIL import Image
 
 from alchemy_engine import paths
-from alchemy_engine.detector_models import Detection, TextDetector, load_detector
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models import find_models
+from alchemy_engine.models.detector import Detection, TextDetector, load_detector
+from alchemy_engine.models.inventory import find_models
 
 
 @pytest.fixture(scope="module")
 def detector(shared_cache) -> TextDetector:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMAGE_ALCHEMY_CACHE", str(shared_cache))
-        return load_detector("demo")
+        from alchemy_engine.models.demo import demo_detector_dir
+
+        return load_detector(demo_detector_dir())
 
 
 def test_demo_folder_is_small_and_complete():
-    from alchemy_engine.demo_models import demo_detector_dir
+    from alchemy_engine.models.demo import demo_detector_dir
 
     folder = demo_detector_dir()
     assert json.loads((folder / "config.json").read_text())["model_type"] == "grounding-dino"
@@ -52,14 +54,16 @@ def test_empty_prompt_is_refused(detector):
 
 
 def test_user_folder_is_found_and_loaded():
-    from alchemy_engine.demo_models import demo_detector_dir
+    from alchemy_engine.models.demo import demo_detector_dir
 
     target = paths.models_dir() / "detector" / "grounding-dino-tiny"
     shutil.copytree(demo_detector_dir(), target)
     (target.parent / "stray-folder").mkdir()
     entries = find_models().to_dict()["detector"]
     assert [(e["name"], e["kind"]) for e in entries] == [("demo", "demo"),
-                                                         ("grounding-dino-tiny", "grounding-dino")]
+                                                         ("grounding-dino-tiny", "grounding-dino"),
+                                                         ("stray-folder", "unusable")]
+    assert "no config.json" in entries[-1]["note"]
     assert load_detector(target).name == "grounding-dino-tiny"
 
 
@@ -67,5 +71,9 @@ def test_wrong_folders_are_refused(tmp_path):
     with pytest.raises(ModelError, match="not found.*models/detector"):
         load_detector(tmp_path / "missing")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(ModelError, match="not a Grounding DINO folder"):
+    with pytest.raises(ModelError, match="describes a 'bert' model, not 'grounding-dino'"):
+        load_detector(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "grounding-dino"}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelError, match="only pickle .bin files"):
         load_detector(tmp_path)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from ldm_layout import write_fake_safetensors
 
-from alchemy_engine.checkpoint_probe import probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models import load_sdxl_pipeline, resolve_sdxl
+from alchemy_engine.models.inventory import resolve_sdxl
+from alchemy_engine.models.probe import probe_checkpoint, require_sdxl_checkpoint
+from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
 U = "model.diffusion_model."
 SDXL_BASE = {

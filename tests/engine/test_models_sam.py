@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from alchemy_engine import paths, sam_models
+from alchemy_engine import paths
+from alchemy_engine.models import sam as sam_models
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models import find_models
-from alchemy_engine.sam_models import load_sam, read_sam_variant
+from alchemy_engine.models.inventory import find_models
+from alchemy_engine.models.sam import load_sam, read_sam_variant
 
 
 def _sam_dir() -> Path:
@@ -22,7 +23,7 @@ def _sam_dir() -> Path:
 
 
 def test_demo_under_a_misleading_name_is_recognised_as_demo():
-    from alchemy_engine.demo_models import demo_sam_checkpoint
+    from alchemy_engine.models.demo import demo_sam_checkpoint
 
     target = _sam_dir() / "sam_vit_h_4b8939.pth"
     shutil.copy(demo_sam_checkpoint(), target)

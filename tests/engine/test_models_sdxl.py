@@ -16,15 +16,10 @@ from ldm_layout import write_ldm_checkpoint
 
 from alchemy_engine import paths
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models import (
-    SDXL_REPO_ID,
-    DevicePolicy,
-    choose_device_policy,
-    device_policy,
-    find_models,
-    load_sdxl_pipeline,
-    resolve_sdxl,
-)
+from alchemy_engine.models.device import DevicePolicy, choose_device_policy, device_policy
+from alchemy_engine.models.inventory import find_models, resolve_sdxl
+from alchemy_engine.models.sdxl import load_sdxl_pipeline
+from alchemy_engine.models.sources import SDXL_REPO_ID
 
 CPU = DevicePolicy("cpu", torch.float32, torch.float32)
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +70,7 @@ def _unet_inputs(unet):
 
 @torch.inference_mode()
 def test_single_file_matches_diffusers_folder_offline(ldm_file, no_network):
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     folder = load_sdxl_pipeline("demo", CPU)
     single = load_sdxl_pipeline(ldm_file, CPU, config_dir=demo_sdxl_dir())
@@ -157,7 +152,7 @@ def test_fp16_policy_keeps_the_vae_safe():
 
 
 def test_diffusers_folder_in_models_dir_is_found(ldm_file):
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     target = paths.models_dir() / "sdxl" / "my-sdxl"
     shutil.copytree(demo_sdxl_dir(), target)
@@ -187,7 +182,7 @@ def _fake_hf_cache(cache: Path, repo_id: str, source: Path, weights: bool = True
 
 
 def test_hugging_face_cache_is_used_without_downloading(empty_hf_cache, no_network):
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     snapshot = _fake_hf_cache(empty_hf_cache, SDXL_REPO_ID, demo_sdxl_dir())
     found = resolve_sdxl(None)
@@ -198,7 +193,7 @@ def test_hugging_face_cache_is_used_without_downloading(empty_hf_cache, no_netwo
 
 
 def test_configs_only_cache_is_not_a_model(empty_hf_cache):
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     _fake_hf_cache(empty_hf_cache, SDXL_REPO_ID, demo_sdxl_dir(), weights=False)
     with pytest.raises(ModelError, match="no SDXL model found"):
@@ -255,8 +250,8 @@ def test_device_policy_refuses_unavailable_devices(prefer, words):
 
 
 def test_importing_model_modules_does_not_import_torch():
-    code = ("import sys, alchemy_engine.models, alchemy_engine.detector_models, "
-            "alchemy_engine.checkpoint_probe, alchemy_engine.cli.models_cmd\n"
+    code = ("import sys, alchemy_engine.models.inventory, alchemy_engine.models.detector, "
+            "alchemy_engine.models.probe, alchemy_engine.cli.models_cmd\n"
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'huggingface_hub') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

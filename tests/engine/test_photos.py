@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from alchemy_engine.errors import ImageImportError
-from alchemy_engine.photos import MAX_STORED_SIDE, load_rgb, normalise_photo, pixel_sha256
+from alchemy_engine.image_files import load_rgb, pixel_sha256
+from alchemy_engine.project.photos import MAX_STORED_SIDE, normalise_photo
 
 
 def noise(path: Path, size=(320, 280), seed=0, fmt=None) -> Path:

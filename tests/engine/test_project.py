@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alchemy_engine import atomic, paths, project_file
+from alchemy_engine import atomic, paths
 from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
 from alchemy_engine.project import (
     SCHEMA_VERSION,
@@ -19,6 +19,7 @@ from alchemy_engine.project import (
     open_project,
     rename_project,
 )
+from alchemy_engine.project import schema as project_file
 
 
 def noise(path: Path, size=(320, 280), seed=0) -> Path:

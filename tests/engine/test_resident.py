@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alchemy_engine import resident
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.insertion.session import InsertionSession
+from alchemy_engine.models import resident
 from alchemy_engine.training import TrainRequest
 from alchemy_engine.training import run as train
 

@@ -22,7 +22,7 @@ def make_demo_lora(target: Path, size: str = "tiny", rank: int = 4, seed: int = 
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     unet = UNet2DConditionModel.from_pretrained(demo_sdxl_dir(size) / "unet")
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alchemy_engine.detector_models import Detection
 from alchemy_engine.insertion.locate import (
     NothingFound,
     SamSegmenter,
@@ -16,6 +15,7 @@ from alchemy_engine.insertion.locate import (
 )
 from alchemy_engine.insertion.request import LocateOptions, SegmentRequest
 from alchemy_engine.insertion.segment import segment
+from alchemy_engine.models.detector import Detection
 
 
 def _image(seed: int, size=(96, 64)) -> np.ndarray:

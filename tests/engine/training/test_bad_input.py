@@ -9,7 +9,8 @@ from train_helpers import make_project, quick_request
 
 from alchemy_engine.errors import AlchemyError, ImageImportError, InvalidRequest, JobCancelled, ModelError
 from alchemy_engine.jobs import CancelToken
-from alchemy_engine.training import lora_io, run, trainer
+from alchemy_engine.models import lora_files
+from alchemy_engine.training import run, trainer
 from alchemy_engine.training.request import TrainRequest
 
 
@@ -84,7 +85,7 @@ def test_non_sdxl_model_is_refused(project, tmp_path):
 def test_lora_from_another_architecture_is_refused(tmp_path):
     from diffusers import UNet2DConditionModel
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     unet = UNet2DConditionModel.from_pretrained(demo_sdxl_dir("tiny") / "unet")
     sd15_style = tmp_path / "sd15_lora.safetensors"
@@ -92,28 +93,28 @@ def test_lora_from_another_architecture_is_refused(tmp_path):
     save_file({f"{key}.lora_down.weight": torch.zeros(4, 768), f"{key}.lora_up.weight": torch.zeros(320, 4),
                f"{key}.alpha": torch.tensor(4.0)}, str(sd15_style))
     with pytest.raises(ModelError, match="different model architecture"):
-        lora_io.check_lora_file(sd15_style, unet)
+        lora_files.check_lora_file(sd15_style, unet)
     wrong_width = tmp_path / "wide.safetensors"
     key = "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
     save_file({f"{key}.lora.down.weight": torch.zeros(4, 768), f"{key}.lora.up.weight": torch.zeros(32, 4)},
               str(wrong_width))
     with pytest.raises(ModelError, match="different model architecture"):
-        lora_io.check_lora_file(wrong_width, unet)
+        lora_files.check_lora_file(wrong_width, unet)
     not_lora = tmp_path / "random.safetensors"
     save_file({"foo": torch.zeros(3)}, str(not_lora))
     with pytest.raises(ModelError):
-        lora_io.check_lora_file(not_lora, unet)
+        lora_files.check_lora_file(not_lora, unet)
 
 
 def test_our_lora_passes_the_architecture_check(trained_run):
     from diffusers import UNet2DConditionModel
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     unet = UNet2DConditionModel.from_pretrained(demo_sdxl_dir("tiny") / "unet")
     _, result, _ = trained_run
-    lora_io.check_lora_file(result.lora, unet)
-    lora_io.check_lora_file(result.lora_kohya, unet)
+    lora_files.check_lora_file(result.lora, unet)
+    lora_files.check_lora_file(result.lora_kohya, unet)
 
 
 def test_out_of_memory_names_the_settings_to_lower(project, monkeypatch):

@@ -97,7 +97,7 @@ def test_text_encoder_lora_trains_and_exports_both_encoders(project):
     assert len(result.samples) == 1
     from diffusers import StableDiffusionXLPipeline
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"))
     pipe.load_lora_weights(str(result.lora))

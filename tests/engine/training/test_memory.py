@@ -18,7 +18,7 @@ GIB = 1024 ** 3
 
 
 def _cuda_bf16():
-    from alchemy_engine.sdxl_loading import DevicePolicy
+    from alchemy_engine.models.device import DevicePolicy
 
     return DevicePolicy("cuda", torch.bfloat16, torch.bfloat16)
 
@@ -26,7 +26,7 @@ def _cuda_bf16():
 def test_meta_trace_matches_what_autograd_really_keeps_on_the_tiny_model():
     from diffusers import UNet2DConditionModel
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     unet = UNet2DConditionModel.from_pretrained(demo_sdxl_dir("tiny") / "unet")
     lora_io.add_unet_lora(unet, 4, 4.0, train_ff=False)
@@ -83,8 +83,8 @@ def test_out_of_memory_message_lists_the_settings():
 def test_fit_changes_the_run_and_the_saved_request(project, monkeypatch):
     from train_helpers import quick_request
 
-    from alchemy_engine.models import resolve_sdxl
-    from alchemy_engine.sdxl_loading import DevicePolicy
+    from alchemy_engine.models.device import DevicePolicy
+    from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.training import run
 
     request = quick_request(project, resolution=256, gradient_checkpointing=False, fit_memory=True, steps=1)

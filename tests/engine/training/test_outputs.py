@@ -10,13 +10,13 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from alchemy_engine.training import lora_io
+from alchemy_engine.models import lora_files
 
 
 def _demo_pipe():
     from diffusers import StableDiffusionXLPipeline
 
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"))
     pipe.set_progress_bar_config(disable=True)
@@ -52,7 +52,7 @@ def test_short_run_writes_all_outputs(trained_run):
 
 def test_metadata_names_subject_base_model_and_scale(trained_run):
     proj, result, _ = trained_run
-    meta = lora_io.read_metadata(result.lora)
+    meta = lora_files.read_metadata(result.lora)
     assert meta["token"] == "sks" and meta["class_noun"] == "dog" and meta["base_model"] == "demo"
     assert json.loads(meta["rank"]) == 4 and json.loads(meta["alpha"]) == 8.0 and json.loads(meta["steps"]) == 6
     assert meta["base_model_hash"] and json.loads(meta["learning_rate"]) == 1e-3

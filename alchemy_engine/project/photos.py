@@ -1,40 +1,31 @@
-"""Reading photos safely, and the reference photos stored in a project.
+"""The reference photos stored in a project: importing (normalise, stage, commit) and records.
 
-:func:`load_rgb` is how the engine reads any picture a user hands it (reference photos, scenes):
-header size checked before decoding (decompression bombs), the whole file decoded (a truncated
-file fails here, not mid-training), EXIF orientation applied, ICC colour converted to sRGB, every
-mode converted to 8-bit RGB, transparency flattened onto white (training and inpainting need RGB).
-:func:`normalise_photo` adds the reference-photo rules: at least :data:`MIN_SIDE` px on the short
-side, a hash of the decoded pixels (duplicates), a downscale to :data:`MAX_STORED_SIDE` px on the
-long side (SDXL trains at 1024 px; twice that leaves room for crops without 40 MB PNGs).
+:func:`normalise_photo` adds the reference-photo rules to :func:`~alchemy_engine.image_files.load_rgb`:
+at least :data:`MIN_SIDE` px on the short side, a hash of the decoded pixels (duplicates), a
+downscale to :data:`MAX_STORED_SIDE` px on the long side (SDXL trains at 1024 px; twice that leaves
+room for crops without 40 MB PNGs).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import logging
 import os
 import re
 import unicodedata
 import uuid
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Union
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from alchemy_engine.atomic import fsync_dir
 from alchemy_engine.errors import ImageImportError, ProjectError
+from alchemy_engine.image_files import load_rgb, pixel_sha256
 
 log = logging.getLogger(__name__)
-
-MAX_PIXELS = 50_000_000
-"""Refuse anything larger than 50 megapixels, judged from the header before decoding."""
 
 MIN_SIDE = 256
 """Reference photos need at least this many pixels on the short side (1024+ works best)."""
@@ -42,13 +33,8 @@ MIN_SIDE = 256
 MAX_STORED_SIDE = 2048
 """Imported reference photos are downscaled to this long side (never upscaled)."""
 
-READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF")
-"""Only these decoders are tried: no EPS/PDF (external programs) or exotic formats."""
-
 MASK_SUFFIX = ".mask.png"
 """A reference photo ``<stem>.png`` has a subject mask when ``<stem>.mask.png`` exists."""
-
-_HUMAN_FORMATS = "JPEG, PNG, WebP, TIFF, BMP or GIF"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,25 +45,6 @@ class NormalisedPhoto:
     sha256: str  # of the decoded, oriented, full-size RGB pixels (and their size)
     source: Path
     original_size: tuple[int, int]  # (width, height) after orientation, before downscaling
-
-
-def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode ``path`` fully and return an 8-bit sRGB ``RGB`` image, upright per its EXIF tag.
-
-    Any size up to ``max_pixels`` is accepted. Alpha is composited onto white. Raises
-    :class:`ImageImportError` naming the file when it is missing, not an image, damaged or
-    truncated, too large, or in a colour format that cannot be converted.
-    """
-    path = Path(path)
-    image = _open_checked(path, max_pixels)
-    try:
-        upright = ImageOps.exif_transpose(image)  # always a new image, info kept
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageImportError(f"{path}: its EXIF data is damaged ({exc}). Re-save the photo "
-                               "as JPEG or PNG and import it again.") from exc
-    finally:
-        image.close()
-    return _to_srgb_rgb(upright, path)
 
 
 def normalise_photo(path: str | os.PathLike) -> NormalisedPhoto:
@@ -95,109 +62,6 @@ def normalise_photo(path: str | os.PathLike) -> NormalisedPhoto:
         new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = image.resize(new_size, Image.Resampling.LANCZOS)
     return NormalisedPhoto(image=image, sha256=digest, source=path, original_size=(width, height))
-
-
-def pixel_sha256(image: Image.Image) -> str:
-    """SHA-256 of an image's size, mode and raw pixels: equal for equal pictures in any file."""
-    digest = hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
-
-
-def _open_checked(path: Path, max_pixels: int) -> Image.Image:
-    """Open with a header-size check first, then decode every pixel."""
-    if not path.exists():
-        raise ImageImportError(f"{path}: file not found. Check the path and try again.")
-    if path.is_dir():
-        raise ImageImportError(f"{path}: is a folder, not a photo. Choose the image files inside it.")
-    try:
-        with warnings.catch_warnings():
-            # PIL warns (then errors) on images over its own limit; treat both as "too large".
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.init()  # registers every plugin; open(formats=...) does not do it itself
-            image = Image.open(path, formats=[f for f in READABLE_FORMATS if f in Image.OPEN])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_large(path, None, max_pixels) from exc
-    except UnidentifiedImageError as exc:
-        raise ImageImportError(f"{path}: is not an image Image Alchemy can read. Save or export "
-                               f"it as {_HUMAN_FORMATS} and import it again.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageImportError(f"{path}: cannot be read ({exc}). Check that the file is a "
-                               "photo and that you may read it.") from exc
-    width, height = image.size
-    if width * height > max_pixels:
-        image.close()
-        raise _too_large(path, (width, height), max_pixels)
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        image.close()
-        raise ImageImportError(f"{path}: the file is damaged or incomplete ({exc}). Copy it "
-                               "again from the camera or phone, or re-save it, then import "
-                               "it again.") from exc
-    return image
-
-
-def _too_large(path: Path, size: tuple[int, int] | None, max_pixels: int) -> ImageImportError:
-    limit = f"{max_pixels / 1e6:g} megapixels"
-    what = f"{size[0]}×{size[1]} px ({size[0] * size[1] / 1e6:.1f} MP)" if size else "the image"
-    return ImageImportError(f"{path}: {what} is over the {limit} limit. Scale it down below "
-                            f"{limit} and import it again.")
-
-
-def _to_srgb_rgb(image: Image.Image, path: Path) -> Image.Image:
-    """Convert any decoded mode to 8-bit RGB, colour-managed to sRGB where a profile is given."""
-    mode = image.mode
-    if mode in ("F",) or mode.startswith("I;32") or mode.startswith("F;"):
-        raise ImageImportError(f"{path}: floating-point images are not supported. Save it as "
-                               "an 8- or 16-bit image and import it again.")
-    if mode == "I" or mode.startswith("I;16"):
-        return _sixteen_bit_to_rgb(image)
-    icc = image.info.get("icc_profile")
-    if icc and mode in ("RGB", "RGBA", "CMYK"):
-        image = _apply_icc(image, icc, path)
-    if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
-        return _flatten_on_white(image.convert("RGBA"))
-    if image.mode == "RGB":
-        return image
-    try:
-        return image.convert("RGB")
-    except ValueError as exc:
-        raise ImageImportError(f"{path}: colour mode {mode} cannot be converted to RGB ({exc}). "
-                               "Save it as an RGB JPEG or PNG and import it again.") from exc
-
-
-def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
-    """16-bit grey (``I;16*``) or 32-bit integer (``I``, from 16-bit files) scaled to 0-255.
-
-    PIL's own ``convert`` clips instead of scaling, turning most 16-bit photos white.
-    """
-    values = np.asarray(image, dtype=np.int64)
-    values = np.clip(values, 0, 65535)
-    eight_bit = ((values * 255 + 32767) // 65535).astype(np.uint8)
-    return Image.fromarray(eight_bit).convert("RGB")
-
-
-def _flatten_on_white(rgba: Image.Image) -> Image.Image:
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _apply_icc(image: Image.Image, icc: bytes, path: Path) -> Image.Image:
-    """Convert from the embedded profile to sRGB; a broken profile is logged and ignored."""
-    from PIL import ImageCms
-
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        target = ImageCms.createProfile("sRGB")
-        if image.mode == "RGBA":
-            rgb = ImageCms.profileToProfile(image.convert("RGB"), source, target, outputMode="RGB")
-            rgb.putalpha(image.getchannel("A"))
-            return rgb
-        return ImageCms.profileToProfile(image, source, target, outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
-        log.warning("%s: ignoring its colour profile, which cannot be used (%s)", path, exc)
-        return image
 
 
 # ------------------------------------------------------------------ reference photos of a project

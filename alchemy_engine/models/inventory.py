@@ -13,153 +13,31 @@ Torch and diffusers are imported inside functions: importing this module is chea
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from alchemy_engine import paths
-from alchemy_engine.checkpoint_probe import EXPECTED_SDXL, PICKLE_SUFFIXES, HeaderError, file_fingerprint
 from alchemy_engine.errors import ModelError
-from alchemy_engine.sdxl_loading import DevicePolicy, choose_device_policy, device_policy, load_sdxl_pipeline
+from alchemy_engine.models.probe import EXPECTED_SDXL, PICKLE_SUFFIXES
+from alchemy_engine.models.sources import (
+    SDXL_REPO_ID,
+    ModelEntry,
+    ModelInventory,
+    SdxlSource,
+    sdxl_components_status,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "DevicePolicy", "ModelEntry", "ModelInventory", "SdxlSource", "choose_device_policy",
-    "device_policy", "find_models", "find_sdxl_sources", "load_sdxl_pipeline", "resolve_sdxl",
-    "SDXL_REPO_ID", "sdxl_components_status",
-]
+__all__ = ["default_detector", "default_sam", "detector_folder", "find_models", "find_sdxl_sources",
+           "resolve_sdxl", "sam_checkpoint"]
 
-SDXL_REPO_ID = "stabilityai/stable-diffusion-xl-base-1.0"
-SDXL_KINDS = ("demo", "diffusers", "single_file", "hf_cache")
-_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
-_WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
 WHERE_TO_PUT_SDXL = (
     "put an SDXL checkpoint (e.g. sd_xl_base_1.0.safetensors, RealVisXL, Juggernaut XL) or an SDXL "
     "diffusers folder into {folder}, or pass its path with --model; 'demo' runs the built-in "
     "random-weight model"
 )
-
-
-@dataclass(frozen=True)
-class SdxlSource:
-    """Where one SDXL model lives. ``variant`` is diffusers' weight variant (e.g. ``"fp16"``)."""
-
-    kind: str  # one of SDXL_KINDS
-    path: Path
-    name: str
-    variant: str | None = None
-
-    def fingerprint(self) -> str:
-        """A cheap, stable id of the base model (for LoRA metadata and caches); reads no weights."""
-        if self.kind == "single_file":
-            try:
-                return file_fingerprint(self.path)
-            except HeaderError as exc:
-                raise ModelError(f"{self.path.name} is not a readable .safetensors file: {exc}") from exc
-        return folder_fingerprint(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "kind": self.kind, "variant": self.variant}
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One line of the inventory: ``kind`` is the source kind (SDXL) or the variant (SAM)."""
-
-    name: str
-    path: str
-    kind: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ModelInventory:
-    sdxl: tuple[ModelEntry, ...] = ()
-    sam: tuple[ModelEntry, ...] = ()
-    detector: tuple[ModelEntry, ...] = ()
-    folders: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sdxl": [asdict(e) for e in self.sdxl], "sam": [asdict(e) for e in self.sam],
-                "detector": [asdict(e) for e in self.detector], "folders": dict(self.folders)}
-
-
-# --- diffusers folders -------------------------------------------------------------------------
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} is not a JSON object")
-    return data
-
-
-def _component_weights(folder: Path, component: str) -> tuple[list[Path], str | None] | None:
-    """Safetensors weight files of one component and their variant; None if there are none."""
-    sub = folder / component
-    for stem in _WEIGHT_STEMS:
-        for variant in (None, "fp16"):
-            infix = f".{variant}" if variant else ""
-            single = sub / f"{stem}{infix}.safetensors"
-            if single.is_file():
-                return [single], variant
-            index = sub / f"{stem}.safetensors.index{infix}.json"
-            if index.is_file():
-                return sorted(sub.glob(f"{stem}-*{infix}.safetensors")) + [index], variant
-    return None
-
-
-def sdxl_components_status(folder: Path) -> tuple[str | None, list[str]]:
-    """(weight variant, problems) of a diffusers folder; no problems means it is a loadable SDXL."""
-    index_file = folder / "model_index.json"
-    if not index_file.is_file():
-        return None, ["no model_index.json"]
-    index = _read_json(index_file)
-    problems: list[str] = []
-    if index.get("_class_name") != "StableDiffusionXLPipeline":
-        problems.append(f"it is a {index.get('_class_name')}, not a StableDiffusionXLPipeline")
-    for component in _COMPONENTS:
-        if not index.get(component) or index[component][0] is None:
-            problems.append(f"it has no {component} (an SDXL refiner?)")
-    if problems:
-        return None, problems
-    unet = _read_json(folder / "unet" / "config.json")
-    te1 = _read_json(folder / "text_encoder" / "config.json")
-    te2 = _read_json(folder / "text_encoder_2" / "config.json")
-    if unet.get("addition_embed_type") != "text_time" or unet.get("in_channels") != 4:
-        problems.append("its UNet is not an SDXL base text-to-image UNet")
-    elif unet.get("cross_attention_dim") != te1.get("hidden_size", 0) + te2.get("hidden_size", 0):
-        problems.append("its UNet and text encoders do not fit together")
-    variants = set()
-    for component in _COMPONENTS:
-        found = _component_weights(folder, component)
-        if found is None:
-            has_bin = any((folder / component).glob("*.bin"))
-            problems.append(f"{component}/ has no .safetensors weights"
-                            + (" (only pickle .bin files, which the app never opens)" if has_bin else ""))
-        else:
-            variants.add(found[1])
-    variant = "fp16" if variants == {"fp16"} else None
-    if len(variants) > 1:
-        problems.append("its components mix full and fp16 weight files")
-    return variant, problems
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 of the UNet config and the names and sizes of the weight files."""
-    digest = hashlib.sha256((folder / "unet" / "config.json").read_bytes())
-    for component in _COMPONENTS:
-        found = _component_weights(folder, component)
-        for file in (found[0] if found else []):
-            digest.update(f"{component}/{file.name}:{file.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
 
 
 def _folder_source(folder: Path, kind: str, name: str) -> SdxlSource:
@@ -241,7 +119,7 @@ def find_sdxl_sources() -> list[SdxlSource]:
 
 
 def _demo_source(spec: str) -> SdxlSource:
-    from alchemy_engine.demo_models import demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     size = spec.partition(":")[2] or "tiny"
     if size not in ("tiny", "mid"):
@@ -250,7 +128,7 @@ def _demo_source(spec: str) -> SdxlSource:
 
 
 def _path_source(path: Path) -> SdxlSource:
-    from alchemy_engine.checkpoint_probe import require_sdxl_checkpoint
+    from alchemy_engine.models.probe import require_sdxl_checkpoint
 
     if path.is_dir():
         return _folder_source(path, "diffusers", path.name)
@@ -261,12 +139,14 @@ def _path_source(path: Path) -> SdxlSource:
 def resolve_sdxl(spec: str | Path | SdxlSource | None = None) -> SdxlSource:
     """Turn a user's choice into an :class:`SdxlSource`, or raise a ModelError that says why not.
 
-    ``spec``: None (first model found), ``"demo"`` / ``"demo:mid"``, a path to a ``.safetensors``
+    ``spec``: None (first model found; the demo model in demo mode), ``"demo"`` / ``"demo:mid"``, a path to a ``.safetensors``
     file or a diffusers folder, a file or folder name inside ``models/sdxl``, or a Hugging Face
     repo id that is already in the local cache.
     """
     if isinstance(spec, SdxlSource):
         return spec
+    if (spec is None or str(spec).strip() == "") and paths.demo_mode():
+        return _demo_source("demo")
     if spec is None or str(spec).strip() == "":
         found = find_sdxl_sources()
         if not found:
@@ -290,15 +170,93 @@ def resolve_sdxl(spec: str | Path | SdxlSource | None = None) -> SdxlSource:
                      + WHERE_TO_PUT_SDXL.format(folder=sdxl_dir()))
 
 
+# --- SAM and the detector ----------------------------------------------------------------------
+
+_SAM_PREFERENCE = ("vit_h", "vit_l", "vit_b")
+WHERE_TO_PUT_SAM = ("put Meta's sam_vit_b_01ec64.pth (or vit_l / vit_h) in {folder}, pass --sam PATH, "
+                    "or give a ready mask with --mask FILE")
+
+
+def sam_dir() -> Path:
+    return paths.models_dir() / "sam"
+
+
+def detector_dir() -> Path:
+    return paths.models_dir() / "detector"
+
+
+def _sam_files() -> list[Path]:
+    """SAM checkpoints in ``models/sam``, the larger variants first (by Meta's file names)."""
+    files = sorted(sam_dir().glob("*.pth")) if sam_dir().is_dir() else []
+    rank = {tag: i for i, tag in enumerate(_SAM_PREFERENCE)}
+    return sorted(files, key=lambda f: min((rank[t] for t in rank if t in f.name), default=len(rank)))
+
+
+def _detector_folders() -> list[tuple[Path, str | None]]:
+    """Every sub-folder of ``models/detector`` with the reason it is unusable (None: usable)."""
+    from alchemy_engine.models.detector import detector_folder_problem
+
+    folder = detector_dir()
+    subs = sorted(s for s in folder.iterdir() if s.is_dir()) if folder.is_dir() else []
+    return [(sub, detector_folder_problem(sub)) for sub in subs]
+
+
+def default_sam() -> str:
+    """The SAM checkpoint used when none is named: ``demo`` in demo mode, else the best in models/sam."""
+    if paths.demo_mode():
+        return "demo"
+    files = _sam_files()
+    if not files:
+        raise ModelError("clicks, boxes and automatic mode need a Segment Anything checkpoint: "
+                         + WHERE_TO_PUT_SAM.format(folder=sam_dir()))
+    return str(files[0])
+
+
+def default_detector() -> str:
+    """The detector folder used when none is named: ``demo`` in demo mode, else the first usable."""
+    from alchemy_engine.models.detector import DETECTOR_HINT
+
+    if paths.demo_mode():
+        return "demo"
+    for sub, problem in _detector_folders():
+        if problem is None:
+            return str(sub)
+    raise ModelError(f"automatic mode needs a text detector and none is configured: {DETECTOR_HINT} "
+                     f"(in {paths.models_dir()}), or pass --detector FOLDER. Or mark the subject "
+                     "yourself with --point X,Y, --box X0,Y0,X1,Y1 or --mask FILE")
+
+
+def sam_checkpoint(spec: str | Path | None) -> Path:
+    """The ``.pth`` file behind a SAM choice: None (the default), ``demo``, or a path."""
+    text = str(spec) if spec is not None else default_sam()
+    if text == "demo":
+        from alchemy_engine.models.demo import demo_sam_checkpoint
+
+        return demo_sam_checkpoint()
+    return Path(text).expanduser()
+
+
+def detector_folder(spec: str | Path | None) -> Path:
+    """The folder behind a detector choice: None (the default), ``demo``, or a path."""
+    text = str(spec) if spec is not None else default_detector()
+    if text == "demo":
+        from alchemy_engine.models.demo import demo_detector_dir
+
+        return demo_detector_dir()
+    return Path(text).expanduser()
+
+
 # --- inventory ---------------------------------------------------------------------------------
 
+_DEMO_NOTE = "built-in random weights"
+
+
 def _sam_entries(detect_variants: bool) -> list[ModelEntry]:
-    entries = [ModelEntry("demo", "demo", "demo", "built-in random weights")]
-    folder = paths.models_dir() / "sam"
-    for file in sorted(folder.glob("*.pth")) if folder.is_dir() else []:
+    entries = [ModelEntry("demo", "demo", "demo", _DEMO_NOTE)]
+    for file in _sam_files():
         kind, note = "sam", ""
         if detect_variants:
-            from alchemy_engine.sam_models import read_sam_variant
+            from alchemy_engine.models.sam import read_sam_variant
 
             try:
                 kind = read_sam_variant(file).name
@@ -309,13 +267,10 @@ def _sam_entries(detect_variants: bool) -> list[ModelEntry]:
 
 
 def _detector_entries() -> list[ModelEntry]:
-    from alchemy_engine.detector_models import is_detector_folder
-
-    entries = [ModelEntry("demo", "demo", "demo", "built-in random weights")]
-    folder = paths.models_dir() / "detector"
-    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if sub.is_dir() and is_detector_folder(sub):
-            entries.append(ModelEntry(sub.name, str(sub), "grounding-dino"))
+    entries = [ModelEntry("demo", "demo", "demo", _DEMO_NOTE)]
+    folders = _detector_folders()
+    entries += [ModelEntry(sub.name, str(sub), "grounding-dino") for sub, problem in folders if problem is None]
+    entries += [ModelEntry(sub.name, str(sub), "unusable", problem) for sub, problem in folders if problem]
     return entries
 
 
@@ -325,13 +280,12 @@ def find_models(detect_sam_variants: bool = False) -> ModelInventory:
 
     SAM variants are read from the tensors only when ``detect_sam_variants`` (it loads each file).
     """
-    sdxl = [ModelEntry("demo", "demo", "demo", "built-in random weights"),
-            ModelEntry("demo:mid", "demo:mid", "demo", "built-in random weights, benchmark size")]
+    sdxl = [ModelEntry("demo", "demo", "demo", _DEMO_NOTE),
+            ModelEntry("demo:mid", "demo:mid", "demo", _DEMO_NOTE + ", benchmark size")]
     local, rejected = _scan_sdxl_dir()
     sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "") for s in local + _hf_sources()]
     sdxl += rejected
-    root = paths.models_dir()
-    folders = {"sdxl": str(root / "sdxl"), "sam": str(root / "sam"), "detector": str(root / "detector"),
+    folders = {"sdxl": str(sdxl_dir()), "sam": str(sam_dir()), "detector": str(detector_dir()),
                "hf_cache": str(hf_cache_dir())}
     return ModelInventory(tuple(sdxl), tuple(_sam_entries(detect_sam_variants)),
                           tuple(_detector_entries()), folders)

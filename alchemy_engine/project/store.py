@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_write_json
 from alchemy_engine.errors import ImageImportError, ProjectError
-from alchemy_engine.photos import (
+from alchemy_engine.project.photos import (
     ImportReport,
     PhotoRef,
     ReferencePhoto,
@@ -35,7 +35,8 @@ from alchemy_engine.photos import (
     find_entry,
     stage_and_commit,
 )
-from alchemy_engine.project_file import (
+from alchemy_engine.project.reference_masks import write_mask
+from alchemy_engine.project.schema import (
     PROJECT_FILE,
     SCHEMA_VERSION,
     check_settings,
@@ -47,7 +48,6 @@ from alchemy_engine.project_file import (
     validate_name,
     validate_token,
 )
-from alchemy_engine.reference_masks import write_mask
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",

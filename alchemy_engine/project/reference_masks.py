@@ -12,7 +12,7 @@ from PIL import Image
 
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.photos import ReferencePhoto
+from alchemy_engine.project.photos import ReferencePhoto
 
 
 def write_mask(photo: ReferencePhoto, mask: Any) -> None:

@@ -1,9 +1,4 @@
-"""Built-in SDXL-, SAM- and detector-shaped models with random weights.
-
-They run the exact code paths of the real models (the same diffusers pipeline classes,
-``segment_anything.Sam``, transformers' Grounding DINO) and produce noise images, so the
-app, the tests and CPU benchmarks work with no downloaded weights. Built offline in seconds
-and cached on disk under ``cache_root()/demo_models``.
+"""The built-in SDXL-shaped model with random weights (the real diffusers pipeline classes).
 
 Sizes of the SDXL-shaped model:
 * ``tiny``: for tests and the demo (about 3 M parameters, 64–128 px images);
@@ -14,14 +9,12 @@ Sizes of the SDXL-shaped model:
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from alchemy_engine import paths
+from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
 
-DEMO_FORMAT_VERSION = 3
 SDXL_SIZES = ("tiny", "mid", "full")
 
 # VAE with four levels like SDXL's, so images are 8x the latent size as in the real model.
@@ -107,29 +100,6 @@ def build_sdxl_components(size: str = "tiny", seed: int = 0, device: Any = None,
     return components
 
 
-def demo_cache_dir() -> Path:
-    return paths.cache_root() / "demo_models" / f"v{DEMO_FORMAT_VERSION}"
-
-
-def _build_once(target: Path, write) -> Path:
-    """Build into a temporary sibling and rename, so a crash never leaves half a model."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not target.exists():  # another process did not win the race: a real failure
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging) if staging.is_dir() else staging.unlink()
-    return target
-
-
 def demo_sdxl_dir(size: str = "tiny") -> Path:
     """A diffusers folder of the demo SDXL model, loadable like any real one."""
     if size == "full":
@@ -140,25 +110,4 @@ def demo_sdxl_dir(size: str = "tiny") -> Path:
 
         StableDiffusionXLPipeline(**build_sdxl_components(size)).save_pretrained(folder)
 
-    return _build_once(demo_cache_dir() / f"sdxl-{size}", write)
-
-
-def demo_sam_checkpoint() -> Path:
-    """A SAM checkpoint in Meta's ``.pth`` layout with the tiny ``demo`` variant's shapes."""
-
-    def write(file: Path) -> None:
-        import torch
-
-        from alchemy_engine.sam_models import build_sam
-
-        torch.manual_seed(0)
-        torch.save(build_sam("demo").state_dict(), file)
-
-    return _build_once(demo_cache_dir() / "sam_demo.pth", write)
-
-
-def demo_detector_dir() -> Path:
-    """A tiny Grounding DINO folder (model + processor) loadable with transformers' Auto classes."""
-    from alchemy_engine.detector_models import save_tiny_grounding_dino
-
-    return _build_once(demo_cache_dir() / "grounding-dino-demo", save_tiny_grounding_dino)
+    return build_once(demo_cache_dir() / f"sdxl-{size}", write)

@@ -120,11 +120,8 @@ def read_sam_variant(checkpoint: str | Path) -> SamVariant:
 
 
 def load_sam(checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, SamVariant]:
-    """Load a Meta SAM ``.pth`` (or ``demo``) safely; returns the model and its variant."""
-    if str(checkpoint) == "demo":
-        from alchemy_engine.demo_models import demo_sam_checkpoint
-
-        checkpoint = demo_sam_checkpoint()
+    """Load a Meta SAM ``.pth`` safely (resolve ``demo`` with the inventory first); returns the
+    model and its variant."""
     state_dict = _read_state_dict(Path(checkpoint))
     variant = detect_sam_variant(state_dict)
     sam = build_sam(variant)

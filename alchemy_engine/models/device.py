@@ -1,0 +1,65 @@
+"""Where and in which precision models run: CUDA bf16 (fp16 + a float32 VAE without bf16), Apple
+MPS fp16 + float32 VAE, CPU float32. Torch is imported inside functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alchemy_engine.errors import ModelError
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """Where and in which precision models run.
+
+    ``vae_dtype`` is the precision VAE encode/decode must run in. The VAE's weights are kept in
+    ``dtype``; when the two differ (float16 devices: SDXL's VAE overflows in float16 and gives
+    black or NaN images) the loader sets the VAE's ``force_upcast`` so diffusers' SDXL pipelines
+    run it in float32. Code that calls the VAE itself should do the same: ``vae.to(vae_dtype)``
+    around the call, inputs in ``vae_dtype``.
+    """
+
+    device: str
+    dtype: Any  # torch.dtype; typed loosely so this module imports without torch
+    vae_dtype: Any
+
+    @property
+    def vae_upcast(self) -> bool:
+        return self.vae_dtype != self.dtype
+
+    def to_dict(self) -> dict[str, str]:
+        return {"device": self.device, "dtype": str(self.dtype).replace("torch.", ""),
+                "vae_dtype": str(self.vae_dtype).replace("torch.", "")}
+
+
+def choose_device_policy(prefer: str | None, cuda_available: bool, cuda_bf16: bool,
+                         mps_available: bool) -> DevicePolicy:
+    """The pure decision: CUDA → bf16 if supported, else fp16 with a float32 VAE; MPS → fp16 with
+    a float32 VAE; CPU → float32. ``prefer`` ("cpu", "cuda", "cuda:1", "mps") forces a device."""
+    import torch
+
+    wanted = (prefer or "").strip().lower()
+    if wanted.startswith("cuda") and not cuda_available:
+        raise ModelError(f"device {prefer!r} was asked for, but no CUDA GPU is available")
+    if wanted == "mps" and not mps_available:
+        raise ModelError("device 'mps' was asked for, but Apple Metal (MPS) is not available")
+    if wanted and not (wanted == "cpu" or wanted == "mps" or wanted.startswith("cuda")):
+        raise ModelError(f"unknown device {prefer!r}; use cpu, cuda, cuda:N or mps")
+    if wanted.startswith("cuda") or (not wanted and cuda_available):
+        if cuda_bf16:
+            return DevicePolicy(wanted or "cuda", torch.bfloat16, torch.bfloat16)
+        return DevicePolicy(wanted or "cuda", torch.float16, torch.float32)
+    if wanted == "mps" or (not wanted and mps_available):
+        return DevicePolicy("mps", torch.float16, torch.float32)
+    return DevicePolicy("cpu", torch.float32, torch.float32)
+
+
+def device_policy(prefer: str | None = None) -> DevicePolicy:
+    """The policy for this computer (asks torch what is available)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = bool(cuda and torch.cuda.is_bf16_supported())
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return choose_device_policy(prefer, cuda, bf16, mps)

@@ -1,0 +1,132 @@
+"""What a model is: an SDXL source (where one SDXL lives), an inventory entry, the inventory; and
+what makes a diffusers folder a loadable SDXL. Reads configs and file names only, never weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alchemy_engine.errors import ModelError
+from alchemy_engine.models.probe import HeaderError, file_fingerprint
+
+SDXL_REPO_ID = "stabilityai/stable-diffusion-xl-base-1.0"
+SDXL_KINDS = ("demo", "diffusers", "single_file", "hf_cache")
+SDXL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+_WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
+
+@dataclass(frozen=True)
+class SdxlSource:
+    """Where one SDXL model lives. ``variant`` is diffusers' weight variant (e.g. ``"fp16"``)."""
+
+    kind: str  # one of SDXL_KINDS
+    path: Path
+    name: str
+    variant: str | None = None
+
+    def fingerprint(self) -> str:
+        """A cheap, stable id of the base model (for LoRA metadata and caches); reads no weights."""
+        if self.kind == "single_file":
+            try:
+                return file_fingerprint(self.path)
+            except HeaderError as exc:
+                raise ModelError(f"{self.path.name} is not a readable .safetensors file: {exc}") from exc
+        return folder_fingerprint(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "kind": self.kind, "variant": self.variant}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of the inventory: ``kind`` is the source kind (SDXL) or the variant (SAM)."""
+
+    name: str
+    path: str
+    kind: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInventory:
+    sdxl: tuple[ModelEntry, ...] = ()
+    sam: tuple[ModelEntry, ...] = ()
+    detector: tuple[ModelEntry, ...] = ()
+    folders: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sdxl": [asdict(e) for e in self.sdxl], "sam": [asdict(e) for e in self.sam],
+                "detector": [asdict(e) for e in self.detector], "folders": dict(self.folders)}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    return data
+
+
+def _component_weights(folder: Path, component: str) -> tuple[list[Path], str | None] | None:
+    """Safetensors weight files of one component and their variant; None if there are none."""
+    sub = folder / component
+    for stem in _WEIGHT_STEMS:
+        for variant in (None, "fp16"):
+            infix = f".{variant}" if variant else ""
+            single = sub / f"{stem}{infix}.safetensors"
+            if single.is_file():
+                return [single], variant
+            index = sub / f"{stem}.safetensors.index{infix}.json"
+            if index.is_file():
+                return sorted(sub.glob(f"{stem}-*{infix}.safetensors")) + [index], variant
+    return None
+
+
+def sdxl_components_status(folder: Path) -> tuple[str | None, list[str]]:
+    """(weight variant, problems) of a diffusers folder; no problems means it is a loadable SDXL."""
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        return None, ["no model_index.json"]
+    index = _read_json(index_file)
+    problems: list[str] = []
+    if index.get("_class_name") != "StableDiffusionXLPipeline":
+        problems.append(f"it is a {index.get('_class_name')}, not a StableDiffusionXLPipeline")
+    for component in SDXL_COMPONENTS:
+        if not index.get(component) or index[component][0] is None:
+            problems.append(f"it has no {component} (an SDXL refiner?)")
+    if problems:
+        return None, problems
+    unet = _read_json(folder / "unet" / "config.json")
+    te1 = _read_json(folder / "text_encoder" / "config.json")
+    te2 = _read_json(folder / "text_encoder_2" / "config.json")
+    if unet.get("addition_embed_type") != "text_time" or unet.get("in_channels") != 4:
+        problems.append("its UNet is not an SDXL base text-to-image UNet")
+    elif unet.get("cross_attention_dim") != te1.get("hidden_size", 0) + te2.get("hidden_size", 0):
+        problems.append("its UNet and text encoders do not fit together")
+    variants = set()
+    for component in SDXL_COMPONENTS:
+        found = _component_weights(folder, component)
+        if found is None:
+            has_bin = any((folder / component).glob("*.bin"))
+            problems.append(f"{component}/ has no .safetensors weights"
+                            + (" (only pickle .bin files, which the app never opens)" if has_bin else ""))
+        else:
+            variants.add(found[1])
+    variant = "fp16" if variants == {"fp16"} else None
+    if len(variants) > 1:
+        problems.append("its components mix full and fp16 weight files")
+    return variant, problems
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 of the UNet config and the names and sizes of the weight files."""
+    digest = hashlib.sha256((folder / "unet" / "config.json").read_bytes())
+    for component in SDXL_COMPONENTS:
+        found = _component_weights(folder, component)
+        for file in (found[0] if found else []):
+            digest.update(f"{component}/{file.name}:{file.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
