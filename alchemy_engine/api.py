@@ -1,13 +1,17 @@
-"""Every job the app can run, in one place: its request, its result and its function.
+"""The engine's surface: every request, job, result and lookup a front-end needs, in one place.
 
-The CLI and the GUI build these requests and call these functions; nothing else reaches into
-the engine's internals. Each function has the shape ``run(request, progress, cancel) -> result``
+The CLI and the GUI import this module (plus :mod:`~alchemy_engine.errors` and
+:mod:`~alchemy_engine.jobs`) and nothing else of the engine; an import contract in
+``pyproject.toml`` holds them to it. Jobs have the shape ``run(request, progress, cancel) -> result``
 (see :mod:`alchemy_engine.jobs`). Importing this module is cheap: torch loads when a job runs.
 """
 
 from __future__ import annotations
 
+from alchemy_engine.fields import FieldInfo, defaults, field_info, field_infos
+from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
+    InsertionSession,
     InsertRequest,
     InsertResult,
     LocateOptions,
@@ -19,9 +23,37 @@ from alchemy_engine.insertion import (
     segment,
 )
 from alchemy_engine.insertion import run as insert
-from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, no_progress
+from alchemy_engine.insertion.inpaint import insertion_prompt
+from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
+from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
+from alchemy_engine.insertion.scene import load_scene
+from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.inventory import (
+    default_detector,
+    default_sam,
+    find_models,
+    find_sdxl_sources,
+    resolve_sdxl,
+)
+from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
+from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
+from alchemy_engine.paths import data_root, demo_mode, models_dir, projects_dir, resources_dir
+from alchemy_engine.project import (
+    ImportReport,
+    Project,
+    ProjectSummary,
+    ReferencePhoto,
+    RefusedPhoto,
+    create_project,
+    delete_project,
+    list_projects,
+    open_project,
+    rename_project,
+)
+from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train
+from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
 
 JOBS = {
     "train": (TrainRequest, train),
@@ -32,7 +64,23 @@ JOBS = {
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
 __all__ = [
-    "JOBS", "CancelToken", "InsertRequest", "InsertResult", "JobRequest", "LocateOptions", "Progress",
-    "ProgressCallback", "SceneRequest", "SceneResult", "SegmentRequest", "SegmentResult", "TrainRequest", "TrainResult",
-    "estimate_memory", "insert", "make_scene", "no_progress", "segment", "train",
+    # jobs and their requests
+    "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
+    "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
+    "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
+    "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
+    "SDXL_RESOLUTIONS", "insertion_prompt",
+    # request fields
+    "FieldInfo", "defaults", "field_info", "field_infos",
+    # images and masks
+    "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
+    # models
+    "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
+    "find_models", "find_sdxl_sources", "probe_checkpoint", "require_sdxl_checkpoint", "resolve_sdxl",
+    # projects and runs
+    "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
+    "delete_project", "list_projects", "open_project", "rename_project",
+    "LORA_FILE", "RunInfo", "list_runs", "list_runs_job", "lora_runs", "read_run",
+    # places
+    "data_root", "demo_mode", "models_dir", "projects_dir", "resources_dir",
 ]

@@ -24,11 +24,44 @@ from typing import Any, Protocol, TypeVar
 from alchemy_engine.errors import InvalidRequest, JobCancelled
 
 
+class Stage(str, enum.Enum):
+    """What a running job is doing. A ``str`` enum: it compares equal to, and prints as, its value."""
+
+    # training
+    PREPARING = "preparing"
+    MEMORY = "memory"
+    LOADING = "loading"
+    CLASS_IMAGES = "class images"
+    CACHING = "caching"
+    RESUMING = "resuming"
+    TRAINING = "training"
+    CHECKPOINT = "checkpoint"  # carries run_id and path (the checkpoint folder)
+    SAMPLE = "sample"  # carries preview and preview_path
+    # insertion
+    LOAD = "load"
+    LOCATE = "locate"
+    SEGMENT = "segment"
+    SCENE = "scene"
+    INSERT = "insert"
+    OUTPUT = "output"
+    # any job
+    NOTE = "note"  # something the user should know, e.g. a setting the engine changed
+    WAITING = "waiting"  # queued behind another job (front-ends)
+    WORK = "work"  # a job with no stages of its own
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """One event from a running job. Only ``stage`` is always set."""
+    """One event from a running job. Only ``stage`` is always set; ``run_id`` and ``path`` name
+    what a checkpoint or result event is about, so front-ends never parse ``message``."""
 
-    stage: str
+    stage: Stage
     step: int = 0
     total: int = 0
     message: str = ""
@@ -39,6 +72,11 @@ class Progress:
     eta_s: float | None = None
     preview: Any = None  # a PIL.Image.Image, or None
     preview_path: Path | None = None
+    run_id: str | None = None
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))  # a plain string is checked here
 
     @property
     def fraction(self) -> float:
@@ -47,7 +85,9 @@ class Progress:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (the preview image itself is left out)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "preview"}
+        out["stage"] = self.stage.value
         out["preview_path"] = str(self.preview_path) if self.preview_path else None
+        out["path"] = str(self.path) if self.path else None
         return {k: v for k, v in out.items() if v is not None and v != ""}
 
 

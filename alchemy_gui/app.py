@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from alchemy_engine import paths
+from alchemy_engine import api
 
 
 def create_application(argv: list[str] | None = None):
@@ -22,10 +22,10 @@ def apply_style(app) -> None:
     """The app icon and stylesheet from resources/ (tests call this on pytest-qt's app)."""
     from PySide6.QtGui import QIcon
 
-    icon = paths.resources_dir() / "icons" / "app.png"
+    icon = api.resources_dir() / "icons" / "app.png"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
-    style = paths.resources_dir() / "style.qss"
+    style = api.resources_dir() / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
 

@@ -11,23 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage
 
-from alchemy_engine.errors import ModelError
-from alchemy_engine.insertion import (
+from alchemy_engine.api import (
     InsertionSession,
     InsertRequest,
     InsertResult,
     SceneRequest,
     SegmentRequest,
     SegmentResult,
+    find_models,
+    insert,
+    load_scene,
+    lora_runs,
     make_scene,
+    read_mask,
+    save_mask,
     segment,
 )
-from alchemy_engine.insertion import run as insert
-from alchemy_engine.insertion.service import lora_runs
 from alchemy_engine.jobs import CancelToken, ProgressCallback
 from alchemy_gui.images import qimage_from_pil
 
@@ -62,8 +64,6 @@ def _entries(entries) -> tuple[Choice, ...]:
 
 
 def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> Choices:
-    from alchemy_engine.models.inventory import find_models
-
     inventory = find_models()
     runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(Path(project_root) / "runs"))
     found = {"sdxl": _entries(inventory.sdxl), "sam": _entries(inventory.sam),
@@ -88,8 +88,6 @@ class LoadedScene:
 
 def load_scene_job(path: Path, progress: ProgressCallback, cancel: CancelToken) -> LoadedScene:
     """The scene as the engine will see it: EXIF orientation applied, alpha flattened on white."""
-    from alchemy_engine.insertion.scene import load_scene
-
     return LoadedScene(Path(path).resolve(), qimage_from_pil(load_scene(Path(path))))
 
 
@@ -111,13 +109,9 @@ class SamMask:
 def segment_job(request: SegmentRequest, progress: ProgressCallback, cancel: CancelToken,
                 session: InsertionSession) -> SamMask:
     """SAM (and the detector, for a text prompt) → the mask PNG → a bool array for the canvas."""
-    from alchemy_engine.insertion.masks import to_mask
-
     Path(request.out).parent.mkdir(parents=True, exist_ok=True)
     result = segment(request, progress, cancel, session=session)
-    with Image.open(result.mask) as image:
-        mask = to_mask(image)
-    return SamMask(mask, result, request)
+    return SamMask(read_mask(result.mask), result, request)
 
 
 # --- insertion ----------------------------------------------------------------------------------------
@@ -139,15 +133,7 @@ class InsertOutcome:
 def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
                session: InsertionSession) -> InsertOutcome:
     """Save the canvas mask, then ``insertion.run`` with it; load the outputs for the UI."""
-    from alchemy_engine.insertion.segment import save_mask
-    from alchemy_engine.project import open_project
-
     request = job.request
-    if request.lora is None:
-        project = open_project(request.project)
-        if not lora_runs(project.runs_dir):
-            raise ModelError(f"“{project.name}” has no trained LoRA yet. Train one in the Train tab, "
-                             "then come back here to insert the subject.")
     save_mask(job.mask.astype(bool), job.mask_path)
     request = dataclasses.replace(request, locate=dataclasses.replace(request.locate, mask=job.mask_path))
     result = insert(request, progress, cancel, session=session)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_engine.insertion import InsertionSession, SegmentRequest
+from alchemy_engine.api import InsertionSession, SegmentRequest
 from alchemy_engine.jobs import Progress
 from alchemy_gui.failure_dialog import show_failure
 from alchemy_gui.insert_jobs import (

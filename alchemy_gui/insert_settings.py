@@ -22,9 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_engine.insertion import InsertRequest, LocateOptions, SceneRequest
-from alchemy_engine.insertion.inpaint import insertion_prompt
-from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, SDXL_RESOLUTIONS
+from alchemy_engine.api import (
+    DEFAULT_NEGATIVE,
+    SDXL_RESOLUTIONS,
+    InsertRequest,
+    LocateOptions,
+    SceneRequest,
+    insertion_prompt,
+)
 from alchemy_gui.insert_jobs import Choice, Choices
 
 SCENE_SIZES = SDXL_RESOLUTIONS + ((768, 768), (512, 512))

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from alchemy_engine import project as projects
+from alchemy_engine import api as projects
 from alchemy_gui.workers import JobFailure, JobRunner
 
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_engine.training.request import MIXED_PRECISION, OPTIMIZERS
+from alchemy_engine.api import MIXED_PRECISION, OPTIMIZERS
 from alchemy_gui.train_state import TrainState
 
 RESOLUTIONS = ("512", "768", "1024", "1536")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_engine.project.runs import RunInfo
+from alchemy_engine.api import RunInfo
 from alchemy_gui.failure_dialog import show_failure
 from alchemy_gui.project_state import ProjectState
 from alchemy_gui.train_form import TrainForm

@@ -18,10 +18,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from alchemy_engine import api
+from alchemy_engine.api import RunInfo, TrainRequest, list_runs_job
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress
-from alchemy_engine.project.runs import RunInfo, list_runs_job
-from alchemy_engine.training.request import TrainRequest
 from alchemy_gui.images import qimage_from_pil
 from alchemy_gui.workers import JobFailure, JobRunner
 
@@ -45,7 +44,7 @@ class Status:
 
 
 def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
-    from alchemy_engine.models.inventory import find_models
+    from alchemy_engine.api import find_models
 
     inventory = find_models().to_dict()
     return inventory["sdxl"], inventory["folders"]["sdxl"]
@@ -214,8 +213,8 @@ class TrainState(QObject):
     def _on_progress(self, event: Progress) -> None:
         self._progress = event
         self.progress_changed.emit(event)
-        if event.stage == "checkpoint" and event.message:
-            self._run_id = Path(event.message).parent.parent.name  # runs/<id>/checkpoints/step-N
+        if event.run_id:
+            self._run_id = event.run_id
         # The engine logs losses in batches (about twice a second): a point per new value, not per event.
         last = self._loss_history[-1] if self._loss_history else None
         if event.loss_smoothed is not None and (last is None or (event.step > last[0] and event.loss_smoothed != last[1])):

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
-    from alchemy_engine.models.inventory import find_models
+    from alchemy_engine.api import find_models
 
     inventory = find_models(detect_sam_variants=args.sam_variants).to_dict()
     if not out.json_mode:
@@ -42,8 +42,7 @@ def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
 
 def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     """Describe a file (or folder); a file that cannot be the SDXL model ends in a ModelError."""
-    from alchemy_engine.models.inventory import resolve_sdxl
-    from alchemy_engine.models.probe import probe_checkpoint, require_sdxl_checkpoint
+    from alchemy_engine.api import probe_checkpoint, require_sdxl_checkpoint, resolve_sdxl
 
     path: Path = args.path.expanduser()
     if path.is_dir():

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _create(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import create_project
+    from alchemy_engine.api import create_project
 
     project = create_project(args.name, class_noun=args.class_noun, token=args.token,
                              images=args.images)
@@ -64,7 +64,7 @@ def _create(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
 
 
 def _list(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import list_projects
+    from alchemy_engine.api import list_projects
 
     summaries = list_projects()
     if out.json_mode:
@@ -80,7 +80,7 @@ def _list(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
 
 
 def _show(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import open_project
+    from alchemy_engine.api import open_project
 
     project = open_project(args.name)
     if out.json_mode:
@@ -98,7 +98,7 @@ def _show(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
 
 
 def _add_photos(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import open_project
+    from alchemy_engine.api import open_project
 
     project = open_project(args.name)
     report = project.import_photos(args.images)
@@ -109,7 +109,7 @@ def _add_photos(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | No
 
 
 def _rename(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import rename_project
+    from alchemy_engine.api import rename_project
 
     project = rename_project(args.name, args.new_name)
     out.info(f"renamed to {project.name!r} at {project.root}")
@@ -118,7 +118,7 @@ def _rename(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
 
 
 def _delete(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.project import delete_project, open_project
+    from alchemy_engine.api import delete_project, open_project
 
     project = open_project(args.name)
     if not args.yes:

@@ -8,42 +8,17 @@ prints the peak-memory estimate (after ``--fit``'s changes) and trains nothing.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 from typing import Any
 
+from alchemy_engine.api import field_info, field_infos
 from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, run_job
+from alchemy_engine.cli.options import add_request_options, given
 
-_HELP = {
-    "steps": "optimizer steps (default 500)",
-    "learning_rate": "AdamW learning rate (default 1e-4)",
-    "rank": "LoRA rank (default 16)",
-    "alpha": "LoRA alpha (default: equal to rank, i.e. scale 1)",
-    "train_ff": "also put LoRA on the feed-forward layers",
-    "text_encoder_lora": "also train LoRA on both text encoders (embeddings are then not cached)",
-    "resolution": "training resolution; photos are bucketed by aspect ratio around it (default 1024)",
-    "flip": "random horizontal flips (off by default: subjects are often asymmetric)",
-    "min_snr_gamma": "min-SNR loss weighting γ (default 5; 0 turns it off)",
-    "noise_offset": "noise offset (e.g. 0.0357) for darker darks / brighter brights",
-    "prior_preservation": "regularise with class images made by the base model",
-    "class_images": "number of class images for prior preservation (default 100)",
-    "prior_weight": "weight of the class-image loss (default 1.0)",
-    "masked_loss": "learn only from the subject (uses the photos' subject masks)",
-    "background_weight": "loss weight outside the subject mask with --masked-loss (default 0.1)",
-    "gradient_checkpointing": "recompute activations in the backward pass: much less memory, ~25%% slower",
-    "optimizer": "adamw, adamw8bit (bitsandbytes + CUDA) or prodigy (needs prodigyopt)",
-    "mixed_precision": "auto (bf16/fp16 on GPUs, fp32 on CPU), no, fp16 or bf16",
-    "fit_memory": "lower settings until the memory estimate fits the free memory",
-    "save_every": "save a resumable checkpoint every N steps (0 = never)",
-    "keep_last": "keep this many newest checkpoints (default 2)",
-    "sample_every": "draw a preview image every N steps (0 = never)",
-    "device": "cpu, cuda, cuda:N or mps (default: the best available)",
-}
 _SKIP = {"project", "model", "resume_run", "fit_memory"}
 
 
 def register(subparsers: Any) -> None:
-    from alchemy_engine.training.request import TrainRequest
+    from alchemy_engine.api import TrainRequest
 
     parser = subparsers.add_parser(
         "train", help="train a LoRA of the project's subject",
@@ -56,41 +31,23 @@ def register(subparsers: Any) -> None:
     add_json_flag(parser)
     parser.add_argument("--resume", metavar="RUN", default=None,
                         help="continue run RUN (its id or folder) from its newest checkpoint, with its own settings")
-    parser.add_argument("--fit", action="store_true", help=_HELP["fit_memory"])
+    parser.add_argument("--fit", action="store_true", help=field_info(TrainRequest, "fit_memory").help)
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the peak-memory estimate for these settings and exit")
-    hints = typing.get_type_hints(TrainRequest)
-    for field in dataclasses.fields(TrainRequest):
-        if field.name not in _SKIP:
-            _add_field_option(parser, field, hints[field.name])
+    add_request_options(parser, TrainRequest, skip=_SKIP)
     parser.set_defaults(handler=train)
 
 
-def _add_field_option(parser: argparse.ArgumentParser, field: dataclasses.Field, hint: Any) -> None:
-    flag = "--" + field.name.replace("_", "-")
-    base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
-    kind = base[0]
-    default_text = f" (default {field.default})" if field.name not in _HELP else ""
-    help_text = _HELP.get(field.name, field.name.replace("_", " ")) + default_text
-    if kind is bool:
-        parser.add_argument(flag, dest=field.name, default=None, action=argparse.BooleanOptionalAction,
-                            help=help_text)
-    else:
-        parser.add_argument(flag, dest=field.name, default=None, type=kind, help=help_text,
-                            metavar=field.name.upper())
-
-
 def build_request(args: argparse.Namespace):
-    from alchemy_engine.training.request import TrainRequest
+    from alchemy_engine.api import TrainRequest
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainRequest)
-             if f.name not in _SKIP and getattr(args, f.name, None) is not None}
     return TrainRequest(project=args.project, model=args.model, resume_run=args.resume,
-                        fit_memory=args.fit, **given)
+                        fit_memory=args.fit, **given(args, _option_names()))
 
 
 def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.training import estimate_memory, run
+    from alchemy_engine.api import estimate_memory
+    from alchemy_engine.api import train as run
 
     request = build_request(args)
     if args.estimate_only:
@@ -106,7 +63,10 @@ def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
 
 
 def _overrides(args: argparse.Namespace) -> bool:
-    from alchemy_engine.training.request import TrainRequest
+    return bool(given(args, _option_names()))
 
-    return any(getattr(args, f.name, None) is not None for f in dataclasses.fields(TrainRequest)
-               if f.name not in _SKIP)
+
+def _option_names() -> list[str]:
+    from alchemy_engine.api import TrainRequest
+
+    return [i.name for i in field_infos(TrainRequest) if i.cli and i.name not in _SKIP]

@@ -17,7 +17,7 @@ from PIL import Image, ImageFilter
 
 from alchemy_engine.errors import JobCancelled
 from alchemy_engine.insertion.masks import grow
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
 
 SAMPLER_NAMES = {
     "EulerDiscreteScheduler": "Euler", "EulerAncestralDiscreteScheduler": "Euler a",
@@ -51,7 +51,7 @@ def steps_run(steps: int, strength: float) -> int:
     return min(int(steps * strength), steps)
 
 
-def step_callback(progress: ProgressCallback, cancel: CancelToken, stage: str, offset: int, total: int,
+def step_callback(progress: ProgressCallback, cancel: CancelToken, stage: Stage, offset: int, total: int,
                   message: str = ""):
     """A ``callback_on_step_end`` that reports each step and stops the pipeline when cancelled."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +45,24 @@ def to_mask(image_or_array, size: tuple[int, int] | None = None) -> np.ndarray:
             f"the mask is {mask.shape[1]}x{mask.shape[0]} but the scene is {size[0]}x{size[1]}; "
             "draw the mask on this scene or resize it to the scene's size")
     return mask
+
+
+def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask file as a bool array, read through the safe image decoder (size limits, formats)."""
+    from alchemy_engine.image_files import open_image
+
+    with open_image(path) as image:
+        return to_mask(image, size)
+
+
+def save_mask(mask_or_alpha: np.ndarray, target: str | Path) -> Path:
+    """Write a bool mask (white = subject) or an 8-bit alpha as a PNG, atomically."""
+    from PIL import Image
+
+    from alchemy_engine.insertion.metadata import save_png
+
+    array = mask_or_alpha.astype(np.uint8) * 255 if mask_or_alpha.dtype == bool else mask_or_alpha
+    return save_png(Image.fromarray(array, "L"), Path(target))
 
 
 def bbox(mask: np.ndarray) -> Box | None:

@@ -13,11 +13,12 @@ user's ``mask`` PNG replaces, unites with or intersects that mask (``mask_mode``
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.fields import setting
 from alchemy_engine.jobs import JobRequest
 
 MASK_MODES = ("replace", "union", "intersect")
@@ -51,19 +52,29 @@ def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: st
 class LocateOptions(JobRequest):
     """How to find the subject and shape its mask (shared by insert and segment)."""
 
-    points: tuple[Point, ...] = ()
-    box: BoxF | None = None
-    mask: Path | None = None
-    mask_mode: str = "replace"
-    text: str | None = None
-    instance: str = "best"
-    sam: str | None = None
-    detector: str | None = None
-    box_threshold: float = 0.3
-    text_threshold: float = 0.25
-    grow: int = 0
-    feather: float = 0.0
-    fill_holes: bool = True
+    points: tuple[Point, ...] = setting((), metavar="X,Y[,0|1]", help="a click in pixels: 1 (default) on "
+                                        "the subject, 0 on what is not; repeatable")
+    box: BoxF | None = setting(None, metavar="X0,Y0,X1,Y1", help="a box around the subject, pixels")
+    mask: Path | None = setting(None, metavar="PNG", help="your own mask (white = subject), scene-sized")
+    mask_mode: str = setting("replace", choices=MASK_MODES, label="Mask mode",
+                             help="how your mask combines with the SAM mask when both are given")
+    text: str | None = setting(None, metavar="WORD", help="what the detector looks for")
+    instance: str = setting("best", metavar="best|all|N", label="Instance",
+                            help="which detection to use when several are found: the best score, all of "
+                                 "them, or the N-th best (0 = best)")
+    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model",
+                              help="SAM checkpoint (default: the best in models/sam)")
+    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector",
+                                   help="Grounding DINO folder (default: the first in models/detector)")
+    box_threshold: float = setting(0.3, minimum=0.0, maximum=1.0, label="Box threshold",
+                                   help="detector box score cut-off")
+    text_threshold: float = setting(0.25, minimum=0.0, maximum=1.0, label="Text threshold",
+                                    help="detector text score cut-off")
+    grow: int = setting(0, minimum=-1024, maximum=1024, metavar="PX", label="Grow mask",
+                        help="grow (or, below 0, shrink) the mask, pixels")
+    feather: float = setting(0.0, minimum=0.0, maximum=1024.0, metavar="PX", label="Feather",
+                             help="soft edge outside the grown mask, pixels")
+    fill_holes: bool = setting(True, label="Fill holes", help="fill holes inside the mask")
 
     @property
     def has_prompts(self) -> bool:
@@ -90,10 +101,11 @@ class LocateOptions(JobRequest):
 class SegmentRequest(JobRequest):
     """Segment one image to a mask PNG: ``python main.py segment IMG ... --out MASK.png``."""
 
-    image: Path
-    out: Path
-    locate: LocateOptions = field(default_factory=LocateOptions)
-    device: str | None = None
+    image: Path = setting(help="the image to segment", cli=False)
+    out: Path = setting(help="where to write the mask PNG", cli=False)
+    locate: LocateOptions = setting(default_factory=LocateOptions, help="how to find the subject")
+    device: str | None = setting(None, label="Device",
+                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
 
     def validate(self) -> None:
         _check(Path(self.image).is_file(), f"image not found: {self.image}")
@@ -108,35 +120,57 @@ class SegmentRequest(JobRequest):
 class InsertRequest(JobRequest):
     """Put the project's trained subject into a scene (see the module docstring for masks)."""
 
-    project: str
-    out: Path | None = None
-    run: str | None = None
-    lora: Path | None = None
-    model: str | None = None
-    device: str | None = None
+    project: str = setting(help="project name, slug or folder", cli=False)
+    out: Path | None = setting(None, cli=False, metavar="DIR",
+                               help="folder for the finished images (they are also kept in the project's "
+                                    "outputs/)")
+    run: str | None = setting(None, label="Training run",
+                              help="training run id (default: the newest run with a LoRA)")
+    lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
+                                help="a LoRA .safetensors file instead of the project's run")
+    model: str | None = setting(None, cli=False, label="Base model",
+                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
+                                     "the local cache, or 'demo' (default: the first SDXL model found)")
+    device: str | None = setting(None, label="Device",
+                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
     # Scene: an image file, or generated by unmodified SDXL from a prompt naming the class noun.
-    scene: Path | None = None
-    scene_prompt: str | None = None
-    scene_seed: int | None = None
-    scene_width: int = 1024
-    scene_height: int = 1024
-    scene_steps: int = 30
+    scene: Path | None = setting(None, cli=False, metavar="IMG", help="scene photo (any size)")
+    scene_prompt: str | None = setting(None, cli=False, metavar="TEXT", label="Scene prompt",
+                                       help="generate the scene with plain SDXL; name the class noun: "
+                                            "'a dog on a beach'")
+    scene_seed: int | None = setting(None, minimum=0, label="Scene seed",
+                                     help="seed of the generated scene (default: the insertion seed)")
+    scene_width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Scene width",
+                               help="generated scene width, a multiple of 64")
+    scene_height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Scene height",
+                                help="generated scene height, a multiple of 64")
+    scene_steps: int = setting(30, minimum=1, maximum=500, label="Scene steps",
+                               help="steps for the generated scene")
     # Locate and shape the mask.
-    locate: LocateOptions = field(default_factory=lambda: LocateOptions(grow=8, feather=8.0))
+    locate: LocateOptions = setting(default_factory=lambda: LocateOptions(grow=8, feather=8.0),
+                                    help="how to find the subject and shape its mask")
     # Masked img2img with the LoRA.
-    prompt: str | None = None
-    negative_prompt: str = DEFAULT_NEGATIVE
-    strength: float = 0.85
-    steps: int = 30
-    guidance: float = 7.0
-    lora_scale: float = 1.0
-    seed: int | None = None
-    variations: int = 1
-    blur: float = 0.0
-    crop_to_mask: bool = True
-    crop_padding: float = 0.25
-    work_pixels: int = 1024 * 1024
-    colour_match: bool = False
+    prompt: str | None = setting(None, label="Prompt",
+                                 help="insertion prompt (default: the scene prompt with 'dog' → 'sks dog')")
+    negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
+    strength: float = setting(0.85, minimum=0.01, maximum=1.0, label="Strength",
+                              help="how much to repaint, (0, 1]")
+    steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
+    guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
+    seed: int | None = setting(None, minimum=0, label="Seed",
+                               help="first seed; variations use seed+1, seed+2 … (default: random)")
+    variations: int = setting(1, minimum=1, maximum=64, label="Variations", help="how many images")
+    blur: float = setting(0.0, minimum=0.0, maximum=256.0, metavar="PX", label="Blur first",
+                          help="blur the masked region before repainting, as the paper does (0: off)")
+    crop_to_mask: bool = setting(True, label="Crop to mask",
+                                 help="repaint a box around the mask at about 1 MP (off: the whole frame)")
+    crop_padding: float = setting(0.25, minimum=0.0, maximum=4.0, label="Crop padding",
+                                  help="context around the mask box, as a fraction of its size")
+    work_pixels: int = setting(1024 * 1024, minimum=64 * 64, maximum=4096 * 4096, cli=False,
+                               label="Work size", help="SDXL works on about this many pixels")
+    colour_match: bool = setting(False, label="Colour match",
+                                 help="match the repainted region's colours to the scene")
 
     def validate(self) -> None:
         _check(bool(self.project and self.project.strip()), "name the project to insert from")
@@ -226,16 +260,19 @@ class InsertResult:
 class SceneRequest(JobRequest):
     """Make a scene with unmodified SDXL (every LoRA off) into the project's ``scenes/``."""
 
-    project: str
-    prompt: str
-    negative_prompt: str = DEFAULT_NEGATIVE
-    model: str | None = None
-    width: int = 1024
-    height: int = 1024
-    steps: int = 30
-    guidance: float = 7.0
-    seed: int = 0
-    device: str | None = None
+    project: str = setting(help="project name, slug or folder", cli=False)
+    prompt: str = setting(help="a prompt naming the class noun, e.g. 'a dog on a beach'", cli=False)
+    negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
+    model: str | None = setting(None, cli=False, label="Base model",
+                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
+                                     "the local cache, or 'demo' (default: the first SDXL model found)")
+    width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Width", help="scene width")
+    height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
+    steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
+    guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    seed: int = setting(0, minimum=0, label="Seed", help="seed of the scene")
+    device: str | None = setting(None, label="Device",
+                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
 
     def validate(self) -> None:
         # InsertRequest already checks scene prompts and sizes: the same rules, the same messages.

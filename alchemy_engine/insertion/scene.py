@@ -18,7 +18,7 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.insertion import metadata
 from alchemy_engine.insertion.inpaint import Sampling, sampler_name, step_callback, text_to_image
 from alchemy_engine.insertion.request import SceneRequest, SceneResult
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 
 MIN_SCENE_SIDE = 16
 
@@ -45,7 +45,7 @@ def generate_scene(session: Any, loaded: Any, prompt: str, negative_prompt: str,
     """Text-to-image with LoRAs off; returns the image and what to write in its metadata."""
     session.lora_off(loaded)
     sampling = Sampling(prompt, negative_prompt, steps, guidance, seed)
-    callback = step_callback(progress, cancel, "scene", 0, steps)
+    callback = step_callback(progress, cancel, Stage.SCENE, 0, steps)
     image = text_to_image(loaded.base, size, sampling, callback)
     info = metadata.GenerationInfo(
         prompt=prompt, negative_prompt=negative_prompt, steps=steps, sampler=sampler_name(loaded.base),
@@ -70,7 +70,7 @@ def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, 
     project = open_project(request.project)
     session = session or default_session()
     with session.lock:
-        progress(Progress(stage="load", message="loading SDXL"))
+        progress(Progress(stage=Stage.LOAD, message="loading SDXL"))
         loaded = session.sdxl(request.model, request.device)
         image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
                                      (request.width, request.height), request.steps, request.guidance,

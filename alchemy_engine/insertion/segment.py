@@ -14,12 +14,11 @@ import numpy as np
 from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.image_files import open_image
 from alchemy_engine.insertion import masks
 from alchemy_engine.insertion.locate import detect, pick_instances, segment_detections
 from alchemy_engine.insertion.request import LocateOptions, SegmentRequest, SegmentResult
 from alchemy_engine.insertion.session import InsertionSession, default_session
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.inventory import default_detector, default_sam
 
 
@@ -49,12 +48,12 @@ def _sam_mask(opts: LocateOptions, scene: Image.Image, rgb: np.ndarray, session:
         text = opts.text or default_text
         if not text:
             raise InvalidRequest("automatic mode needs a word to look for (--text WORD)")
-        progress(Progress(stage="locate", message=f"detecting '{text}'"))
+        progress(Progress(stage=Stage.LOCATE, message=f"detecting '{text}'"))
         detector = session.detector(opts.detector or default_detector(), device)
         found = detect(detector, scene, text, opts.box_threshold, opts.text_threshold)
         detections = pick_instances(found, opts.instance)
     cancel.raise_if_cancelled()
-    progress(Progress(stage="locate", message="segmenting"))
+    progress(Progress(stage=Stage.LOCATE, message="segmenting"))
     segmenter = session.sam(opts.sam or default_sam(), device)
     cached = segmenter.set_image(rgb)
     cancel.raise_if_cancelled()
@@ -75,8 +74,7 @@ def build_mask(opts: LocateOptions, scene: Image.Image, session: InsertionSessio
     _check_inside(opts, size)
     user = None
     if opts.mask is not None:
-        with open_image(opts.mask) as image:
-            user = masks.to_mask(image, size)
+        user = masks.read_mask(opts.mask, size)
     if opts.has_prompts or user is None:
         outcome = _sam_mask(opts, scene, np.asarray(scene.convert("RGB")), session, device,
                             default_text, progress, cancel)
@@ -101,18 +99,11 @@ def _check_inside(opts: LocateOptions, size: tuple[int, int]) -> None:
         raise InvalidRequest(f"box {opts.box} lies outside the {w}x{h} image")
 
 
-def save_mask(mask_or_alpha: np.ndarray, target: Path) -> Path:
-    from alchemy_engine.insertion.metadata import save_png
-
-    array = mask_or_alpha.astype(np.uint8) * 255 if mask_or_alpha.dtype == bool else mask_or_alpha
-    return save_png(Image.fromarray(array, "L"), Path(target))
-
-
 def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None, session: InsertionSession | None = None) -> SegmentResult:
     """The job behind ``python main.py segment``: one image in, one mask PNG out."""
-    from alchemy_engine.models.device import device_policy
     from alchemy_engine.image_files import load_rgb
+    from alchemy_engine.models.device import device_policy
 
     request.validate()
     request = dataclasses.replace(request, locate=with_models(request.locate))
@@ -123,9 +114,9 @@ def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
     with session.lock:
         outcome = build_mask(request.locate, image, session, device, request.locate.text, progress, cancel)
     final = masks.feather(outcome.mask, request.locate.feather) if request.locate.feather > 0 else outcome.mask
-    save_mask(final, request.out)
+    masks.save_mask(final, request.out)
     box = masks.bbox(outcome.mask)
-    progress(Progress(stage="segment", step=1, total=1, message="done"))
+    progress(Progress(stage=Stage.SEGMENT, step=1, total=1, message="done"))
     return SegmentResult(mask=Path(request.out).resolve(), bbox=box, area_fraction=float(outcome.mask.mean()),
                          score=outcome.score, detections=tuple(outcome.detections),
                          embedding_cached=outcome.embedding_cached)

@@ -31,25 +31,20 @@ from alchemy_engine.insertion.inpaint import (
     step_callback,
     steps_run,
 )
+from alchemy_engine.insertion.masks import save_mask
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
 from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
-from alchemy_engine.insertion.segment import build_mask, save_mask, with_models
+from alchemy_engine.insertion.segment import build_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from alchemy_engine.project.runs import LORA_FILE
-
-
-def lora_runs(runs_dir: Path) -> list[Path]:
-    """The ``runs/<id>/lora.safetensors`` files of a project, newest first."""
-    found = Path(runs_dir).glob(f"*/{LORA_FILE}")
-    return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.project.runs import LORA_FILE, lora_runs
 
 
 def find_lora(project: Any, run: str | None, explicit: Path | None) -> Path:
     """The LoRA to use: ``explicit``, else ``runs/<run>/lora.safetensors``, else the newest run's."""
     if explicit is not None:
         return Path(explicit)
-    train_hint = f"train one first: python main.py train {project.name!r}"
+    train_hint = f"train one first (the Train tab, or: python main.py train {project.name!r})"
     if run is not None:
         lora = project.runs_dir / run / LORA_FILE
         if not lora.is_file():
@@ -127,7 +122,7 @@ def _variation(ctx: _Context, loaded: Any, scene: Image.Image, alpha: np.ndarray
     repaint = pipeline_mask(alpha[y0:y1, x0:x1], plan.work_size)
     work = blur_inside(work, repaint, req.blur)
     per = steps_run(req.steps, req.strength)
-    callback = step_callback(ctx.progress, ctx.cancel, "insert", index * per, per * req.variations,
+    callback = step_callback(ctx.progress, ctx.cancel, Stage.INSERT, index * per, per * req.variations,
                              message=f"variation {index + 1}/{req.variations} (seed {sampling.seed})")
     generated = inpaint(loaded.inpaint, work, repaint, sampling, callback)
     return composite.paste(scene, generated, plan.box, alpha, match_colour=req.colour_match, inside=inside)
@@ -162,7 +157,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
         request = request.with_seed(random.randrange(2**32))
     ctx = _Context(request, project, session, progress, cancel)
     with session.lock:
-        progress(Progress(stage="load", message="loading models"))
+        progress(Progress(stage=Stage.LOAD, message="loading models"))
         loaded = session.sdxl(request.model, request.device)
         session.use_lora(loaded, lora, request.lora_scale)  # check the LoRA before any long work
         _lora_subject(ctx, lora, loaded)
@@ -197,7 +192,7 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
         outputs.append(target)
         copies.append(copy)
-        ctx.progress(Progress(stage="output", step=index + 1, total=req.variations,
+        ctx.progress(Progress(stage=Stage.OUTPUT, step=index + 1, total=req.variations,
                               message=f"saved {target.name}", preview=image, preview_path=target))
     save_mask(alpha, mask_path)
     if req.out is not None:

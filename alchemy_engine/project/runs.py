@@ -18,6 +18,7 @@ REQUEST_FILE = "train_request.json"
 LOSS_FILE = "loss.csv"
 LORA_FILE = "lora.safetensors"
 KOHYA_FILE = "lora_kohya.safetensors"
+CHANGES_FILE = "settings_changed.json"  # settings the engine chose or changed, and why
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 CHECKPOINT_STATE_FILE = "state.json"
@@ -109,3 +110,9 @@ def _loss_tail(csv_path: Path) -> tuple[int | None, float | None]:
 def list_runs_job(runs_dir: Path, progress, cancel) -> tuple[Path, list[RunInfo]]:
     """As a job ``(request, progress, cancel)``: the folder it read, and its runs."""
     return Path(runs_dir), list_runs(runs_dir)
+
+
+def lora_runs(runs_dir: Path) -> list[Path]:
+    """The ``runs/<id>/lora.safetensors`` files of a project, newest first."""
+    found = Path(runs_dir).glob(f"*/{LORA_FILE}")
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)

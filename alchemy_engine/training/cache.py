@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import atomic_path
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
 from alchemy_engine.training import dataset, text_encoders
 from alchemy_engine.training.dataset import Example, TrainImage
 
@@ -131,7 +131,7 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
     for image_index, image in enumerate(images):
         content = image.content_key()
         for flipped in variants:
-            progress(Progress("caching", step=len(examples), total=total, message="encoding photos"))
+            progress(Progress(Stage.CACHING, step=len(examples), total=total, message="encoding photos"))
             cancel.raise_if_cancelled()
             key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
                             vae_dtype=vae_dtype, masked=image.mask_path is not None)
@@ -146,7 +146,7 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
             prompt_index.append(prompts.setdefault(image.prompt, len(prompts)))
     rows = [_embed(pipe, cache, p, cancel) for p in prompts]
     extra = {name: _embed(pipe, cache, p, cancel) for name, p in extra_prompts.items()}
-    progress(Progress("caching", step=total, total=total, message="encoded"))
+    progress(Progress(Stage.CACHING, step=total, total=total, message="encoded"))
     data = PreparedData(examples, latents, masks, time_ids, is_class, prompt_index,
                         torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]),
                         {name: (a[None], b[None]) for name, (a, b) in extra.items()})

@@ -17,7 +17,7 @@ import torch
 
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.errors import ImageImportError, InvalidRequest
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
 from alchemy_engine.training.dataset import TrainImage
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,12 @@ def class_images(pipe, folder: Path, *, prompt: str, count: int, resolution: int
 
     for done, file in enumerate(missing):
         cancel.raise_if_cancelled()
-        progress(Progress("class images", step=done, total=len(missing), message=prompt))
+        progress(Progress(Stage.CLASS_IMAGES, step=done, total=len(missing), message=prompt))
         generator = torch.Generator("cpu").manual_seed(seed * 100_003 + int(file.stem))
         image = pipe(prompt, width=resolution, height=resolution, num_inference_steps=steps,
                      generator=generator, callback_on_step_end=on_step).images[0]
         with atomic_path(file) as tmp:
             image.save(tmp, format="PNG")
     if missing:
-        progress(Progress("class images", step=len(missing), total=len(missing), message=prompt))
+        progress(Progress(Stage.CLASS_IMAGES, step=len(missing), total=len(missing), message=prompt))
     return [TrainImage(path=f, prompt=prompt, is_class=True) for f in files]

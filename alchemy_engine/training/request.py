@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.fields import setting
 from alchemy_engine.jobs import JobRequest
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
@@ -30,51 +31,96 @@ class TrainRequest(JobRequest):
     ``resume_run`` (a run id or a run folder) continues that run with the settings saved in it.
     """
 
-    project: str
-    model: str | None = None
+    project: str = setting(help="project name, slug or folder", cli=False)
+    model: str | None = setting(None, cli=False, label="Base model",
+                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
+                                     "the local cache, or 'demo' (default: the first SDXL model found)")
     # schedule
-    steps: int = 500
-    learning_rate: float = 1e-4
-    lr_scheduler: str = "constant"
-    lr_warmup_steps: int = 0
-    batch_size: int = 1
-    grad_accum: int = 1
-    seed: int = 0
+    steps: int = setting(500, minimum=1, label="Steps",
+                         help="optimizer steps; 400–800 for 3–5 photos is usual")
+    learning_rate: float = setting(1e-4, minimum=0.0, maximum=10.0, label="Learning rate",
+                                   help="how big each update is; 1e-4 is usual (1.0 for Prodigy)")
+    lr_scheduler: str = setting("constant", choices=LR_SCHEDULERS, label="LR schedule",
+                                help="how the learning rate changes over the run")
+    lr_warmup_steps: int = setting(0, minimum=0, label="Warm-up steps",
+                                   help="steps over which the learning rate rises from 0")
+    batch_size: int = setting(1, minimum=1, maximum=64, label="Batch size",
+                              help="photos per step; more needs more memory")
+    grad_accum: int = setting(1, minimum=1, maximum=256, label="Gradient accumulation",
+                              help="steps whose gradients are summed before one update")
+    seed: int = setting(0, minimum=0, label="Seed", help="same seed and settings give the same LoRA")
     # LoRA
-    rank: int = 16
-    alpha: float | None = None
-    train_ff: bool = False
-    text_encoder_lora: bool = False
-    text_encoder_lr: float | None = None
+    rank: int = setting(16, minimum=1, maximum=1024, label="LoRA rank",
+                        help="capacity of the LoRA: 16–32 keeps a subject; more means bigger files")
+    alpha: float | None = setting(None, minimum=0.0, label="LoRA alpha",
+                                  help="LoRA alpha; scale = alpha / rank (empty: alpha = rank, scale 1)")
+    train_ff: bool = setting(False, label="Train feed-forward layers",
+                             help="also put LoRA on the feed-forward layers: more detail, bigger file")
+    text_encoder_lora: bool = setting(False, label="Text-encoder LoRA",
+                                      help="also train LoRA on both text encoders (slower, more memory; "
+                                           "embeddings are then not cached)")
+    text_encoder_lr: float | None = setting(None, minimum=0.0, label="Text-encoder learning rate",
+                                            help="learning rate of the text-encoder LoRA (empty: the same "
+                                                 "as the UNet's)")
     # data
-    resolution: int = 1024
-    flip: bool = False
-    prompt_template: str = "a photo of {token} {class_noun}"
+    resolution: int = setting(1024, minimum=64, maximum=MAX_RESOLUTION, label="Resolution",
+                              help="training size in pixels, a multiple of 32; photos are bucketed by "
+                                   "aspect ratio around it; SDXL is made for 1024")
+    flip: bool = setting(False, label="Random horizontal flips",
+                         help="random horizontal flips (off by default: many subjects are not symmetric)")
+    prompt_template: str = setting("a photo of {token} {class_noun}", label="Prompt template",
+                                   help="the training prompt; {token} and {class_noun} are filled in")
     # quality
-    min_snr_gamma: float | None = 5.0
-    noise_offset: float = 0.0
-    prior_preservation: bool = False
-    class_images: int = 100
-    prior_weight: float = 1.0
-    class_prompt: str | None = None
-    masked_loss: bool = False
-    background_weight: float = 0.1
+    min_snr_gamma: float | None = setting(5.0, minimum=0.0, maximum=100.0, label="Min-SNR γ",
+                                          help="loss weighting that steadies training; 5 is usual, 0 turns "
+                                               "it off")
+    noise_offset: float = setting(0.0, minimum=0.0, maximum=1.0, label="Noise offset",
+                                  help="e.g. 0.0357 for deeper darks and brighter lights")
+    prior_preservation: bool = setting(False, label="Prior preservation",
+                                       help="also learn from images of the plain class (made by the base "
+                                            "model) so the class word keeps its meaning")
+    class_images: int = setting(100, minimum=1, maximum=1000, label="Class images",
+                                help="how many class images to make and use for prior preservation")
+    prior_weight: float = setting(1.0, minimum=0.0, maximum=100.0, label="Class-image weight",
+                                  help="weight of the class-image loss")
+    class_prompt: str | None = setting(None, label="Class prompt",
+                                       help="prompt of the class images (empty: 'a photo of a <class noun>')")
+    masked_loss: bool = setting(False, label="Masked loss",
+                                help="learn only from the subject (uses the photos' subject masks)")
+    background_weight: float = setting(0.1, minimum=0.0, maximum=1.0, label="Background weight",
+                                       help="loss weight outside the subject mask with masked loss")
     # memory / speed
-    gradient_checkpointing: bool = True
-    optimizer: str = "adamw"
-    mixed_precision: str = "auto"
-    weight_decay: float = 1e-4
-    max_grad_norm: float = 1.0
-    fit_memory: bool = False
-    device: str | None = None
+    gradient_checkpointing: bool = setting(True, label="Gradient checkpointing",
+                                           help="recompute activations in the backward pass: much less "
+                                                "memory, about 25% slower")
+    optimizer: str = setting("adamw", choices=OPTIMIZERS, label="Optimizer",
+                             help="adamw; adamw8bit needs bitsandbytes and an NVIDIA GPU; prodigy finds its "
+                                  "own learning rate (set the learning rate to 1.0)")
+    mixed_precision: str = setting("auto", choices=MIXED_PRECISION, label="Mixed precision",
+                                   help="auto: bf16/fp16 on GPUs, fp32 on the CPU")
+    weight_decay: float = setting(1e-4, minimum=0.0, maximum=1.0, label="Weight decay",
+                                  help="AdamW weight decay of the LoRA weights")
+    max_grad_norm: float = setting(1.0, minimum=0.0, label="Gradient clipping",
+                                   help="clip the gradient norm to this (0 turns clipping off)")
+    fit_memory: bool = setting(False, cli=False, label="Fit to memory",
+                               help="lower settings until the memory estimate fits the free memory")
+    device: str | None = setting(None, label="Device",
+                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
     # outputs and control
-    save_every: int = 100
-    keep_last: int = 2
-    sample_every: int = 0
-    sample_prompt: str | None = None
-    sample_steps: int = 20
-    sample_seed: int = 1234
-    resume_run: str | None = None
+    save_every: int = setting(100, minimum=0, label="Save checkpoint every",
+                              help="steps between resumable checkpoints (0 = only when stopped)")
+    keep_last: int = setting(2, minimum=1, maximum=1000, label="Keep last checkpoints",
+                             help="keep this many newest checkpoints; older ones are deleted")
+    sample_every: int = setting(0, minimum=0, label="Sample every",
+                                help="steps between preview images (0 = none)")
+    sample_prompt: str | None = setting(None, label="Sample prompt",
+                                        help="prompt of the preview images (empty: the training prompt)")
+    sample_steps: int = setting(20, minimum=1, maximum=200, label="Sample steps",
+                                help="denoising steps of each preview image")
+    sample_seed: int = setting(1234, minimum=0, label="Sample seed", help="seed of the preview images")
+    resume_run: str | None = setting(None, cli=False, label="Resume run",
+                                     help="continue this run (its id or folder) from its newest checkpoint, "
+                                          "with its own settings")
 
     @property
     def lora_alpha(self) -> float:
@@ -171,6 +217,7 @@ class TrainResult:
     settings_changed: dict[str, Any] = dataclasses.field(default_factory=dict)
     cache: dict[str, int] = dataclasses.field(default_factory=dict)
     samples: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()  # settings the engine chose or changed, and why
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -180,6 +227,7 @@ class TrainResult:
             out[key] = str(out[key])
         out["samples"] = [str(p) for p in self.samples]
         out["warnings"] = list(self.warnings)
+        out["notes"] = list(self.notes)
         return out
 
 

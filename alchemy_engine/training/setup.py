@@ -10,32 +10,63 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from alchemy_engine.atomic import atomic_write_text
+from alchemy_engine.atomic import atomic_write_json, atomic_write_text
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.project.runs import REQUEST_FILE
+from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest
+
+if TYPE_CHECKING:
+    from alchemy_engine.models.device import DevicePolicy
+    from alchemy_engine.models.sources import SdxlSource
+    from alchemy_engine.project import Project
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+@dataclasses.dataclass(frozen=True)
+class SettingChange:
+    """A setting the engine chose or changed on its own; reported to the user and saved with the run."""
+
+    field: str
+    asked: Any
+    used: Any
+    why: str
+
+    def note(self) -> str:
+        return f"{self.field}: {self.asked} → {self.used} ({self.why})"
+
+
 @dataclasses.dataclass
 class RunSetup:
-    request: TrainRequest
-    project: object
+    request: TrainRequest  # what will run: the user's request with the engine's changes applied
+    project: Project
     run_dir: Path | None  # None until :func:`create_run_dir` (estimates need no folder)
-    source: object  # models.SdxlSource
+    source: SdxlSource
     fingerprint: str
-    policy: object  # sdxl_loading.DevicePolicy with the run's precision
+    policy: DevicePolicy  # with the run's precision
     images: list[TrainImage]
     checkpoint: Path | None
     warnings: list[str]
+    changes: list[SettingChange] = dataclasses.field(default_factory=list)
+
+    def change(self, field: str, used: Any, why: str) -> None:
+        """Apply ``field = used`` to the request and remember why."""
+        self.changes.append(SettingChange(field, getattr(self.request, field), used, why))
+        self.request = dataclasses.replace(self.request, **{field: used})
+
+    def record_changes(self) -> None:
+        """Save the engine's own choices next to the request (``runs/<id>/settings_changed.json``)."""
+        if self.run_dir is not None and self.changes:
+            atomic_write_json(self.run_dir / CHANGES_FILE,
+                              {c.field: {"asked": c.asked, "used": c.used, "why": c.why} for c in self.changes})
 
     @property
     def device(self) -> torch.device:
@@ -48,9 +79,9 @@ class RunSetup:
 
 def prepare(request: TrainRequest) -> RunSetup:
     """Validate the request, open the project, check the photos and the model; load no weights."""
+    from alchemy_engine.image_files import load_rgb
     from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.project import open_project
-    from alchemy_engine.image_files import load_rgb
 
     request.validate()
     project = open_project(request.project)
@@ -66,9 +97,25 @@ def prepare(request: TrainRequest) -> RunSetup:
                                  "nothing to resume; start a new run")
     images, warnings = inputs.reference_images(project, request, load_rgb)
     source = resolve_sdxl(request.model)
-    return RunSetup(request=request, project=project, run_dir=run_dir, source=source,
-                    fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
-                    checkpoint=checkpoint, warnings=warnings)
+    run_setup = RunSetup(request=request, project=project, run_dir=run_dir, source=source,
+                         fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
+                         checkpoint=checkpoint, warnings=warnings)
+    _engine_choices(run_setup)
+    return run_setup
+
+
+def _engine_choices(run_setup: RunSetup) -> None:
+    """Settings that cannot run here as asked are changed, never silently (see SettingChange)."""
+    from alchemy_engine.training.optimizers import effective_optimizer
+
+    request, policy = run_setup.request, run_setup.policy
+    optimizer = effective_optimizer(request.optimizer, run_setup.device)
+    if optimizer != request.optimizer:
+        run_setup.change("optimizer", optimizer, "8-bit AdamW needs bitsandbytes and an NVIDIA GPU")
+    if request.mixed_precision == "auto":
+        used = {torch.float32: "no", torch.float16: "fp16", torch.bfloat16: "bf16"}[policy.dtype]
+        run_setup.changes.append(SettingChange("mixed_precision", "auto", used,
+                                               f"the best precision on {policy.device}"))
 
 
 def find_run(project, ref: str) -> Path:

@@ -22,7 +22,7 @@ import time
 import torch
 
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError
-from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models import resident
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
@@ -53,11 +53,15 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     """Train (or resume) a LoRA for ``request.project``; see the module docstring for the stages."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
-    progress(Progress("preparing", message="checking photos and model"))
+    progress(Progress(Stage.PREPARING, message="checking photos and model"))
     run_setup = setup.prepare(request)
     resident.release_all()  # inference models kept loaded for the next click must make room
     estimate = _fit_memory(run_setup, progress)
     run_dir = setup.create_run_dir(run_setup)
+    run_setup.record_changes()
+    progress(Progress(Stage.PREPARING, message=f"run {run_dir.name}", run_id=run_dir.name, path=run_dir))
+    for change in run_setup.changes:
+        progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
     log.info("training run %s (%s)", run_dir, run_setup.request.to_dict())
     pipe = state = None
     try:
@@ -76,8 +80,10 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     return TrainResult(run_dir=run_dir, lora=out["lora"], lora_kohya=out["kohya"],
                        steps=out["steps"], final_loss=out["final_loss"],
                        resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
-                       settings_changed=estimate.changes, cache=dataclasses.asdict(cache_stats),
-                       samples=tuple(out["samples"]), warnings=tuple(run_setup.warnings),
+                       settings_changed={c.field: [c.asked, c.used] for c in run_setup.changes
+                                         if c.field in estimate.changes or c.field == "optimizer"},
+                       cache=dataclasses.asdict(cache_stats), samples=tuple(out["samples"]),
+                       notes=tuple(c.note() for c in run_setup.changes), warnings=tuple(run_setup.warnings),
                        seconds=round(time.monotonic() - started, 2))
 
 
@@ -87,7 +93,9 @@ def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory
     if request.fit_memory and not request.resume_run:
         estimate = memory.fit(request, run_setup.source, run_setup.policy)
         run_setup.request = estimate.request
-    progress(Progress("memory", message=estimate.summary()))
+        run_setup.changes += [setup.SettingChange(name, before, after, "--fit: lowered until the memory "
+                                                  "estimate fits") for name, (before, after) in estimate.changes.items()]
+    progress(Progress(Stage.MEMORY, message=estimate.summary()))
     if estimate.free_bytes is not None and not estimate.fits:
         run_setup.warnings.append(estimate.summary() + " — training may run out of memory; " + memory.LOWER_HINT)
     return estimate
@@ -96,7 +104,7 @@ def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory
 def _load_pipeline(run_setup: setup.RunSetup, progress: ProgressCallback):
     from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
-    progress(Progress("loading", message=f"loading {run_setup.source.name}"))
+    progress(Progress(Stage.LOADING, message=f"loading {run_setup.source.name}"))
     pipe = load_sdxl_pipeline(run_setup.source, run_setup.policy)
     config = pipe.unet.config
     if config.get("addition_embed_type") != "text_time" or pipe.text_encoder_2 is None:
@@ -154,7 +162,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dic
                                  noise_generator=state.generator, device=state.device)
         state.step, state.micro_step, state.resumed_from = saved["step"], saved["micro_step"], saved["step"]
         loss_log.restore(saved["loss_log"], saved["step"])
-        progress(Progress("resuming", step=state.step, total=request.steps, message=run_setup.checkpoint.name))
+        progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=run_setup.checkpoint.name))
     sample_paths = []
     timer = StepTimer(request.steps, state.step)
     while state.step < request.steps:
@@ -187,7 +195,7 @@ def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, pro
 
 def _report(progress, state: LoopState, loss_log: LossLog, timer: StepTimer, total: int) -> None:
     last = loss_log.last
-    progress(Progress("training", step=state.step, total=total,
+    progress(Progress(Stage.TRAINING, step=state.step, total=total,
                       loss=None if last is None else last[1], loss_smoothed=None if last is None else last[2],
                       learning_rate=state.lr_scheduler.get_last_lr()[0], it_per_s=timer.it_per_s,
                       eta_s=timer.eta(state.step)))
@@ -202,7 +210,8 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
                               noise_generator=state.generator,
                               state={"micro_step": state.micro_step, "loss_log": loss_log.state()},
                               keep_last=run_setup.request.keep_last)
-    progress(Progress("checkpoint", step=state.step, total=run_setup.request.steps, message=str(folder)))
+    progress(Progress(Stage.CHECKPOINT, step=state.step, total=run_setup.request.steps, message=folder.name,
+                      run_id=run_setup.run_dir.name, path=folder))
 
 
 def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
@@ -213,7 +222,7 @@ def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
     image = samples.render(state.parts, embeds, negative, size=bucket, steps=request.sample_steps, seed=request.sample_seed,
                            device=state.device, autocast_dtype=run_setup.autocast_dtype)
     path = samples.save_sample(image, run_setup.run_dir / "samples", state.step)
-    progress(Progress("sample", step=state.step, total=request.steps, preview=image, preview_path=path))
+    progress(Progress(Stage.SAMPLE, step=state.step, total=request.steps, preview=image, preview_path=path))
     return path
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from alchemy_engine import paths
-from alchemy_engine.models import sam as sam_models
 from alchemy_engine.errors import ModelError
+from alchemy_engine.models import sam as sam_models
 from alchemy_engine.models.inventory import find_models
 from alchemy_engine.models.sam import load_sam, read_sam_variant
 

@@ -168,7 +168,7 @@ def test_no_lora_points_to_training(tmp_path, session):
 
     create_project("Empty", class_noun="mug")
     scene = noisy_scene(tmp_path / "scene.png", (64, 64))
-    with pytest.raises(ModelError, match="no trained LoRA yet; train one first: python main.py train"):
+    with pytest.raises(ModelError, match=r"no trained LoRA yet; train one first \(the Train tab, or: python main.py train"):
         run(_request(scene, write_mask(tmp_path / "m.png", (64, 64), (0, 0, 9, 9)), project="Empty"),
             session=session)
 
