@@ -95,7 +95,11 @@ def _register_insert(subparsers: argparse._SubParsersAction) -> None:
                     "detector finds the class noun, SAM cuts it out and SDXL repaints it with the LoRA.")
     p.add_argument("project", help="project name, slug or folder")
     p.add_argument("--run", help="training run id (default: the newest run with a LoRA)")
-    p.add_argument("--lora", type=Path, help="a LoRA .safetensors file instead of the project's run")
+    p.add_argument("--lora", type=Path, metavar="FILE",
+                   help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT layout) instead "
+                        "of the project's run")
+    p.add_argument("--style-lora", type=Path, metavar="FILE",
+                   help="a second SDXL LoRA (a style) stacked on the subject's")
     add_model_arg(p)
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
     scene = p.add_mutually_exclusive_group(required=True)
@@ -114,6 +118,7 @@ def _register_insert(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     g.add_argument("--guidance", "--cfg", type=float, default=7.0, help="CFG scale (default 7)")
     g.add_argument("--lora-scale", type=float, default=1.0, help="LoRA weight (default 1)")
+    g.add_argument("--style-lora-scale", type=float, default=0.8, help="style LoRA weight (default 0.8)")
     g.add_argument("--seed", type=int, help="first seed; variations use seed+1, seed+2 … (default: random)")
     g.add_argument("-n", "--variations", type=int, default=1, help="how many images (default 1)")
     g.add_argument("--blur", type=float, default=0.0, metavar="PX",
@@ -142,6 +147,7 @@ def _insert_request(args: argparse.Namespace) -> Any:
         locate=_locate(args), prompt=args.prompt,
         negative_prompt=DEFAULT_NEGATIVE if args.negative_prompt is None else args.negative_prompt,
         strength=args.strength, steps=args.steps, guidance=args.guidance, lora_scale=args.lora_scale,
+        style_lora=args.style_lora, style_lora_scale=args.style_lora_scale,
         seed=args.seed, variations=args.variations, blur=args.blur, crop_to_mask=args.crop_to_mask,
         crop_padding=args.crop_padding, work_pixels=args.work_size * args.work_size,
         colour_match=args.colour_match)

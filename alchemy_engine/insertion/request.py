@@ -130,6 +130,9 @@ class InsertRequest(JobRequest):
     steps: int = 30
     guidance: float = 7.0
     lora_scale: float = 1.0
+    # An optional second LoRA (a style, from anywhere), stacked on the subject's at its own scale.
+    style_lora: Path | None = None
+    style_lora_scale: float = 0.8
     seed: int | None = None
     variations: int = 1
     blur: float = 0.0
@@ -155,6 +158,10 @@ class InsertRequest(JobRequest):
             _check(1 <= self.scene_steps <= 500, "scene steps must be between 1 and 500")
         if self.lora is not None:
             _check(Path(self.lora).is_file(), f"LoRA file not found: {self.lora}")
+        if self.style_lora is not None:
+            _check(Path(self.style_lora).is_file(), f"style LoRA file not found: {self.style_lora}")
+            _check(self.lora is None or Path(self.lora).resolve() != Path(self.style_lora).resolve(),
+                   "the style LoRA is the subject LoRA itself; choose another file or leave it out")
         self.locate.validate()
         self._validate_sampling()
 
@@ -165,6 +172,7 @@ class InsertRequest(JobRequest):
                f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
         _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
+        _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
         _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
         for name in ("seed", "scene_seed"):
             value = getattr(self, name)
@@ -217,6 +225,7 @@ class InsertResult:
     work_size: tuple[int, int]
     detections: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
+    style_lora: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
