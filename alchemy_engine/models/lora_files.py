@@ -18,20 +18,24 @@ and lengths bounded before anything else sees it.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models.probe import HeaderError, SafetensorsHeader, classify, read_safetensors_header
+from alchemy_engine.models.probe import (
+    HeaderError,
+    SafetensorsHeader,
+    classify,
+    clean_text,
+    read_safetensors_header,
+)
 
 if TYPE_CHECKING:
     import torch
 
 METADATA_PREFIX = "alchemy."
 """Prefix of our own entries in a LoRA file's safetensors metadata."""
-MAX_METADATA_VALUE = 1000  # characters kept of one metadata value
 SDXL_HINT = "Use a LoRA made for SDXL 1.0 (its download page names SDXL as the base model)."
 
 _DOWN = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight", "_lora.down.weight",
@@ -65,13 +69,6 @@ class LoraInfo:
         parts = f"{self.unet_layers} UNet layers" + (
             f", {self.text_encoder_layers} text-encoder layers" if self.text_encoder_layers else "")
         return f"a {kind} for {_BASES[self.base]} ({_LAYOUTS[self.layout]} format; {parts})"
-
-
-def clean_text(value: object, limit: int = MAX_METADATA_VALUE) -> str:
-    """Untrusted metadata as plain text: no control or format characters, at most ``limit`` long."""
-    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in str(value))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _header(path: Path) -> SafetensorsHeader:
