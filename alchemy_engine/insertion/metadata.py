@@ -44,11 +44,14 @@ class GenerationInfo:
     lora_hash: str = ""
     lora_scale: float = 1.0
     strength: float | None = None
+    extra_loras: tuple[tuple[str, str, float], ...] = ()  # (name, hash, scale): a style LoRA
+
+    def _loras(self) -> list[tuple[str, str, float]]:
+        first = [(self.lora_name, self.lora_hash, self.lora_scale)] if self.lora_name else []
+        return first + list(self.extra_loras)
 
     def parameters(self) -> str:
-        prompt = self.prompt
-        if self.lora_name:
-            prompt = f"{prompt} <lora:{self.lora_name}:{self.lora_scale:g}>"
+        prompt = " ".join([self.prompt] + [f"<lora:{name}:{scale:g}>" for name, _, scale in self._loras()])
         fields: list[tuple[str, Any]] = [
             ("Steps", self.steps), ("Sampler", self.sampler), ("CFG scale", f"{self.guidance:g}"),
             ("Seed", self.seed), ("Size", f"{self.size[0]}x{self.size[1]}"),
@@ -58,8 +61,10 @@ class GenerationInfo:
         fields.append(("Model", self.model))
         if self.strength is not None:
             fields.append(("Denoising strength", f"{self.strength:g}"))
+        if self._loras():
+            hashes = ", ".join(f"{name}: {digest}" for name, digest, _ in self._loras())
+            fields.append(("Lora hashes", f'"{hashes}"'))
         if self.lora_name:
-            fields.append(("Lora hashes", f'"{self.lora_name}: {self.lora_hash}"'))
             fields.append(("Lora weight", f"{self.lora_scale:g}"))
         fields.append(("Version", "Image Alchemy"))
         line = ", ".join(f"{key}: {value}" for key, value in fields)

@@ -127,7 +127,8 @@ class InsertRequest(JobRequest):
     run: str | None = setting(None, label="Training run",
                               help="training run id (default: the newest run with a LoRA)")
     lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
-                                help="a LoRA .safetensors file instead of the project's run")
+                                help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT "
+                                     "layout) instead of the project's run")
     model: str | None = setting(None, cli=False, label="Base model",
                                 help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
                                      "the local cache, or 'demo' (default: the first SDXL model found)")
@@ -158,6 +159,11 @@ class InsertRequest(JobRequest):
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
+    # An optional second LoRA (a style, from anywhere), stacked on the subject's at its own scale.
+    style_lora: Path | None = setting(None, metavar="FILE", label="Style LoRA",
+                                      help="a second SDXL LoRA (a style) stacked on the subject's")
+    style_lora_scale: float = setting(0.8, minimum=-4.0, maximum=4.0, label="Style LoRA scale",
+                                      help="style LoRA weight")
     seed: int | None = setting(None, minimum=0, label="Seed",
                                help="first seed; variations use seed+1, seed+2 … (default: random)")
     variations: int = setting(1, minimum=1, maximum=64, label="Variations", help="how many images")
@@ -189,6 +195,10 @@ class InsertRequest(JobRequest):
             _check(1 <= self.scene_steps <= 500, "scene steps must be between 1 and 500")
         if self.lora is not None:
             _check(Path(self.lora).is_file(), f"LoRA file not found: {self.lora}")
+        if self.style_lora is not None:
+            _check(Path(self.style_lora).is_file(), f"style LoRA file not found: {self.style_lora}")
+            _check(self.lora is None or Path(self.lora).resolve() != Path(self.style_lora).resolve(),
+                   "the style LoRA is the subject LoRA itself; choose another file or leave it out")
         self.locate.validate()
         self._validate_sampling()
 
@@ -199,6 +209,7 @@ class InsertRequest(JobRequest):
                f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
         _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
+        _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
         _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
         for name in ("seed", "scene_seed"):
             value = getattr(self, name)
@@ -251,6 +262,7 @@ class InsertResult:
     work_size: tuple[int, int]
     detections: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
+    style_lora: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))

@@ -75,9 +75,13 @@ def _lora_subject(ctx: _Context, lora: Path, loaded: Any) -> None:
     when the LoRA was trained on another base model or the project's words changed since."""
     from alchemy_engine.models.lora_files import read_metadata
 
-    meta = read_metadata(lora)
-    ctx.token = meta.get("token") or ctx.project.token
-    ctx.class_noun = meta.get("class_noun") or ctx.project.class_noun
+    meta = read_metadata(lora)  # cleaned of control characters; still bounded here: it enters prompts
+    ctx.token = _word(meta.get("token")) or ctx.project.token
+    ctx.class_noun = _word(meta.get("class_noun")) or ctx.project.class_noun
+    if not meta:
+        ctx.notes.append(f"{lora.name} was not made by Image Alchemy (no token in its metadata); using the "
+                         f"project's words '{ctx.token} {ctx.class_noun}': write the LoRA's own trigger "
+                         "words into --prompt if it has some")
     if (ctx.token, ctx.class_noun) != (ctx.project.token, ctx.project.class_noun):
         ctx.notes.append(f"this LoRA was trained as '{ctx.token} {ctx.class_noun}', not the project's "
                          f"'{ctx.project.token} {ctx.project.class_noun}'; using the LoRA's words")
@@ -85,6 +89,21 @@ def _lora_subject(ctx: _Context, lora: Path, loaded: Any) -> None:
     if base_hash and base_hash != loaded.fingerprint:
         ctx.notes.append(f"this LoRA was trained on {meta.get('base_model', 'another SDXL model')}, not "
                          f"{loaded.source.name}; it works across SDXL fine-tunes, but likeness may suffer")
+
+
+def _word(value: str | None) -> str:
+    """A token or class noun from LoRA metadata, or "" when it does not look like one."""
+    return value if value and len(value) <= 64 and "<" not in value and ">" not in value else ""
+
+
+def _loras(req: InsertRequest, lora: Path) -> list[tuple[Path, float]]:
+    """The LoRAs to stack, each with its scale: the subject's, then the optional style LoRA."""
+    loras = [(lora, req.lora_scale)]
+    if req.style_lora is not None:
+        if Path(req.style_lora).resolve() == Path(lora).resolve():
+            raise ModelError("the style LoRA is the subject LoRA itself; choose another file or leave it out")
+        loras.append((Path(req.style_lora), req.style_lora_scale))
+    return loras
 
 
 def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
@@ -159,7 +178,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     with session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))
         loaded = session.sdxl(request.model, request.device)
-        session.use_lora(loaded, lora, request.lora_scale)  # check the LoRA before any long work
+        session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
         return _run_loaded(ctx, loaded, lora)
 
@@ -177,10 +196,13 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     mask_path = metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask")
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
-             "work_size": plan.work_size, "detections": outcome.detections}
+             "work_size": plan.work_size, "detections": outcome.detections,
+             "style_lora": str(req.style_lora) if req.style_lora is not None else None}
     lora_hash = _short_hash(lora)
+    style = (() if req.style_lora is None else
+             ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
     outputs, copies = [], []
-    ctx.session.use_lora(loaded, lora, req.lora_scale)  # scene generation may have turned it off
+    ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
     for index, seed in enumerate(req.seeds(req.seed)):
         sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
         image = _variation(ctx, loaded, scene, alpha, outcome.mask, plan, sampling, index)
@@ -188,7 +210,7 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
             prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
             sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
-            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength)
+            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style)
         target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
         outputs.append(target)
         copies.append(copy)
@@ -201,7 +223,7 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
         mask=mask_path, scene=scene_path, seeds=tuple(req.seeds(req.seed)), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
-        notes=tuple(ctx.notes))
+        notes=tuple(ctx.notes), style_lora=req.style_lora)
 
 
 def _short_hash(path: Path) -> str:

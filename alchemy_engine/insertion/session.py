@@ -111,30 +111,48 @@ class InsertionSession:
 
     def use_lora(self, loaded: LoadedSdxl, path: Path, scale: float) -> str:
         """Make ``path`` the only active adapter at ``scale``; loads and checks it the first time."""
-        with self.lock:
-            name = lora_adapter_name(path)
-            pipe = loaded.base
-            if name not in self._adapters:
-                self._load_adapter(pipe, Path(path), name)
-            self._adapters.move_to_end(name)
-            pipe.enable_lora()
-            pipe.set_adapters([name], adapter_weights=[float(scale)])
-            return name
+        return self.use_loras(loaded, [(Path(path), scale)])[0]
 
-    def _load_adapter(self, pipe: Any, path: Path, name: str) -> None:
+    def use_loras(self, loaded: LoadedSdxl, loras: list[tuple[Path, float]]) -> list[str]:
+        """Make exactly these LoRAs active, stacked, each at its own scale (subject, then style)."""
+        if len(loras) > MAX_ADAPTERS:
+            raise ModelError(f"at most {MAX_ADAPTERS} LoRAs can be active at once")
+        with self.lock:
+            pipe = loaded.base
+            names = [lora_adapter_name(path) for path, _ in loras]
+            if len(set(names)) != len(names):
+                raise ModelError("the same LoRA file is given twice; choose a different style LoRA")
+            for (path, _), name in zip(loras, names):
+                if name not in self._adapters:
+                    self._load_adapter(pipe, Path(path), name, keep=names)
+                self._adapters.move_to_end(name)
+            pipe.enable_lora()
+            pipe.set_adapters(names, adapter_weights=[float(scale) for _, scale in loras])
+            return names
+
+    def _load_adapter(self, pipe: Any, path: Path, name: str, keep: list[str]) -> None:
         from alchemy_engine.models.lora_files import check_lora_file
 
-        check_lora_file(path, pipe.unet)
-        while len(self._adapters) >= MAX_ADAPTERS:
-            old, _ = self._adapters.popitem(last=False)
+        info = check_lora_file(path, pipe.unet)
+        while len(self._adapters) >= MAX_ADAPTERS:  # the least recently used one that is not wanted now
+            old = next(n for n in self._adapters if n not in keep)
+            del self._adapters[old]
             pipe.delete_adapters(old)
         try:
             with _quiet_diffusers():  # "no LoRA keys for CLIPTextModel" is expected for UNet-only LoRAs
                 pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name,
                                        local_files_only=True)
         except (ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"cannot load the LoRA {path}: {exc}. Train it again for this SDXL "
-                             "model, or pick another run with --run.") from exc
+            raise ModelError(f"cannot load the LoRA {path}: {exc}. Use a LoRA made for SDXL, or train "
+                             "one for this model.") from exc
+        found = (_adapter_layers(pipe.unet, name),
+                 sum(_adapter_layers(m, name) for m in (pipe.text_encoder, pipe.text_encoder_2)))
+        if found != (info.unet_layers, info.text_encoder_layers):
+            pipe.delete_adapters(name)
+            raise ModelError(
+                f"{path.name} loaded only in part: {found[0]} of {info.unet_layers} UNet layers and "
+                f"{found[1]} of {info.text_encoder_layers} text-encoder layers fit this SDXL model; "
+                "refusing to use a LoRA with layers silently missing.")
         self._adapters[name] = path
 
     def lora_off(self, loaded: LoadedSdxl) -> None:
@@ -177,6 +195,11 @@ class InsertionSession:
             self._sam.clear()
             self._detectors.clear()
             self.release_sdxl()
+
+
+def _adapter_layers(module: Any, name: str) -> int:
+    """How many layers of ``module`` carry the LoRA adapter ``name`` (peft's lora_A dicts)."""
+    return sum(1 for m in module.modules() if name in (getattr(m, "lora_A", None) or {}))
 
 
 @contextlib.contextmanager

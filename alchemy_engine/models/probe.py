@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ EXPECTED_SDXL = ("an SDXL base checkpoint as one .safetensors file, such as sd_x
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"}
 SDXL_CONTEXT_DIM = 2048
 _MAX_HEADER = 100 * 1024 * 1024
+MAX_METADATA_VALUE = 1000  # characters kept of one metadata value
 _UNET = "model.diffusion_model."
 _ATTN2_K = re.compile(r"attn2\.to_k\.weight$")
 _LORA_MARKERS = ("lora_down", "lora_up", "lora_A.", "lora_B.", ".lora.", "lora.down", "lora.up",
@@ -102,6 +104,13 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
     return SafetensorsHeader(tensors, {str(k): str(v) for k, v in metadata.items()}, raw, size)
 
 
+def clean_text(value: object, limit: int = MAX_METADATA_VALUE) -> str:
+    """Untrusted header metadata as plain text: no control or format characters, at most ``limit`` long."""
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in str(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _looks_like_pickle(path: Path) -> bool:
     with path.open("rb") as fh:
         magic = fh.read(4)
@@ -175,10 +184,10 @@ def classify(header: SafetensorsHeader) -> tuple[str, str]:
 
 def _describe_lora(keys: list[str], metadata: dict[str, str]) -> str:
     style = "kohya" if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) else "PEFT/diffusers"
-    base = metadata.get("ss_base_model_version") or metadata.get("modelspec.architecture")
+    base = clean_text(metadata.get("ss_base_model_version") or metadata.get("modelspec.architecture") or "", 80)
     on = f", trained for {base}" if base else ""
     return (f"a LoRA ({style} format{on}): an add-on for a base model, not a base model itself; "
-            "choose an SDXL base checkpoint here and use the LoRA from a training run")
+            "choose an SDXL base checkpoint here, and use LoRAs with insert --lora FILE or --style-lora FILE")
 
 
 def _classify_ldm(header: SafetensorsHeader, keys: list[str]) -> tuple[str, str]:

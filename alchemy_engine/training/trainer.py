@@ -29,7 +29,7 @@ from alchemy_engine.training import (
     cache,
     checkpoints,
     inputs,
-    lora_io,
+    lora_export,
     memory,
     samples,
     setup,
@@ -232,11 +232,13 @@ def _export(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog) -> d
             "base_model": run_setup.source.name, "base_model_hash": run_setup.fingerprint,
             "rank": request.rank, "alpha": request.lora_alpha, "steps": state.step,
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
-            "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora}
+            "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora,
+            "text_encoder_lr": request.text_encoder_lr or request.learning_rate,
+            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_setup.run_dir.name}"}
     lora_path, kohya_path = run_setup.run_dir / LORA_FILE, run_setup.run_dir / KOHYA_FILE
     try:
-        lora_io.save_diffusers(lora_path, state.models, info)
-        lora_io.save_kohya(kohya_path, lora_path, request.lora_alpha, info)
+        lora_export.save_diffusers(lora_path, state.models, info)
+        lora_export.save_kohya(kohya_path, state.models, info)
     except OSError as exc:
         raise AlchemyError(f"could not write the LoRA files into {run_setup.run_dir} ({exc}); the last "
                            f"checkpoint is intact: free some space and run `train --resume "
