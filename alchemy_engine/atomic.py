@@ -117,12 +117,12 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
 
     def _lock_fd(fd: int) -> None:
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         except OSError as exc:
             raise BlockingIOError(str(exc)) from exc
 
     def _unlock_fd(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 else:
     import fcntl

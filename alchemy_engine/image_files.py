@@ -148,9 +148,13 @@ def _apply_icc(image: Image.Image, icc: bytes, path: Path) -> Image.Image:
         target = ImageCms.createProfile("sRGB")
         if image.mode == "RGBA":
             rgb = ImageCms.profileToProfile(image.convert("RGB"), source, target, outputMode="RGB")
+        else:
+            rgb = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+        if rgb is None:  # only with inPlace=True
+            raise ValueError("the colour conversion returned no image")
+        if image.mode == "RGBA":
             rgb.putalpha(image.getchannel("A"))
-            return rgb
-        return ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+        return rgb
     except (ImageCms.PyCMSError, OSError, ValueError) as exc:
         log.warning("%s: ignoring its colour profile, which cannot be used (%s)", path, exc)
         return image

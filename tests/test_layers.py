@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,23 @@ def test_opening_the_window_does_not_import_torch():
 def test_gui_modules_import(qapp):
     for name in _modules(alchemy_gui):
         __import__(name)
+
+
+def test_import_contracts_hold():
+    """pyproject.toml's import-linter contracts: engine Qt-free, GUI/CLI only through the surface,
+    training and insertion independent, a layered engine, no cycles."""
+    lint = shutil.which("lint-imports")
+    assert lint, "import-linter is part of the test extras: pip install -e .[test]"
+    done = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
+
+
+def test_engine_type_checks(monkeypatch):
+    """mypy over alchemy_engine (settings in pyproject.toml) finds nothing."""
+    from mypy import api as mypy_api
+
+    monkeypatch.chdir(ROOT)
+    out, err, status = mypy_api.run(["--config-file", str(ROOT / "pyproject.toml"),
+                                     "--cache-dir", str(ROOT / ".mypy_cache")])
+    assert status == 0, out[-4000:] + err[-2000:]

@@ -26,7 +26,7 @@ class CliOutput:
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while a stage with steps runs
         self._last_status = ""
 
     def info(self, text: str) -> None:

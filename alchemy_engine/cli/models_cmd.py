@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=check_model)
 
 
-def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
+def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
     from alchemy_engine.api import find_models
 
     inventory = find_models(detect_sam_variants=args.sam_variants).to_dict()

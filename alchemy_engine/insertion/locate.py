@@ -193,10 +193,12 @@ def detect(detector: Any, image: Any, text: str, box_threshold: float, text_thre
 
 def segment_detections(segmenter: SamSegmenter, detections: Sequence[Any]) -> tuple[np.ndarray, float]:
     """Union of the SAM masks of each detection's box; the score is the lowest SAM score."""
-    union = None
+    union: np.ndarray | None = None
     scores = []
     for det in detections:
         pred = segmenter.predict(box=det.box)
         union = pred.mask if union is None else union | pred.mask
         scores.append(pred.score)
+    if union is None:
+        raise ValueError("segment_detections needs at least one detection")
     return union, min(scores)

@@ -239,7 +239,7 @@ def _jsonable(value: Any) -> Any:
 @dataclass(frozen=True)
 class SegmentResult:
     mask: Path
-    bbox: tuple[int, int, int, int]
+    bbox: tuple[int, int, int, int] | None  # None only for an empty mask, which build_mask refuses
     area_fraction: float
     score: float | None
     detections: tuple[dict, ...] = ()

@@ -115,20 +115,22 @@ def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
             ctx.notes.append(f"the scene is small ({image.width}x{image.height}); the work region is "
                              "upscaled for SDXL")
         return image, Path(req.scene).resolve(), None
-    if not names_class(req.scene_prompt, ctx.class_noun):
+    scene_prompt, first_seed = req.scene_prompt, req.seed
+    assert scene_prompt is not None and first_seed is not None  # validate(); run() picked the seed
+    if not names_class(scene_prompt, ctx.class_noun):
         ctx.notes.append(f"the scene prompt does not name '{ctx.class_noun}'; the subject may "
                          "have no place to go")
-    seed = req.scene_seed if req.scene_seed is not None else req.seed
-    image, info = generate_scene(ctx.session, loaded, req.scene_prompt, req.negative_prompt,
+    seed = req.scene_seed if req.scene_seed is not None else first_seed
+    image, info = generate_scene(ctx.session, loaded, scene_prompt, req.negative_prompt,
                                  (req.scene_width, req.scene_height), req.scene_steps, req.guidance,
                                  seed, ctx.progress, ctx.cancel)
     path = save_scene(ctx.project.scenes_dir, image, info, req.to_json())
-    return image, path, req.scene_prompt
+    return image, path, scene_prompt
 
 
 def _plan(req: InsertRequest, alpha: np.ndarray, size: tuple[int, int]) -> masks.CropPlan:
     region = masks.bbox(alpha > 0)
-    if req.crop_to_mask:
+    if req.crop_to_mask and region is not None:
         return masks.plan_crop(region, size, padding=req.crop_padding, target_pixels=req.work_pixels)
     return masks.full_frame_plan(size, req.work_pixels)
 
@@ -203,7 +205,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
              ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
     outputs, copies = [], []
     ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
-    for index, seed in enumerate(req.seeds(req.seed)):
+    seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
+    for index, seed in enumerate(seeds):
         sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
         image = _variation(ctx, loaded, scene, alpha, outcome.mask, plan, sampling, index)
         info = metadata.GenerationInfo(
@@ -221,7 +224,7 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         shutil.copyfile(mask_path, metadata.unique_path(Path(req.out).resolve(), mask_path.stem))
     return InsertResult(
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
-        mask=mask_path, scene=scene_path, seeds=tuple(req.seeds(req.seed)), prompt=prompt, lora=lora,
+        mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
         notes=tuple(ctx.notes), style_lora=req.style_lora)
 

@@ -63,7 +63,7 @@ class TextDetector:
         limits = torch.tensor([rgb.width, rgb.height, rgb.width, rgb.height], dtype=torch.float32)
         boxes = results["boxes"].float().cpu().clamp(min=0).minimum(limits)
         found = [
-            Detection(box=tuple(float(v) for v in box.tolist()), score=float(score), label=str(label).strip())
+            Detection(box=_box(box.tolist()), score=float(score), label=str(label).strip())
             for box, score, label in zip(boxes, results["scores"], results["text_labels"])
         ]
         return sorted(found, key=lambda d: d.score, reverse=True)
@@ -74,6 +74,11 @@ def _normalise_prompt(text: str) -> str:
     if not prompt:
         raise ValueError("the detector needs a text prompt, e.g. 'dog'")
     return prompt if prompt.endswith(".") else prompt + "."
+
+
+def _box(values: list[float]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return x0, y0, x1, y1
 
 
 def detector_folder_problem(folder: Path) -> str | None:

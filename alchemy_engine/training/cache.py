@@ -11,6 +11,7 @@ atomically, and the whole folder is safe to delete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -87,18 +88,21 @@ class PreparedData:
     extra_tokens: dict[str, dict[str, torch.Tensor]] | None = None
 
     def to(self, device: torch.device, dtype: torch.dtype) -> PreparedData:
-        move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype)
+
         return dataclasses.replace(
-            self, latents=[move(t) for t in self.latents], masks=[move(t) for t in self.masks],
+            self, latents=[move(t) for t in self.latents],
+            masks=[None if t is None else move(t) for t in self.masks],
             time_ids=[t.to(device=device, dtype=dtype) for t in self.time_ids],
             prompt_embeds=move(self.prompt_embeds), pooled_embeds=move(self.pooled_embeds),
             extra_embeds={k: (move(a), move(b)) for k, (a, b) in self.extra_embeds.items()},
-            prompt_tokens=_move_ids(self.prompt_tokens, device),
+            prompt_tokens=None if self.prompt_tokens is None else _move_ids(self.prompt_tokens, device),
             extra_tokens={k: _move_ids(v, device) for k, v in (self.extra_tokens or {}).items()} or None)
 
 
-def _move_ids(ids: dict[str, torch.Tensor] | None, device: torch.device) -> dict[str, torch.Tensor] | None:
-    return None if ids is None else {k: v.to(device) for k, v in ids.items()}
+def _move_ids(ids: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in ids.items()}
 
 
 def encode_latents(pipe, pixels: torch.Tensor) -> torch.Tensor:
@@ -124,7 +128,12 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
     """Encode (or reuse) every example's latents and every prompt's embeddings."""
     buckets = dataset.make_buckets(resolution)
     vae_dtype = str(pipe.vae.dtype)
-    examples, latents, masks, time_ids, is_class, prompt_index = [], [], [], [], [], []
+    examples: list[Example] = []
+    latents: list[torch.Tensor] = []
+    masks: list[torch.Tensor | None] = []
+    time_ids: list[torch.Tensor] = []
+    is_class: list[bool] = []
+    prompt_index: list[int] = []
     prompts: dict[str, int] = {}
     variants = (False, True) if flip else (False,)
     total = len(images) * len(variants)
@@ -135,8 +144,8 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
             cancel.raise_if_cancelled()
             key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
                             vae_dtype=vae_dtype, masked=image.mask_path is not None)
-            tensors = cache.get_or_compute("latents", key, lambda image=image, flipped=flipped: _encode_example(
-                pipe, image, buckets, flipped, load_image))
+            tensors = cache.get_or_compute("latents", key, functools.partial(
+                _encode_example, pipe, image, buckets, flipped, load_image))
             lat = tensors["latents"]
             examples.append(Example(image_index, flipped, (lat.shape[-1] * 8, lat.shape[-2] * 8)))
             latents.append(lat)

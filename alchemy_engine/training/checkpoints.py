@@ -17,7 +17,7 @@ import random
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -61,8 +61,8 @@ def remove_partial(run_dir: Path) -> None:
 
 
 def rng_states(noise_generator: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
-    states = {
+    np_state = cast(tuple, np.random.get_state())  # the legacy tuple form (the default)
+    states: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
         "torch": torch.get_rng_state(),

@@ -8,11 +8,15 @@ weights are lookup tables on the device, and nothing here reads a value back to 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from alchemy_engine.training import dataset, lora_io, optimizers, text_encoders
 from alchemy_engine.training.cache import PreparedData
+
+if TYPE_CHECKING:
+    from alchemy_engine.training.request import TrainRequest
 
 
 @dataclasses.dataclass
@@ -22,8 +26,8 @@ class LoopState:
     models: dict[str, torch.nn.Module]  # what carries LoRA: {"unet": unet}
     params: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
-    lr_scheduler: object
-    scaler: object | None
+    lr_scheduler: Any  # a diffusers/torch LR scheduler
+    scaler: Any | None  # torch.amp.GradScaler for fp16 on CUDA
     generator: torch.Generator
     data: PreparedData
     device: torch.device
@@ -33,7 +37,7 @@ class LoopState:
     instance: list[int]  # indices into data.examples
     classes: list[int]
     batches_per_epoch: int
-    request: object
+    request: TrainRequest
     step: int = 0
     micro_step: int = 0
     resumed_from: int | None = None
@@ -105,8 +109,8 @@ def _batch(state: LoopState, indices: list[int], is_class: bool) -> dict:
              "weights": None}
     if request.masked_loss:
         ones = torch.ones_like(latents[0, :1])
-        maps = [dataset.loss_weights(data.masks[i], request.background_weight)
-                if data.masks[i] is not None and not is_class else ones for i in indices]
+        maps = [dataset.loss_weights(mask, request.background_weight)
+                if (mask := data.masks[i]) is not None and not is_class else ones for i in indices]
         weights = torch.stack(maps)
         batch["weights"] = weights / (weights.sum(dim=(1, 2, 3), keepdim=True) * latents.shape[1])
     return batch
@@ -114,7 +118,7 @@ def _batch(state: LoopState, indices: list[int], is_class: bool) -> dict:
 
 def _merge(a: dict, b: dict) -> dict:
     """One forward pass for instance and class images of the same size."""
-    merged = {k: torch.cat([a[k], b[k]]) for k in a if k != "weights"}
+    merged: dict[str, torch.Tensor | None] = {k: torch.cat([a[k], b[k]]) for k in a if k != "weights"}
     merged["weights"] = None if a["weights"] is None else torch.cat([a["weights"], b["weights"]])
     return merged
 
@@ -181,7 +185,7 @@ def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
 def optimizer_step(state: LoopState) -> torch.Tensor:
     """``grad_accum`` micro-batches, clip, step; returns the mean loss as a device tensor."""
     request, scaler = state.request, state.scaler
-    total = None
+    total: torch.Tensor | None = None
     for _ in range(request.grad_accum):
         passes = _micro_batch(state)
         for batch in passes:
@@ -199,6 +203,7 @@ def optimizer_step(state: LoopState) -> torch.Tensor:
         state.optimizer.step()
     state.lr_scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
+    assert total is not None  # grad_accum >= 1 (validated)
     return total
 
 

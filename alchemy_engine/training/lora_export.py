@@ -67,7 +67,7 @@ def lora_modules(models: dict[str, torch.nn.Module]) -> Iterator[LoraModule]:
     for component, model in models.items():
         if component not in KOHYA_PREFIX:
             raise ModelError(f"no LoRA file layout for a {component!r} component")
-        config = model.peft_config[ADAPTER]
+        config = getattr(model, "peft_config")[ADAPTER]  # noqa: B009 - nn.Module's __getattr__ is typed as Tensor
         if config.rank_pattern or config.alpha_pattern:
             raise ModelError("per-layer LoRA ranks or alphas cannot be written as one kohya alpha per "
                              "module yet")

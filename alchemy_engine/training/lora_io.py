@@ -74,6 +74,7 @@ def peft_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             for k, v in get_peft_model_state_dict(model, adapter_name=ADAPTER).items()}
 
 
-def adapter_metadata(model: torch.nn.Module) -> dict[str, Any]:
+def adapter_metadata(model: Any) -> dict[str, Any]:
+    """peft's config of our adapter (``model`` carries peft's LoRA layers and ``peft_config``)."""
     config = model.peft_config[ADAPTER].to_dict()
     return {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}

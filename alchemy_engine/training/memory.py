@@ -95,7 +95,8 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
     first = estimate(request, source, policy, free_bytes)
     if first.fits:
         return first
-    current, changes = request, {}
+    current, result = request, first
+    changes: dict[str, list[Any]] = {}
     for field, value in _ladder(request, torch.device(policy.device)):
         before = getattr(current, field)
         if before == value:
@@ -110,7 +111,7 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
         if result.fits:
             return dataclasses.replace(result, changes=changes)
     raise AlchemyError(f"no settings fit: even at resolution {current.resolution} the estimate is "
-                       f"{result.total_bytes / GIB:.1f} GiB with {first.free_bytes / GIB:.1f} GiB free; "
+                       f"{result.total_bytes / GIB:.1f} GiB with {(first.free_bytes or 0) / GIB:.1f} GiB free; "
                        "close other programs that use the GPU, or train on a larger GPU")
 
 

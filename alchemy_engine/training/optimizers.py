@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ def effective_optimizer(name: str, device: torch.device) -> str:
     return name
 
 
-def create(request, params: list[torch.nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
+def create(request, params: list[dict[str, Any]], device: torch.device) -> torch.optim.Optimizer:
     name = effective_optimizer(request.optimizer, device)
     if name != request.optimizer:
         log.warning("8-bit AdamW needs bitsandbytes and a CUDA GPU; using AdamW")

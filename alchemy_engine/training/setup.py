@@ -57,6 +57,13 @@ class RunSetup:
     warnings: list[str]
     changes: list[SettingChange] = dataclasses.field(default_factory=list)
 
+    @property
+    def folder(self) -> Path:
+        """The run folder; only after :func:`create_run_dir`."""
+        if self.run_dir is None:
+            raise RuntimeError("create_run_dir() makes the run folder before training")
+        return self.run_dir
+
     def change(self, field: str, used: Any, why: str) -> None:
         """Apply ``field = used`` to the request and remember why."""
         self.changes.append(SettingChange(field, getattr(self.request, field), used, why))

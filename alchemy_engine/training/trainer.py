@@ -154,7 +154,7 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
 
 def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dict:
     request = run_setup.request
-    run_dir = run_setup.run_dir
+    run_dir = run_setup.folder
     loss_log = LossLog(run_dir / LOSS_FILE)
     if run_setup.checkpoint is not None:
         saved = checkpoints.load(run_setup.checkpoint, models=state.models, optimizer=state.optimizer,
@@ -205,13 +205,13 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
     if state.step == 0 or state.step == state.resumed_from:
         return
     loss_log.flush()
-    folder = checkpoints.save(run_setup.run_dir, state.step, models=state.models, optimizer=state.optimizer,
+    folder = checkpoints.save(run_setup.folder, state.step, models=state.models, optimizer=state.optimizer,
                               scheduler=state.lr_scheduler, scaler=state.scaler,
                               noise_generator=state.generator,
                               state={"micro_step": state.micro_step, "loss_log": loss_log.state()},
                               keep_last=run_setup.request.keep_last)
     progress(Progress(Stage.CHECKPOINT, step=state.step, total=run_setup.request.steps, message=folder.name,
-                      run_id=run_setup.run_dir.name, path=folder))
+                      run_id=run_setup.folder.name, path=folder))
 
 
 def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
@@ -221,7 +221,7 @@ def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
     negative = (torch.zeros_like(embeds[0]), torch.zeros_like(embeds[1]))  # SDXL: zeros for an empty prompt
     image = samples.render(state.parts, embeds, negative, size=bucket, steps=request.sample_steps, seed=request.sample_seed,
                            device=state.device, autocast_dtype=run_setup.autocast_dtype)
-    path = samples.save_sample(image, run_setup.run_dir / "samples", state.step)
+    path = samples.save_sample(image, run_setup.folder / "samples", state.step)
     progress(Progress(Stage.SAMPLE, step=state.step, total=request.steps, preview=image, preview_path=path))
     return path
 
@@ -234,13 +234,13 @@ def _export(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog) -> d
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
             "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora,
             "text_encoder_lr": request.text_encoder_lr or request.learning_rate,
-            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_setup.run_dir.name}"}
-    lora_path, kohya_path = run_setup.run_dir / LORA_FILE, run_setup.run_dir / KOHYA_FILE
+            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_setup.folder.name}"}
+    lora_path, kohya_path = run_setup.folder / LORA_FILE, run_setup.folder / KOHYA_FILE
     try:
         lora_export.save_diffusers(lora_path, state.models, info)
         lora_export.save_kohya(kohya_path, state.models, info)
     except OSError as exc:
-        raise AlchemyError(f"could not write the LoRA files into {run_setup.run_dir} ({exc}); the last "
+        raise AlchemyError(f"could not write the LoRA files into {run_setup.folder} ({exc}); the last "
                            f"checkpoint is intact: free some space and run `train --resume "
-                           f"{run_setup.run_dir.name}`") from exc
+                           f"{run_setup.folder.name}`") from exc
     return {"lora": lora_path, "kohya": kohya_path}

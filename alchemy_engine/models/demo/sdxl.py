@@ -67,7 +67,7 @@ def build_sdxl_components(size: str = "tiny", seed: int = 0, device: Any = None,
     unet_cfg = UNet2DConditionModel.load_config(cfg_dir / "unet")
     vae_cfg = AutoencoderKL.load_config(cfg_dir / "vae")
     if size != "full":
-        spec = _TINY if size == "tiny" else _MID
+        spec: dict[str, Any] = _TINY if size == "tiny" else _MID
         for cfg, overrides in ((te1_cfg, spec["text_encoder"]), (te2_cfg, spec["text_encoder_2"])):
             for key, value in overrides.items():
                 setattr(cfg, key, value)

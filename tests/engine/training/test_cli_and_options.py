@@ -109,3 +109,19 @@ def test_prodigy_optimizer_trains(project):
     pytest.importorskip("prodigyopt")
     result = run(quick_request(project, steps=3, optimizer="prodigy", learning_rate=1.0))
     assert result.steps == 3 and np.isfinite(result.final_loss)
+
+
+def test_settings_the_engine_changes_are_reported_and_saved(project):
+    """8-bit AdamW cannot run on the CPU: the run uses AdamW, says so, and keeps the reason."""
+    events = []
+    result = run(quick_request(project, optimizer="adamw8bit", steps=2), events.append)
+    assert result.settings_changed == {"optimizer": ["adamw8bit", "adamw"]}
+    notes = [e.message for e in events if e.stage == "note"]
+    assert any(n.startswith("optimizer: adamw8bit → adamw (8-bit AdamW needs bitsandbytes") for n in notes)
+    assert any(n.startswith("mixed_precision: auto → no") for n in notes)
+    assert list(result.notes) == notes
+    saved = json.loads((result.run_dir / "settings_changed.json").read_text())
+    assert saved["optimizer"]["used"] == "adamw" and "bitsandbytes" in saved["optimizer"]["why"]
+    request = json.loads((result.run_dir / "train_request.json").read_text())
+    assert request["optimizer"] == "adamw"  # what really ran, so a resume runs the same
+    assert {e.run_id for e in events if e.run_id} == {result.run_dir.name}
