@@ -42,7 +42,13 @@ def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | No
 
 def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     """Describe a file (or folder); a file that cannot be the SDXL model ends in a ModelError."""
-    from alchemy_engine.api import probe_checkpoint, require_sdxl_checkpoint, resolve_sdxl
+    from alchemy_engine.api import (
+        inspect_lora,
+        probe_checkpoint,
+        require_sdxl_checkpoint,
+        require_sdxl_lora,
+        resolve_sdxl,
+    )
 
     path: Path = args.path.expanduser()
     if path.is_dir():
@@ -51,6 +57,12 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
                 "description": "an SDXL diffusers folder", "fingerprint": source.fingerprint()}
     info = probe_checkpoint(path)
     out.event({"event": "probe", **info.to_dict()})
+    if info.family == "lora":  # a LoRA is no base model, but say whether insertion can use it
+        lora = inspect_lora(path)
+        out.info(f"{path.name}: {lora.description()}")
+        require_sdxl_lora(path)  # raises with what the LoRA is made for
+        return {**info.to_dict(), "description": lora.description(), "usable": True, "kind": "lora",
+                "lora_layout": lora.layout, "lora_base": lora.base}
     out.info(f"{path.name}: {info.description}")
     require_sdxl_checkpoint(path)  # raises with what the file is and what is expected
     return {**info.to_dict(), "usable": True, "kind": "single_file",

@@ -34,14 +34,20 @@ def test_models_human_output_names_the_folders(alchemy_home, capsys, monkeypatch
     assert str(alchemy_home / "models" / "sam") in out and "demo" in out
 
 
-def test_models_check_refuses_a_lora_in_one_line(capsys, tmp_path):
-    lora = write_fake_safetensors(tmp_path / "my_lora.safetensors",
-                                  {"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": [4, 1280]})
-    assert cli_main(["models", "check", str(lora)]) == 2
+def test_models_check_describes_a_lora_and_refuses_one_for_another_model(capsys, tmp_path):
+    sd15 = write_fake_safetensors(tmp_path / "my_lora.safetensors", {
+        "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": [4, 1280],
+        "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": [4, 768]})
+    assert cli_main(["models", "check", str(sd15)]) == 2
     captured = capsys.readouterr()
-    assert captured.out.startswith("my_lora.safetensors: a LoRA (kohya format)")
+    assert captured.out.startswith("my_lora.safetensors: a LoRA for Stable Diffusion 1.x (kohya")
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: my_lora.safetensors is a LoRA")
+    assert len(lines) == 1 and lines[0].startswith("error: my_lora.safetensors is a LoRA for Stable Diffusion 1.x")
+    sdxl = write_fake_safetensors(tmp_path / "sdxl_lora.safetensors", {
+        "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": [4, 2048]})
+    assert cli_main(["models", "check", "--json", str(sdxl)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (result["kind"], result["lora_base"], result["usable"]) == ("lora", "sdxl", True)
 
 
 def test_models_check_json_accepts_sdxl(capsys, tmp_path):
