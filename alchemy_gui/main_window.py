@@ -5,14 +5,14 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
-from alchemy_gui.failure_dialog import show_failure
-from alchemy_gui.insert_panel import InsertPanel
-from alchemy_gui.new_project_dialog import NewProjectDialog
-from alchemy_gui.project_browser import ProjectBrowser
-from alchemy_gui.project_overview import ProjectOverview
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.train_panel import TrainPanel
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.insert.panel import InsertPanel
+from alchemy_gui.projects.browser import ProjectBrowser
+from alchemy_gui.projects.new_project_dialog import NewProjectDialog
+from alchemy_gui.projects.overview import ProjectOverview
+from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.train.panel import TrainPanel
 
 
 class MainWindow(QMainWindow):
@@ -21,7 +21,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Image Alchemy")
         self.resize(1200, 780)
         self.runner = JobRunner(self)
-        self.state = ProjectState(self.runner, self)
+        self.state = ProjectsState(self.runner, self)
 
         self.browser = ProjectBrowser(self.state)
         self.overview = ProjectOverview()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alchemy_engine import project as projects
 from alchemy_gui.main_window import MainWindow
-from alchemy_gui.project_state import NewProject
+from alchemy_gui.projects.state import NewProject
 
 
 def _window(qtbot) -> MainWindow:

@@ -30,7 +30,7 @@ from alchemy_engine.api import (
     SceneRequest,
     insertion_prompt,
 )
-from alchemy_gui.insert_jobs import Choice, Choices
+from alchemy_gui.insert.jobs import Choice, Choices
 
 SCENE_SIZES = SDXL_RESOLUTIONS + ((768, 768), (512, 512))
 RANDOM_SEED = -1

@@ -3,7 +3,7 @@ project's previous runs and the base models found on this computer.
 
 Widgets bind to the ``<noun>_changed`` signals (emitted only when a value really changes) and call
 one method per user action. Every job (training, memory estimate, model search, run list) goes
-through the shared :class:`~alchemy_gui.workers.JobRunner`; nothing here touches torch or waits on
+through the shared :class:`~alchemy_gui.common.workers.JobRunner`; nothing here touches torch or waits on
 the disk.
 """
 
@@ -21,8 +21,8 @@ from alchemy_engine import api
 from alchemy_engine.api import RunInfo, TrainRequest, list_runs_job
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress
-from alchemy_gui.images import qimage_from_pil
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.images import qimage_from_pil
+from alchemy_gui.common.workers import JobFailure, JobRunner
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3

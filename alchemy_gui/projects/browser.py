@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.project_state import ProjectState
+from alchemy_gui.projects.state import ProjectsState
 
 
 class ProjectBrowser(QWidget):
     new_requested = Signal()
 
-    def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         title = QLabel("Projects")

@@ -15,15 +15,15 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtTest import QTest
 
 from alchemy_engine import project as projects
-from alchemy_gui.insert_panel import InsertPanel
-from alchemy_gui.mask_canvas import Tool
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.workers import JobRunner
+from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.insert.mask_canvas import Tool
+from alchemy_gui.insert.panel import InsertPanel
+from alchemy_gui.projects.state import ProjectsState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine" / "insertion"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine" / "insertion"))
 from insert_helpers import make_demo_lora  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCENE = (160, 120)
 
 
@@ -61,7 +61,7 @@ def project(demo_lora):
 @pytest.fixture
 def panel(qtbot):
     runner = JobRunner()
-    state = ProjectState(runner)
+    state = ProjectsState(runner)
     widget = InsertPanel(state, runner)
     qtbot.addWidget(widget)
     widget.resize(1100, 720)
@@ -248,11 +248,11 @@ def test_building_the_panel_imports_no_ml_package():
     code = (
         "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
-        "from alchemy_gui.insert_panel import InsertPanel\n"
-        "from alchemy_gui.project_state import ProjectState\n"
-        "from alchemy_gui.workers import JobRunner\n"
+        "from alchemy_gui.insert.panel import InsertPanel\n"
+        "from alchemy_gui.projects.state import ProjectsState\n"
+        "from alchemy_gui.common.workers import JobRunner\n"
         "app = QApplication([])\n"
-        "runner = JobRunner(); panel = InsertPanel(ProjectState(runner), runner); panel.show()\n"
+        "runner = JobRunner(); panel = InsertPanel(ProjectsState(runner), runner); panel.show()\n"
         "app.processEvents()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers')))"
     )

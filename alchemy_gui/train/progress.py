@@ -1,5 +1,5 @@
 """The running (or last) training job: stage, step bar, loss / learning rate / speed / ETA, the loss
-curve and the newest sample image. Binds to :class:`~alchemy_gui.train_state.TrainState`."""
+curve and the newest sample image. Binds to :class:`~alchemy_gui.train.state.TrainState`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from alchemy_engine.jobs import Progress
-from alchemy_gui.loss_chart import LossChart
-from alchemy_gui.train_state import TrainState
+from alchemy_gui.train.loss_chart import LossChart
+from alchemy_gui.train.state import TrainState
 
 STEP_STAGES = ("training", "checkpoint", "sample", "resuming")
 STAGE_TEXT = {"waiting": "Waiting for the current job…", "preparing": "Checking photos and model…",

@@ -1,7 +1,7 @@
 """The Train area: settings on the left; progress, the outcome and previous runs on the right.
 
 ``TrainPanel(state, runner)`` follows ``state.current_changed`` by itself. All UI state lives in
-:class:`~alchemy_gui.train_state.TrainState` (``panel.train_state``); this widget only binds to its
+:class:`~alchemy_gui.train.state.TrainState` (``panel.train_state``); this widget only binds to its
 signals and calls one of its methods per click.
 """
 
@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine.api import RunInfo
-from alchemy_gui.failure_dialog import show_failure
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.train_form import TrainForm
-from alchemy_gui.train_progress import TrainProgressView
-from alchemy_gui.train_state import FEW_PHOTOS, Status, TrainState
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.train.form import TrainForm
+from alchemy_gui.train.progress import TrainProgressView
+from alchemy_gui.train.state import FEW_PHOTOS, Status, TrainState
 
 STATUS_COLOURS = {"info": "#3c4043", "done": "#1e7b34", "stopped": "#9a6700", "error": "#c0392b"}
 RUN_COLUMNS = ("Run", "Steps", "LoRA", "Final loss", "State")
@@ -47,7 +47,7 @@ def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
 
 
 class TrainPanel(QWidget):
-    def __init__(self, state: ProjectState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project_state = state
         self.train_state = TrainState(runner, self)

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from alchemy_engine import api as projects
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.workers import JobFailure, JobRunner
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _delete(slug: str, progress, cancel) -> str:
     return slug
 
 
-class ProjectState(QObject):
+class ProjectsState(QObject):
     projects_changed = Signal(list)  # list of project summaries
     current_changed = Signal(object)  # Project or None
     failed = Signal(str, object)  # title, JobFailure
@@ -133,4 +133,4 @@ class ProjectState(QObject):
         self.refresh()
 
 
-__all__ = ["AddPhotos", "JobFailure", "NewProject", "ProjectState"]
+__all__ = ["AddPhotos", "JobFailure", "NewProject", "ProjectsState"]

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine.jobs import Progress
-from alchemy_gui.mask_canvas import Tool
+from alchemy_gui.insert.mask_canvas import Tool
 
 TOOL_TIPS = {
     Tool.CLICK: "Click: left-click on the subject, right-click (or Alt+click) on what is not the subject; "

@@ -20,7 +20,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from alchemy_gui.insert_state import MaskDocument
+from alchemy_gui.insert.mask_document import MaskDocument
 
 MASK_RGBA = (255, 64, 64, 110)
 POSITIVE = QColor(46, 204, 113)

@@ -1,4 +1,4 @@
-"""The training settings form, bound to :class:`~alchemy_gui.train_state.TrainState`.
+"""The training settings form, bound to :class:`~alchemy_gui.train.state.TrainState`.
 
 One widget per :class:`~alchemy_engine.training.request.TrainRequest` field, built from the
 ``BASIC`` / ``ADVANCED`` tables. Widgets never check values themselves: whatever the user types
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine.api import MIXED_PRECISION, OPTIMIZERS
-from alchemy_gui.train_state import TrainState
+from alchemy_gui.train.state import TrainState
 
 RESOLUTIONS = ("512", "768", "1024", "1536")
 # (field, label, kind, options, tooltip). Kinds: int, float, optfloat, real, bool, choice, res, text.

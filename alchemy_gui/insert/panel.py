@@ -30,8 +30,10 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine.api import InsertionSession, SegmentRequest
 from alchemy_engine.jobs import Progress
-from alchemy_gui.failure_dialog import show_failure
-from alchemy_gui.insert_jobs import (
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.images import IMAGE_FILTER
+from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.insert.jobs import (
     Choices,
     InsertJob,
     InsertOutcome,
@@ -43,13 +45,11 @@ from alchemy_gui.insert_jobs import (
     load_scene_job,
     segment_job,
 )
-from alchemy_gui.insert_settings import InsertSettings
-from alchemy_gui.insert_state import MaskDocument
-from alchemy_gui.insert_tools import ActionArea, ResultStrip, ToolBar
-from alchemy_gui.mask_canvas import MaskCanvas, Tool
-from alchemy_gui.new_project_dialog import IMAGE_FILTER
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.insert.mask_canvas import MaskCanvas, Tool
+from alchemy_gui.insert.mask_document import MaskDocument
+from alchemy_gui.insert.settings import InsertSettings
+from alchemy_gui.insert.tools import ActionArea, ResultStrip, ToolBar
+from alchemy_gui.projects.state import ProjectsState
 
 NO_PROJECT_HINT = "Open a project on the left to put its subject into a scene."
 
@@ -61,7 +61,7 @@ class InsertPanel(QWidget):
     job_failed = Signal(object)  # JobFailure, after the panel shows it
     busy_changed = Signal(bool)
 
-    def __init__(self, state: ProjectState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state, self.runner = state, runner
         self.session = InsertionSession()
