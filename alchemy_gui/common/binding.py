@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -119,7 +120,8 @@ def _adapter(widget: QWidget, combo: str) -> _Adapter:
 class Binding:
     """The connections of one :func:`bind` or :func:`bind_to`; :meth:`disconnect` drops them."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: QObject) -> None:
+        self.model = model
         self._model_side: list[tuple[Any, Callable]] = []
         self._widget_side: list[tuple[Any, Callable]] = []
         self._refresh: Callable[[], None] = lambda: None
@@ -141,7 +143,8 @@ class Binding:
     def _widget_gone(self, *_: Any) -> None:
         """The widget was destroyed (its own connections went with it): stop updating it."""
         for signal, slot in self._model_side:
-            signal.disconnect(slot)
+            if shiboken6.isValid(self.model):  # a model torn down with its view has no connections left
+                signal.disconnect(slot)
         self._model_side.clear()
         self._refresh = lambda: None
 
@@ -157,7 +160,7 @@ def bind(model: QObject, name: str, widget: QWidget, *, combo: str = "data", sig
     take only the user's own edits). ``to_model`` / ``to_widget`` convert between the two.
     """
     adapter = _adapter(widget, combo)
-    binding = Binding()
+    binding = Binding(model)
     writing = [False]  # True while this widget's change is being stored in the model
 
     def push(*args: Any) -> None:
@@ -187,7 +190,7 @@ def bind(model: QObject, name: str, widget: QWidget, *, combo: str = "data", sig
 
 def bind_to(model: QObject, name: str, setter: Callable[[Any], Any]) -> Binding:
     """One-way binding: ``setter(value)`` now and on every change of ``model.<name>``."""
-    binding = Binding()
+    binding = Binding(model)
     binding._connect(getattr(model, f"{name}_changed"), setter)
     binding._refresh = lambda: setter(getattr(model, name))
     binding.refresh()

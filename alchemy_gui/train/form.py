@@ -1,9 +1,10 @@
-"""The training settings form, bound to :class:`~alchemy_gui.train.state.TrainState`.
+"""The training settings form, bound to :class:`~alchemy_gui.train.state.TrainState`'s settings.
 
-One widget per :class:`~alchemy_engine.training.request.TrainRequest` field, built from the
-``BASIC`` / ``ADVANCED`` tables. Widgets never check values themselves: whatever the user types
-goes to ``state.set_field`` and ``TrainRequest.validate()`` says what is wrong, so the rules live
-in one place. Ranges of the spin boxes are deliberately wider than the valid ones for that reason.
+The ``BASIC`` / ``ADVANCED`` tables choose which TrainRequest fields the form shows and with which
+kind of widget; labels, tooltips, ranges, choices and initial values come from the request field
+itself (``api.field_info``), so nothing here repeats a default or a help text. Whatever the user
+enters goes to the settings and ``TrainRequest.validate()`` says what is wrong, so the rules live
+in one place.
 """
 
 from __future__ import annotations
@@ -14,60 +15,38 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QIntValidator, QStandardItemModel
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLineEdit,
     QMenu,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from alchemy_engine.api import MIXED_PRECISION, OPTIMIZERS
+from alchemy_engine import api
+from alchemy_gui.common import field_widgets as fw
+from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.train.state import TrainState
 
-RESOLUTIONS = ("512", "768", "1024", "1536")
-# (field, label, kind, options, tooltip). Kinds: int, float, optfloat, real, bool, choice, res, text.
-BASIC = (
-    ("steps", "Steps", "int", (0, 1_000_000), "Optimizer steps. 400–800 for 3–5 photos is usual."),
-    ("learning_rate", "Learning rate", "float", (), "How big each update is; 1e-4 is usual (1.0 for Prodigy)."),
-    ("rank", "LoRA rank", "int", (0, 4096), "Capacity of the LoRA: 16–32 keeps a subject; more means bigger files."),
-    ("alpha", "LoRA alpha", "optfloat", (), "Scale = alpha / rank. Leave empty for alpha = rank."),
-    ("resolution", "Resolution", "res", RESOLUTIONS, "Training size in pixels; SDXL is made for 1024."),
-    ("seed", "Seed", "int", (0, 2**31 - 1), "Same seed and settings give the same LoRA."),
-    ("batch_size", "Batch size", "int", (0, 256), "Photos per step; more needs more memory."),
-)
-ADVANCED = (
-    ("train_ff", "Train feed-forward layers", "bool", (), "LoRA on the feed-forward layers too: more detail, "
-     "bigger file."),
-    ("text_encoder_lora", "Text-encoder LoRA", "bool", (), "Also teach the text encoders (slower, more memory)."),
-    ("min_snr_gamma", "Min-SNR γ", "real", (0.0, 100.0, 2), "Loss weighting that steadies training; 5 is usual, "
-     "0 turns it off."),
-    ("noise_offset", "Noise offset", "real", (0.0, 5.0, 4), "e.g. 0.0357 for deeper darks and brighter lights."),
-    ("flip", "Random horizontal flips", "bool", (), "Off by default: many subjects are not symmetric."),
-    ("prior_preservation", "Prior preservation", "bool", (), "Also learn from images of the plain class "
-     "(made by the base model) so the class word keeps its meaning."),
-    ("class_images", "Class images", "int", (0, 100_000), "How many class images to make and use."),
-    ("prior_weight", "Class-image weight", "real", (0.0, 100.0, 2), "Weight of the class-image loss."),
-    ("masked_loss", "Masked loss", "bool", (), "Learn only from the subject (uses the photos' subject masks)."),
-    ("background_weight", "Background weight", "real", (0.0, 10.0, 2), "Loss weight outside the subject mask."),
-    ("gradient_checkpointing", "Gradient checkpointing", "bool", (), "Much less memory, about 25% slower."),
-    ("optimizer", "Optimizer", "choice", OPTIMIZERS, "adamw; adamw8bit needs an NVIDIA GPU; prodigy finds "
-     "its own learning rate (set it to 1.0)."),
-    ("mixed_precision", "Mixed precision", "choice", MIXED_PRECISION, "auto: bf16/fp16 on GPUs, fp32 on the CPU."),
-    ("save_every", "Save checkpoint every", "int", (0, 1_000_000), "Steps between resumable checkpoints "
-     "(0 = only when stopped)."),
-    ("keep_last", "Keep last checkpoints", "int", (0, 1000), "Older checkpoints are deleted."),
-    ("sample_every", "Sample every", "int", (0, 1_000_000), "Steps between preview images (0 = none)."),
-    ("sample_prompt", "Sample prompt", "text", (), "Prompt of the preview images; empty: the training prompt."),
-)
+RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 32 can be typed
+# Widget kinds: int, float (free text), real (spin box, with its decimals), bool, choice, res, text.
+BASIC = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
+         ("resolution", "res"), ("seed", "int"), ("batch_size", "int"))
+ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("min_snr_gamma", "real", 2),
+            ("noise_offset", "real", 4), ("flip", "bool"), ("prior_preservation", "bool"),
+            ("class_images", "int"), ("prior_weight", "real", 2), ("masked_loss", "bool"),
+            ("background_weight", "real", 2), ("gradient_checkpointing", "bool"), ("optimizer", "choice"),
+            ("mixed_precision", "choice"), ("save_every", "int"), ("keep_last", "int"), ("sample_every", "int"),
+            ("sample_prompt", "text"))
+KINDS = {spec[0]: spec[1] for spec in BASIC + ADVANCED}
 DEPENDS = {"class_images": "prior_preservation", "prior_weight": "prior_preservation",
-           "background_weight": "masked_loss"}
+           "background_weight": "masked_loss", "sample_prompt": "sample_every"}
+
+
+def info(name: str) -> api.FieldInfo:
+    return api.field_info(api.TrainRequest, name)
 
 
 def _parse_float(text: str, optional: bool) -> Any:
@@ -81,15 +60,20 @@ def _parse_float(text: str, optional: bool) -> Any:
         return text
 
 
+def _float_text(value: Any) -> str:
+    return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+
+
 class TrainForm(QWidget):
     def __init__(self, state: TrainState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.fields: dict[str, QWidget] = {}
+        self.bindings: list[Binding] = []
         basic = QFormLayout()
-        basic.addRow("Base model", self._model_row())
+        basic.addRow(info("model").label, self._model_row())
         for spec in BASIC:
-            basic.addRow(spec[1], self._make(*spec))
+            basic.addRow(info(spec[0]).label, self._make(*spec))
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setText("Advanced")
         self.advanced_toggle.setCheckable(True)
@@ -102,10 +86,10 @@ class TrainForm(QWidget):
         advanced.setContentsMargins(12, 0, 0, 0)
         for spec in ADVANCED:
             widget = self._make(*spec)
-            if spec[2] == "bool":
+            if spec[1] == "bool":
                 advanced.addRow(widget)
             else:
-                advanced.addRow(spec[1], widget)
+                advanced.addRow(info(spec[0]).label, widget)
         self.advanced.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -113,20 +97,13 @@ class TrainForm(QWidget):
         layout.addWidget(self.advanced_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.advanced)
         layout.addStretch(1)
-        state.settings_changed.connect(self._show_settings)
-        state.models_changed.connect(self._show_models)
-        state.project_changed.connect(self._show_project)
-        self._show_models(state.models)
-        self._show_settings(state.settings)
+        self._bind()
 
     # --- building -------------------------------------------------------------------------------
     def _model_row(self) -> QWidget:
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("The SDXL base model to train on. Put models into the models folder, or "
-                                    "Browse… to one anywhere; “demo” is a tiny random model for trying the app.")
+        self.model_combo = fw.describe(QComboBox(), info("model"))
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(18)
-        self.model_combo.activated.connect(self._on_model_chosen)
         self.browse_button = QToolButton()
         self.browse_button.setText("Browse…")
         self.browse_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -143,78 +120,54 @@ class TrainForm(QWidget):
         box.addWidget(self.browse_button)
         return row
 
-    def _make(self, name: str, label: str, kind: str, options: tuple, tip: str) -> QWidget:
-        set_field = self.state.set_field
+    def _make(self, name: str, kind: str, decimals: int = 2) -> QWidget:
+        field = info(name)
         if kind == "int":
-            widget = QSpinBox()
-            widget.setRange(*options)
-            widget.valueChanged.connect(lambda v, n=name: set_field(n, int(v)))
+            widget: QWidget = fw.int_spin_box(field)
         elif kind == "real":
-            widget = QDoubleSpinBox()
-            widget.setRange(options[0], options[1])
-            widget.setDecimals(options[2])
-            widget.setSingleStep(10 ** -options[2] * 5 if options[2] > 2 else 0.1)
-            widget.valueChanged.connect(lambda v, n=name: set_field(n, float(v)))
-        elif kind in ("float", "optfloat"):
-            widget = QLineEdit()
-            if kind == "optfloat":
-                widget.setPlaceholderText("same as rank")
-            widget.textEdited.connect(lambda t, n=name, o=kind == "optfloat": set_field(n, _parse_float(t, o)))
+            widget = fw.float_spin_box(field, decimals=decimals, step=10 ** -decimals * 5 if decimals > 2 else 0.1)
         elif kind == "bool":
-            widget = QCheckBox(label)
-            widget.toggled.connect(lambda v, n=name: set_field(n, bool(v)))
+            widget = fw.check_box(field)
         elif kind == "choice":
-            widget = QComboBox()
-            widget.addItems(list(options))
-            widget.currentTextChanged.connect(lambda t, n=name: set_field(n, t))
+            widget = fw.choice_box(field)
         elif kind == "res":
-            widget = QComboBox()
+            widget = fw.describe(QComboBox(), field)
             widget.setEditable(True)
-            widget.addItems(list(options))
-            widget.setValidator(QIntValidator(0, 100_000, widget))
-            widget.currentTextChanged.connect(lambda t, n=name: set_field(n, int(t) if t.isdigit() else t))
-        else:  # text: empty means None
-            widget = QLineEdit()
-            widget.textEdited.connect(lambda t, n=name: set_field(n, t.strip() or None))
-        widget.setToolTip(tip)
-        widget.setObjectName(f"field_{name}")
+            widget.addItems(list(RESOLUTIONS))
+            widget.setValidator(QIntValidator(0, int(field.maximum or fw.INT_LIMIT), widget))
+        else:  # float or text: a line edit
+            widget = fw.line_edit(field)
         self.fields[name] = widget
         return widget
 
-    # --- showing the state ----------------------------------------------------------------------
-    def _show_settings(self, settings: dict) -> None:
+    def _bind(self) -> None:
+        """Every binding of the form in one place."""
+        settings, keep = self.state.settings, self.bindings.append
         for name, widget in self.fields.items():
-            widget.blockSignals(True)
-            try:
-                self._show_value(widget, settings[name])
-            finally:
-                widget.blockSignals(False)
-        for name, switch in DEPENDS.items():
-            self.fields[name].setEnabled(bool(settings[switch]))
-        self.fields["sample_prompt"].setEnabled(bool(settings["sample_every"]))
-        self._select_model(settings["model"])
-
-    @staticmethod
-    def _show_value(widget: QWidget, value: Any) -> None:
-        if isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        elif isinstance(widget, QSpinBox):
-            if isinstance(value, int):
-                widget.setValue(value)
-        elif isinstance(widget, QDoubleSpinBox):
-            widget.setValue(float(value or 0.0))
-        elif isinstance(widget, QComboBox):
-            text = str(value)
-            if widget.currentText() == text:
-                return
-            if widget.isEditable():
-                widget.setCurrentText(text)
+            kind = KINDS[name]
+            if kind == "float":  # the user's own edits only: the text stays as typed
+                optional = info(name).optional
+                keep(bind(settings, name, widget, signal="textEdited", to_widget=_float_text,
+                          to_model=lambda text, o=optional: _parse_float(text, o)))
+            elif kind == "text":
+                keep(bind(settings, name, widget, signal="textEdited", to_widget=lambda v: v or "",
+                          to_model=lambda text: text.strip() or None))
+            elif kind == "res":
+                keep(bind(settings, name, widget, combo="text", to_widget=str,
+                          to_model=lambda text: int(text) if text.isdigit() else text))
+            elif kind == "real":
+                keep(bind(settings, name, widget, to_widget=lambda v: float(v or 0.0)))
             else:
-                widget.setCurrentIndex(widget.findText(text))
-        elif isinstance(widget, QLineEdit) and not widget.hasFocus():  # never fight the user's typing
-            widget.setText("" if value is None else (f"{value:g}" if isinstance(value, float) else str(value)))
+                keep(bind(settings, name, widget))
+        for name, switch in DEPENDS.items():
+            keep(bind_to(settings, switch, lambda on, w=self.fields[name]: w.setEnabled(bool(on))))
+        self.model_binding = bind(settings, "model", self.model_combo, signal="activated")
+        keep(self.model_binding)
+        keep(bind_to(self.state, "models", self._show_models))
+        keep(bind_to(self.state, "project", self._show_project))
 
-    def _show_models(self, models: list) -> None:
+    # --- showing the state ----------------------------------------------------------------------
+    def _show_models(self, models: tuple) -> None:
         combo = self.model_combo
         combo.blockSignals(True)
         combo.clear()
@@ -226,14 +179,7 @@ class TrainForm(QWidget):
                 combo.model().item(combo.count() - 1).setEnabled(False)
         combo.setPlaceholderText("Looking for models…" if not models else "Choose a base model")
         combo.blockSignals(False)
-        self._select_model(self.state.settings["model"])
-
-    def _select_model(self, path: str | None) -> None:
-        index = self.model_combo.findData(path) if path is not None else -1
-        if self.model_combo.currentIndex() != index:
-            self.model_combo.blockSignals(True)
-            self.model_combo.setCurrentIndex(index)
-            self.model_combo.blockSignals(False)
+        self.model_binding.refresh()
 
     def _show_project(self, project) -> None:
         prompt = self.fields["sample_prompt"]
@@ -245,11 +191,6 @@ class TrainForm(QWidget):
         self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # --- user actions ---------------------------------------------------------------------------
-    def _on_model_chosen(self, index: int) -> None:
-        path = self.model_combo.itemData(index)
-        if path is not None:
-            self.state.set_field("model", path)
-
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose an SDXL checkpoint", str(Path.home()),
                                               "SDXL checkpoints (*.safetensors)")

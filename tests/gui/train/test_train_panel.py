@@ -86,7 +86,8 @@ def test_invalid_settings_disable_start_and_say_why(qtbot, photos):
     assert panel.photo_warning.isVisible() and "Only 2 photo" in panel.photo_warning.text()
     _tiny(panel)
     assert panel.start_button.isEnabled() and not panel.validation.isVisible()
-    panel.form.fields["steps"].setValue(0)
+    assert panel.form.fields["steps"].minimum() == 1  # the field's own minimum: 0 cannot be typed …
+    panel.train_state.set_field("steps", 0)  # … but a request from elsewhere is still checked
     assert not panel.start_button.isEnabled()
     assert panel.validation.isVisible() and "steps must be a whole number ≥ 1" in panel.validation.text()
     panel.form.fields["steps"].setValue(6)
