@@ -1,98 +1,83 @@
-"""The Insert area's settings column: scene prompt, models, LoRA run and sampling settings.
+"""The Insert area's settings column: scene prompt and size, models, LoRA run and sampling settings,
+bound to :class:`~alchemy_gui.insert.state.InsertState`.
 
-It only holds widgets and turns their values into engine requests (:meth:`insert_request`,
-:meth:`scene_request`, :meth:`locate`); it runs nothing itself.
+Labels, tooltips, ranges and initial values come from the request fields (``api.field_info`` of
+InsertRequest, LocateOptions and SceneRequest); this module only chooses widgets and their looks.
 """
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
+import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from alchemy_engine.api import (
-    DEFAULT_NEGATIVE,
-    SDXL_RESOLUTIONS,
-    InsertRequest,
-    LocateOptions,
-    SceneRequest,
-    insertion_prompt,
-)
+from alchemy_engine import api
+from alchemy_gui.common import field_widgets as fw
+from alchemy_gui.common.binding import Binding, bind
 from alchemy_gui.insert.jobs import Choice, Choices
+from alchemy_gui.insert.state import InsertState
 
-SCENE_SIZES = SDXL_RESOLUTIONS + ((768, 768), (512, 512))
-RANDOM_SEED = -1
-
-
-def _spin(low: int, high: int, value: int, suffix: str = "", step: int = 1) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    return box
+SCENE_SIZES = api.SDXL_RESOLUTIONS + ((768, 768), (512, 512))
+RANDOM_SEED = -1  # the seed spin box's special value: None, a random seed per run
+NO_LORA = "no trained LoRA yet (see the Train tab)"
 
 
-def _dspin(low: float, high: float, value: float, step: float) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setDecimals(2)
-    box.setValue(value)
-    return box
+def insert_info(name: str) -> api.FieldInfo:
+    return api.field_info(api.InsertRequest, name)
+
+
+def locate_info(name: str) -> api.FieldInfo:
+    return api.field_info(api.LocateOptions, name)
 
 
 def _fill(combo: QComboBox, choices: tuple[Choice, ...], empty: str = "") -> None:
-    current = combo.currentData()
+    """Refill a combo without reporting a change (its binding shows the state's value again)."""
+    combo.blockSignals(True)
     combo.clear()
     for choice in choices:
         combo.addItem(choice.label, choice.value)
         combo.setItemData(combo.count() - 1, choice.tooltip, Qt.ItemDataRole.ToolTipRole)
     if not choices and empty:
         combo.addItem(empty, None)
-    index = combo.findData(current)
-    combo.setCurrentIndex(index if index >= 0 and current is not None else 0)
+    combo.blockSignals(False)
 
 
-class InsertSettings(QWidget):
-    """Scene, model and sampling settings; ``set_project`` pre-fills the prompts."""
+def _work_size(info: api.FieldInfo) -> api.FieldInfo:
+    """Work pixels shown as the side of a square: the same range, in pixels per side."""
+    return api.FieldInfo(name=info.name, kind=int, optional=False, default=info.default, help=info.help,
+                         label=info.label, minimum=math.isqrt(int(info.minimum)),
+                         maximum=math.isqrt(int(info.maximum)))
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+
+class InsertForm(QWidget):
+    """Scene, model and sampling settings of an :class:`InsertState`."""
+
+    def __init__(self, state: InsertState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._token, self._class_noun = "sks", "subject"
-        self._auto_prompt = ""
+        self.state = state
+        self.bindings: list[Binding] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._scene_group())
         layout.addWidget(self._model_group())
         layout.addWidget(self._sampling_group())
         layout.addStretch(1)
+        self._bind()
 
     def _scene_group(self) -> QGroupBox:
         group = QGroupBox("Scene")
         form = QFormLayout(group)
         self.open_scene_button = QPushButton("Open scene…")
-        self.scene_prompt = QLineEdit()
+        prompt = insert_info("scene_prompt")
+        self.scene_prompt = fw.describe(QLineEdit(), prompt)
         self.scene_prompt.setPlaceholderText("a photo of a dog in a park")
-        self.scene_prompt.textChanged.connect(self._follow_scene_prompt)
         self.scene_size = QComboBox()
+        self.scene_size.setToolTip(f"{insert_info('scene_width').help}; {insert_info('scene_height').help}")
         for w, h in SCENE_SIZES:
             self.scene_size.addItem(f"{w} × {h}", (w, h))
         self.generate_button = QPushButton("Generate scene")
-        self.generate_button.setToolTip("Plain SDXL (no LoRA) paints a scene from the prompt; name the "
-                                        "class noun so there is a place for the subject")
+        self.generate_button.setToolTip(prompt.help)
         form.addRow(self.open_scene_button)
         form.addRow("Prompt", self.scene_prompt)
         form.addRow("Size", self.scene_size)
@@ -102,11 +87,10 @@ class InsertSettings(QWidget):
     def _model_group(self) -> QGroupBox:
         group = QGroupBox("Models")
         form = QFormLayout(group)
-        self.model = QComboBox()
-        self.run = QComboBox()
-        self.run.setToolTip("The training run whose LoRA is used (newest first)")
-        self.sam = QComboBox()
-        self.detector = QComboBox()
+        self.model = fw.describe(QComboBox(), insert_info("model"))
+        self.run = fw.describe(QComboBox(), insert_info("run"))
+        self.sam = fw.describe(QComboBox(), locate_info("sam"))
+        self.detector = fw.describe(QComboBox(), locate_info("detector"))
         for combo in (self.model, self.run, self.sam, self.detector):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(12)
@@ -119,84 +103,58 @@ class InsertSettings(QWidget):
     def _sampling_group(self) -> QGroupBox:
         group = QGroupBox("Insertion")
         form = QFormLayout(group)
-        self.prompt = QLineEdit()
-        self.negative = QLineEdit(DEFAULT_NEGATIVE)
-        self.strength = _dspin(0.05, 1.0, 0.85, 0.05)
-        self.steps = _spin(1, 150, 30)
-        self.guidance = _dspin(0.0, 30.0, 7.0, 0.5)
-        self.lora_scale = _dspin(-4.0, 4.0, 1.0, 0.1)
-        self.seed = _spin(RANDOM_SEED, 2**31 - 1, RANDOM_SEED)
+        self.prompt = fw.line_edit(insert_info("prompt"))
+        self.negative = fw.line_edit(insert_info("negative_prompt"))
+        self.strength = fw.float_spin_box(insert_info("strength"), step=0.05)
+        self.steps = fw.int_spin_box(insert_info("steps"))
+        self.guidance = fw.float_spin_box(insert_info("guidance"), step=0.5)
+        self.lora_scale = fw.float_spin_box(insert_info("lora_scale"))
+        self.seed = fw.int_spin_box(insert_info("seed"), minimum=RANDOM_SEED)
         self.seed.setSpecialValueText("random")
-        self.variations = _spin(1, 16, 1)
-        self.grow = _spin(-64, 256, 8, " px")
-        self.feather = _spin(0, 256, 8, " px")
-        self.work_size = _spin(64, 2048, 1024, " px", step=64)
-        self.work_size.setToolTip("SDXL repaints a crop around the mask at about this many pixels "
-                                  "squared; lower is faster and uses less memory")
-        for label, widget in (("Prompt", self.prompt), ("Negative", self.negative),
-                              ("Strength", self.strength), ("Steps", self.steps),
-                              ("Guidance", self.guidance), ("LoRA scale", self.lora_scale),
-                              ("Seed", self.seed), ("Variations", self.variations),
-                              ("Grow mask", self.grow), ("Feather", self.feather),
-                              ("Work size", self.work_size)):
-            form.addRow(label, widget)
+        self.variations = fw.int_spin_box(insert_info("variations"))
+        self.grow = fw.int_spin_box(locate_info("grow"), suffix=" px")
+        self.feather = fw.int_spin_box(locate_info("feather"), suffix=" px")
+        self.work_size = fw.int_spin_box(_work_size(insert_info("work_pixels")), suffix=" px", step=64)
+        for widget in (self.prompt, self.negative, self.strength, self.steps, self.guidance, self.lora_scale,
+                       self.seed, self.variations, self.grow, self.feather, self.work_size):
+            form.addRow(self._label(widget), widget)
         return group
 
-    # --- project and choices ------------------------------------------------------------------------
-    def set_project(self, project) -> None:
-        """Pre-fill the prompts for the project's subject ("a photo of a sks dog in a park")."""
-        if project is None:
-            return
-        self._token, self._class_noun = project.token, project.class_noun
-        self._auto_prompt = ""
-        self.prompt.clear()
-        self.scene_prompt.setText(f"a photo of a {project.class_noun} in a park")
-        self._follow_scene_prompt(self.scene_prompt.text())
+    @staticmethod
+    def _label(widget: QWidget) -> str:
+        name = widget.objectName().removeprefix("field_")
+        fields = api.InsertRequest.__dataclass_fields__
+        return (insert_info(name) if name in fields else locate_info(name)).label
 
-    def set_choices(self, choices: Choices) -> None:
+    def _bind(self) -> None:
+        """Every binding of the form in one place."""
+        state, settings, locate, keep = self.state, self.state.settings, self.state.locate, self.bindings.append
+        keep(bind(state, "scene_prompt", self.scene_prompt))
+        keep(bind(state, "scene_size", self.scene_size))
+        self.choice_bindings = {
+            "model": bind(settings, "model", self.model), "run": bind(settings, "run", self.run),
+            "sam": bind(locate, "sam", self.sam), "detector": bind(locate, "detector", self.detector)}
+        self.bindings += self.choice_bindings.values()
+        keep(bind(settings, "prompt", self.prompt, to_widget=lambda v: v or ""))
+        keep(bind(settings, "negative_prompt", self.negative))
+        for name in ("strength", "steps", "guidance", "lora_scale", "variations"):
+            keep(bind(settings, name, getattr(self, name)))
+        keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
+                  to_model=lambda v: None if v == RANDOM_SEED else v))
+        keep(bind(locate, "grow", self.grow))
+        keep(bind(locate, "feather", self.feather, to_widget=lambda v: int(round(v)), to_model=float))
+        keep(bind(settings, "work_pixels", self.work_size, to_widget=math.isqrt, to_model=lambda side: side * side))
+        state.choices_changed.connect(self._show_choices)
+
+    def _show_choices(self, choices: Choices | None) -> None:
+        if choices is None:
+            return
         _fill(self.model, choices.models)
-        _fill(self.run, choices.runs, empty="no trained LoRA yet (see the Train tab)")
+        _fill(self.run, choices.runs, empty=NO_LORA)
         _fill(self.sam, choices.sams)
         _fill(self.detector, choices.detectors)
-
-    def _follow_scene_prompt(self, text: str) -> None:
-        """The insertion prompt follows the scene prompt until the user edits it."""
-        if self.prompt.text() == self._auto_prompt:
-            self._auto_prompt = insertion_prompt(text, self._token, self._class_noun)
-            self.prompt.setText(self._auto_prompt)
-
-    @property
-    def class_noun(self) -> str:
-        return self._class_noun
-
-    # --- requests -----------------------------------------------------------------------------------
-    def _seed(self) -> int | None:
-        return None if self.seed.value() == RANDOM_SEED else self.seed.value()
-
-    def locate(self, **changes) -> LocateOptions:
-        """SAM and detector choices (for clicks, boxes and Auto-detect)."""
-        return LocateOptions(sam=self.sam.currentData() or "demo",
-                             detector=self.detector.currentData() or "demo", **changes)
-
-    def insert_request(self, project_root: Path, scene: Path) -> InsertRequest:
-        """The insertion request; its mask is filled in by the job that saves the canvas mask."""
-        return InsertRequest(
-            project=str(project_root), scene=Path(scene), run=self.run.currentData(),
-            model=self.model.currentData(),
-            locate=LocateOptions(grow=self.grow.value(), feather=float(self.feather.value())),
-            prompt=self.prompt.text().strip() or None, negative_prompt=self.negative.text(),
-            strength=self.strength.value(), steps=self.steps.value(), guidance=self.guidance.value(),
-            lora_scale=self.lora_scale.value(), seed=self._seed(), variations=self.variations.value(),
-            work_pixels=self.work_size.value() ** 2)
-
-    def scene_request(self, project_root: Path) -> SceneRequest:
-        width, height = self.scene_size.currentData()
-        seed = self._seed()
-        return SceneRequest(project=str(project_root), prompt=self.scene_prompt.text().strip(),
-                            negative_prompt=self.negative.text(), model=self.model.currentData(),
-                            width=width, height=height, steps=self.steps.value(),
-                            guidance=self.guidance.value(),
-                            seed=random.randrange(2**32) if seed is None else seed)
+        for binding in self.choice_bindings.values():
+            binding.refresh()
 
 
-__all__ = ["InsertSettings"]
+__all__ = ["InsertForm"]
