@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from alchemy_gui.common.binding import bind_to
 from alchemy_gui.projects.state import ProjectsState
 
 
@@ -47,9 +48,8 @@ class ProjectBrowser(QWidget):
         self.new_button.clicked.connect(self.new_requested)
         self.delete_button.clicked.connect(self._confirm_delete)
         self.list.currentItemChanged.connect(self._on_selection)
-        state.projects_changed.connect(self._show_projects)
-        state.current_changed.connect(self._select_current)
-        self._show_projects(state.projects)
+        self.bindings = [bind_to(state, "projects", self._show_projects),
+                         bind_to(state, "current", self._select_current)]
 
     def selected_slug(self) -> str | None:
         item = self.list.currentItem()
