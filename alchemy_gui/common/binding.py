@@ -89,7 +89,15 @@ class _Adapter:
 
 
 def _select_data(combo: QComboBox, value: Any) -> None:
-    combo.setCurrentIndex(combo.findData(value))  # -1 (nothing shown) when absent
+    # Not findData(): it compares Python objects (a tuple, say) by identity, not by value.
+    index = next((i for i in range(combo.count()) if same_value(combo.itemData(i), value)), -1)
+    combo.setCurrentIndex(index)  # -1 (nothing shown) when absent
+
+
+def _set_text(edit: QLineEdit, text: str) -> None:
+    edit.setText(text)
+    if not edit.hasFocus():
+        edit.setCursorPosition(0)  # a long text shows its beginning
 
 
 def _select_text(combo: QComboBox, text: Any) -> None:
@@ -107,7 +115,7 @@ def _adapter(widget: QWidget, combo: str) -> _Adapter:
     if isinstance(widget, (QSpinBox, QDoubleSpinBox, QSlider)):
         return _Adapter("valueChanged", _first, lambda w, v: w.setValue(v))
     if isinstance(widget, QLineEdit):
-        return _Adapter("textChanged", _first, lambda w, v: w.setText(v))
+        return _Adapter("textChanged", _first, _set_text)
     if isinstance(widget, QAbstractButton):
         return _Adapter("toggled", _first, lambda w, v: w.setChecked(bool(v)))
     if isinstance(widget, QComboBox) and combo == "data":

@@ -82,6 +82,8 @@ def test_insert_form_shows_the_request_defaults_and_help(qtbot):
     assert form.work_size.value() ** 2 == defaults["work_pixels"]
     assert form.negative.text() == defaults["negative_prompt"] and form.prompt.text() == ""
     assert (form.grow.value(), form.feather.value()) == (locate.grow, locate.feather)
+    scene = api.defaults(api.SceneRequest)
+    assert form.scene_size.currentData() == (scene["width"], scene["height"])
     for widget, cls, name in ((form.seed, InsertRequest, "seed"), (form.work_size, InsertRequest, "work_pixels"),
                               (form.negative, InsertRequest, "negative_prompt"), (form.prompt, InsertRequest, "prompt"),
                               (form.grow, LocateOptions, "grow"), (form.feather, LocateOptions, "feather"),

@@ -112,6 +112,9 @@ def test_combo_binds_data_or_text_and_refreshes_after_refill(qtbot):
     assert by_data.currentIndex() == 0
     model.choice = "gone"
     assert by_data.currentIndex() == -1  # a value not offered shows no item
+    by_data.addItem("1 × 2", (1, 2))
+    model.choice = tuple([1, 2])  # equal to the item's data, not the same object
+    assert by_data.currentIndex() == 1
 
 
 def test_converters_and_no_rewrite_of_the_users_text(qtbot):
