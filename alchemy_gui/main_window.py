@@ -5,14 +5,14 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
-from alchemy_gui.failure_dialog import show_failure
-from alchemy_gui.insert_panel import InsertPanel
-from alchemy_gui.new_project_dialog import NewProjectDialog
-from alchemy_gui.project_browser import ProjectBrowser
-from alchemy_gui.project_overview import ProjectOverview
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.train_panel import TrainPanel
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.insert.panel import InsertPanel
+from alchemy_gui.projects.browser import ProjectBrowser
+from alchemy_gui.projects.new_project_dialog import NewProjectDialog
+from alchemy_gui.projects.overview import ProjectOverview
+from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.train.panel import TrainPanel
 
 
 class MainWindow(QMainWindow):
@@ -21,15 +21,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Image Alchemy")
         self.resize(1200, 780)
         self.runner = JobRunner(self)
-        self.state = ProjectState(self.runner, self)
+        self.projects_state = ProjectsState(self.runner, self)
 
-        self.browser = ProjectBrowser(self.state)
+        self.browser = ProjectBrowser(self.projects_state)
         self.overview = ProjectOverview()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.overview, "Photos")
-        self.train_panel = TrainPanel(self.state, self.runner)
+        self.train_panel = TrainPanel(self.projects_state, self.runner)
         self.tabs.addTab(self.train_panel, "Train")
-        self.insert_panel = InsertPanel(self.state, self.runner)
+        self.insert_panel = InsertPanel(self.projects_state, self.runner)
         self.tabs.addTab(self.insert_panel, "Insert")
         splitter = QSplitter()
         splitter.addWidget(self.browser)
@@ -51,23 +51,23 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
 
         self.browser.new_requested.connect(self.new_project)
-        self.state.current_changed.connect(self.overview.show_project)
-        self.state.failed.connect(self._show_failure)
-        self.state.notice.connect(self._show_notice)
-        self.overview.add_photos_requested.connect(self.state.add_photos)
+        self.projects_state.current_changed.connect(self.overview.show_project)
+        self.projects_state.failed.connect(self._show_failure)
+        self.projects_state.notice.connect(self._show_notice)
+        self.overview.add_photos_requested.connect(self.projects_state.add_photos)
         # The panel shows its own failures inline; the status bar repeats the headline.
         self.train_panel.train_state.failed.connect(
             lambda title, failure: self.statusBar().showMessage(failure.message, 10000))
-        self.insert_panel.job_failed.connect(
+        self.insert_panel.insert_state.job_failed.connect(
             lambda failure: self.statusBar().showMessage(failure.message, 10000))
         # A finished run brings a new LoRA to choose from in the Insert tab.
-        self.train_panel.train_state.runs_changed.connect(lambda runs: self.insert_panel.refresh_choices())
+        self.train_panel.train_state.runs_changed.connect(lambda runs: self.insert_panel.insert_state.refresh_choices())
         self.runner.busy_changed.connect(self._on_busy)
-        self.state.refresh()
+        self.projects_state.refresh()
 
     def new_project(self) -> NewProjectDialog:
         dialog = NewProjectDialog(self)
-        dialog.accepted.connect(lambda: self.state.create(dialog.request()))
+        dialog.accepted.connect(lambda: self.projects_state.create(dialog.request()))
         dialog.open()
         return dialog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alchemy_engine import project as projects
 from alchemy_gui.main_window import MainWindow
-from alchemy_gui.project_state import NewProject
+from alchemy_gui.projects.state import NewProject
 
 
 def _window(qtbot) -> MainWindow:
@@ -26,8 +26,8 @@ def test_window_opens_empty_and_closes_cleanly(qtbot, screenshot):
 
 def test_create_project_runs_as_job_and_shows_photos(qtbot, photos, screenshot):
     window = _window(qtbot)
-    with qtbot.waitSignal(window.state.current_changed, timeout=30000):
-        window.state.create(NewProject("Rex", "sks", "dog", tuple(photos)))
+    with qtbot.waitSignal(window.projects_state.current_changed, timeout=30000):
+        window.projects_state.create(NewProject("Rex", "sks", "dog", tuple(photos)))
     qtbot.waitUntil(lambda: window.browser.list.count() == 1, timeout=10000)
     assert window.overview.title.text() == "Rex"
     assert window.overview.photos.count() == 3
@@ -41,8 +41,8 @@ def test_bad_photos_show_a_message_not_a_traceback(qtbot, tmp_path, monkeypatch)
     bogus = tmp_path / "notes.jpg"
     bogus.write_text("not an image")
     window = _window(qtbot)
-    with qtbot.waitSignal(window.state.failed, timeout=30000) as blocker:
-        window.state.create(NewProject("Broken", "sks", "dog", (bogus,)))
+    with qtbot.waitSignal(window.projects_state.failed, timeout=30000) as blocker:
+        window.projects_state.create(NewProject("Broken", "sks", "dog", (bogus,)))
     title, failure = blocker.args
     assert "notes.jpg" in failure.message
     assert failure.detail == ""  # a user error: no traceback to fold away
@@ -54,11 +54,11 @@ def test_delete_project_from_browser(qtbot, photos, monkeypatch):
     window = _window(qtbot)
     qtbot.waitUntil(lambda: window.browser.list.count() == 1)
     window.browser.list.setCurrentRow(0)
-    qtbot.waitUntil(lambda: window.state.current is not None)
-    with qtbot.waitSignal(window.state.projects_changed, timeout=10000):
-        window.state.delete(window.state.current.slug)
+    qtbot.waitUntil(lambda: window.projects_state.current is not None)
+    with qtbot.waitSignal(window.projects_state.projects_changed, timeout=10000):
+        window.projects_state.delete(window.projects_state.current.slug)
     assert window.browser.list.count() == 0
-    assert window.state.current is None
+    assert window.projects_state.current is None
     window.close()
 
 
@@ -69,9 +69,9 @@ def test_add_photos_reports_the_skipped_ones(qtbot, photos, tmp_path, screenshot
     window = _window(qtbot)
     qtbot.waitUntil(lambda: window.browser.list.count() == 1)
     window.browser.list.setCurrentRow(0)
-    qtbot.waitUntil(lambda: window.state.current is not None)
+    qtbot.waitUntil(lambda: window.projects_state.current is not None)
     assert window.overview.add_button.isEnabled()
-    with qtbot.waitSignal(window.state.notice, timeout=30000) as blocker:
+    with qtbot.waitSignal(window.projects_state.notice, timeout=30000) as blocker:
         window.overview.add_photos_requested.emit([photos[1], bogus])
     assert "broken.png" in blocker.args[0]
     qtbot.waitUntil(lambda: window.overview.photos.count() == 2)
@@ -107,9 +107,9 @@ def test_new_project_dialog_builds_the_request(qtbot, photos, screenshot):
     request = dialog.request()
     assert (request.name, request.token, request.class_noun) == ("Rex", "sks", "dog")
     assert request.images == tuple(photos)
-    with qtbot.waitSignal(window.state.current_changed, timeout=30000):
+    with qtbot.waitSignal(window.projects_state.current_changed, timeout=30000):
         dialog.accept()
-    assert window.state.current.name == "Rex"
+    assert window.projects_state.current.name == "Rex"
     window.close()
 
 
@@ -119,7 +119,7 @@ def test_every_tab_renders_for_an_open_project(qtbot, photos, screenshot):
     window.resize(1280, 820)
     qtbot.waitUntil(lambda: window.browser.list.count() == 1)
     window.browser.list.setCurrentRow(0)
-    qtbot.waitUntil(lambda: window.state.current is not None)
+    qtbot.waitUntil(lambda: window.projects_state.current is not None)
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
     for index, name in enumerate(("photos", "train", "insert")):
         window.tabs.setCurrentIndex(index)

@@ -7,7 +7,7 @@ import time
 
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.jobs import Progress
-from alchemy_gui.workers import JobRunner
+from alchemy_gui.common.workers import JobRunner
 
 
 def test_job_runs_off_the_gui_thread_and_reports_progress(qtbot):

@@ -1,5 +1,5 @@
 """The Insert area's jobs: plain functions ``job(request, progress, cancel[, session])`` that run on
-the :class:`~alchemy_gui.workers.JobRunner`'s thread, call the engine's public functions and hand
+the :class:`~alchemy_gui.common.workers.JobRunner`'s thread, call the engine's public functions and hand
 back in-memory results (numpy masks, QImages built off the UI thread), so the UI thread never
 reads the disk, imports torch or waits on the GPU.
 """
@@ -31,7 +31,7 @@ from alchemy_engine.api import (
     segment,
 )
 from alchemy_engine.jobs import CancelToken, ProgressCallback
-from alchemy_gui.images import qimage_from_pil
+from alchemy_gui.common.images import qimage_from_pil
 
 THUMBNAIL = 128
 

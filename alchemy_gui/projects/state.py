@@ -1,11 +1,13 @@
 """UI state for the project browser: the project list and the open project.
 
-Widgets bind to the signals; they call one method per user action. Disk work (listing,
+Widgets bind to its observable properties (:mod:`alchemy_gui.common.binding`); they call one
+method per user action. Disk work (listing,
 creating, importing photos, deleting) runs as jobs on the shared :class:`JobRunner`.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from alchemy_engine import api as projects
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.binding import Property
+from alchemy_gui.common.workers import JobFailure, JobRunner
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,20 @@ def _delete(slug: str, progress, cancel) -> str:
     return slug
 
 
-class ProjectState(QObject):
-    projects_changed = Signal(list)  # list of project summaries
+class ProjectsState(QObject):
+    """The project list and the open project (``current``), as observable properties."""
+
+    projects_changed = Signal(object)  # list of project summaries
     current_changed = Signal(object)  # Project or None
     failed = Signal(str, object)  # title, JobFailure
     notice = Signal(str)  # something the user should know that is not a failure
 
+    projects = Property([], same=operator.is_)
+    current = Property(None, same=operator.is_)
+
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
-        self._projects: list = []
-        self._current = None
-
-    @property
-    def projects(self) -> list:
-        return self._projects
-
-    @property
-    def current(self):
-        return self._current
 
     def refresh(self) -> None:
         self._submit(_list, None, self._set_projects, "Could not list projects")
@@ -81,9 +79,9 @@ class ProjectState(QObject):
         self._submit(_create, request, self._on_created, "Could not create the project")
 
     def add_photos(self, images: list[Path]) -> None:
-        if self._current is None or not images:
+        if self.current is None or not images:
             return
-        self._submit(_add_photos, AddPhotos(self._current.slug, tuple(images)), self._on_photos_added,
+        self._submit(_add_photos, AddPhotos(self.current.slug, tuple(images)), self._on_photos_added,
                      "Could not add the photos")
 
     def open(self, slug: str | None) -> None:
@@ -101,14 +99,10 @@ class ProjectState(QObject):
         worker.failed.connect(lambda failure: self.failed.emit(failure_title, failure))
 
     def _set_projects(self, summaries: list) -> None:
-        self._projects = list(summaries)
-        self.projects_changed.emit(self._projects)
+        self.projects = list(summaries)  # a fresh list: the browser re-renders even if nothing changed
 
     def _set_current(self, project) -> None:
-        if project is self._current:
-            return
-        self._current = project
-        self.current_changed.emit(project)
+        self.current = project
 
     def _on_created(self, project) -> None:
         self.refresh()
@@ -116,8 +110,7 @@ class ProjectState(QObject):
         self._report_refused(project)
 
     def _on_photos_added(self, project) -> None:
-        self._current = None  # a fresh Project object: always re-render
-        self._set_current(project)
+        self._set_current(project)  # a fresh Project object: the views re-render
         self.refresh()
         self._report_refused(project)
 
@@ -128,9 +121,9 @@ class ProjectState(QObject):
             self.notice.emit(f"{len(report.imported)} photo(s) imported; these were skipped:\n{lines}")
 
     def _on_deleted(self, slug: str) -> None:
-        if self._current is not None and self._current.slug == slug:
+        if self.current is not None and self.current.slug == slug:
             self._set_current(None)
         self.refresh()
 
 
-__all__ = ["AddPhotos", "JobFailure", "NewProject", "ProjectState"]
+__all__ = ["AddPhotos", "JobFailure", "NewProject", "ProjectsState"]

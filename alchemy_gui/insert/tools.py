@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine.jobs import Progress
-from alchemy_gui.mask_canvas import Tool
+from alchemy_gui.insert.mask_document import Tool
 
 TOOL_TIPS = {
     Tool.CLICK: "Click: left-click on the subject, right-click (or Alt+click) on what is not the subject; "
@@ -56,8 +56,6 @@ class ToolBar(QWidget):
         self.size.setRange(1, 256)
         self.size.setFixedWidth(110)
         self.size.setToolTip("Brush size in image pixels")
-        self.size.valueChanged.connect(lambda v: self.size_label.setText(f"{v} px"))
-        self.size.setValue(24)
         self.undo = QToolButton()
         self.undo.setText("Undo")
         self.undo.setToolTip("Undo the last point, box, stroke or clear (Ctrl+Z)")

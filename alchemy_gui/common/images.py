@@ -6,6 +6,8 @@ from typing import Any
 
 from PySide6.QtGui import QImage
 
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"  # for file dialogs
+
 
 def qimage_from_pil(image: Any) -> QImage:
     """A deep-copied QImage of a PIL image (any mode; converted to RGBA)."""

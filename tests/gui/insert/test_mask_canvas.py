@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
-from alchemy_gui.insert_state import MaskDocument, stamp_segment
-from alchemy_gui.mask_canvas import MaskCanvas, Tool
+from alchemy_gui.insert.mask_canvas import MaskCanvas, Tool
+from alchemy_gui.insert.mask_document import MaskDocument, stamp_segment
 
 
 def _canvas(qtbot, size=(160, 96), widget=(400, 300)) -> MaskCanvas:

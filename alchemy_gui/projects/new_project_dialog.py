@@ -20,9 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.project_state import NewProject
-
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
+from alchemy_gui.common.images import IMAGE_FILTER
+from alchemy_gui.projects.state import NewProject
 
 
 class NewProjectDialog(QDialog):

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.new_project_dialog import IMAGE_FILTER
-from alchemy_gui.thumbnails import ThumbnailLoader
+from alchemy_gui.common.images import IMAGE_FILTER
+from alchemy_gui.common.thumbnails import ThumbnailLoader
 
 
 class ProjectOverview(QWidget):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from alchemy_gui.images import qimage_from_mask, qimage_from_pil
+from alchemy_gui.common.images import qimage_from_mask, qimage_from_pil
 
 
 def test_pil_to_qimage_keeps_pixels(qapp):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from alchemy_gui.workers import JobFailure
+from alchemy_gui.common.workers import JobFailure
 
 
 def show_failure(parent: QWidget | None, title: str, failure: JobFailure) -> QMessageBox:

@@ -15,15 +15,15 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtTest import QTest
 
 from alchemy_engine import project as projects
-from alchemy_gui.insert_panel import InsertPanel
-from alchemy_gui.mask_canvas import Tool
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.workers import JobRunner
+from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.insert.mask_canvas import Tool
+from alchemy_gui.insert.panel import InsertPanel
+from alchemy_gui.projects.state import ProjectsState
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine" / "insertion"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine" / "insertion"))
 from insert_helpers import make_demo_lora  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCENE = (160, 120)
 
 
@@ -61,7 +61,7 @@ def project(demo_lora):
 @pytest.fixture
 def panel(qtbot):
     runner = JobRunner()
-    state = ProjectState(runner)
+    state = ProjectsState(runner)
     widget = InsertPanel(state, runner)
     qtbot.addWidget(widget)
     widget.resize(1100, 720)
@@ -72,11 +72,11 @@ def panel(qtbot):
 
 
 def _open(qtbot, panel, project, scene: Path) -> None:
-    with qtbot.waitSignal(panel.state.current_changed, timeout=30000):
-        panel.state.open(project.slug)
+    with qtbot.waitSignal(panel.projects_state.current_changed, timeout=30000):
+        panel.projects_state.open(project.slug)
     qtbot.waitUntil(lambda: panel.settings.run.count() > 0 and panel.settings.sam.count() > 0, timeout=30000)
-    with qtbot.waitSignal(panel.scene_ready, timeout=30000):
-        panel.open_scene(scene)
+    with qtbot.waitSignal(panel.insert_state.scene_ready, timeout=30000):
+        panel.insert_state.open_scene(scene)
     qtbot.waitUntil(lambda: panel.canvas.scale() > 1.0)
 
 
@@ -85,7 +85,7 @@ def _at(panel, x: float, y: float) -> QPoint:
 
 
 def _paint(panel, points, size=16) -> None:
-    panel._set_tool(Tool.BRUSH)
+    panel.insert_state.tool = Tool.BRUSH
     panel.tools.size.setValue(size)
     canvas = panel.canvas
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _at(panel, *points[0]))
@@ -103,8 +103,8 @@ def _fast(panel) -> None:
 
 def test_no_project_shows_a_hint_and_a_project_enables_the_panel(qtbot, panel, project, screenshot):
     assert panel.stack.currentIndex() == 0 and panel.hint.isVisible()
-    with qtbot.waitSignal(panel.state.current_changed, timeout=30000):
-        panel.state.open(project.slug)
+    with qtbot.waitSignal(panel.projects_state.current_changed, timeout=30000):
+        panel.projects_state.open(project.slug)
     assert panel.stack.currentIndex() == 1
     assert panel.settings.scene_prompt.text() == "a photo of a dog in a park"
     assert panel.settings.prompt.text() == "a photo of a sks dog in a park"
@@ -118,7 +118,7 @@ def test_no_project_shows_a_hint_and_a_project_enables_the_panel(qtbot, panel, p
     newer = project.runs_dir / "20250102-000000-fedcba"
     newer.mkdir()
     shutil.copyfile(project.runs_dir / "20250101-000000-abcdef" / "lora.safetensors", newer / "lora.safetensors")
-    panel.refresh_choices()  # a training run finished: the newest LoRA becomes available
+    panel.insert_state.refresh_choices()  # a training run finished: the newest LoRA becomes available
     qtbot.waitUntil(lambda: panel.settings.run.count() == 2, timeout=30000)
     assert panel.settings.run.itemData(0) == "20250102-000000-fedcba"
     assert panel.settings.model.currentData() == "demo" and panel.settings.sam.currentData() == "demo"
@@ -130,12 +130,12 @@ def test_no_project_shows_a_hint_and_a_project_enables_the_panel(qtbot, panel, p
 def test_clicks_run_sam_and_set_a_mask_of_the_scene_size(qtbot, panel, project, tmp_path, screenshot):
     _open(qtbot, panel, project, _scene(tmp_path / "park.png"))
     assert panel.document.scene_size == SCENE
-    with qtbot.waitSignal(panel.mask_ready, timeout=30000) as first:
+    with qtbot.waitSignal(panel.insert_state.mask_ready, timeout=30000) as first:
         QTest.mouseClick(panel.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                          _at(panel, 70, 72))
     assert first.args[0].request.locate.points == ((70, 72, 1),)
     assert panel.document.mask.shape == (SCENE[1], SCENE[0]) and panel.document.has_mask
-    with qtbot.waitSignal(panel.mask_ready, timeout=30000) as second:
+    with qtbot.waitSignal(panel.insert_state.mask_ready, timeout=30000) as second:
         QTest.mouseClick(panel.canvas, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier,
                          _at(panel, 20, 20))
     assert second.args[0].result.embedding_cached  # the second click reuses SAM's image embedding
@@ -156,7 +156,7 @@ def test_paint_insert_shows_the_result_and_keeps_pixels_outside_the_mask(qtbot, 
     assert panel.document.mask[70, 70] and not panel.document.mask[10, 140]
     qtbot.wait(50)  # let the layout settle before the picture
     screenshot(panel, "insert_panel_brush_mask")
-    with qtbot.waitSignal(panel.insert_finished, timeout=120000) as done:
+    with qtbot.waitSignal(panel.insert_state.insert_finished, timeout=120000) as done:
         QTest.mouseClick(panel.insert_button, Qt.MouseButton.LeftButton)
     result = done.args[0]
     assert panel.results.list.count() == 1 and panel.canvas.showing_preview
@@ -186,28 +186,28 @@ def test_without_a_lora_the_message_points_to_the_train_tab(qtbot, panel, tmp_pa
     assert "Train tab" in panel.settings.run.currentText()
     _fast(panel)
     _paint(panel, [(50, 65), (90, 75)])
-    with qtbot.waitSignal(panel.job_failed, timeout=30000) as blocker:
-        panel.insert()
+    with qtbot.waitSignal(panel.insert_state.job_failed, timeout=30000) as blocker:
+        panel.insert_state.insert()
     failure = blocker.args[0]
     assert "Train tab" in failure.message and failure.detail == ""
     assert panel.message.text() == failure.message and not panel.details_button.isVisible()
 
 
 def test_empty_mask_and_missing_scene_are_refused_before_any_job(qtbot, panel, project, tmp_path):
-    with qtbot.waitSignal(panel.state.current_changed, timeout=30000):
-        panel.state.open(project.slug)
-    with qtbot.waitSignal(panel.job_failed) as blocker:
-        panel.insert()
+    with qtbot.waitSignal(panel.projects_state.current_changed, timeout=30000):
+        panel.projects_state.open(project.slug)
+    with qtbot.waitSignal(panel.insert_state.job_failed) as blocker:
+        panel.insert_state.insert()
     assert "scene" in blocker.args[0].message
-    with qtbot.waitSignal(panel.scene_ready, timeout=30000):
-        panel.open_scene(_scene(tmp_path / "park.png"))
-    with qtbot.waitSignal(panel.job_failed) as blocker:
-        panel.insert()
+    with qtbot.waitSignal(panel.insert_state.scene_ready, timeout=30000):
+        panel.insert_state.open_scene(_scene(tmp_path / "park.png"))
+    with qtbot.waitSignal(panel.insert_state.job_failed) as blocker:
+        panel.insert_state.insert()
     assert "mask is empty" in blocker.args[0].message
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
-    with qtbot.waitSignal(panel.job_failed, timeout=30000) as blocker:
-        panel.open_scene(notes)
+    with qtbot.waitSignal(panel.insert_state.job_failed, timeout=30000) as blocker:
+        panel.insert_state.open_scene(notes)
     assert "notes.png" in blocker.args[0].message and blocker.args[0].detail == ""
     assert panel.document.scene_size == SCENE  # the open scene stays
 
@@ -217,8 +217,8 @@ def test_cancel_stops_an_insertion(qtbot, panel, project, tmp_path):
     panel.settings.work_size.setValue(128)
     panel.settings.steps.setValue(150)
     _paint(panel, [(50, 65), (90, 75)])
-    with qtbot.waitSignal(panel.job_failed, timeout=120000) as blocker:
-        panel.insert()
+    with qtbot.waitSignal(panel.insert_state.job_failed, timeout=120000) as blocker:
+        panel.insert_state.insert()
         assert panel.cancel_button.isEnabled() and not panel.insert_button.isEnabled()
         qtbot.waitUntil(lambda: panel.progress.maximum() > 1, timeout=60000)  # denoising has started
         QTest.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
@@ -230,14 +230,14 @@ def test_cancel_stops_an_insertion(qtbot, panel, project, tmp_path):
 def test_auto_detect_and_generated_scene(qtbot, panel, project, tmp_path):
     _open(qtbot, panel, project, _scene(tmp_path / "park.png"))
     QTest.mouseClick(panel.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _at(panel, 5, 5))
-    with qtbot.waitSignal(panel.mask_ready, timeout=30000) as blocker:
+    with qtbot.waitSignal(panel.insert_state.mask_ready, timeout=30000) as blocker:
         QTest.mouseClick(panel.tools.detect, Qt.MouseButton.LeftButton)
     assert blocker.args[0].request.locate.text == "dog" and panel.document.points == ()
     assert panel.document.has_mask and "found" in panel.message.text()
     _fast(panel)
     panel.settings.scene_size.addItem("128 × 128", (128, 128))
     panel.settings.scene_size.setCurrentIndex(panel.settings.scene_size.count() - 1)
-    with qtbot.waitSignal(panel.scene_ready, timeout=120000) as blocker:
+    with qtbot.waitSignal(panel.insert_state.scene_ready, timeout=120000) as blocker:
         QTest.mouseClick(panel.settings.generate_button, Qt.MouseButton.LeftButton)
     scene = blocker.args[0]
     assert scene.path.parent == project.scenes_dir.resolve() and scene.path.is_file()
@@ -248,11 +248,11 @@ def test_building_the_panel_imports_no_ml_package():
     code = (
         "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
-        "from alchemy_gui.insert_panel import InsertPanel\n"
-        "from alchemy_gui.project_state import ProjectState\n"
-        "from alchemy_gui.workers import JobRunner\n"
+        "from alchemy_gui.insert.panel import InsertPanel\n"
+        "from alchemy_gui.projects.state import ProjectsState\n"
+        "from alchemy_gui.common.workers import JobRunner\n"
         "app = QApplication([])\n"
-        "runner = JobRunner(); panel = InsertPanel(ProjectState(runner), runner); panel.show()\n"
+        "runner = JobRunner(); panel = InsertPanel(ProjectsState(runner), runner); panel.show()\n"
         "app.processEvents()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers')))"
     )

@@ -1,4 +1,5 @@
 """The mask document of the Insert area: the scene, the SAM prompts and the mask being edited.
+(Owned by :class:`~alchemy_gui.insert.state.InsertState`.)
 
 A plain QObject model (STYLE.md "State and views"): the canvas and the panel bind to its
 ``<noun>_changed`` signals, which fire only when a value really changes, and call one method per
@@ -12,6 +13,7 @@ No disk and no ML here: everything is in memory.
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,15 @@ from PySide6.QtGui import QImage
 Point = tuple[int, int, int]
 Box = tuple[int, int, int, int]
 MAX_UNDO = 20
+
+
+class Tool(enum.Enum):
+    """What a press on the canvas does."""
+
+    CLICK = "click"
+    BOX = "box"
+    BRUSH = "brush"
+    ERASER = "eraser"
 
 
 def stamp_segment(mask: np.ndarray, start: tuple[float, float], end: tuple[float, float],
@@ -212,4 +223,4 @@ class MaskDocument(QObject):
             self.box_changed.emit(box)
 
 
-__all__ = ["Box", "MaskDocument", "Point", "stamp_segment"]
+__all__ = ["Box", "MaskDocument", "Point", "Tool", "stamp_segment"]

@@ -1,7 +1,7 @@
 """The Train area: settings on the left; progress, the outcome and previous runs on the right.
 
 ``TrainPanel(state, runner)`` follows ``state.current_changed`` by itself. All UI state lives in
-:class:`~alchemy_gui.train_state.TrainState` (``panel.train_state``); this widget only binds to its
+:class:`~alchemy_gui.train.state.TrainState` (``panel.train_state``); this widget only binds to its
 signals and calls one of its methods per click.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QCheckBox,
     QFrame,
     QGroupBox,
     QHBoxLayout,
@@ -25,13 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from alchemy_engine import api
 from alchemy_engine.api import RunInfo
-from alchemy_gui.failure_dialog import show_failure
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.train_form import TrainForm
-from alchemy_gui.train_progress import TrainProgressView
-from alchemy_gui.train_state import FEW_PHOTOS, Status, TrainState
-from alchemy_gui.workers import JobFailure, JobRunner
+from alchemy_gui.common.binding import Binding, bind, bind_to
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.field_widgets import check_box
+from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.train.form import TrainForm
+from alchemy_gui.train.progress import TrainProgressView
+from alchemy_gui.train.state import FEW_PHOTOS, Status, TrainState
 
 STATUS_COLOURS = {"info": "#3c4043", "done": "#1e7b34", "stopped": "#9a6700", "error": "#c0392b"}
 RUN_COLUMNS = ("Run", "Steps", "LoRA", "Final loss", "State")
@@ -47,9 +49,9 @@ def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
 
 
 class TrainPanel(QWidget):
-    def __init__(self, state: ProjectState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.project_state = state
+        self.projects_state = state
         self.train_state = TrainState(runner, self)
         self.form = TrainForm(self.train_state)
         self.progress_view = TrainProgressView(self.train_state)
@@ -68,8 +70,8 @@ class TrainPanel(QWidget):
         layout.addWidget(self.project_hint)
         layout.addWidget(self.photo_warning)
         layout.addWidget(self.content, 1)
+        self.bindings: list[Binding] = []
         self._bind()
-        self._show_project(self.train_state.project)
         self.train_state.set_project(state.current)
 
     # --- building -------------------------------------------------------------------------------
@@ -86,8 +88,7 @@ class TrainPanel(QWidget):
         self.validation.setStyleSheet(f"color: {STATUS_COLOURS['error']};")
         self.estimate_button = QPushButton("Estimate memory")
         self.estimate_button.setToolTip("How much memory training with these settings needs (loads no weights)")
-        self.fit_memory = QCheckBox("Fit to memory")
-        self.fit_memory.setToolTip("Lower settings (cheapest for quality first) until the estimate fits")
+        self.fit_memory = check_box(api.field_info(api.TrainRequest, "fit_memory"))
         self.estimate_label = _label("", "hint")
         self.defaults_button = QPushButton("Defaults")
         self.defaults_button.setToolTip("Back to the default settings")
@@ -156,16 +157,16 @@ class TrainPanel(QWidget):
         return column
 
     def _bind(self) -> None:
-        train = self.train_state
-        self.project_state.current_changed.connect(train.set_project)
-        train.project_changed.connect(self._show_project)
-        train.settings_changed.connect(self._show_fit_memory)
-        train.error_changed.connect(self._show_error)
-        train.running_changed.connect(self._update_buttons)
-        train.estimate_changed.connect(self.estimate_label.setText)
-        train.status_changed.connect(self._show_status)
-        train.runs_changed.connect(self._show_runs)
-        self.fit_memory.toggled.connect(lambda on: train.set_field("fit_memory", bool(on)))
+        """Every binding of the panel in one place (the form binds its own fields)."""
+        train, keep = self.train_state, self.bindings.append
+        self.projects_state.current_changed.connect(train.set_project)
+        keep(bind(train.settings, "fit_memory", self.fit_memory))
+        keep(bind_to(train, "project", self._show_project))
+        keep(bind_to(train, "error", self._show_error))
+        keep(bind_to(train, "running", self._update_buttons))
+        keep(bind_to(train, "estimate", self.estimate_label.setText))
+        keep(bind_to(train, "status", self._show_status))
+        keep(bind_to(train, "runs", self._show_runs))
         self.estimate_button.clicked.connect(train.estimate_memory)
         self.defaults_button.clicked.connect(train.reset_settings)
         self.start_button.clicked.connect(train.start)
@@ -175,10 +176,6 @@ class TrainPanel(QWidget):
         self.resume_button.clicked.connect(self._resume_selected)
         self.open_button.clicked.connect(self._open_selected)
         self.runs.itemSelectionChanged.connect(self._update_buttons)
-        self._show_fit_memory(train.settings)
-        self._show_error(train.error)
-        self._show_status(train.status)
-        self._show_runs(train.runs)
 
     # --- showing the state ----------------------------------------------------------------------
     def _show_project(self, project) -> None:
@@ -195,11 +192,6 @@ class TrainPanel(QWidget):
             self.photo_warning.setVisible(count < FEW_PHOTOS)
         self._update_buttons()
 
-    def _show_fit_memory(self, settings: dict) -> None:
-        self.fit_memory.blockSignals(True)
-        self.fit_memory.setChecked(bool(settings["fit_memory"]))
-        self.fit_memory.blockSignals(False)
-
     def _show_error(self, message: str) -> None:
         self.validation.setText(message)
         self.validation.setVisible(bool(message))
@@ -213,7 +205,7 @@ class TrainPanel(QWidget):
         self.status_details.setVisible(bool(status.detail))
         self._update_buttons()
 
-    def _show_runs(self, runs: list[RunInfo]) -> None:
+    def _show_runs(self, runs: tuple[RunInfo, ...]) -> None:
         selected = self.selected_run()
         self.runs.clear()
         for run in runs:

@@ -7,11 +7,11 @@ import pytest
 
 from alchemy_engine import project as projects
 from alchemy_engine.training.request import TrainRequest
-from alchemy_gui.project_state import ProjectState
-from alchemy_gui.train_panel import TrainPanel
-from alchemy_gui.train_progress import format_duration
-from alchemy_gui.train_state import default_settings
-from alchemy_gui.workers import JobRunner
+from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.train.panel import TrainPanel
+from alchemy_gui.train.progress import format_duration
+from alchemy_gui.train.state import default_settings
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -19,7 +19,7 @@ TRAIN_TIMEOUT_MS = 120_000
 def _open_panel(qtbot, photos, count: int = 3) -> TrainPanel:
     project = projects.create_project("Rex", token="sks", class_noun="dog", images=photos[:count])
     runner = JobRunner()
-    state = ProjectState(runner)
+    state = ProjectsState(runner)
     panel = TrainPanel(state, runner)
     qtbot.addWidget(panel)
     panel.resize(1000, 720)
@@ -51,7 +51,7 @@ def _finish(qtbot, panel: TrainPanel) -> None:
 
 def test_without_a_project_the_panel_is_disabled_with_a_hint(qtbot):
     runner = JobRunner()
-    panel = TrainPanel(ProjectState(runner), runner)
+    panel = TrainPanel(ProjectsState(runner), runner)
     qtbot.addWidget(panel)
     panel.show()
     assert not panel.content.isEnabled()
@@ -86,7 +86,8 @@ def test_invalid_settings_disable_start_and_say_why(qtbot, photos):
     assert panel.photo_warning.isVisible() and "Only 2 photo" in panel.photo_warning.text()
     _tiny(panel)
     assert panel.start_button.isEnabled() and not panel.validation.isVisible()
-    panel.form.fields["steps"].setValue(0)
+    assert panel.form.fields["steps"].minimum() == 1  # the field's own minimum: 0 cannot be typed …
+    panel.train_state.set_field("steps", 0)  # … but a request from elsewhere is still checked
     assert not panel.start_button.isEnabled()
     assert panel.validation.isVisible() and "steps must be a whole number ≥ 1" in panel.validation.text()
     panel.form.fields["steps"].setValue(6)

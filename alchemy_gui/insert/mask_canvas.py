@@ -4,7 +4,7 @@ Coordinate convention (tested): the scene is drawn at ``scale = fit * zoom`` wit
 corner at ``offset`` in widget pixels, where ``fit`` fits the whole image inside the widget
 (letterboxed, centred) and ``zoom``/``pan`` come from the wheel and middle-drag. A widget point
 ``p`` maps to the continuous image point ``(p - offset) / scale``; pixel ``(i, j)`` covers
-``[i, i+1) x [j, j+1)``, so the pixel under the cursor is ``floor`` of that (see insert_state).
+``[i, i+1) x [j, j+1)``, so the pixel under the cursor is ``floor`` of that (see mask_document).
 
 Tools: Click (left = subject point, right or Alt+left = not-subject point), Box (drag), Brush and
 Eraser (paint the mask; right-drag with the Brush erases). Clicks and boxes change the
@@ -13,26 +13,17 @@ Eraser (paint the mask; right-drag with the Brush erases). Clicks and boxes chan
 
 from __future__ import annotations
 
-import enum
-
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from alchemy_gui.insert_state import MaskDocument
+from alchemy_gui.insert.mask_document import MaskDocument, Tool
 
 MASK_RGBA = (255, 64, 64, 110)
 POSITIVE = QColor(46, 204, 113)
 NEGATIVE = QColor(231, 76, 60)
 MIN_ZOOM, MAX_ZOOM = 1.0, 32.0
-
-
-class Tool(enum.Enum):
-    CLICK = "click"
-    BOX = "box"
-    BRUSH = "brush"
-    ERASER = "eraser"
 
 
 class MaskCanvas(QWidget):

@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.project_state import ProjectState
+from alchemy_gui.common.binding import bind_to
+from alchemy_gui.projects.state import ProjectsState
 
 
 class ProjectBrowser(QWidget):
     new_requested = Signal()
 
-    def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         title = QLabel("Projects")
@@ -47,9 +48,8 @@ class ProjectBrowser(QWidget):
         self.new_button.clicked.connect(self.new_requested)
         self.delete_button.clicked.connect(self._confirm_delete)
         self.list.currentItemChanged.connect(self._on_selection)
-        state.projects_changed.connect(self._show_projects)
-        state.current_changed.connect(self._select_current)
-        self._show_projects(state.projects)
+        self.bindings = [bind_to(state, "projects", self._show_projects),
+                         bind_to(state, "current", self._select_current)]
 
     def selected_slug(self) -> str | None:
         item = self.list.currentItem()

@@ -1,5 +1,5 @@
 """The running (or last) training job: stage, step bar, loss / learning rate / speed / ETA, the loss
-curve and the newest sample image. Binds to :class:`~alchemy_gui.train_state.TrainState`."""
+curve and the newest sample image. Binds to :class:`~alchemy_gui.train.state.TrainState`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from alchemy_engine.jobs import Progress
-from alchemy_gui.loss_chart import LossChart
-from alchemy_gui.train_state import TrainState
+from alchemy_gui.common.binding import bind_to
+from alchemy_gui.train.loss_chart import LossChart
+from alchemy_gui.train.state import TrainState
 
 STEP_STAGES = ("training", "checkpoint", "sample", "resuming")
 STAGE_TEXT = {"waiting": "Waiting for the current job…", "preparing": "Checking photos and model…",
@@ -76,12 +77,14 @@ class TrainProgressView(QWidget):
         layout.addWidget(self.bar)
         layout.addLayout(stats)
         layout.addLayout(visuals, 1)
-        state.progress_changed.connect(self._show_progress)
-        state.loss_history_changed.connect(self._show_loss_history)
-        state.preview_changed.connect(self._show_preview)
-        state.running_changed.connect(self._show_running)
+        self.bindings = [bind_to(state, "progress", self._show_progress),
+                         bind_to(state, "loss_history", self._show_loss_history),
+                         bind_to(state, "preview", self._show_preview)]
+        state.running_changed.connect(self._show_running)  # a change of state, not a value to show
 
-    def _show_progress(self, event: Progress) -> None:
+    def _show_progress(self, event: Progress | None) -> None:
+        if event is None:
+            return
         self.stage.setText(stage_text(event))
         if event.stage in STEP_STAGES and event.total:
             self.bar.setRange(0, event.total)
@@ -102,7 +105,7 @@ class TrainProgressView(QWidget):
         if event.eta_s is not None:
             self.eta.setText(f"ETA {format_duration(event.eta_s)}")
 
-    def _show_loss_history(self, points: list) -> None:
+    def _show_loss_history(self, points: tuple) -> None:
         total = self.state.progress.total if self.state.progress is not None else 0
         self.chart.set_points(points, total)
 

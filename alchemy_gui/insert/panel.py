@@ -1,0 +1,196 @@
+"""The Insert area: put the trained subject into a scene.
+
+Open or generate a scene, mark the subject on the :class:`MaskCanvas` (SAM clicks, a box, the
+brush, or Auto-detect), then Insert: masked img2img with the project's LoRA, pasted back so
+nothing outside the mask changes. A thin view of :class:`~alchemy_gui.insert.state.InsertState`
+(``panel.insert_state``), which owns the mask document, the loaded models and the jobs: this
+widget binds to it and calls one of its methods per user action.
+
+Wiring: ``InsertPanel(projects_state, runner)``; it follows ``projects_state.current_changed``.
+Call ``insert_state.refresh_choices()`` when a training run finishes (new LoRA). The state's
+signals tell the window what happened: ``insert_finished``, ``job_failed``, ``busy_changed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from alchemy_gui.common.binding import Binding, bind, bind_to
+from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.images import IMAGE_FILTER
+from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.insert.form import InsertForm
+from alchemy_gui.insert.mask_canvas import MaskCanvas
+from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.insert.state import InsertedImage, InsertState, Message
+from alchemy_gui.insert.tools import ActionArea, ResultStrip, ToolBar
+from alchemy_gui.projects.state import ProjectsState
+
+NO_PROJECT_HINT = "Open a project on the left to put its subject into a scene."
+
+
+class InsertPanel(QWidget):
+    def __init__(self, projects_state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.projects_state = projects_state
+        self.insert_state = InsertState(runner, self)
+        self.document = self.insert_state.document
+        self.canvas = MaskCanvas(self.document)
+        self.tools = ToolBar()
+        self.results = ResultStrip()
+        self.settings = InsertForm(self.insert_state)
+        self.actions = ActionArea()
+        self.insert_button, self.cancel_button = self.actions.insert_button, self.actions.cancel_button
+        self.progress, self.message = self.actions.progress, self.actions.message
+        self.details_button = self.actions.details_button
+        self.stack = QStackedWidget()
+        self.hint = QLabel(NO_PROJECT_HINT)
+        self.hint.setObjectName("hint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(self._main_page())
+        QVBoxLayout(self).addWidget(self.stack)
+        self.bindings: list[Binding] = []
+        self._shown_results = 0
+        self._bind()
+        projects_state.current_changed.connect(self.insert_state.set_project)
+        self.insert_state.set_project(projects_state.current)
+
+    # --- layout -------------------------------------------------------------------------------------
+    def _main_page(self) -> QWidget:
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.tools)
+        column.addWidget(self.canvas, 1)
+        column.addWidget(self.results)
+        right = QWidget()
+        side = QVBoxLayout(right)
+        side.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.settings)
+        scroll.setMinimumWidth(330)
+        side.addWidget(scroll, 1)
+        side.addWidget(self.actions)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([700, 340])
+        return splitter
+
+    def _bind(self) -> None:
+        """Every binding in one place (STYLE.md: widgets bind to models in one place)."""
+        state, tools, doc, keep = self.insert_state, self.tools, self.document, self.bindings.append
+        keep(bind_to(state, "project", self._show_project))
+        keep(bind_to(state, "tool", self._show_tool))
+        keep(bind(state, "brush_size", tools.size))
+        keep(bind_to(state, "brush_size", self.canvas.set_brush_size))
+        keep(bind_to(state, "brush_size", lambda size: tools.size_label.setText(f"{size} px")))
+        keep(bind_to(state, "busy", self._show_busy))
+        keep(bind_to(state, "progress", self._show_progress))
+        keep(bind_to(state, "message", self._show_message))
+        keep(bind_to(state, "results", self._show_results))
+        tools.tool_changed.connect(self._choose_tool)
+        tools.undo.clicked.connect(doc.undo)
+        tools.clear.clicked.connect(doc.clear)
+        tools.fit.clicked.connect(self.canvas.fit)
+        tools.detect.clicked.connect(state.auto_detect)
+        doc.undo_changed.connect(tools.undo.setEnabled)
+        doc.scene_changed.connect(self._back_to_editing)
+        self.canvas.segment_requested.connect(state.request_mask)
+        self.results.compare.toggled.connect(self._show_selected)
+        self.results.selected.connect(self._on_result_selected)
+        self.results.open_folder.clicked.connect(self.open_result_folder)
+        self.settings.open_scene_button.clicked.connect(self.choose_scene)
+        self.settings.generate_button.clicked.connect(state.generate_scene)
+        self.insert_button.clicked.connect(state.insert)
+        self.cancel_button.clicked.connect(state.cancel)
+        self.details_button.clicked.connect(self._show_details)
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
+        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.activated.connect(doc.undo)
+
+    # --- showing the state ----------------------------------------------------------------------------
+    def _show_project(self, project) -> None:
+        self.stack.setCurrentIndex(0 if project is None else 1)
+
+    def _show_tool(self, tool: Tool) -> None:
+        self.canvas.set_tool(tool)
+        self.tools.select(tool)
+        self.tools.size.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
+
+    def _show_busy(self, busy: bool) -> None:
+        self.settings.generate_button.setEnabled(not busy)
+        self.actions.set_busy(busy)
+
+    def _show_progress(self, event) -> None:
+        if event is not None:
+            self.actions.show_progress(event)
+
+    def _show_message(self, message: Message) -> None:
+        self.actions.set_message(message.text, message.error)
+        self.details_button.setVisible(bool(message.detail))
+
+    def _show_results(self, results: tuple[InsertedImage, ...]) -> None:
+        grew = len(results) > self._shown_results
+        self._shown_results = len(results)
+        self.results.clear()
+        for result in reversed(results):  # the strip puts each new item first
+            self.results.add(str(result.path), result.thumbnail, f"seed {result.seed}",
+                             f"{result.path}\n{result.prompt}")
+        if grew:
+            self.results.list.setCurrentRow(0)
+
+    # --- user actions -------------------------------------------------------------------------------
+    def choose_scene(self) -> None:
+        scene = self.document.scene_path
+        start = str(scene.parent) if scene else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a scene", start, IMAGE_FILTER)
+        if path:
+            self.insert_state.open_scene(Path(path))
+
+    def _choose_tool(self, tool: Tool) -> None:
+        self._back_to_editing()
+        self.insert_state.tool = tool
+
+    def _back_to_editing(self, *_: object) -> None:
+        self.results.list.setCurrentItem(None)
+
+    def _on_result_selected(self, path: str) -> None:
+        self.results.compare.setChecked(bool(path))
+        self._show_selected()
+
+    def _show_selected(self, *_: object) -> None:
+        path = self.results.current_path()
+        if not path:
+            self.canvas.set_preview(None)
+        elif self.results.compare.isChecked():
+            self.canvas.set_preview(self.insert_state.result_image(path))
+        else:
+            self.canvas.set_preview(self.document.scene_image)
+
+    def open_result_folder(self) -> None:
+        path = self.results.current_path()
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+    def _show_details(self) -> None:
+        message = self.insert_state.message
+        show_failure(self, "Insert", JobFailure(message.text, message.detail))
+
+
+__all__ = ["InsertPanel"]

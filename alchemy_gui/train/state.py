@@ -1,0 +1,291 @@
+"""UI state of the Train area: the settings of the next run, the running job and its progress, the
+project's previous runs and the base models found on this computer.
+
+Widgets bind to its observable properties (``<name>_changed`` fires only when a value really
+changes; see :mod:`alchemy_gui.common.binding`) and call one method per user action. Every job (training, memory estimate, model search, run list) goes
+through the shared :class:`~alchemy_gui.common.workers.JobRunner`; nothing here touches torch or waits on
+the disk.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from alchemy_engine import api
+from alchemy_engine.api import TrainRequest, list_runs_job
+from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.jobs import Progress
+from alchemy_gui.common.binding import Property
+from alchemy_gui.common.images import qimage_from_pil
+from alchemy_gui.common.request_settings import settings_class
+from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+
+NOT_SETTINGS = ("project", "resume_run")
+FEW_PHOTOS = 3
+
+
+TrainSettings = settings_class(TrainRequest, exclude=NOT_SETTINGS)
+
+
+def default_settings() -> dict[str, Any]:
+    """TrainRequest's own defaults: the numbers live in one place, the dataclass."""
+    return {k: v for k, v in api.defaults(TrainRequest).items() if k not in NOT_SETTINGS}
+
+
+@dataclass(frozen=True)
+class Status:
+    """One line under the Start button. ``kind``: info, done, stopped or error."""
+
+    text: str = ""
+    kind: str = "info"
+    detail: str = ""  # a traceback to fold away, for crashes only
+    resumable_run: str | None = None  # the run that Resume continues
+
+
+def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
+    from alchemy_engine.api import find_models
+
+    inventory = find_models().to_dict()
+    return inventory["sdxl"], inventory["folders"]["sdxl"]
+
+
+def _estimate_job(request: TrainRequest, progress, cancel) -> str:
+    estimate = api.estimate_memory(request)
+    verdict = ("fits" if estimate.fits else
+               "may NOT fit — lower resolution, rank or batch size, or tick “Fit to memory”")
+    return f"{estimate.summary()}: {verdict}"
+
+
+class TrainState(QObject):
+    """The Train area's view-model. ``settings`` holds the next run's TrainRequest fields, each an
+    observable property starting at the request's default; the rest are read-mostly properties
+    that the widgets bind to."""
+
+    project_changed = Signal(object)  # Project or None
+    error_changed = Signal(object)  # str: why the settings cannot be trained; "" when they can
+    models_changed = Signal(object)  # tuple of {name, path, kind, note} from find_models()
+    running_changed = Signal(object)  # bool
+    progress_changed = Signal(object)  # the last Progress of the running job
+    loss_history_changed = Signal(object)  # tuple of (step, smoothed loss) of the running job
+    preview_changed = Signal(object)  # QImage: the newest sample image (null when none)
+    runs_changed = Signal(object)  # tuple of RunInfo, newest first
+    estimate_changed = Signal(object)  # str: the memory estimate of the current settings; "" when stale
+    status_changed = Signal(object)  # Status
+    failed = Signal(str, object)  # title, JobFailure (for a window that wants a dialog too)
+
+    project = Property(None, same=operator.is_)
+    error = Property("")
+    models = Property(())
+    running = Property(False)
+    progress = Property(None, same=operator.is_)
+    loss_history = Property(())
+    preview = Property(QImage())
+    runs = Property(())
+    estimate = Property("")
+    status = Property(Status())
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = TrainSettings(self)
+        self.models_folder = ""
+        self._models_loaded = False
+        self.worker: JobWorker | None = None
+        self._run_id: str | None = None  # the running job's run folder, once known
+        self._run_project = None  # the project the running (or last) job trains
+        self.settings.changed.connect(self._on_settings_changed)
+        self._revalidate()
+
+    @property
+    def photo_count(self) -> int:
+        return len(self.project.reference_photos()) if self.project is not None else 0
+
+    @property
+    def can_start(self) -> bool:
+        return self.project is not None and not self.running and not self.error
+
+    def request(self, **overrides: Any) -> TrainRequest:
+        """The TrainRequest of the current settings (not validated; see :attr:`error`)."""
+        slug = self.project.slug if self.project is not None else ""
+        return TrainRequest(project=slug, **{**self.settings.values(), **overrides})
+
+    # --- user actions ---------------------------------------------------------------------------
+    def set_project(self, project) -> None:
+        if project is self.project:
+            return
+        self.project = project
+        self.runs = ()
+        self.estimate = ""
+        if not self.running:
+            self.status = Status()
+        self._revalidate()
+        if project is not None:
+            self.refresh_runs()
+            if not self._models_loaded:
+                self.refresh_models()
+
+    def set_field(self, name: str, value: Any) -> None:
+        """Set one TrainRequest setting (KeyError for a name that is not one)."""
+        self.settings.set(name, value)
+
+    def reset_settings(self) -> None:
+        """Back to TrainRequest's defaults (the chosen base model is kept)."""
+        self.settings.reset(keep=("model",))
+
+    def add_model(self, path: str) -> None:
+        """A model the user browsed to: listed first and chosen (checked when training starts)."""
+        entry = {"name": Path(path).name or path, "path": path, "kind": "browsed", "note": path}
+        self.models = (entry,) + tuple(m for m in self.models if m["path"] != path)
+        self.settings.model = path
+
+    def start(self) -> None:
+        if self.can_start:
+            self._submit_training(self.request(), run_id=None)
+
+    def resume(self, run_id: str) -> None:
+        """Continue ``run_id`` from its newest checkpoint, with the settings saved in it."""
+        if self.project is not None and not self.running:
+            self._submit_training(TrainRequest(project=self.project.slug, resume_run=run_id), run_id=run_id)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; the engine saves a checkpoint first."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.status = Status("Stopping after this step and saving a checkpoint…")
+
+    def estimate_memory(self) -> None:
+        if self.project is None or self.error:
+            return
+        self.estimate = "Estimating…"
+        worker = self.runner.submit(_estimate_job, self.request(), "estimate memory")
+        worker.succeeded.connect(self._on_estimated)
+        worker.failed.connect(self._on_estimate_failed)
+
+    def refresh_runs(self) -> None:
+        if self.project is not None:
+            worker = self.runner.submit(list_runs_job, Path(self.project.runs_dir), "list runs")
+            worker.succeeded.connect(self._on_runs)
+            worker.failed.connect(self._on_side_job_failed)
+
+    def refresh_models(self) -> None:
+        worker = self.runner.submit(_find_models_job, None, "find models")
+        worker.succeeded.connect(self._on_models)
+        worker.failed.connect(self._on_side_job_failed)
+
+    # --- job results ----------------------------------------------------------------------------
+    def _submit_training(self, request: TrainRequest, run_id: str | None) -> None:
+        self._run_id, self._run_project = run_id, self.project
+        self.loss_history = ()
+        self.preview = QImage()
+        self.progress = Progress("waiting", message="waiting for the current job to finish")
+        self.status = Status("Resuming…" if run_id else "Starting…")
+        self.worker = self.runner.submit(api.train, request, "train")
+        self.worker.progress.connect(self._on_progress)
+        self.worker.succeeded.connect(self._on_trained)
+        self.worker.failed.connect(self._on_train_failed)
+        self.running = True
+        self._revalidate()
+
+    @Slot(object)
+    def _on_progress(self, event: Progress) -> None:
+        self.progress = event
+        if event.run_id:
+            self._run_id = event.run_id
+        # The engine logs losses in batches (about twice a second): a point per new value, not per event.
+        history = self.loss_history
+        last = history[-1] if history else None
+        if event.loss_smoothed is not None and (last is None or (event.step > last[0] and event.loss_smoothed != last[1])):
+            self.loss_history = history + ((event.step, float(event.loss_smoothed)),)
+        if event.preview is not None:
+            self.preview = qimage_from_pil(event.preview)
+
+    @Slot(object)
+    def _on_trained(self, result) -> None:
+        self._finish()
+        smoothed = f", smoothed loss {self.loss_history[-1][1]:.4f}" if self.loss_history else ""
+        lines = [f"Done: {result.steps} steps{smoothed}. The LoRA files are in {result.run_dir}:",
+                 f"{result.lora.name} (diffusers) · {result.lora_kohya.name} (A1111 / ComfyUI)"]
+        lines += [f"Note: {w}" for w in result.warnings]
+        self.status = Status("\n".join(lines), "done")
+
+    @Slot(object)
+    def _on_train_failed(self, failure: JobFailure) -> None:
+        step = self.progress.step if self.progress is not None and self.progress.total else 0
+        self._finish()
+        if failure.cancelled and self._run_id:
+            # Resume acts on the open project: offer it only if that is the one that was training.
+            here = self._run_project is self.project
+            status = Status(f"Stopped at step {step} — Resume continues it.", "stopped",
+                            resumable_run=self._run_id if here else None)
+        elif failure.cancelled:
+            status = Status("Stopped before the first step; nothing was saved.", "stopped")
+        else:
+            status = Status(f"Training failed: {failure.message}", "error", failure.detail)
+            self.failed.emit("Training failed", failure)
+        self.status = status
+
+    def _finish(self) -> None:
+        self.worker = None
+        self.running = False
+        self._revalidate()
+        self.refresh_runs()
+
+    @Slot(object)
+    def _on_estimated(self, text: str) -> None:
+        self.estimate = text
+
+    @Slot(object)
+    def _on_estimate_failed(self, failure: JobFailure) -> None:
+        self.estimate = f"Could not estimate: {failure.message}"
+
+    @Slot(object)
+    def _on_runs(self, found: tuple[Path, list]) -> None:
+        runs_dir, runs = found
+        if self.project is not None and Path(self.project.runs_dir) == runs_dir:  # else: a stale answer
+            self.runs = tuple(runs)
+
+    @Slot(object)
+    def _on_models(self, found: tuple[list[dict], str]) -> None:
+        entries, self.models_folder = found
+        browsed = [m for m in self.models if m["kind"] == "browsed"]
+        self._models_loaded = True
+        self.models = tuple(browsed + [e for e in entries if e["path"] not in {b["path"] for b in browsed}])
+        if self.settings.model is None:  # None means "the first SDXL found": make that visible
+            real = [e for e in entries if e["kind"] not in ("demo", "unusable")]
+            if real:
+                self.settings.model = real[0]["path"]
+        self._revalidate()
+
+    @Slot(object)
+    def _on_side_job_failed(self, failure: JobFailure) -> None:
+        if not self.running:  # never hide the running job's status behind a side job's problem
+            self.status = Status(failure.message, "error", failure.detail)
+        self.failed.emit("Train area", failure)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _on_settings_changed(self, _name: str) -> None:
+        self.estimate = ""  # a stale estimate is not shown
+        self._revalidate()
+
+    def _revalidate(self) -> None:
+        self.error = self._validation_message()
+
+    def _validation_message(self) -> str:
+        if self.project is None:
+            return ""
+        try:
+            self.request().validate()
+        except InvalidRequest as exc:
+            return str(exc)
+        if self.settings.model is None:
+            if not self._models_loaded:
+                return "Looking for SDXL models…"
+            return (f"No SDXL model found. Put one into {self.models_folder or 'the models folder'}, "
+                    "pick one with Browse…, or choose “demo” (random weights, noise images) to try the app.")
+        return ""
