@@ -132,10 +132,9 @@ def write_failed(path: str | os.PathLike, exc: BaseException, then: str = "") ->
         todo = "make the folder writable (or choose another one)"
     else:
         todo = "check the disk"
-    code = _errno_of(exc) or errno.EIO
-    error = WriteFailed(code, f"could not write {path}: {cause}; {todo} and {then or 'try again'}. "
-                              "Nothing was left half-written.")
-    error.filename = str(path)
+    error = WriteFailed(f"could not write {path}: {cause}; {todo} and {then or 'try again'}. "
+                        "Nothing was left half-written.")
+    error.errno = _errno_of(exc) or errno.EIO  # str() stays the message alone
     return error
 
 

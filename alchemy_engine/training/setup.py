@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from alchemy_engine.atomic import atomic_write_text
+from alchemy_engine.atomic import atomic_dir, write_file
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.project.runs import REQUEST_FILE
+from alchemy_engine.project.runs import REQUEST_FILE, new_run_id
+from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest
@@ -57,8 +58,7 @@ def prepare(request: TrainRequest) -> RunSetup:
     run_dir, checkpoint = None, None
     if request.resume_run:
         run_dir = find_run(project, request.resume_run)
-        request = dataclasses.replace(TrainRequest.from_json((run_dir / REQUEST_FILE).read_text()),
-                                      resume_run=run_dir.name)
+        request = dataclasses.replace(saved_request(run_dir), resume_run=run_dir.name)
         request.validate()
         checkpoint = checkpoints.latest_checkpoint(run_dir)
         if checkpoint is None:
@@ -69,6 +69,19 @@ def prepare(request: TrainRequest) -> RunSetup:
     return RunSetup(request=request, project=project, run_dir=run_dir, source=source,
                     fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
                     checkpoint=checkpoint, warnings=warnings)
+
+
+def saved_request(run_dir: Path) -> TrainRequest:
+    """The run's own ``train_request.json``; a damaged one is a message, not a traceback."""
+    def damaged(detail: str) -> InvalidRequest:
+        return InvalidRequest(f"run {run_dir.name} cannot be resumed: its {REQUEST_FILE} is damaged "
+                              f"({detail}). Start a new run.")
+
+    data = read_json(run_dir / REQUEST_FILE, what="training request", damaged=damaged, error=InvalidRequest)
+    try:
+        return TrainRequest.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise damaged(str(exc)[:200]) from exc
 
 
 def find_run(project, ref: str) -> Path:
@@ -96,9 +109,13 @@ def precision_policy(request: TrainRequest):
 
 
 def create_run_dir(setup: RunSetup) -> Path:
-    """A new ``runs/<id>/`` with the request saved in it (resumed runs keep theirs)."""
+    """A new ``runs/<id>/`` with the request saved in it, created whole (one rename), so no empty
+    or half-made run folder is ever seen. Resumed runs keep theirs."""
     if setup.run_dir is None:
-        setup.run_dir = Path(setup.project.new_run_dir())
-        atomic_write_text(setup.run_dir / REQUEST_FILE, setup.request.to_json() + "\n")
-    checkpoints.remove_partial(setup.run_dir)
+        final = Path(setup.project.runs_dir) / new_run_id()
+        text = setup.request.to_json() + "\n"
+        with atomic_dir(final, then="start the training again") as staging:
+            write_file(staging / REQUEST_FILE, lambda p: p.write_text(text, encoding="utf-8"),
+                       shown_as=final / REQUEST_FILE, then="start the training again")
+        setup.run_dir = final
     return setup.run_dir
