@@ -166,12 +166,14 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, then: str = "") -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, then: str = "", *, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
 
     Use for writers that want a file name (``save_file``, ``Image.save``, ``torch.save``). The
     temporary keeps the target's suffix so format detection by extension still works. A failed
     write raises :class:`WriteFailed` (``then`` says what to do after fixing the cause).
+    ``exclusive``: never replace an existing ``target``; raise FileExistsError instead (two
+    processes picking the same new name both keep their file).
     """
     target = Path(target)
     tmp: Path | None = None
@@ -186,9 +188,12 @@ def atomic_path(target: str | os.PathLike, then: str = "") -> Iterator[Path]:
         yield tmp
         _point("commit", target)
         _fsync_file(tmp)
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)  # FileExistsError if the name was taken meanwhile
+        else:
+            os.replace(tmp, target)
         fsync_dir(target.parent)
-    except WriteFailed:
+    except (WriteFailed, FileExistsError):
         raise
     except WRITE_ERRORS as exc:
         raise write_failed(target, exc, then) from exc
@@ -266,11 +271,30 @@ def make_dirs(folder: str | os.PathLike, then: str = "") -> Path:
     return folder
 
 
-def atomic_copy(source: str | os.PathLike, target: str | os.PathLike, then: str = "") -> Path:
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike, then: str = "", *,
+                exclusive: bool = False) -> Path:
     """Copy a file so that ``target`` is either absent or complete."""
-    with atomic_path(target, then) as tmp:
+    with atomic_path(target, then, exclusive=exclusive) as tmp:
         shutil.copyfile(source, tmp)
     return Path(target)
+
+
+def write_new(folder: str | os.PathLike, stem: str, suffix: str,
+              write: Callable[[Path], Any]) -> Path:
+    """Write a new file ``folder/stem{suffix}`` (or ``stem-2``, ``stem-3`` …), never replacing
+    one, even when another process picks the same name at the same moment. ``write(target)``
+    must call an atomic writer with ``exclusive=True``; returns the path written."""
+    folder = Path(folder)
+    for n in range(1, 100_000):
+        target = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        if target.exists() or target.is_symlink():
+            continue
+        try:
+            write(target)
+            return target
+        except FileExistsError:
+            continue
+    raise WriteFailed(f"could not find a free file name for {folder / stem}{suffix}; clear out {folder}")
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes, then: str = "") -> None:

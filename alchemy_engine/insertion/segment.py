@@ -101,11 +101,15 @@ def _check_inside(opts: LocateOptions, size: tuple[int, int]) -> None:
         raise InvalidRequest(f"box {opts.box} lies outside the {w}x{h} image")
 
 
-def save_mask(mask_or_alpha: np.ndarray, target: Path) -> Path:
-    from alchemy_engine.insertion.metadata import save_png
+def save_mask(mask_or_alpha: np.ndarray, target: Path, *, exclusive: bool = False) -> Path:
+    """Write the mask PNG atomically; ``exclusive``: as a new file (``-2`` … if the name is taken)."""
+    from alchemy_engine.insertion.metadata import save_new_png, save_png
 
     array = mask_or_alpha.astype(np.uint8) * 255 if mask_or_alpha.dtype == bool else mask_or_alpha
-    return save_png(Image.fromarray(array, "L"), Path(target))
+    image = Image.fromarray(array, "L")
+    if exclusive:
+        return save_new_png(image, Path(target).parent, Path(target).stem)
+    return save_png(image, Path(target))
 
 
 def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
