@@ -119,7 +119,8 @@ def describe_failure(path: str | os.PathLike, exc: BaseException) -> str:
         return "the file is larger than this file system allows"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[0].lower() + exc.strerror[1:]
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    log.warning("writing %s failed: %r", path, exc)  # the library's own words, for the log only
+    return "the file system refused the write (the disk may be full, read-only or failing)"
 
 
 def write_failed(path: str | os.PathLike, exc: BaseException, then: str = "") -> WriteFailed:

@@ -358,7 +358,12 @@ def rename_project(project: Project | str | os.PathLike, new_name: str) -> Proje
         def change(data: dict[str, Any]) -> None:
             data["name"], data["slug"] = new_name, new_slug
 
-        renamed._mutate(change)
+        try:
+            renamed._mutate(change)
+        except BaseException:  # the record keeps the old name: so does the folder
+            if root != project.root:
+                _move_project_dir(root, project.root)
+            raise
     return renamed
 
 
