@@ -60,9 +60,9 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def remove_partial(run_dir: Path) -> None:
     """Delete temporary folders left by a run that died while saving (call under the run lock)."""
     folder = checkpoints_dir(run_dir)
-    if folder.is_dir():
-        for stale in folder.glob(".tmp-*"):
-            remove_quietly(stale)
+    stale = [*folder.glob(".tmp-*"), *Path(run_dir).glob(".export-*"), *Path(run_dir).glob(".*.tmp*")]
+    for path in stale:
+        remove_quietly(path)
 
 
 def rng_states(noise_generator: torch.Generator) -> dict[str, Any]:

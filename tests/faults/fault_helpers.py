@@ -62,9 +62,10 @@ class Injector:
 TEMP_MARKERS = (".tmp", ".export-", ".import-")
 
 
-def assert_clean(root: Path, *others: Path) -> None:
+def assert_clean(root: Path, *others: Path, temporaries: bool = False) -> None:
     """After a failed or killed job: the project at ``root`` opens, files under final names are
-    whole, no temporary is left, every photo has its record and every run folder its request."""
+    whole, no temporary is left (``temporaries=True``: after a kill, hidden temporaries may be; the
+    next job on the run removes them), every photo has its record and every run folder its request."""
     from alchemy_engine.project import open_project
 
     project = open_project(root)
@@ -78,8 +79,10 @@ def assert_clean(root: Path, *others: Path) -> None:
         assert (run / "train_request.json").is_file(), f"run folder without its request: {run}"
     for folder in (root, *others):
         for path in Path(folder).rglob("*"):
-            assert not any(m in path.name for m in TEMP_MARKERS), f"left behind: {path}"
-            if path.is_file():
+            temporary = any(m in path.name for m in TEMP_MARKERS) or any(
+                part.startswith(".tmp-") for part in path.parts)
+            assert not temporary or (temporaries and path.name.startswith(".")), f"left behind: {path}"
+            if path.is_file() and not temporary:
                 assert_whole(path)
 
 
