@@ -79,14 +79,24 @@ def refuse_if_busy(root: str | os.PathLike, action: str) -> None:
                            "Stop that job or wait for it to finish, then try again.")
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path, what: str) -> Iterator[None]:
-    """Hold ``runs/<id>/.lock``; refused at once if another process trains or resumes the run."""
+def _take_run_lock(run_dir: Path) -> FileLock:
     lock = FileLock(Path(run_dir) / RUN_LOCK_FILE, timeout=0)
     if not lock.try_acquire():
         holder = FileLock.read_description(lock.path) or "another process"
         raise InvalidRequest(f"run {Path(run_dir).name} is already being trained by {holder}; wait for it "
                              "to finish or stop it, then try again.")
+    return lock
+
+
+def check_run_free(run_dir: Path) -> None:
+    """Refuse early (before looking at its checkpoints) when another process trains the run."""
+    _take_run_lock(run_dir).release()
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, what: str) -> Iterator[None]:
+    """Hold ``runs/<id>/.lock``; refused at once if another process trains or resumes the run."""
+    lock = _take_run_lock(run_dir)
     lock.describe(f"{what} (pid {os.getpid()})")
     try:
         yield

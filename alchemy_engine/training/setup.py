@@ -15,6 +15,7 @@ import torch
 
 from alchemy_engine.atomic import atomic_dir, write_file
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.project.jobs import check_run_free
 from alchemy_engine.project.runs import REQUEST_FILE, new_run_id
 from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
@@ -58,6 +59,7 @@ def prepare(request: TrainRequest) -> RunSetup:
     run_dir, checkpoint = None, None
     if request.resume_run:
         run_dir = find_run(project, request.resume_run)
+        check_run_free(run_dir)
         request = dataclasses.replace(saved_request(run_dir), resume_run=run_dir.name)
         request.validate()
         checkpoint = checkpoints.latest_checkpoint(run_dir)

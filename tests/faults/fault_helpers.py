@@ -81,7 +81,7 @@ def assert_clean(root: Path, *others: Path, temporaries: bool = False) -> None:
         for path in Path(folder).rglob("*"):
             temporary = any(m in path.name for m in TEMP_MARKERS) or any(
                 part.startswith(".tmp-") for part in path.parts)
-            assert not temporary or (temporaries and path.name.startswith(".")), f"left behind: {path}"
+            assert not temporary or temporaries, f"left behind: {path}"
             if path.is_file() and not temporary:
                 assert_whole(path)
 

@@ -52,7 +52,7 @@ def _inject(job, n: int, fault: str, root, *others) -> bool:
     return injector.fired is not None
 
 
-def _resume_or_retrain(project):
+def _resume_or_retrain(project, temporaries: bool = False):
     """After the disk recovers: resume a resumable run, else train anew; both must succeed."""
     from alchemy_engine.project.runs import list_runs
     from alchemy_engine.training import run
@@ -64,7 +64,8 @@ def _resume_or_retrain(project):
     else:
         result = run(quick_request(project, **TRAIN))
     assert result.lora.is_file() and result.lora_kohya.is_file()
-    assert_clean(project.root)
+    assert_clean(project.root, temporaries=temporaries)
+    return result
 
 
 def _sweep_train(fresh_project, most: int | None, kinds):
@@ -79,12 +80,12 @@ def _sweep_train(fresh_project, most: int | None, kinds):
             project = _clone(base, f"t{n}-{fault.lower()}")
             fired += _inject(lambda p=project: run(quick_request(p, **TRAIN)), n, fault, project.root)
             _resume_or_retrain(project)
-    assert fired >= len(indices) - 2  # loss.csv flushes are timed, so the last points may move
+    assert fired >= len(indices) - 1  # loss.csv flushes are timed, so a late point may move
     return total
 
 
 def test_train_survives_a_failed_write_at_spread_points(fresh_project):
-    total = _sweep_train(fresh_project, 6, lambda i: [KINDS[i % len(KINDS)]])
+    total = _sweep_train(fresh_project, 4, lambda i: [KINDS[i % len(KINDS)]])
     assert total >= 20  # run folder, caches, loss log, two checkpoints, both LoRA files
 
 
@@ -125,7 +126,7 @@ def _sweep_resume(fresh_project, most, kinds):
 
 
 def test_resume_survives_a_failed_write_at_spread_points(fresh_project):
-    assert _sweep_resume(fresh_project, 4, lambda i: [KINDS[(i + 1) % len(KINDS)]]) >= 8
+    assert _sweep_resume(fresh_project, 3, lambda i: [KINDS[(i + 1) % len(KINDS)]]) >= 8
 
 
 @pytest.mark.faults
