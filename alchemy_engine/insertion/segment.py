@@ -115,8 +115,8 @@ def save_mask(mask_or_alpha: np.ndarray, target: Path, *, exclusive: bool = Fals
 def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None, session: InsertionSession | None = None) -> SegmentResult:
     """The job behind ``python main.py segment``: one image in, one mask PNG out."""
-    from alchemy_engine.models.device import device_policy
     from alchemy_engine.image_files import load_rgb
+    from alchemy_engine.models.device import device_policy
 
     request.validate()
     request = dataclasses.replace(request, locate=with_models(request.locate))

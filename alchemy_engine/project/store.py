@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_write_json, make_dirs, move, remove_quietly
 from alchemy_engine.errors import ImageImportError, ProjectError
+from alchemy_engine.project.jobs import refuse_if_busy
 from alchemy_engine.project.photos import (
     ImportReport,
     PhotoRef,
@@ -34,7 +35,6 @@ from alchemy_engine.project.photos import (
     find_entry,
     stage_and_commit,
 )
-from alchemy_engine.project.jobs import refuse_if_busy
 from alchemy_engine.project.reference_masks import write_mask
 from alchemy_engine.project.schema import (
     PROJECT_FILE,

@@ -14,10 +14,10 @@ import logging
 import os
 import pickle
 import random
-import zipfile
 import uuid
-from pathlib import Path
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -50,9 +50,9 @@ class RunSetup:
 
 def prepare(request: TrainRequest) -> RunSetup:
     """Validate the request, open the project, check the photos and the model; load no weights."""
+    from alchemy_engine.image_files import load_rgb
     from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.project import open_project
-    from alchemy_engine.image_files import load_rgb
 
     request.validate()
     project = open_project(request.project)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from alchemy_engine import atomic
-from alchemy_engine.errors import WriteFailed
 from alchemy_engine.atomic import FileLock, FileLockTimeout, atomic_path, atomic_write_json, atomic_write_text
+from alchemy_engine.errors import WriteFailed
 
 
 def test_writes_replace_the_target_and_leave_no_temporaries(tmp_path):

@@ -156,9 +156,10 @@ def _png_header_claiming(path, width, height):
     (lambda p: os.mkfifo(p) or p, "not a regular file"),
 ])
 def test_masks_go_through_the_safe_decoder(tmp_path, make, reason):
+    from PIL import Image
+
     from alchemy_engine.insertion.request import LocateOptions
     from alchemy_engine.insertion.segment import build_mask
-    from PIL import Image
 
     mask = make(tmp_path / "mask.png")
     with pytest.raises(ImageImportError, match=reason):
