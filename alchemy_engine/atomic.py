@@ -14,6 +14,7 @@ with ``(phase, path)`` at every write point and may raise, as a failing disk wou
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -81,6 +82,22 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _link_new(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the name ``target`` unless it exists (FileExistsError). A hard link does it
+    atomically; on file systems without hard links (FAT, exFAT, some network shares) a check and
+    a rename do it as well as they can."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
+            raise
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(target)) from exc
+        os.replace(tmp, target)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, then: str = "", *, exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
@@ -105,7 +122,7 @@ def atomic_path(target: str | os.PathLike, then: str = "", *, exclusive: bool = 
         _point("commit", target)
         _fsync_file(tmp)
         if exclusive:
-            os.link(tmp, target)  # FileExistsError if the name was taken meanwhile
+            _link_new(tmp, target)
         else:
             os.replace(tmp, target)
         fsync_dir(target.parent)

@@ -141,3 +141,21 @@ def test_a_lock_in_a_read_only_folder_is_a_message(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "open", read_only)
     with pytest.raises(WriteFailed, match="read-only"):
         FileLock(tmp_path / ".lock").acquire()
+
+
+def test_new_files_never_replace_one_even_without_hard_links(tmp_path, monkeypatch):
+    def no_links(source, target):
+        raise OSError(1, "Operation not permitted")  # exFAT, FAT, some network shares
+
+    for patch in (False, True):
+        if patch:
+            monkeypatch.setattr(atomic.os, "link", no_links)
+        folder = tmp_path / f"out{patch}"
+        names = [atomic.write_new(folder, "x", ".txt", lambda t, n=n: _exclusive(t, n)).name for n in range(3)]
+        assert names == ["x.txt", "x-2.txt", "x-3.txt"]
+        assert [(folder / n).read_bytes() for n in names] == [b"0", b"1", b"2"]
+
+
+def _exclusive(target, n):
+    with atomic_path(target, exclusive=True) as tmp:
+        tmp.write_bytes(b"%d" % n)
