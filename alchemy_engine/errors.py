@@ -23,5 +23,10 @@ class ProjectError(AlchemyError):
     """A project is missing, locked by another process, or its files are damaged."""
 
 
+class WriteFailed(AlchemyError, OSError):
+    """A file could not be written (disk full, read-only, I/O error); the message names the file
+    and the cause. Nothing partial was left under the file's final name."""
+
+
 class JobCancelled(Exception):
     """Raised inside a job when its CancelToken is set; not an error for the user."""

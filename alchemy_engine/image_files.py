@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alchemy_engine.errors import ImageImportError
+from alchemy_engine.safe_read import regular_file
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ READABLE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF")
 """Only these decoders are tried: no EPS/PDF (external programs) or exotic formats."""
 
 _HUMAN_FORMATS = "JPEG, PNG, WebP, TIFF, BMP or GIF"
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+"""Refuse image files larger than this on disk before opening them (a 50 MP 16-bit TIFF fits)."""
 
 
 def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -62,10 +66,7 @@ def pixel_sha256(image: Image.Image) -> str:
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open with a header-size check first, then decode every pixel; the mode is left as it is."""
     path = Path(path)
-    if not path.exists():
-        raise ImageImportError(f"{path}: file not found. Check the path and try again.")
-    if path.is_dir():
-        raise ImageImportError(f"{path}: is a folder, not a photo. Choose the image files inside it.")
+    regular_file(path, max_bytes=MAX_FILE_BYTES, what="picture", error=ImageImportError)  # no FIFO hang
     try:
         with warnings.catch_warnings():
             # PIL warns (then errors) on images over its own limit; treat both as "too large".

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from alchemy_engine import __version__
@@ -58,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     out = CliOutput(json_mode=getattr(args, "json", False))
     try:
         result = args.handler(args, out)
+        out.result(result)
+    except BrokenPipeError:  # `project show | head -1`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python would fail again flushing stdout at exit
+        return 141
     except AlchemyError as exc:
         out.close()
         if args.debug:
@@ -68,5 +74,4 @@ def main(argv: list[str] | None = None) -> int:
         out.close()
         print(f"cancelled: {exc}" if str(exc) else "cancelled", file=sys.stderr)
         return 130
-    out.result(result)
     return 0

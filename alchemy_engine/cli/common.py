@@ -54,7 +54,9 @@ class CliOutput:
 
         if self._bar is None or self._bar.desc != event.stage or self._bar.total != event.total:
             self._close_bar()
-            self._bar = tqdm(total=event.total or None, desc=event.stage, unit="step",
+            # initial=step: a bar opened mid-run (after a checkpoint line, or on resume) measures
+            # its rate from here, not as if every earlier step took no time
+            self._bar = tqdm(total=event.total or None, desc=event.stage, unit="step", initial=event.step,
                              dynamic_ncols=True, file=sys.stderr)
         self._bar.n = event.step
         postfix = {}

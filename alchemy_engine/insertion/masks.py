@@ -55,14 +55,18 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
         return to_mask(image, size)
 
 
-def save_mask(mask_or_alpha: np.ndarray, target: str | Path) -> Path:
-    """Write a bool mask (white = subject) or an 8-bit alpha as a PNG, atomically."""
+def save_mask(mask_or_alpha: np.ndarray, target: str | Path, *, exclusive: bool = False) -> Path:
+    """Write a bool mask (white = subject) or an 8-bit alpha as a PNG, atomically; ``exclusive``:
+    as a new file (``-2`` … if the name is taken), never replacing one."""
     from PIL import Image
 
-    from alchemy_engine.insertion.metadata import save_png
+    from alchemy_engine.insertion.metadata import save_new_png, save_png
 
     array = mask_or_alpha.astype(np.uint8) * 255 if mask_or_alpha.dtype == bool else mask_or_alpha
-    return save_png(Image.fromarray(array, "L"), Path(target))
+    image = Image.fromarray(array, "L")
+    if exclusive:
+        return save_new_png(image, Path(target).parent, Path(target).stem)
+    return save_png(image, Path(target))
 
 
 def bbox(mask: np.ndarray) -> Box | None:

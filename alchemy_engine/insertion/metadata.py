@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from alchemy_engine.atomic import atomic_path
+from alchemy_engine.atomic import atomic_copy, atomic_path, write_new
 
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "alchemy_request"
@@ -72,7 +72,8 @@ class GenerationInfo:
 
 
 def save_png(image: Image.Image, target: Path, info: GenerationInfo | None = None,
-             request_json: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+             request_json: str | None = None, extra: dict[str, Any] | None = None, *,
+             exclusive: bool = False) -> Path:
     """Write ``image`` atomically as PNG with the text chunks; returns ``target``."""
     chunks = PngImagePlugin.PngInfo()
     if info is not None:
@@ -81,15 +82,29 @@ def save_png(image: Image.Image, target: Path, info: GenerationInfo | None = Non
         chunks.add_text(REQUEST_KEY, request_json)
     if extra:
         chunks.add_text(RESULT_KEY, json.dumps(extra, sort_keys=True, default=str))
-    with atomic_path(target) as tmp:
+    with atomic_path(target, exclusive=exclusive) as tmp:
         image.save(tmp, format="PNG", pnginfo=chunks)
     return target
 
 
+def save_new_png(image: Image.Image, folder: Path, stem: str, info: GenerationInfo | None = None,
+                 request_json: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Like :func:`save_png` into a new ``folder/stem.png`` (``stem-2.png`` … if taken): an output
+    never replaces another, even one written by another process at the same moment."""
+    return write_new(folder, stem, ".png",
+                     lambda target: save_png(image, target, info, request_json, extra, exclusive=True))
+
+
+def copy_new(source: Path, folder: Path, stem: str) -> Path:
+    """Copy ``source`` to a new ``folder/stem.png`` atomically (``--out``)."""
+    return write_new(folder, stem, ".png", lambda target: atomic_copy(source, target, exclusive=True))
+
+
 def read_png_text(path: Path) -> dict[str, str]:
     """All text chunks of a PNG (tEXt, zTXt and iTXt)."""
-    with Image.open(path) as image:
-        image.load()
+    from alchemy_engine.image_files import open_image
+
+    with open_image(path) as image:
         return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
 
 

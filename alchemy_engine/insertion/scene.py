@@ -55,8 +55,7 @@ def generate_scene(session: Any, loaded: Any, prompt: str, negative_prompt: str,
 
 def save_scene(folder: Path, image: Image.Image, info: metadata.GenerationInfo, request_json: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = metadata.unique_path(Path(folder), f"scene-{stamp}-{info.seed}")
-    return metadata.save_png(image, target, info, request_json)
+    return metadata.save_new_png(image, Path(folder), f"scene-{stamp}-{info.seed}", info, request_json)
 
 
 def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,

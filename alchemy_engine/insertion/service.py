@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from alchemy_engine.insertion.scene import generate_scene, load_scene, names_cla
 from alchemy_engine.insertion.segment import build_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.project.jobs import project_job
 from alchemy_engine.project.runs import LORA_FILE, lora_runs
 
 
@@ -153,13 +153,10 @@ def _save_outputs(ctx: _Context, image: Image.Image, info: metadata.GenerationIn
                   extra: dict) -> tuple[Path, Path | None]:
     req = ctx.request
     request_json = req.with_seed(info.seed).to_json()
-    target = metadata.unique_path(ctx.project.outputs_dir, stem)
-    metadata.save_png(image, target, info, request_json, extra)
+    target = metadata.save_new_png(image, ctx.project.outputs_dir, stem, info, request_json, extra)
     copy = None
     if req.out is not None:
-        Path(req.out).mkdir(parents=True, exist_ok=True)
-        copy = metadata.unique_path(Path(req.out).resolve(), stem)
-        shutil.copyfile(target, copy)
+        copy = metadata.copy_new(target, Path(req.out).resolve(), stem)
     return target, copy
 
 
@@ -177,7 +174,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     if request.seed is None:
         request = request.with_seed(random.randrange(2**32))
     ctx = _Context(request, project, session, progress, cancel)
-    with session.lock:
+    with project_job(project.root, "an insertion"), session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))
         loaded = session.sdxl(request.model, request.device)
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
@@ -219,9 +216,9 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         copies.append(copy)
         ctx.progress(Progress(stage=Stage.OUTPUT, step=index + 1, total=req.variations,
                               message=f"saved {target.name}", preview=image, preview_path=target))
-    save_mask(alpha, mask_path)
+    mask_path = save_mask(alpha, mask_path, exclusive=True)
     if req.out is not None:
-        shutil.copyfile(mask_path, metadata.unique_path(Path(req.out).resolve(), mask_path.stem))
+        metadata.copy_new(mask_path, Path(req.out).resolve(), mask_path.stem)
     return InsertResult(
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
         mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,

@@ -17,6 +17,7 @@ and lengths bounded before anything else sees it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,16 @@ from alchemy_engine.models.probe import (
     clean_text,
     read_safetensors_header,
 )
+from alchemy_engine.safe_read import regular_file
 
 if TYPE_CHECKING:
     import torch
 
 METADATA_PREFIX = "alchemy."
 """Prefix of our own entries in a LoRA file's safetensors metadata."""
+MAX_LORA_BYTES = 4 * 1024**3
+MAX_RANK = 1024
+_ADAPTER_METADATA_KEY = "lora_adapter_metadata"  # diffusers' peft config per component
 SDXL_HINT = "Use a LoRA made for SDXL 1.0 (its download page names SDXL as the base model)."
 
 _DOWN = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight", "_lora.down.weight",
@@ -73,8 +78,7 @@ class LoraInfo:
 
 def _header(path: Path) -> SafetensorsHeader:
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"LoRA file not found: {path}")
+    regular_file(path, max_bytes=MAX_LORA_BYTES, what="LoRA", error=ModelError)
     try:
         return read_safetensors_header(path)
     except HeaderError as exc:
@@ -172,6 +176,34 @@ def _base_from_metadata(meta: dict[str, str]) -> str:
     return "unknown"
 
 
+def _check_adapter_metadata(path: Path, unet_state: dict) -> None:
+    """diffusers builds the adapter from ``lora_adapter_metadata`` (rank, alpha) before loading the
+    tensors: a rank of 10⁸ there would allocate gigabytes. It must be a JSON object whose ranks
+    match the tensors."""
+    text = _header(path).metadata.get(_ADAPTER_METADATA_KEY)
+    if text is None:
+        return
+    try:
+        packed = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ModelError(f"{path.name}: its adapter metadata is not valid JSON; the file is damaged") from exc
+    ranks = {int(t.shape[0]) for k, t in unet_state.items() if ".lora_A" in k and t.ndim == 2}
+    problem = "" if isinstance(packed, dict) else "it is not a JSON object"
+    for key, value in (packed.items() if isinstance(packed, dict) else ()):
+        name = key.rsplit(".", 1)[-1]
+        if name == "r" and not (isinstance(value, int) and 0 < value <= MAX_RANK and (not ranks or value in ranks)):
+            problem = f"rank {clean_text(value, 20)} does not match its weights (rank {sorted(ranks)})"
+        elif name == "lora_alpha" and not (isinstance(value, (int, float)) and abs(value) <= 1e6):
+            problem = f"alpha {clean_text(value, 20)} is not a number in range"
+        elif name in ("rank_pattern", "alpha_pattern") and not (
+                isinstance(value, dict) and all(isinstance(v, (int, float)) and 0 < v <= MAX_RANK
+                                                for v in value.values())):
+            problem = f"{name} is not a map of layer names to small numbers"
+    if problem:
+        raise ModelError(f"{path.name}: its adapter metadata is wrong ({problem}); the file is damaged "
+                         "or not made for diffusers. Train it again or pick another LoRA.")
+
+
 def check_lora_file(path: Path, unet) -> LoraInfo:
     """Raise ModelError unless ``path`` is a plain SDXL LoRA whose UNet layers fit ``unet``.
 
@@ -193,6 +225,10 @@ def check_lora_file(path: Path, unet) -> LoraInfo:
         {k[len("unet."):]: v for k, v in state.items() if k.startswith("unet.")})
     if not unet_state and not info.text_encoder_layers:
         raise ModelError(f"{path.name} has no SDXL UNet LoRA layers (is it a LoRA for another model?)")
+    _check_adapter_metadata(path, unet_state)
+    if not all(bool(t.isfinite().all()) for t in state.values() if t.is_floating_point()):
+        raise ModelError(f"{path.name} holds NaN or infinite weights (training diverged) and would paint "
+                         "black; train again with a lower learning rate, or pick another run.")
     modules = dict(unet.named_modules())
     for key, tensor in unet_state.items():
         module_name = key.split(".lora_")[0]

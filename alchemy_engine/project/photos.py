@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import re
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any, Union
 
 from PIL import Image
 
-from alchemy_engine.atomic import fsync_dir
+from alchemy_engine.atomic import atomic_path, fsync_dir, make_dirs, move, remove_quietly
 from alchemy_engine.errors import ImageImportError, ProjectError
 from alchemy_engine.image_files import load_rgb, pixel_sha256
 
@@ -32,6 +33,9 @@ MIN_SIDE = 256
 
 MAX_STORED_SIDE = 2048
 """Imported reference photos are downscaled to this long side (never upscaled)."""
+
+STAGING_PREFIX = ".import-"
+STALE_STAGING_S = 3600
 
 MASK_SUFFIX = ".mask.png"
 """A reference photo ``<stem>.png`` has a subject mask when ``<stem>.mask.png`` exists."""
@@ -146,20 +150,28 @@ def find_entry(data: dict[str, Any], photo: PhotoRef, project_name: str) -> dict
 
 
 def stage_and_commit(references_dir: Path, sources: list[Path],
-                     mutate: Callable[[Callable[[dict[str, Any]], Any]], Any]) -> ImportReport:
+                     mutate: Callable[..., Any]) -> ImportReport:
     """Decode and encode every photo outside the project lock, then, inside ``mutate`` (which
     runs a change on a freshly read project.json under the lock), drop project duplicates, move
-    the PNGs to their final names and add their records."""
+    the PNGs to their final names and add their records. If project.json cannot be written, the
+    moved photos are removed again (still under the lock): a photo never stays without a record."""
     if not sources:
         return ImportReport()
-    references_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(references_dir)
     staged, refused = _stage(references_dir, sources)
+    moved: list[Path] = []
+
+    def undo() -> None:
+        for path in moved:
+            remove_quietly(path)
+
     try:
-        imported, duplicates = (mutate(lambda data: _commit(references_dir, data, staged))
+        imported, duplicates = (mutate(lambda data: _commit(references_dir, data, staged, moved), undo=undo)
                                 if staged else ([], []))
     finally:
         for item in staged:
-            item.tmp.unlink(missing_ok=True)
+            if item.tmp.exists():
+                remove_quietly(item.tmp)
     order = {source: index for index, source in enumerate(sources)}
     refused = sorted(refused + duplicates, key=lambda r: order.get(r.path, len(order)))
     return ImportReport(imported=tuple(imported), refused=tuple(refused))
@@ -186,30 +198,26 @@ def _stage(references_dir: Path, sources: list[Path]) -> tuple[list[_Staged], li
                                   _write_staging_png(references_dir, photo.image)))
     except BaseException:
         for item in staged:
-            item.tmp.unlink(missing_ok=True)
+            remove_quietly(item.tmp)
         raise
     return staged, refused
 
 
 def _write_staging_png(references_dir: Path, image: Image.Image) -> Path:
-    tmp = references_dir / f".import-{uuid.uuid4().hex}.png"
-    try:
-        with open(tmp, "wb") as handle:
-            image.save(handle, "PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ProjectError(f"Could not write into {references_dir} ({exc}). Free some disk "
-                           "space or check the folder's permissions, then try again.") from exc
+    """The photo as PNG under a hidden name in ``references/`` (atomic, fsynced)."""
+    tmp = references_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}.png"
+    with atomic_path(tmp, then="import the photos again") as partial:
+        image.save(partial, "PNG")
     return tmp
 
 
-def _commit(references_dir: Path, data: dict[str, Any],
-            staged: list[_Staged]) -> tuple[list[ReferencePhoto], list[RefusedPhoto]]:
+def _commit(references_dir: Path, data: dict[str, Any], staged: list[_Staged],
+            moved: list[Path]) -> tuple[list[ReferencePhoto], list[RefusedPhoto]]:
+    """Under the project lock. Files in ``references/`` without a record are leftovers of an
+    import that died before its record was written: their names are free again."""
     known = {entry["sha256"]: entry["file"] for entry in data["references"]}
     taken = {entry["file"].casefold() for entry in data["references"]}
-    taken |= {path.name.casefold() for path in references_dir.iterdir()}
+    _remove_stale_staging(references_dir)
     imported, refused = [], []
     for item in staged:
         if item.sha256 in known:
@@ -219,7 +227,12 @@ def _commit(references_dir: Path, data: dict[str, Any],
             continue
         name = _free_name(item.source, taken)
         taken.add(name.casefold())
-        os.replace(item.tmp, references_dir / name)
+        final = references_dir / name
+        stale_mask = final.with_name(final.stem + MASK_SUFFIX)
+        if stale_mask.exists():  # a leftover mask must not be attached to a new photo
+            remove_quietly(stale_mask)
+        move(item.tmp, final, then="import the photos again")
+        moved.append(final)
         entry = {"file": name, "original_name": item.source.name, "sha256": item.sha256,
                  "width": item.size[0], "height": item.size[1], "caption": None,
                  "imported": _utc_now()}
@@ -228,6 +241,18 @@ def _commit(references_dir: Path, data: dict[str, Any],
         imported.append(ReferencePhoto.from_entry(references_dir, entry))
     fsync_dir(references_dir)
     return imported, refused
+
+
+def _remove_stale_staging(references_dir: Path) -> None:
+    """Staged photos of imports that were killed (older than an hour: never one in flight)."""
+    cutoff = time.time() - STALE_STAGING_S
+    for stale in references_dir.glob(f"{STAGING_PREFIX}*"):
+        try:
+            old = stale.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue
+        if old:
+            remove_quietly(stale)
 
 
 def _free_name(source: Path, taken: set[str]) -> str:

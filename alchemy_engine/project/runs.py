@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,11 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 CHECKPOINT_STATE_FILE = "state.json"
 LOSS_TAIL_BYTES = 4096
+
+
+def new_run_id() -> str:
+    """``YYYYmmdd-HHMMSS-<6 hex>``: sorts by start time, unique without a lock."""
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)

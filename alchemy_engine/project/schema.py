@@ -18,6 +18,7 @@ from typing import Any
 
 from alchemy_engine.atomic import FileLock, FileLockTimeout
 from alchemy_engine.errors import InvalidRequest, ProjectError
+from alchemy_engine.safe_read import read_json
 
 SCHEMA_VERSION = 1
 PROJECT_FILE = "project.json"
@@ -87,12 +88,8 @@ def read_project_file(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ProjectError(f"{root} is not an Image Alchemy project (no {PROJECT_FILE}); it may "
                            "have been moved or deleted. Open or create a project.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _damaged(path, str(exc)) from exc
-    except OSError as exc:
-        raise ProjectError(f"Cannot read {path} ({exc}). Check that you may read it.") from exc
+    data = read_json(path, what="project file", damaged=lambda detail: _damaged(path, detail),
+                     error=ProjectError)
     if not isinstance(data, dict):
         raise _damaged(path, "it does not hold a JSON object")
     version = data.get("schema_version", 0)
@@ -117,23 +114,67 @@ def _migrate_v0(data: dict[str, Any], root: Path) -> dict[str, Any]:
     return {**defaults, **data, "schema_version": SCHEMA_VERSION}
 
 
+MAX_PHOTOS = 1000
+MAX_SETTINGS_DEPTH = 8
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
 def _check_fields(data: dict[str, Any], path: Path) -> None:
+    """Types and bounds of every field the app uses; anything else is reported as damage."""
     for key, kind in (("name", str), ("token", str), ("class_noun", str), ("settings", dict),
                       ("references", list)):
         if not isinstance(data.get(key), kind):
             raise _damaged(path, f"field {key!r} is missing or not a {kind.__name__}")
+    for key in ("slug", "created", "modified"):
+        if key in data and not (isinstance(data[key], str) and len(data[key]) <= 200):
+            raise _damaged(path, f"field {key!r} is not a short text")
+    try:
+        validate_name(data["name"])
+        validate_class_noun(data["class_noun"], validate_token(data["token"]))
+    except InvalidRequest as exc:
+        raise _damaged(path, str(exc)) from exc
+    if _depth(data["settings"]) > MAX_SETTINGS_DEPTH:
+        raise _damaged(path, "its settings are nested too deeply")
+    if len(data["references"]) > MAX_PHOTOS:
+        raise _damaged(path, f"it lists more than {MAX_PHOTOS} photos")
     for entry in data["references"]:
-        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
-                and isinstance(entry.get("sha256"), str) and "/" not in entry["file"]
-                and "\\" not in entry["file"] and not entry["file"].startswith(".")):
-            raise _damaged(path, f"reference entry {entry!r} is not a photo record")
+        problem = _photo_record_problem(entry)
+        if problem:
+            raise _damaged(path, f"reference entry {str(entry)[:120]} is not a photo record ({problem})")
+
+
+def _photo_record_problem(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "not an object"
+    name = entry.get("file")
+    if not (isinstance(name, str) and 0 < len(name) <= 255 and "/" not in name and "\\" not in name
+            and not name.startswith(".") and name.isprintable()):
+        return "'file' is not a plain file name"
+    if not (isinstance(entry.get("sha256"), str) and _SHA256_RE.fullmatch(entry["sha256"])):
+        return "'sha256' is not a SHA-256 hex digest"
+    for key in ("width", "height"):
+        value = entry.get(key, 0)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100_000):
+            return f"{key!r} is not a pixel count"
+    for key, limit in (("caption", 10_000), ("original_name", 1000), ("imported", 200)):
+        value = entry.get(key)
+        if value is not None and not (isinstance(value, str) and len(value) <= limit):
+            return f"{key!r} is not a text of at most {limit} characters"
+    return ""
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_SETTINGS_DEPTH or not isinstance(value, (dict, list)):
+        return level
+    children = value.values() if isinstance(value, dict) else value
+    return max((_depth(child, level + 1) for child in children), default=level + 1)
 
 
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
     lock = FileLock(folder / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
     try:
-        lock.acquire()
+        lock.acquire()  # a read-only folder raises WriteFailed, which says so
     except FileLockTimeout as exc:
         raise ProjectError(f"{folder} is busy: another Image Alchemy window or command is "
                            "changing it. Wait for it to finish, then try again.") from exc

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -25,8 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alchemy_engine import paths
-from alchemy_engine.atomic import atomic_write_json
+from alchemy_engine.atomic import atomic_write_json, make_dirs, move, remove_quietly
 from alchemy_engine.errors import ImageImportError, ProjectError
+from alchemy_engine.project.jobs import refuse_if_busy
 from alchemy_engine.project.photos import (
     ImportReport,
     PhotoRef,
@@ -219,20 +219,22 @@ class Project:
             raise ProjectError(f"Project {self.name!r} is no longer at {self.root}; it was "
                                "renamed or deleted. Open it again.")
 
-    def _mutate(self, change: Callable[[dict[str, Any]], T]) -> T:
-        """Read-modify-write ``project.json`` under the project lock; re-reads inside it."""
+    def _mutate(self, change: Callable[[dict[str, Any]], T],
+                undo: Callable[[], None] | None = None) -> T:
+        """Read-modify-write ``project.json`` under the project lock; re-reads inside it.
+        ``undo`` reverts files ``change`` made when the record cannot be saved (under the lock)."""
         self._require_here()
         with locked(self.root):
-            data = read_project_file(self.root)
-            result = change(data)
-            data["schema_version"] = SCHEMA_VERSION
-            data["modified"] = utc_now()
             try:
-                atomic_write_json(self.project_file, data)
-            except OSError as exc:
-                raise ProjectError(f"Could not save {self.project_file} ({exc}); the previous "
-                                   "version is kept. Free some disk space or check the "
-                                   "folder's permissions, then try again.") from exc
+                data = read_project_file(self.root)
+                result = change(data)
+                data["schema_version"] = SCHEMA_VERSION
+                data["modified"] = utc_now()
+                atomic_write_json(self.project_file, data, then="try again (the previous version is kept)")
+            except BaseException:
+                if undo is not None:
+                    undo()
+                raise
             self._data = data
         return result
 
@@ -297,7 +299,7 @@ def create_project(name: str, *, class_noun: str, token: str = "sks",
     staging = base / f".new-{slug}-{uuid.uuid4().hex[:8]}"
     try:
         for sub in SUBDIRS:
-            (staging / sub).mkdir(parents=True)
+            make_dirs(staging / sub)
         atomic_write_json(staging / PROJECT_FILE, {
             "schema_version": SCHEMA_VERSION, "name": name, "slug": slug, "token": token,
             "class_noun": class_noun, "created": utc_now(), "modified": utc_now(),
@@ -305,10 +307,10 @@ def create_project(name: str, *, class_noun: str, token: str = "sks",
         report = Project(staging).import_photos(images) if images else None
         with locked(base):
             _refuse_existing(base / slug, name)
-            os.rename(staging, base / slug)
+            move(staging, base / slug)
     finally:
         if staging.exists():
-            shutil.rmtree(staging)
+            remove_quietly(staging)
     project = Project(base / slug)
     if report is not None:
         project.last_import = ImportReport(
@@ -324,8 +326,9 @@ def _move_project_dir(source: Path, target: Path) -> None:
                            "renames or deletes projects it keeps there. Use your file manager.")
     if not (source / PROJECT_FILE).is_file():  # the lock would recreate a vanished folder
         raise ProjectError(f"There is no project at {source} any more. Reload the project list.")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     with locked(source):  # waits for a writer in another process to finish
+        refuse_if_busy(source, "rename or delete")
         if os.name != "nt":
             _rename(source, target)
     if os.name == "nt":  # pragma: no cover - Windows cannot rename a folder with an open file
@@ -355,7 +358,12 @@ def rename_project(project: Project | str | os.PathLike, new_name: str) -> Proje
         def change(data: dict[str, Any]) -> None:
             data["name"], data["slug"] = new_name, new_slug
 
-        renamed._mutate(change)
+        try:
+            renamed._mutate(change)
+        except BaseException:  # the record keeps the old name: so does the folder
+            if root != project.root:
+                _move_project_dir(root, project.root)
+            raise
     return renamed
 
 

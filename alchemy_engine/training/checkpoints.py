@@ -9,29 +9,33 @@ renamed: after a crash, a kill -9 or a full disk, the newest complete checkpoint
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
+import pickle
 import random
-import shutil
 import uuid
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from alchemy_engine.atomic import fsync_dir
-from alchemy_engine.errors import AlchemyError
+from alchemy_engine.atomic import atomic_dir, remove_quietly, write_file
+from alchemy_engine.errors import AlchemyError, ModelError
 from alchemy_engine.project import runs
+from alchemy_engine.safe_read import read_json, regular_file
 from alchemy_engine.training import lora_io
 
 log = logging.getLogger(__name__)
 
 PREFIX = runs.CHECKPOINT_PREFIX
 STATE_FILE = runs.CHECKPOINT_STATE_FILE
+MAX_FILE_BYTES = 16 * 1024**3  # a text-encoder LoRA's optimizer state is far below this
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -43,7 +47,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     folder = checkpoints_dir(run_dir)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if p.name.startswith(PREFIX) and (p / STATE_FILE).is_file()]
+    found = [p for p in folder.iterdir() if p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()
+             and (p / STATE_FILE).is_file()]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
 
 
@@ -53,11 +58,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def remove_partial(run_dir: Path) -> None:
-    """Delete temporary folders left by a run that died while saving."""
+    """Delete temporary folders left by a run that died while saving (call under the run lock)."""
     folder = checkpoints_dir(run_dir)
-    if folder.is_dir():
-        for stale in folder.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    stale = [*folder.glob(".tmp-*"), *Path(run_dir).glob(".export-*"), *Path(run_dir).glob(".*.tmp*")]
+    for path in stale:
+        remove_quietly(path)
 
 
 def rng_states(noise_generator: torch.Generator) -> dict[str, Any]:
@@ -87,6 +92,11 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def resume_hint(run_dir: Path) -> str:
+    run_dir = Path(run_dir)
+    return f"resume with `train {run_dir.parent.parent.name} --resume {run_dir.name}`"
+
+
 def save(run_dir: Path, step: int, *, models: dict[str, torch.nn.Module], optimizer, scheduler, scaler,
          noise_generator: torch.Generator, state: dict[str, Any], keep_last: int) -> Path:
     """Write checkpoint ``step`` atomically, then drop all but the newest ``keep_last``."""
@@ -94,50 +104,121 @@ def save(run_dir: Path, step: int, *, models: dict[str, torch.nn.Module], optimi
     final = folder / f"{PREFIX}{step:06d}"
     if (final / STATE_FILE).is_file():
         return final
-    staging = folder / f".tmp-{PREFIX}{step:06d}-{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir(parents=True)
-        save_file({k: v.contiguous() for k, v in lora_io.trainable_tensors(models).items()},
-                  str(staging / runs.LORA_FILE))
-        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-        torch.save(scheduler.state_dict(), staging / "scheduler.pt")
-        torch.save(scaler.state_dict() if scaler is not None else {}, staging / "scaler.pt")
-        torch.save(rng_states(noise_generator), staging / "rng.pt")
-        (staging / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2))
-        for file in staging.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(staging, final)
-        fsync_dir(folder)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        previous = latest_checkpoint(run_dir)
-        kept = f"the checkpoint at step {_step_of(previous)} is intact" if previous else "no earlier checkpoint exists"
-        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else str(exc)
-        raise AlchemyError(f"could not save the checkpoint at step {step}: {reason}. {kept}; free some "
-                           f"space and continue with `train --resume {Path(run_dir).name}`.") from exc
+    if final.exists():  # a folder of an older version without its state: not a checkpoint
+        _discard(final)
+    previous = latest_checkpoint(run_dir)
+    kept = f"the checkpoint at step {_step_of(previous)} is intact" if previous else "no earlier checkpoint exists"
+    then = f"{resume_hint(run_dir)} ({kept})"
+    files: dict[str, Callable[[Path], Any]] = {
+        runs.LORA_FILE: lambda p: save_file({k: v.contiguous() for k, v in
+                                             lora_io.trainable_tensors(models).items()}, str(p)),
+        "optimizer.pt": lambda p: torch.save(optimizer.state_dict(), p),
+        "scheduler.pt": lambda p: torch.save(scheduler.state_dict(), p),
+        "scaler.pt": lambda p: torch.save(scaler.state_dict() if scaler is not None else {}, p),
+        "rng.pt": lambda p: torch.save(rng_states(noise_generator), p),
+        STATE_FILE: lambda p: p.write_text(json.dumps({"step": step, **state}, indent=2)),
+    }
+    with atomic_dir(final, then) as staging:
+        for name, writer in files.items():
+            write_file(staging / name, writer, shown_as=final / name, then=then)
     for old in list_checkpoints(run_dir)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     return final
+
+
+def _discard(checkpoint: Path) -> None:
+    """Hide the folder first (one rename), so a crash mid-delete never leaves half a checkpoint
+    under its final name."""
+    hidden = checkpoint.with_name(f".tmp-old-{checkpoint.name}-{uuid.uuid4().hex[:6]}")
+    try:
+        os.replace(checkpoint, hidden)
+    except OSError as exc:
+        log.warning("could not remove the old checkpoint %s: %s", checkpoint, exc)
+        return
+    remove_quietly(hidden)
+
+
+class DamagedCheckpoint(AlchemyError):
+    pass
+
+
+# What torch.load (weights_only) and safetensors raise for missing, truncated, random or pickled bytes.
+_BAD_BYTES = (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, AttributeError, IndexError,
+              pickle.UnpicklingError, zipfile.BadZipFile, SafetensorError)
+
+
+def load_newest(run_dir: Path, **parts) -> tuple[dict[str, Any], Path, list[str]]:
+    """Restore the newest checkpoint that reads back whole, falling back to older ones.
+
+    Returns ``(state.json content, checkpoint folder, notes)``; each note says which checkpoint was
+    damaged and where training resumes instead. ``parts`` are :func:`load`'s keyword arguments.
+    """
+    damaged: list[tuple[Path, str]] = []
+    for checkpoint in reversed(list_checkpoints(run_dir)):
+        try:
+            state = load(checkpoint, **parts)
+        except DamagedCheckpoint as exc:
+            damaged.append((checkpoint, str(exc)))
+            continue
+        notes = [f"checkpoint step {_step_of(bad)} is damaged ({why}); resuming from step {state['step']}"
+                 for bad, why in damaged]
+        return state, checkpoint, notes
+    detail = "; ".join(f"step {_step_of(bad)}: {why}" for bad, why in damaged) or "there is none"
+    raise AlchemyError(f"no checkpoint of run {Path(run_dir).name} can be read ({detail}); the run cannot "
+                       "be resumed. Start a new run.")
 
 
 def load(checkpoint: Path, *, models: dict[str, torch.nn.Module], optimizer, scheduler, scaler,
          noise_generator: torch.Generator, device: torch.device) -> dict[str, Any]:
-    """Restore everything :func:`save` wrote; returns ``state.json``'s content."""
+    """Restore everything :func:`save` wrote; returns ``state.json``'s content. Every file is read
+    and checked before anything is restored; a problem raises :class:`DamagedCheckpoint`."""
     checkpoint = Path(checkpoint)
+    state = _read_state(checkpoint)
+    tensors = _read(checkpoint, runs.LORA_FILE, lambda p: load_file(str(p)))
+    loaded = {name: _read(checkpoint, name, lambda p: torch.load(p, map_location=device, weights_only=True))
+              for name in ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng.pt")}
     try:
-        state = json.loads((checkpoint / STATE_FILE).read_text())
-        lora_io.load_trainable_tensors(models, load_file(str(checkpoint / runs.LORA_FILE)))
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device, weights_only=True))
-        scheduler.load_state_dict(torch.load(checkpoint / "scheduler.pt", weights_only=True))
-        scaler_state = torch.load(checkpoint / "scaler.pt", weights_only=True)
-        if scaler is not None and scaler_state:
-            scaler.load_state_dict(scaler_state)
-        restore_rng_states(torch.load(checkpoint / "rng.pt", weights_only=True), noise_generator)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise AlchemyError(f"checkpoint {checkpoint} cannot be read ({exc}); delete it to resume "
-                           "from the one before") from exc
+        lora_io.load_trainable_tensors(models, tensors)
+        optimizer.load_state_dict(loaded["optimizer.pt"])
+        scheduler.load_state_dict(loaded["scheduler.pt"])
+        if scaler is not None and loaded["scaler.pt"]:
+            scaler.load_state_dict(loaded["scaler.pt"])
+        restore_rng_states(loaded["rng.pt"], noise_generator)
+    except (ModelError, ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        log.debug("checkpoint %s does not fit this run: %r", checkpoint, exc)
+        raise DamagedCheckpoint("its contents do not fit this run") from exc
     return state
+
+
+def _read(checkpoint: Path, name: str, reader: Callable[[Path], Any]) -> Any:
+    path = checkpoint / name
+    try:
+        regular_file(path, max_bytes=MAX_FILE_BYTES, what="checkpoint file", error=DamagedCheckpoint)
+        return reader(path)
+    except DamagedCheckpoint as exc:
+        raise DamagedCheckpoint(f"{name} is missing or not a file" if "not found" in str(exc) else str(exc)) from exc
+    except _BAD_BYTES as exc:
+        # The raw text may quote PyTorch's advice to load with weights_only=False: never show it.
+        log.debug("checkpoint file %s cannot be read: %r", path, exc)
+        raise DamagedCheckpoint(f"{name} is truncated or not written by Image Alchemy") from exc
+
+
+def _read_state(checkpoint: Path) -> dict[str, Any]:
+    state = read_json(checkpoint / STATE_FILE, what="checkpoint state", error=DamagedCheckpoint,
+                      damaged=lambda detail: DamagedCheckpoint(f"{STATE_FILE} is damaged ({detail})"))
+    log_state = state.get("loss_log") if isinstance(state, dict) else None
+    fine = (isinstance(log_state, dict) and _is_int(state.get("step")) and _is_int(state.get("micro_step"))
+            and state["step"] == _step_of(checkpoint) and state["micro_step"] >= 0
+            and all(isinstance(log_state.get(k), (int, float)) for k in ("ema", "ema_weight"))
+            and (log_state.get("last") is None or (isinstance(log_state["last"], list) and len(log_state["last"]) == 3
+                                                   and all(isinstance(v, (int, float)) for v in log_state["last"]))))
+    if not fine:
+        raise DamagedCheckpoint(f"{STATE_FILE} lacks a field or holds a wrong value")
+    return state
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _step_of(checkpoint: Path | None) -> int:

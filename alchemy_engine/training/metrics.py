@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from alchemy_engine.atomic import atomic_write_text
+from alchemy_engine.atomic import append_text, atomic_write_text
 
 HEADER = ("step", "loss", "loss_smoothed", "learning_rate")
 SMOOTHING = 0.9
@@ -24,8 +24,9 @@ FLUSH_EVERY_S = 0.5
 class LossLog:
     """Raw and exponentially smoothed (bias-corrected) loss per optimizer step, mirrored to CSV."""
 
-    def __init__(self, csv_path: Path) -> None:
+    def __init__(self, csv_path: Path, then: str = "") -> None:
         self.csv_path = Path(csv_path)
+        self.then = then  # what to do after a failed write (resume the run)
         self.ema = 0.0
         self.ema_weight = 0.0
         self.last: tuple[int, float, float] | None = None  # step, raw, smoothed
@@ -43,18 +44,18 @@ class LossLog:
         if not self._pending:
             return
         values = torch.stack([loss.float() for _, loss, _ in self._pending]).tolist()  # one sync
-        new_file = not self.csv_path.exists()
-        with open(self.csv_path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow(HEADER)
-            for (step, _, lr), value in zip(self._pending, values):
-                self.ema = SMOOTHING * self.ema + (1 - SMOOTHING) * value
-                self.ema_weight = SMOOTHING * self.ema_weight + (1 - SMOOTHING)
-                smoothed = self.ema / self.ema_weight
-                writer.writerow((step, f"{value:.6g}", f"{smoothed:.6g}", f"{lr:.6g}"))
-                self.last = (step, value, smoothed)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if not self.csv_path.exists():
+            writer.writerow(HEADER)
+        for (step, _, lr), value in zip(self._pending, values):
+            self.ema = SMOOTHING * self.ema + (1 - SMOOTHING) * value
+            self.ema_weight = SMOOTHING * self.ema_weight + (1 - SMOOTHING)
+            smoothed = self.ema / self.ema_weight
+            writer.writerow((step, f"{value:.6g}", f"{smoothed:.6g}", f"{lr:.6g}"))
+            self.last = (step, value, smoothed)
         self._pending.clear()
+        append_text(self.csv_path, buffer.getvalue(), self.then)
 
     def state(self) -> dict:
         return {"ema": self.ema, "ema_weight": self.ema_weight, "last": self.last}
@@ -64,11 +65,22 @@ class LossLog:
         self.ema, self.ema_weight = state["ema"], state["ema_weight"]
         self.last = tuple(state["last"]) if state.get("last") else None
         if self.csv_path.exists():
-            rows = list(csv.reader(io.StringIO(self.csv_path.read_text())))
-            kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+            text = self.csv_path.read_bytes().decode("utf-8", errors="replace")
+            kept = [HEADER] + [r for r in csv.reader(io.StringIO(text.replace("\0", ""))) if _row_step(r, step)]
             buffer = io.StringIO()
             csv.writer(buffer).writerows(kept)
-            atomic_write_text(self.csv_path, buffer.getvalue())
+            atomic_write_text(self.csv_path, buffer.getvalue(), self.then)
+
+
+def _row_step(row: list[str], step: int) -> bool:
+    """Keep a row of four numbers up to ``step``; a row cut by a crash or garbage is dropped."""
+    if len(row) != len(HEADER) or not row[0].isdigit() or int(row[0]) > step:
+        return False
+    try:
+        [float(cell) for cell in row[1:]]
+    except ValueError:
+        return False
+    return True
 
 
 class StepTimer:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from alchemy_engine.atomic import atomic_write_json, atomic_write_text
+from alchemy_engine.atomic import atomic_dir, atomic_write_json, write_file
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE
+from alchemy_engine.project.jobs import check_run_free
+from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id
+from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest
@@ -69,11 +71,9 @@ class RunSetup:
         self.changes.append(SettingChange(field, getattr(self.request, field), used, why))
         self.request = dataclasses.replace(self.request, **{field: used})
 
-    def record_changes(self) -> None:
-        """Save the engine's own choices next to the request (``runs/<id>/settings_changed.json``)."""
-        if self.run_dir is not None and self.changes:
-            atomic_write_json(self.run_dir / CHANGES_FILE,
-                              {c.field: {"asked": c.asked, "used": c.used, "why": c.why} for c in self.changes})
+    def changes_record(self) -> dict[str, dict[str, Any]]:
+        """What ``runs/<id>/settings_changed.json`` holds: the engine's own choices and why."""
+        return {c.field: {"asked": c.asked, "used": c.used, "why": c.why} for c in self.changes}
 
     @property
     def device(self) -> torch.device:
@@ -95,8 +95,8 @@ def prepare(request: TrainRequest) -> RunSetup:
     run_dir, checkpoint = None, None
     if request.resume_run:
         run_dir = find_run(project, request.resume_run)
-        request = dataclasses.replace(TrainRequest.from_json((run_dir / REQUEST_FILE).read_text()),
-                                      resume_run=run_dir.name)
+        check_run_free(run_dir)
+        request = dataclasses.replace(saved_request(run_dir), resume_run=run_dir.name)
         request.validate()
         checkpoint = checkpoints.latest_checkpoint(run_dir)
         if checkpoint is None:
@@ -125,6 +125,19 @@ def _engine_choices(run_setup: RunSetup) -> None:
                                                f"the best precision on {policy.device}"))
 
 
+def saved_request(run_dir: Path) -> TrainRequest:
+    """The run's own ``train_request.json``; a damaged one is a message, not a traceback."""
+    def damaged(detail: str) -> InvalidRequest:
+        return InvalidRequest(f"run {run_dir.name} cannot be resumed: its {REQUEST_FILE} is damaged "
+                              f"({detail}). Start a new run.")
+
+    data = read_json(run_dir / REQUEST_FILE, what="training request", damaged=damaged, error=InvalidRequest)
+    try:
+        return TrainRequest.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise damaged(str(exc)[:200]) from exc
+
+
 def find_run(project, ref: str) -> Path:
     candidate = Path(ref).expanduser()
     run_dir = candidate if candidate.is_dir() else Path(project.runs_dir) / ref
@@ -150,9 +163,15 @@ def precision_policy(request: TrainRequest):
 
 
 def create_run_dir(setup: RunSetup) -> Path:
-    """A new ``runs/<id>/`` with the request saved in it (resumed runs keep theirs)."""
+    """A new ``runs/<id>/`` with the request saved in it, created whole (one rename), so no empty
+    or half-made run folder is ever seen. Resumed runs keep theirs."""
     if setup.run_dir is None:
-        setup.run_dir = Path(setup.project.new_run_dir())
-        atomic_write_text(setup.run_dir / REQUEST_FILE, setup.request.to_json() + "\n")
-    checkpoints.remove_partial(setup.run_dir)
+        final = Path(setup.project.runs_dir) / new_run_id()
+        text = setup.request.to_json() + "\n"
+        with atomic_dir(final, then="start the training again") as staging:
+            write_file(staging / REQUEST_FILE, lambda p: p.write_text(text, encoding="utf-8"),
+                       shown_as=final / REQUEST_FILE, then="start the training again")
+            if setup.changes:
+                atomic_write_json(staging / CHANGES_FILE, setup.changes_record(), then="start the training again")
+        setup.run_dir = final
     return setup.run_dir

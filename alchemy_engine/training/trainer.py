@@ -15,15 +15,19 @@ fixed seed a resumed run ends with the very same LoRA tensors as an uninterrupte
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
+import uuid
 
 import torch
 
-from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError
+from alchemy_engine.atomic import move, remove_quietly, write_failed
+from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError, WriteFailed
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models import resident
+from alchemy_engine.project.jobs import project_job, run_lock
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
     cache,
@@ -50,34 +54,26 @@ SAMPLE = "sample"
 
 def run(request: TrainRequest, progress: ProgressCallback = no_progress,
         cancel: CancelToken | None = None) -> TrainResult:
-    """Train (or resume) a LoRA for ``request.project``; see the module docstring for the stages."""
+    """Train (or resume) a LoRA for ``request.project``; see the module docstring for the stages.
+
+    The job is registered on the project (a rename or delete is refused meanwhile) and holds its
+    run folder's lock (a second resume of the same run is refused).
+    """
     cancel = cancel or CancelToken()
     started = time.monotonic()
     progress(Progress(Stage.PREPARING, message="checking photos and model"))
     run_setup = setup.prepare(request)
     resident.release_all()  # inference models kept loaded for the next click must make room
     estimate = _fit_memory(run_setup, progress)
-    run_dir = setup.create_run_dir(run_setup)
-    run_setup.record_changes()
-    progress(Progress(Stage.PREPARING, message=f"run {run_dir.name}", run_id=run_dir.name, path=run_dir))
-    for change in run_setup.changes:
-        progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
-    log.info("training run %s (%s)", run_dir, run_setup.request.to_dict())
-    pipe = state = None
-    try:
-        pipe = _load_pipeline(run_setup, progress)
-        data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
-        parts = _release_encoders(run_setup, pipe)
-        pipe = None
-        state = build_loop(run_setup, parts, data)
-        del parts, data
-        out = _train(run_setup, state, progress, cancel)
-    except torch.cuda.OutOfMemoryError as exc:
-        raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
-    finally:
-        pipe = state = None  # every model reference of this job, then the device's cache
-        resident.free_device_memory()
-    return TrainResult(run_dir=run_dir, lora=out["lora"], lora_kohya=out["kohya"],
+    resuming = run_setup.run_dir is not None
+    what = f"training run {run_setup.folder.name}" if resuming else "training a new run"
+    with contextlib.ExitStack() as held:
+        job = held.enter_context(project_job(run_setup.project.root, what))
+        if resuming:
+            held.enter_context(run_lock(run_setup.folder, what))
+            checkpoints.remove_partial(run_setup.folder)
+        out, cache_stats = _run_held(run_setup, estimate, progress, cancel, lambda: _hold_new_run(run_setup, job, held, progress))
+    return TrainResult(run_dir=run_setup.folder, lora=out["lora"], lora_kohya=out["kohya"],
                        steps=out["steps"], final_loss=out["final_loss"],
                        resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
                        settings_changed={c.field: [c.asked, c.used] for c in run_setup.changes
@@ -85,6 +81,40 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
                        cache=dataclasses.asdict(cache_stats), samples=tuple(out["samples"]),
                        notes=tuple(c.note() for c in run_setup.changes), warnings=tuple(run_setup.warnings),
                        seconds=round(time.monotonic() - started, 2))
+
+
+def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, progress: ProgressCallback) -> None:
+    """Create the run folder (only now, after the model loaded: a Ctrl+C during loading leaves
+    none) and lock it."""
+    if not run_setup.request.resume_run:
+        run_dir = setup.create_run_dir(run_setup)
+        job.describe(f"training run {run_dir.name}")
+        held.enter_context(run_lock(run_dir, f"training run {run_dir.name}"))
+    run_dir = run_setup.folder
+    progress(Progress(Stage.PREPARING, message=f"run {run_dir.name}", run_id=run_dir.name, path=run_dir))
+    for change in run_setup.changes:
+        progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
+
+
+def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel, make_run_dir) -> tuple[dict, cache.CacheStats]:
+    pipe = state = None
+    try:
+        pipe = _load_pipeline(run_setup, progress)
+        cancel.raise_if_cancelled()  # Ctrl+C during the load: stop before any run folder exists
+        data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
+        cancel.raise_if_cancelled()
+        make_run_dir()
+        log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
+        parts = _release_encoders(run_setup, pipe)
+        pipe = None
+        state = build_loop(run_setup, parts, data)
+        del parts, data
+        return _train(run_setup, state, progress, cancel), cache_stats
+    except torch.cuda.OutOfMemoryError as exc:
+        raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
+    finally:
+        pipe = state = None  # every model reference of this job, then the device's cache
+        resident.free_device_memory()
 
 
 def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory.MemoryEstimate:
@@ -155,14 +185,18 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
 def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dict:
     request = run_setup.request
     run_dir = run_setup.folder
-    loss_log = LossLog(run_dir / LOSS_FILE)
-    if run_setup.checkpoint is not None:
-        saved = checkpoints.load(run_setup.checkpoint, models=state.models, optimizer=state.optimizer,
-                                 scheduler=state.lr_scheduler, scaler=state.scaler,
-                                 noise_generator=state.generator, device=state.device)
+    loss_log = LossLog(run_dir / LOSS_FILE, then=checkpoints.resume_hint(run_dir))
+    if request.resume_run:
+        saved, checkpoint, notes = checkpoints.load_newest(
+            run_dir, models=state.models, optimizer=state.optimizer, scheduler=state.lr_scheduler,
+            scaler=state.scaler, noise_generator=state.generator, device=state.device)
+        for note in notes:
+            log.warning("%s", note)
+            run_setup.warnings.append(note)
+            progress(Progress(Stage.RESUMING, message=note))
         state.step, state.micro_step, state.resumed_from = saved["step"], saved["micro_step"], saved["step"]
         loss_log.restore(saved["loss_log"], saved["step"])
-        progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=run_setup.checkpoint.name))
+        progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=checkpoint.name))
     sample_paths = []
     timer = StepTimer(request.steps, state.step)
     while state.step < request.steps:
@@ -177,7 +211,11 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dic
         sample_paths += _every_n(run_setup, state, loss_log, progress)
         _report(progress, state, loss_log, timer, request.steps)
     loss_log.flush()
-    paths = _export(run_setup, state, loss_log)
+    if not request.save_every:  # a failed export must still leave something to resume from
+        _checkpoint(run_setup, state, loss_log, progress)
+    paths = _export(run_setup, state)
+    if not request.save_every and state.step != state.resumed_from:
+        remove_quietly(checkpoints.checkpoints_dir(run_dir) / f"{checkpoints.PREFIX}{state.step:06d}")
     return {**paths, "samples": sample_paths, "final_loss": loss_log.last[1] if loss_log.last else None,
             "steps": state.step, "resumed_from": state.resumed_from}
 
@@ -226,21 +264,30 @@ def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
     return path
 
 
-def _export(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog) -> dict:
-    request, project = run_setup.request, run_setup.project
+def _export(run_setup: setup.RunSetup, state: LoopState) -> dict:
+    """``lora_kohya.safetensors``, then ``lora.safetensors`` (the mark of a finished run) by one
+    rename; a failure leaves the run resumable from its final checkpoint."""
+    request, project, run_dir = run_setup.request, run_setup.project, run_setup.folder
     info = {"token": project.token, "class_noun": project.class_noun, "trigger": f"{project.token} {project.class_noun}",
             "base_model": run_setup.source.name, "base_model_hash": run_setup.fingerprint,
             "rank": request.rank, "alpha": request.lora_alpha, "steps": state.step,
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
             "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora,
             "text_encoder_lr": request.text_encoder_lr or request.learning_rate,
-            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_setup.folder.name}"}
-    lora_path, kohya_path = run_setup.folder / LORA_FILE, run_setup.folder / KOHYA_FILE
+            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_dir.name}"}
+    lora_path, kohya_path = run_dir / LORA_FILE, run_dir / KOHYA_FILE
+    staging = run_dir / f".export-{uuid.uuid4().hex[:8]}.safetensors"
+    then = f"{checkpoints.resume_hint(run_dir)} (the checkpoint at step {state.step} is intact)"
+    writing = lora_path
     try:
-        lora_export.save_diffusers(lora_path, state.models, info)
+        lora_export.save_diffusers(staging, state.models, info)
+        writing = kohya_path
         lora_export.save_kohya(kohya_path, state.models, info)
-    except OSError as exc:
-        raise AlchemyError(f"could not write the LoRA files into {run_setup.folder} ({exc}); the last "
-                           f"checkpoint is intact: free some space and run `train --resume "
-                           f"{run_setup.folder.name}`") from exc
+        writing = lora_path
+        move(staging, lora_path)
+    except WriteFailed as exc:
+        raise write_failed(writing, exc.__cause__ or exc, then) from exc
+    finally:
+        if staging.exists():
+            remove_quietly(staging)
     return {"lora": lora_path, "kohya": kohya_path}

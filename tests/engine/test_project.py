@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from alchemy_engine import atomic, paths
-from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError
+from alchemy_engine.errors import ImageImportError, InvalidRequest, ProjectError, WriteFailed
 from alchemy_engine.project import (
     SCHEMA_VERSION,
     create_project,
@@ -222,7 +222,7 @@ def test_failed_write_leaves_old_project_json_valid(monkeypatch):
 
     with monkeypatch.context() as patch:  # not undo(): that would also drop the test's home
         patch.setattr(atomic.os, "fsync", crash)
-        with pytest.raises(ProjectError, match="No space.*previous version is kept"):
+        with pytest.raises(WriteFailed, match="disk is full.*previous version is kept"):
             project.update(settings={"lost": True})
     assert project.project_file.read_bytes() == before
     assert open_project("Crash").settings == {"kept": True}

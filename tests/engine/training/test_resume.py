@@ -91,7 +91,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(project, monkeypat
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", flaky_save)
-    with pytest.raises(AlchemyError, match=r"disk is full.*step 2 is intact.*--resume"):
+    with pytest.raises(AlchemyError, match=r"disk is full.*--resume.*step 2 is intact"):
         run(quick_request(project, steps=6, save_every=2))
     monkeypatch.setattr(torch, "save", real_save)
     stopped = max(project.runs_dir.iterdir(), key=lambda p: p.name)
@@ -110,6 +110,9 @@ def test_resume_without_checkpoint_or_unknown_run_is_refused(project):
     cancel.cancel()
     with pytest.raises(JobCancelled):
         run(quick_request(project), cancel=cancel)
-    stopped = max(project.runs_dir.iterdir(), key=lambda p: p.name)
+    assert not project.runs_dir.exists() or not list(project.runs_dir.iterdir())  # no empty run folder
+    stopped = project.runs_dir / "20260101-000000-abcdef"  # a run that died before its first checkpoint
+    stopped.mkdir(parents=True)
+    (stopped / "train_request.json").write_text(quick_request(project).to_json())
     with pytest.raises(InvalidRequest, match="before its first checkpoint"):
         run(quick_request(project, resume_run=stopped.name))
