@@ -6,7 +6,6 @@ write point × every kind of failure, and SIGKILL at every write point of a trai
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -43,11 +42,3 @@ def demo_lora(shared_cache) -> Path:
 
     target = shared_cache / "test_loras" / "lora.safetensors"
     return target if target.exists() else make_demo_lora(target)
-
-
-def copy_lora(project, lora: Path, run: str = "run-1") -> Path:
-    folder = project.runs_dir / run
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(lora, folder / "lora.safetensors")
-    (folder / "train_request.json").write_text("{}")
-    return folder / "lora.safetensors"

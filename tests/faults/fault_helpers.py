@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -117,3 +118,11 @@ def spread(count: int, most: int) -> list[int]:
     if count <= most:
         return list(range(1, count + 1))
     return sorted({1 + round(i * (count - 1) / (most - 1)) for i in range(most)})
+
+
+def copy_lora(project, lora: Path, run: str = "run-1") -> Path:
+    folder = project.runs_dir / run
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(lora, folder / "lora.safetensors")
+    (folder / "train_request.json").write_text("{}")
+    return folder / "lora.safetensors"

@@ -78,7 +78,7 @@ def test_training_holds_the_project_while_it_runs(fresh_project):
 
 
 def test_insertion_holds_the_project_while_it_runs(fresh_project, demo_lora, tmp_path):
-    from conftest import copy_lora
+    from fault_helpers import copy_lora
     from insert_helpers import TINY_WORK, noisy_scene, write_mask
 
     from alchemy_engine.insertion import InsertRequest, LocateOptions, run

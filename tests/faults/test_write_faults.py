@@ -11,8 +11,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import copy_lora
-from fault_helpers import FAULTS, Injector, assert_clean, assert_message, spread
+from fault_helpers import FAULTS, Injector, assert_clean, assert_message, copy_lora, spread
 from insert_helpers import TINY_WORK, noisy_scene, write_mask
 from train_helpers import make_photo, quick_request
 
