@@ -13,6 +13,7 @@ from pathlib import Path
 APP_NAME = "ImageAlchemy"
 HOME_ENV = "IMAGE_ALCHEMY_HOME"
 CACHE_ENV = "IMAGE_ALCHEMY_CACHE"
+DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
 
 
 def data_root() -> Path:
@@ -34,6 +35,16 @@ def cache_root() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def demo_mode() -> bool:
+    """True when the app was started with ``--demo``: the built-in demo models are chosen everywhere."""
+    return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def logs_dir() -> Path:
+    """Log files of the app (a console-less build writes what it would have printed here)."""
+    return data_root() / "logs"
 
 
 def projects_dir() -> Path:
