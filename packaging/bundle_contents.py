@@ -40,9 +40,12 @@ METADATA = ("diffusers", "transformers", "peft", "accelerate", "torch", "torchvi
             "pyyaml", "segment-anything", "platformdirs", "psutil")
 
 # Modules never used by the app: torch.compile's compiler backend (triton with its CUDA compiler,
-# ~0.9 GB), notebooks, plotting, test runners.
+# ~0.9 GB), notebooks, plotting, test runners, and what optional imports in transformers/diffusers
+# would drag in from a crowded environment (scipy, pandas, cloud SDKs); those libraries test
+# `find_spec` first, so a missing one just switches a feature off.
 EXCLUDE_MODULES = ("triton", "tkinter", "matplotlib", "IPython", "jupyter", "notebook", "pytest", "_pytest",
-                   "tensorboard", "torch.utils.tensorboard", "sympy.plotting", "pandas", "scipy")
+                   "tensorboard", "torch.utils.tensorboard", "sympy.plotting", "pandas", "scipy", "sklearn",
+                   "botocore", "boto3", "awscli", "moto", "cfnlint", "jedi", "parso", "libcst")
 
 # Files collected by the hooks that the app never opens, as glob patterns on the path inside the
 # bundle. Measured by packaging/build.sh (bench/RESULTS.md, "Frozen build").
