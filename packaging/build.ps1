@@ -2,7 +2,7 @@
 #   powershell -ExecutionPolicy Bypass -File packaging\build.ps1 [-Cpu] [-NoSelfTest] [-NoVenv] [-KeepAll]
 #                                                              [-Dist DIR] [-Work DIR]
 # 1. makes a virtual environment (build\venv) and installs the project with the `packaging` extra
-#    (-Cpu first installs PyTorch's CPU-only build: a bundle without CUDA, several times smaller);
+#    (-Cpu first installs the CPU-only PyTorch build: a bundle without the CUDA libraries);
 # 2. runs PyInstaller on packaging\image_alchemy.spec;
 # 3. runs the frozen `ImageAlchemy.exe --self-test`;
 # 4. prints where the bundle is, its size, and the self-test result.

@@ -2,19 +2,19 @@
 # Build the frozen one-folder app (Linux, macOS) and run its self-test:
 #   packaging/build.sh [--cpu] [--no-self-test] [--no-venv] [--keep-all] [--dist DIR] [--work DIR]
 # 1. makes a virtual environment (build/venv) and installs the project with the `packaging` extra
-#    (--cpu first installs PyTorch's CPU-only build on Linux: a bundle without CUDA, ~4x smaller);
+#    (--cpu first installs PyTorch's CPU-only build on Linux: a bundle without the CUDA libraries);
 # 2. runs PyInstaller on packaging/image_alchemy.spec;
 # 3. runs the frozen `ImageAlchemy --self-test`;
 # 4. prints where the bundle is, its size, and the self-test result.
 # --no-venv uses the python3 on PATH as it is (the project already installed with its extras);
-# --keep-all builds without the file exclusions of packaging/bundle_contents.py, to measure them.
+# --keep-all builds without the exclusions of packaging/bundle_contents.py, to measure them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cpu=0 self_test=1 use_venv=1 keep_all=0
 dist="$root/dist" work="$root/build/pyinstaller" venv="$root/build/venv"
 python="${PYTHON:-python3}"
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu) cpu=1 ;;

@@ -34,6 +34,17 @@ HOOKED = ("torch", "torchvision", "PySide6", "shiboken6", "numpy", "PIL", "platf
 # families would only add build time and size.
 TRANSFORMERS_MODELS = ("auto", "bert", "clip", "clip_vision", "grounding_dino", "swin")
 
+# Libraries loaded by path at run time, which PyInstaller's link analysis cannot see: torchvision's
+# operators (torch.ops.load_library("_C_stable.so"): nms, roi_align, image decoding) and NVRTC's
+# builtins, which NVRTC opens by name when torch compiles a CUDA kernel at run time.
+# (package, glob inside the package folder, destination folder inside the bundle)
+RUNTIME_LIBRARIES = (
+    ("torchvision", "*.so", "torchvision"), ("torchvision", "*.pyd", "torchvision"),
+    ("torchvision", "*.dll", "torchvision"), ("torchvision", "*.dylib", "torchvision"),
+    ("nvidia", "cu13/lib/libnvrtc-builtins.so.*", "nvidia/cu13/lib"),
+    ("nvidia", "cuda_nvrtc/lib/libnvrtc-builtins.so.*", "nvidia/cuda_nvrtc/lib"),
+)
+
 # Distributions whose metadata is read at import time (version checks in transformers/diffusers).
 METADATA = ("diffusers", "transformers", "peft", "accelerate", "torch", "torchvision", "tqdm", "safetensors",
             "huggingface-hub", "tokenizers", "numpy", "Pillow", "regex", "requests", "filelock", "packaging",
@@ -91,6 +102,19 @@ def installed(distributions: Iterable[str]) -> list[str]:
 
 def available(packages: Iterable[str]) -> list[str]:
     return [name for name in packages if importlib.util.find_spec(name) is not None]
+
+
+def runtime_libraries() -> list[tuple[str, str]]:
+    """(file, destination folder) for RUNTIME_LIBRARIES present in this environment."""
+    found = []
+    for package, pattern, dest in RUNTIME_LIBRARIES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            found += [(str(path), dest) for path in sorted(Path(folder).glob(pattern))
+                      if not excluded(f"{dest}/{path.name}")]
+    return found
 
 
 def data_dirs() -> list[tuple[str, str]]:

@@ -156,3 +156,16 @@ def test_ci_runs_the_readme_test_command_not_the_frozen_build():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.rstrip().splitlines()[-1] == command
     assert "build.sh" not in ci and "pyinstaller" not in ci.lower()
+
+
+def test_libraries_torchvision_loads_by_path_are_collected():
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None:
+        pytest.skip("torchvision is not installed")
+    source = (Path(spec.origin).parent / "extension.py").read_text(encoding="utf-8")
+    loaded = {node.args[0].value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+              and getattr(node.func, "id", "") == "_load_library" and node.args
+              and isinstance(node.args[0], ast.Constant)}
+    assert loaded, "torchvision/extension.py no longer loads its operators with _load_library"
+    collected = {Path(path).name.split(".")[0] for path, dest in contents.runtime_libraries() if dest == "torchvision"}
+    assert loaded <= collected, f"torchvision loads {sorted(loaded)}; the bundle has {sorted(collected)}"
