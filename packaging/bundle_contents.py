@@ -55,7 +55,7 @@ METADATA = ("diffusers", "transformers", "peft", "accelerate", "torch", "torchvi
 # would drag in from a crowded environment (scipy, pandas, cloud SDKs); those libraries test
 # `find_spec` first, so a missing one just switches a feature off.
 EXCLUDE_MODULES = ("triton", "tkinter", "matplotlib", "IPython", "jupyter", "notebook", "pytest", "_pytest",
-                   "tensorboard", "torch.utils.tensorboard", "sympy.plotting", "pandas", "scipy", "sklearn",
+                   "tensorboard", "torch.utils.tensorboard", "pandas", "scipy", "sklearn",
                    "botocore", "boto3", "awscli", "moto", "cfnlint", "jedi", "parso", "libcst")
 
 # Files collected by the hooks that the app never opens, as glob patterns on the path inside the
