@@ -1,17 +1,41 @@
-"""Image Alchemy: no arguments opens the app window; any argument runs the command line."""
+"""Image Alchemy: no arguments opens the app window; any other argument runs the command line.
 
+``--self-test`` checks this installation end to end on the demo models (also in the frozen app);
+``--demo`` opens the window with the built-in demo models chosen everywhere.
+"""
+
+import multiprocessing
+import os
 import sys
 
+USAGE = "usage: ImageAlchemy [--demo | --self-test [--keep] | COMMAND ...]  (COMMAND --help for more)"
 
-def main() -> int:
-    if len(sys.argv) > 1:
-        from alchemy_engine.cli import main as cli_main
 
-        return cli_main(sys.argv[1:])
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--self-test"]:
+        from alchemy_gui.self_test import main as self_test
+
+        return self_test(args[1:])
+    if args[:1] == ["--demo"]:
+        if len(args) > 1:
+            print(f"error: --demo takes no other arguments\n{USAGE}", file=sys.stderr)
+            return 2
+        os.environ["IMAGE_ALCHEMY_DEMO"] = "1"  # read by alchemy_engine.paths.demo_mode()
+        args = []
+    if args:
+        from alchemy_gui.console import run_cli
+
+        return run_cli(args)
+    from alchemy_gui.console import has_console, redirect_to_log
+
+    if not has_console():
+        redirect_to_log("image-alchemy", [])
     from alchemy_gui.app import main as gui_main
 
     return gui_main()
 
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # a frozen app must not start a second window in child processes
     sys.exit(main())

@@ -38,7 +38,15 @@ from alchemy_engine.models.inventory import (
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
-from alchemy_engine.paths import data_root, demo_mode, models_dir, projects_dir, resources_dir
+from alchemy_engine.paths import (
+    data_root,
+    demo_mode,
+    logs_dir,
+    models_dir,
+    projects_dir,
+    resources_dir,
+    sdxl_config_dir,
+)
 from alchemy_engine.project import (
     ImportReport,
     Project,
@@ -83,5 +91,5 @@ __all__ = [
     "delete_project", "list_projects", "open_project", "rename_project",
     "LORA_FILE", "RunInfo", "list_runs", "list_runs_job", "lora_runs", "read_run",
     # places
-    "data_root", "demo_mode", "models_dir", "projects_dir", "resources_dir",
+    "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir", "sdxl_config_dir",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 APP_NAME = "ImageAlchemy"
 HOME_ENV = "IMAGE_ALCHEMY_HOME"
 CACHE_ENV = "IMAGE_ALCHEMY_CACHE"
+DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
 
 
 def data_root() -> Path:
@@ -36,6 +37,16 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
+def demo_mode() -> bool:
+    """True when the app was started with ``--demo``: the built-in demo models are chosen everywhere."""
+    return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def logs_dir() -> Path:
+    """Log files of the app (a console-less build writes what it would have printed here)."""
+    return data_root() / "logs"
+
+
 def projects_dir() -> Path:
     return data_root() / "projects"
 
@@ -55,11 +66,3 @@ def resources_dir() -> Path:
 def sdxl_config_dir() -> Path:
     """SDXL base 1.0 component configs and both CLIP tokenizers (no weights)."""
     return resources_dir() / "configs" / "sdxl-base-1.0"
-
-
-DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
-
-
-def demo_mode() -> bool:
-    """True when the app was started with ``--demo``: every unnamed model is the built-in demo."""
-    return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")
