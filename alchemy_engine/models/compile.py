@@ -1,0 +1,78 @@
+"""``torch.compile`` of the UNet, shared by training and insertion: when to, how, and falling back.
+
+* :func:`decide` turns ``compile = auto | on | off`` into yes or no with a reason the user is shown.
+  ``auto`` is on for CUDA only: on this project's CPU measurements (``bench/compile_bench.py``,
+  ``bench/RESULTS.md``) the compile takes minutes and the compiled step is not enough faster to
+  pay it back within a run; Apple's MPS backend is not supported well enough by Inductor.
+* :func:`compile_in_place` uses ``nn.Module.compile``: the module keeps its class, its parameter
+  names and its state dict (so LoRA loading, checkpoints and exports see the same model), and only
+  its ``__call__`` goes through the compiled graph. ``dynamic=False``: one graph per input shape
+  (training bucket, insertion work size); the number of graphs per frame is bounded by
+  :data:`RECOMPILE_LIMIT`, after which dynamo runs that frame eagerly.
+* A compile failure must never stop a job: :data:`compile_errors` are what a failed compile raises;
+  callers catch them around the first call, :func:`uncompile` and run the same call eagerly
+  (genuine errors of the model then reappear from the eager run, unhidden).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "on", "off")
+RECOMPILE_LIMIT = 16  # graphs per compiled frame: buckets of a training run, work sizes of a session
+
+
+def decide(mode: str, device: Any) -> tuple[bool, str]:
+    """Whether to compile on ``device`` (a ``torch.device`` or its name) and why."""
+    kind = str(device).split(":")[0]
+    if mode == "on":
+        return True, "asked for"
+    if mode == "off":
+        return False, "asked for"
+    if kind == "cuda":
+        return True, "auto: on for NVIDIA GPUs, where compiled kernels repay the compile time within a run"
+    return False, (f"auto: off on {kind} — measured not to repay the compile time within a run "
+                   "(bench/compile_bench.py); --compile on forces it")
+
+
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """What a failed compile raises: dynamo/inductor errors (missing C++ compiler, unsupported op),
+    or a RuntimeError/AssertionError from inside them. Out-of-memory is re-raised by callers."""
+    import torch._dynamo.exc
+
+    return (torch._dynamo.exc.TorchDynamoException, RuntimeError, AssertionError, NotImplementedError,
+            OSError, ImportError)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def compile_in_place(module: Any) -> None:
+    """``module.compile(dynamic=False)``; the call is lazy: the first forward compiles."""
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    module.compile(dynamic=False)
+
+
+def uncompile(module: Any) -> None:
+    """Back to eager: the module's own forward is called again."""
+    if getattr(module, "_compiled_call_impl", None) is not None:
+        module._compiled_call_impl = None
+
+
+def is_compiled(module: Any) -> bool:
+    return getattr(module, "_compiled_call_impl", None) is not None
+
+
+def graphs_compiled() -> int:
+    """How many graphs dynamo has compiled in this process (a counter to take differences of)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
