@@ -47,6 +47,12 @@ def compile_errors() -> tuple[type[BaseException], ...]:
             OSError, ImportError)
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One readable line: the error type and its first two lines (dynamo puts the cause second)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()][:2]
+    return f"{type(exc).__name__}: {' '.join(lines)}"[:240]
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 

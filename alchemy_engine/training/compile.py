@@ -67,8 +67,7 @@ def warm_up(state: LoopState, progress: ProgressCallback) -> str:
             if compiling.is_out_of_memory(exc):
                 raise
             log.warning("compiling the UNet failed; training eagerly", exc_info=True)
-            return _eager(state, f"compiling failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                                 "training runs uncompiled")
+            return _eager(state, f"compiling failed ({compiling.describe_failure(exc)}); training runs uncompiled")
     seconds = time.perf_counter() - started
     graphs = compiling.graphs_compiled() - graphs_before
     progress(Progress(Stage.COMPILE, step=len(shapes), total=len(shapes), message=f"compiled in {seconds:.1f} s"))
@@ -95,7 +94,8 @@ def guarded_step(state: LoopState, step: Callable[[LoopState], torch.Tensor],
         if compiling.is_out_of_memory(exc):
             raise
         log.warning("the compiled UNet failed at step %d; continuing eagerly", state.step, exc_info=True)
-        notes.append(f"compile: failed at step {state.step} ({type(exc).__name__}); continued uncompiled")
+        notes.append(f"compile: failed at step {state.step} ({compiling.describe_failure(exc)}); "
+                     "continued uncompiled")
         compiling.uncompile(state.unet)
         state.generator.set_state(rng)
         state.micro_step, state._epoch = micro, epoch
