@@ -93,7 +93,7 @@ def _make_project(home: Path):
 
 
 def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: str | None,
-                compile_mode: str | None = None) -> dict:
+                compile_mode: str | None = None, model_path: str | None = None) -> dict:
     import torch
 
     from alchemy_engine import paths
@@ -103,8 +103,8 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     home = Path(tempfile.mkdtemp(prefix="train_bench_"))
     os.environ["IMAGE_ALCHEMY_HOME"] = str(home)
     project = _make_project(home)
-    model = {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
-    if size == "full":  # random full-size SDXL, built in memory on the GPU
+    model = model_path or {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
+    if size == "full" and not model_path:  # random full-size SDXL, built in memory on the GPU
         _patch_full_model(trainer, device)
     stamps: list[float] = []
     marks: dict[str, float] = {}
@@ -248,6 +248,7 @@ def main() -> None:
     parser.add_argument("--vs-reference", metavar="SCRIPT", type=Path, default=None,
                         help="compare with diffusers' train_dreambooth_lora_sdxl.py at SCRIPT instead of the bare step")
     parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=argparse.SUPPRESS)  # ours: a diffusers folder
     parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
                         help="with --vs-reference: our gradient checkpointing (default: auto, our default)")
     parser.add_argument("--ref-checkpointing", action="store_true",
@@ -257,7 +258,8 @@ def main() -> None:
         size = args.sizes
         if args.worker == "ours":
             checkpointing = args.ours_checkpointing or ("on" if args.checkpointing else "off")
-            out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile)
+            out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile,
+                              args.model)
         else:
             out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing)
         print(json.dumps(out))

@@ -31,14 +31,23 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODEL = {"tiny": "tiny", "mid": "mid"}
+MODEL = {"tiny": "tiny", "mid": "mid", "full": "full"}
+FULL_DIR = Path(os.environ.get("ALCHEMY_FULL_SDXL_DIR", "/tmp/alchemy_full_sdxl"))
 
 
 def _model_dir(size: str) -> Path:
+    """The demo model as a diffusers folder; full size: random SDXL written once in bf16 (~7 GB)."""
     sys.path.insert(0, str(HERE.parent))
-    from alchemy_engine.models.demo import demo_sdxl_dir
+    from alchemy_engine.models.demo import build_sdxl_components, demo_sdxl_dir
 
-    return demo_sdxl_dir(size)
+    if size != "full":
+        return demo_sdxl_dir(size)
+    if not (FULL_DIR / "model_index.json").is_file():
+        import torch
+        from diffusers import StableDiffusionXLPipeline
+
+        StableDiffusionXLPipeline(**build_sdxl_components("full", dtype=torch.bfloat16)).save_pretrained(FULL_DIR)
+    return FULL_DIR
 
 
 def _timed(command: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
@@ -68,8 +77,9 @@ def run_reference(script: Path, model: Path, photos: Path, args, work: Path) -> 
     return data
 
 
-def run_ours(args) -> dict:
+def run_ours(args, model: Path) -> dict:
     command = [sys.executable, str(HERE / "train_bench.py"), "--worker", "ours", "--sizes", args.sizes,
+               "--model", str(model),
                "--device", args.device, "--resolution", str(args.resolution), "--steps", str(args.steps),
                "--ours-checkpointing", args.ours_checkpointing or "auto"]
     command += ["--compile", args.compile] if args.compile else []
@@ -90,8 +100,8 @@ def compare(args) -> None:
     if not script.is_file():
         raise SystemExit(f"no reference script at {script}")
     if args.sizes not in MODEL:
-        raise SystemExit("--vs-reference runs one demo size: --sizes tiny or --sizes mid")
-    args.resolution = args.resolution or 256
+        raise SystemExit("--vs-reference runs one size: --sizes tiny, mid or full (CUDA)")
+    args.resolution = args.resolution or (1024 if args.sizes == "full" else 256)
     args.steps = args.steps or 60
     model = _model_dir(MODEL[args.sizes])
     work = Path(tempfile.mkdtemp(prefix="vs_reference_"))
@@ -101,7 +111,7 @@ def compare(args) -> None:
     make_photos(photos)
     runs: dict[str, list[dict]] = {"ours": [], "reference": []}
     for n in range(args.repeats):
-        runs["ours"].append(run_ours(args))
+        runs["ours"].append(run_ours(args, model))
         runs["reference"].append(run_reference(script, model, photos, args, work))
         print(f"pair {n + 1}/{args.repeats}: done", file=sys.stderr, flush=True)
     print(table(runs, args))

@@ -25,11 +25,11 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 _FUSED = "_alchemy_qkv"
 
 
-def _base(layer: torch.nn.Module) -> torch.nn.Linear:
+def _base(layer: Any) -> Any:
     return getattr(layer, "base_layer", layer)
 
 
-def _lora_delta(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+def _lora_delta(layer: Any, x: torch.Tensor) -> torch.Tensor | None:
     """The LoRA update peft's ``lora.Linear`` adds to its base layer's output (None: no adapter on)."""
     lora_a = getattr(layer, "lora_A", None)
     if not lora_a or getattr(layer, "disable_adapters", False):
@@ -44,7 +44,7 @@ def _lora_delta(layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     return total
 
 
-def _usable(attn: Attention) -> bool:
+def _usable(attn: Any) -> bool:
     fused = getattr(attn, _FUSED, None)
     if fused is None:
         return False
@@ -61,7 +61,7 @@ def _usable(attn: Attention) -> bool:
 class FusedQKVLoraProcessor(AttnProcessor2_0):
     """SDPA attention computing self-attention's q/k/v with one matmul (LoRA added per projection)."""
 
-    def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+    def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None,
                  *args: Any, **kwargs: Any) -> torch.Tensor:
         if (encoder_hidden_states is not None or attention_mask is not None or hidden_states.ndim != 3
@@ -90,7 +90,7 @@ class FusedQKVLoraProcessor(AttnProcessor2_0):
         return out / attn.rescale_output_factor
 
 
-def fuse_self_attention(unet: torch.nn.Module) -> int:
+def fuse_self_attention(unet: Any) -> int:
     """Fuse every self-attention's base q/k/v weights (in place, no extra memory); returns how many.
 
     Call after the UNet is on its device and in its dtype (moving it breaks the shared storage, and
@@ -99,7 +99,8 @@ def fuse_self_attention(unet: torch.nn.Module) -> int:
     for module in unet.modules():
         if not isinstance(module, Attention) or module.is_cross_attention:
             continue
-        bases = [_base(module.to_q), _base(module.to_k), _base(module.to_v)]
+        attn: Any = module
+        bases = [_base(attn.to_q), _base(attn.to_k), _base(attn.to_v)]
         shapes = {tuple(b.weight.shape) for b in bases}
         if len(shapes) != 1:
             continue
@@ -108,18 +109,16 @@ def fuse_self_attention(unet: torch.nn.Module) -> int:
         rows = fused.shape[0] // 3
         for i, base in enumerate(bases):
             base.weight = torch.nn.Parameter(fused[i * rows:(i + 1) * rows], requires_grad=False)
-        setattr(module, _FUSED, fused)
-        module.set_processor(FusedQKVLoraProcessor())
+        setattr(attn, _FUSED, fused)
+        attn.set_processor(FusedQKVLoraProcessor())
         count += 1
     return count
 
 
-def use_sdpa(*models: torch.nn.Module) -> None:
+def use_sdpa(*models: Any) -> None:
     """PyTorch's scaled_dot_product_attention for every diffusers attention (it is diffusers' default;
     this undoes xformers or slicing set elsewhere). CLIP from transformers uses SDPA by default."""
     for model in models:
         if model is not None and hasattr(model, "attn_processors"):
-            for name, proc in model.attn_processors.items():
-                if not isinstance(proc, AttnProcessor2_0):
-                    model.set_attn_processor(AttnProcessor2_0())
-                    break
+            if any(not isinstance(proc, AttnProcessor2_0) for proc in model.attn_processors.values()):
+                model.set_attn_processor(AttnProcessor2_0())

@@ -94,6 +94,7 @@ class PhasePeaks:
         try:
             yield
         finally:
+            host: int | None
             if sampler is not None:
                 host = sampler.stop()
             else:

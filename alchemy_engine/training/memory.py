@@ -73,8 +73,9 @@ class MemoryEstimate:
         rows = []
         for name, row in self.phases.items():
             text = f"{name} {(row['host_bytes'] or 0) / GIB:.2f} GiB RAM"
-            if row.get("device_bytes") is not None:
-                text += f" / {row['device_bytes'] / GIB:.2f} GiB {self.device}"
+            device_bytes = row.get("device_bytes")
+            if device_bytes is not None:
+                text += f" / {device_bytes / GIB:.2f} GiB {self.device}"
             rows.append(text)
         return "by phase: " + ", ".join(rows)
 

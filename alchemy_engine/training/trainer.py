@@ -29,7 +29,6 @@ from alchemy_engine.models.peaks import PhasePeaks
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
     cache,
-    compile as train_compile,
     checkpoints,
     inputs,
     lora_export,
@@ -37,6 +36,9 @@ from alchemy_engine.training import (
     peak_report,
     samples,
     setup,
+)
+from alchemy_engine.training import (
+    compile as train_compile,
 )
 from alchemy_engine.training.loop import (
     LoopState,
