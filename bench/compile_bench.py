@@ -111,7 +111,7 @@ def main() -> None:
         rows.append(f"| {kind} {args.size} {args.resolution}² | {eager['steady_s'] * 1000:.1f} ms | "
                     f"{compiled['steady_s'] * 1000:.1f} ms | **{compiled['steady_s'] / eager['steady_s']:.2f}** | "
                     f"{compile_s:.1f} s | {even} |")
-        print(f"{kind}: done", file=sys.stderr, flush=True)
+        print(f"{kind}: {rows[-1]}", file=sys.stderr, flush=True)  # a row at a time: compiles are slow
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nDevice {args.device}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}, "
           f"load average {load:.1f}, LoRA rank 16, dynamic=False\n")

@@ -142,3 +142,17 @@ def test_auto_checkpointing_is_reported_and_saved_with_the_run(project):
     assert any(e.stage == "note" and e.message.startswith("gradient_checkpointing: auto → off") for e in events)
     assert set(result.memory_peaks) == {"loading", "caching", "training"}
     assert (result.run_dir / "memory.json").is_file()
+
+
+def test_estimate_is_within_15_percent_of_every_measured_phase_on_demo_mid(project):
+    """Host RAM of loading, caching and training (the CPU's only memory), estimate vs measured peak."""
+    from train_helpers import quick_request
+
+    from alchemy_engine.training import run
+
+    result = run(quick_request(project, model="demo:mid", resolution=256, rank=16, steps=2))
+    phases = json.loads((result.run_dir / "memory.json").read_text())["phases"]
+    ratios = {name: row["host_ratio"] for name, row in phases.items()}
+    print("estimate / measured:", ratios)
+    assert set(ratios) == {"loading", "caching", "training"}
+    assert all(0.85 <= r <= 1.15 for r in ratios.values()), ratios
