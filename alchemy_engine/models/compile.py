@@ -1,9 +1,11 @@
 """``torch.compile`` of the UNet, shared by training and insertion: when to, how, and falling back.
 
 * :func:`decide` turns ``compile = auto | on | off`` into yes or no with a reason the user is shown.
-  ``auto`` is on for CUDA only: on this project's CPU measurements (``bench/compile_bench.py``,
-  ``bench/RESULTS.md``) the compile takes minutes and the compiled step is not enough faster to
-  pay it back within a run; Apple's MPS backend is not supported well enough by Inductor.
+  ``auto`` is on for CUDA only. On the CPU, Inductor's compile of the UNet's forward and backward
+  takes minutes on a small machine, and the one measurement so far (``bench/compile_bench.py``,
+  ``bench/RESULTS.md``) was taken on a heavily shared machine: until an idle measurement shows
+  it repays that within a run, the CPU stays eager. Apple's MPS backend is not supported well
+  enough by Inductor.
 * :func:`compile_in_place` uses ``nn.Module.compile``: the module keeps its class, its parameter
   names and its state dict (so LoRA loading, checkpoints and exports see the same model), and only
   its ``__call__`` goes through the compiled graph. ``dynamic=False``: one graph per input shape
@@ -34,8 +36,8 @@ def decide(mode: str, device: Any) -> tuple[bool, str]:
         return False, "asked for"
     if kind == "cuda":
         return True, "auto: on for NVIDIA GPUs, where compiled kernels repay the compile time within a run"
-    return False, (f"auto: off on {kind} — measured not to repay the compile time within a run "
-                   "(bench/compile_bench.py); --compile on forces it")
+    return False, (f"auto: off on {kind}, where compiling takes minutes and has not been shown to repay "
+                   "them within a run (bench/compile_bench.py); --compile on forces it")
 
 
 def compile_errors() -> tuple[type[BaseException], ...]:

@@ -97,7 +97,7 @@ class TrainRequest(JobRequest):
                                                "fit the free memory without it")
     compile: str = setting("auto", choices=ON_OFF_AUTO, label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile; auto: on for "
-                                "NVIDIA GPUs, off on the CPU and Apple GPUs (measured not to pay there)")
+                                "NVIDIA GPUs, off on the CPU and Apple GPUs (compiling takes minutes there)")
     optimizer: str = setting("adamw", choices=OPTIMIZERS, label="Optimizer",
                              help="adamw; adamw8bit needs bitsandbytes and an NVIDIA GPU; prodigy finds its "
                                   "own learning rate (set the learning rate to 1.0)")
