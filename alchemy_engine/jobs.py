@@ -33,6 +33,7 @@ class Stage(str, enum.Enum):
     LOADING = "loading"
     CLASS_IMAGES = "class images"
     CACHING = "caching"
+    COMPILE = "compile"  # torch.compile of the UNet (training and insertion), before the first step
     RESUMING = "resuming"
     TRAINING = "training"
     CHECKPOINT = "checkpoint"  # carries run_id and path (the checkpoint folder)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The one prepared GPU check, for a session that is lent a CUDA machine (H100/H200).
 #   here:   bash bench/fetch_gpu_wheels.sh
-#   device: run  command="bash bench/gpu.sh"  carry=[".whl"]  timeout_s=540
+#           (optional) put diffusers' examples/dreambooth/train_dreambooth_lora_sdxl.py of the
+#           installed diffusers release at .ref/train_dreambooth_lora_sdxl.py (git-ignored; never commit it)
+#   device: run  command="bash bench/gpu.sh"  carry=[".whl", ".ref"]  timeout_s=600
 # Full-size SDXL is built from resources/ configs with random weights (same compute and memory
-# as the real model). Prints both benchmark tables; copies them to $OUT when that is set.
+# as the real model). Prints every table; copies them to $OUT when that is set. Sections can be
+# skipped with SKIP="insert reference ..." when time is short (device time is 15 min a session).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -14,7 +17,24 @@ fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 export IMAGE_ALCHEMY_HOME=/tmp/alchemy_home
 out="${OUT:-/tmp/alchemy_bench}"; mkdir -p "$out"
+skip="${SKIP:-}"
+want() { [[ " $skip " != *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/card.txt"
 python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)"
-timeout 300 python3 bench/train_bench.py --device cuda --sizes full --repeats 1 2>&1 | tee "$out/train_gpu.txt"
-timeout 200 python3 bench/insert_bench.py --device cuda --gpu 2>&1 | tee "$out/insert_gpu.txt"
+# 1. training, full size, 1024², bf16: eager with checkpointing (VRAM, MFU, estimate vs measured)
+want train && timeout 150 python3 bench/train_bench.py --device cuda --sizes full --repeats 1 \
+  2>&1 | tee "$out/train_gpu.txt"
+# 2. compile: our trainer compiled (auto = on for CUDA) and eager, same settings (steps 30)
+want compile && timeout 240 python3 bench/train_bench.py --device cuda --sizes full --repeats 1 --compile on \
+  2>&1 | tee "$out/train_gpu_compiled.txt"
+want compile && timeout 200 python3 bench/compile_bench.py --device cuda --size full --resolution 1024 --steps 12 \
+  2>&1 | tee "$out/compile_gpu.txt"
+# 3. inference variants (fused q/k/v with LoRA, channels-last) and insertion seconds per image
+want infer && timeout 120 python3 bench/inference_bench.py --device cuda --size full --resolution 1024 \
+  2>&1 | tee "$out/inference_gpu.txt"
+want insert && timeout 200 python3 bench/insert_bench.py --device cuda --gpu 2>&1 | tee "$out/insert_gpu.txt"
+# 4. ours vs diffusers' reference script, full size, 1024², bf16, each tool's defaults
+if want reference && [ -f .ref/train_dreambooth_lora_sdxl.py ]; then
+  timeout 400 python3 bench/train_bench.py --device cuda --sizes full --steps 40 --warmup 10 --repeats 1 \
+    --vs-reference .ref/train_dreambooth_lora_sdxl.py 2>&1 | tee "$out/vs_reference_gpu.txt"
+fi

@@ -18,6 +18,11 @@ backward, recomputation not counted) and the memory estimate versus the measured
 
     OMP_NUM_THREADS=2 python bench/train_bench.py                          # CPU: tiny and mid
     python bench/train_bench.py --device cuda --sizes tiny,mid,full        # on a CUDA machine
+    OMP_NUM_THREADS=2 python bench/train_bench.py --vs-reference /tmp/ref/train_dreambooth_lora_sdxl.py
+
+``--vs-reference SCRIPT`` runs our trainer and diffusers' ``train_dreambooth_lora_sdxl.py`` (you
+supply the file, from the diffusers release you have installed; it is not part of this project)
+on the same model, photos and settings, alternating; see ``bench/vs_reference.py``.
 """
 
 from __future__ import annotations
@@ -66,22 +71,29 @@ def _full_pipeline(device: str):
     return pipe
 
 
-def _make_project(home: Path):
+def make_photos(folder: Path) -> list[Path]:
+    """The benchmark's four photos (the same pixels every time, for ours and the reference)."""
     import numpy as np
     from PIL import Image
 
-    from alchemy_engine.project import create_project
-
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     photos = []
     for i in range(4):
-        path = home / f"photo{i}.png"
+        path = folder / f"photo{i}.png"
         Image.fromarray(rng.integers(0, 255, (768, 768, 3), dtype=np.uint8)).save(path)
         photos.append(path)
-    return create_project("Bench", class_noun="dog", images=photos)
+    return photos
 
 
-def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+def _make_project(home: Path):
+    from alchemy_engine.project import create_project
+
+    return create_project("Bench", class_noun="dog", images=make_photos(home))
+
+
+def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: str | None,
+                compile_mode: str | None = None, model_path: str | None = None) -> dict:
     import torch
 
     from alchemy_engine import paths
@@ -91,8 +103,8 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     home = Path(tempfile.mkdtemp(prefix="train_bench_"))
     os.environ["IMAGE_ALCHEMY_HOME"] = str(home)
     project = _make_project(home)
-    model = {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
-    if size == "full":  # random full-size SDXL, built in memory on the GPU
+    model = model_path or {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
+    if size == "full" and not model_path:  # random full-size SDXL, built in memory on the GPU
         _patch_full_model(trainer, device)
     stamps: list[float] = []
     marks: dict[str, float] = {}
@@ -105,12 +117,15 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
         if event.stage == "training":
             stamps.append(time.perf_counter())
 
+    chosen = {k: v for k, v in (("gradient_checkpointing", checkpointing), ("compile", compile_mode)) if v}
     request = TrainRequest(project=str(project.root), model=model, steps=steps, resolution=resolution, rank=16,
-                           gradient_checkpointing=checkpointing, save_every=0, sample_every=0, device=device)
+                           save_every=0, sample_every=0, device=device, **chosen)
     result = run(request, progress)
     _sync(device)
     out = {"step_times": [b - a for a, b in zip(stamps, stamps[1:])], "peak_rss_mb": _peak_rss_mb(),
-           "estimate_bytes": result.memory_estimate["peak_bytes"], "final_loss": result.final_loss}
+           "estimate_bytes": result.memory_estimate["peak_bytes"], "final_loss": result.final_loss,
+           "memory_peaks": result.memory_peaks, "phases_gib": result.memory_estimate.get("phases_gib"),
+           "notes": list(result.notes)}
     if device.startswith("cuda"):
         out["train_peak_bytes"] = torch.cuda.max_memory_allocated()
         out["encode_peak_bytes"] = marks.get("encode_peak")
@@ -168,10 +183,15 @@ def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointi
     return out
 
 
-def run_worker(kind: str, size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+def run_worker(kind: str, size: str, device: str, resolution: int, steps: int, checkpointing: bool | str,
+               compile_mode: str | None = None) -> dict:
     command = [sys.executable, __file__, "--worker", kind, "--sizes", size, "--device", device,
                "--resolution", str(resolution), "--steps", str(steps)]
-    command += ["--checkpointing"] if checkpointing else []
+    if isinstance(checkpointing, str):  # "auto" (our default), "on", "off"
+        command += ["--ours-checkpointing", checkpointing]
+    else:
+        command += ["--checkpointing"] if checkpointing else []
+    command += ["--compile", compile_mode] if compile_mode else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{kind} worker for {size} failed:\n{done.stderr[-3000:]}")
@@ -223,12 +243,31 @@ def main() -> None:
                         help="worker pairs per size; the best median of each kind is reported")
     parser.add_argument("--checkpointing", action="store_true",
                         help="gradient checkpointing in both loops (always on for 'full')")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default=None,
+                        help="our trainer's --compile (default: its own default, auto)")
+    parser.add_argument("--vs-reference", metavar="SCRIPT", type=Path, default=None,
+                        help="compare with diffusers' train_dreambooth_lora_sdxl.py at SCRIPT instead of the bare step")
     parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=argparse.SUPPRESS)  # ours: a diffusers folder
+    parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
+                        help="with --vs-reference: our gradient checkpointing (default: auto, our default)")
+    parser.add_argument("--ref-checkpointing", action="store_true",
+                        help="with --vs-reference: pass --gradient_checkpointing to the reference script")
     args = parser.parse_args()
     if args.worker:
         size = args.sizes
-        function = worker_ours if args.worker == "ours" else worker_bare
-        print(json.dumps(function(size, args.device, args.resolution, args.steps, args.checkpointing)))
+        if args.worker == "ours":
+            checkpointing = args.ours_checkpointing or ("on" if args.checkpointing else "off")
+            out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile,
+                              args.model)
+        else:
+            out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing)
+        print(json.dumps(out))
+        return
+    if args.vs_reference:
+        from vs_reference import compare
+
+        compare(args)
         return
     lines = ["| model | resolution | measure | value | note |", "|---|---|---|---|---|"]
     for size in args.sizes.split(","):
@@ -238,7 +277,8 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"ours": [], "bare": []}
         for _ in range(args.repeats):  # interleaved, so a busy spell on a shared machine hits both
             for kind in ("ours", "bare"):
-                runs[kind].append(run_worker(kind, size, args.device, resolution, steps, checkpointing))
+                runs[kind].append(run_worker(kind, size, args.device, resolution, steps, checkpointing,
+                                             args.compile if kind == "ours" else None))
         ours, bare = (min(runs[k], key=lambda r: _median(r["step_times"], args.warmup)) for k in ("ours", "bare"))
         lines += report(size, resolution, ours, bare, args.warmup)
         print(f"{size}: done", file=sys.stderr, flush=True)

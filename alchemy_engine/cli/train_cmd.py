@@ -35,6 +35,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the peak-memory estimate for these settings and exit")
     add_request_options(parser, TrainRequest, skip=_SKIP)
+    # before "auto" existed gradient checkpointing was an on/off flag; keep the old spelling working
+    parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_const",
+                        const="off", help=argparse.SUPPRESS)
     parser.set_defaults(handler=train)
 
 
@@ -52,7 +55,7 @@ def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
     request = build_request(args)
     if args.estimate_only:
         estimate = estimate_memory(request)
-        out.info(estimate.summary())
+        out.info(f"{estimate.summary()}; {estimate.phase_summary()}")
         return estimate.to_dict()
     if args.resume and _overrides(args):
         out.info("note: --resume continues with the run's own settings; other training options are ignored")

@@ -65,6 +65,24 @@ def step_callback(progress: ProgressCallback, cancel: CancelToken, stage: Stage,
     return callback
 
 
+def speed_events(progress: ProgressCallback, loaded: Any, size: tuple[int, int]) -> None:
+    """The loaded model's pending notes (compile on/off and why) and, when a compiled UNet meets a
+    new size, the ``Stage.COMPILE`` event; after a call, a compile that fell back to eager."""
+    from alchemy_engine.models.inference_speed import compile_failure
+
+    speed = getattr(loaded, "speed", None)
+    if speed is None:
+        return
+    for note in speed.take_notes():
+        progress(Progress(stage=Stage.NOTE, message=note))
+    notice = speed.compile_notice(loaded.base.unet, size)
+    if notice:
+        progress(Progress(stage=Stage.COMPILE, message=notice))
+    failure = compile_failure(loaded.base)
+    if failure:
+        progress(Progress(stage=Stage.NOTE, message=failure))
+
+
 def blur_inside(image: Image.Image, mask: Image.Image, radius: float) -> Image.Image:
     """Blur ``image`` only where ``mask`` (L) is set: the paper blurs the region before repainting
     so the old object's details do not pin the new subject's shape."""
@@ -100,23 +118,29 @@ def _generator(seed: int) -> Any:
 
 def inpaint(pipe: Any, image: Image.Image, mask: Image.Image, sampling: Sampling, callback) -> Image.Image:
     """Repaint ``mask`` (L, 255 = repaint) of ``image``; both already at the work size."""
+    from alchemy_engine.models.inference_speed import call_with_fallback, vae_tiling
+
     width, height = image.size
-    result = pipe(
+    vae_tiling(pipe, width, height)
+    result = call_with_fallback(pipe, lambda: pipe(
         prompt=sampling.prompt, negative_prompt=sampling.negative_prompt or None,
         image=image, mask_image=mask, width=width, height=height,
         strength=sampling.strength, num_inference_steps=sampling.steps,
         guidance_scale=sampling.guidance, generator=_generator(sampling.seed),
         callback_on_step_end=callback, output_type="pil",
-    )
+    ))
     return result.images[0]
 
 
 def text_to_image(pipe: Any, size: tuple[int, int], sampling: Sampling, callback) -> Image.Image:
+    from alchemy_engine.models.inference_speed import call_with_fallback, vae_tiling
+
     width, height = size
-    result = pipe(
+    vae_tiling(pipe, width, height)
+    result = call_with_fallback(pipe, lambda: pipe(
         prompt=sampling.prompt, negative_prompt=sampling.negative_prompt or None,
         width=width, height=height, num_inference_steps=sampling.steps,
         guidance_scale=sampling.guidance, generator=_generator(sampling.seed),
         callback_on_step_end=callback, output_type="pil",
-    )
+    ))
     return result.images[0]

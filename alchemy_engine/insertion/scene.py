@@ -16,7 +16,13 @@ from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.insertion import metadata
-from alchemy_engine.insertion.inpaint import Sampling, sampler_name, step_callback, text_to_image
+from alchemy_engine.insertion.inpaint import (
+    Sampling,
+    sampler_name,
+    speed_events,
+    step_callback,
+    text_to_image,
+)
 from alchemy_engine.insertion.request import SceneRequest, SceneResult
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 
@@ -46,7 +52,9 @@ def generate_scene(session: Any, loaded: Any, prompt: str, negative_prompt: str,
     session.lora_off(loaded)
     sampling = Sampling(prompt, negative_prompt, steps, guidance, seed)
     callback = step_callback(progress, cancel, Stage.SCENE, 0, steps)
+    speed_events(progress, loaded, size)
     image = text_to_image(loaded.base, size, sampling, callback)
+    speed_events(progress, loaded, size)
     info = metadata.GenerationInfo(
         prompt=prompt, negative_prompt=negative_prompt, steps=steps, sampler=sampler_name(loaded.base),
         guidance=guidance, seed=seed, size=size, model=loaded.source.name, model_hash=loaded.fingerprint[:10])
@@ -70,7 +78,7 @@ def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, 
     session = session or default_session()
     with session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading SDXL"))
-        loaded = session.sdxl(request.model, request.device)
+        loaded = session.sdxl(request.model, request.device, request.compile)
         image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
                                      (request.width, request.height), request.steps, request.guidance,
                                      request.seed, progress, cancel)

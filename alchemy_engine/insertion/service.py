@@ -27,6 +27,7 @@ from alchemy_engine.insertion.inpaint import (
     insertion_prompt,
     pipeline_mask,
     sampler_name,
+    speed_events,
     step_callback,
     steps_run,
 )
@@ -145,7 +146,9 @@ def _variation(ctx: _Context, loaded: Any, scene: Image.Image, alpha: np.ndarray
     per = steps_run(req.steps, req.strength)
     callback = step_callback(ctx.progress, ctx.cancel, Stage.INSERT, index * per, per * req.variations,
                              message=f"variation {index + 1}/{req.variations} (seed {sampling.seed})")
+    speed_events(ctx.progress, loaded, plan.work_size)
     generated = inpaint(loaded.inpaint, work, repaint, sampling, callback)
+    speed_events(ctx.progress, loaded, plan.work_size)
     return composite.paste(scene, generated, plan.box, alpha, match_colour=req.colour_match, inside=inside)
 
 
@@ -176,7 +179,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     ctx = _Context(request, project, session, progress, cancel)
     with project_job(project.root, "an insertion"), session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))
-        loaded = session.sdxl(request.model, request.device)
+        loaded = session.sdxl(request.model, request.device, request.compile)
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
         return _run_loaded(ctx, loaded, lora)

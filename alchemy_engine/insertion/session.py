@@ -47,6 +47,7 @@ class LoadedSdxl:
     fingerprint: str
     _inpaint: Any = None
     _img2img: Any = None
+    speed: Any = None  # models.inference_speed.SpeedState: compile, fused q/k/v, notes
 
     @property
     def inpaint(self) -> Any:
@@ -91,21 +92,23 @@ class InsertionSession:
         resident.register(self)  # training frees these models before it starts
 
     # --- SDXL -----------------------------------------------------------------------------------
-    def sdxl(self, spec: str | None, device: str | None = None) -> LoadedSdxl:
+    def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto") -> LoadedSdxl:
+        from alchemy_engine.models import inference_speed
         from alchemy_engine.models.device import device_policy
         from alchemy_engine.models.inventory import resolve_sdxl
         from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
         source = resolve_sdxl(spec)
         policy = device_policy(device)
-        key = (source.kind, str(source.path), policy.device, str(policy.dtype))
+        key = (source.kind, str(source.path), policy.device, str(policy.dtype), compile_mode)
         with self.lock:
             if self._sdxl is not None and self._sdxl_key == key:
                 return self._sdxl
             self.release_sdxl()
             pipe = load_sdxl_pipeline(source, policy)
             self.loads += 1
-            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint())
+            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint(),
+                                    speed=inference_speed.prepare(pipe, policy.device, compile_mode))
             self._sdxl_key = key
             return self._sdxl
 

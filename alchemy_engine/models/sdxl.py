@@ -46,9 +46,12 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     config = Path(config_dir) if config_dir is not None else paths.sdxl_config_dir()
     if not (config / "model_index.json").is_file():
         raise ModelError(f"the SDXL config folder {config} is missing; reinstall the app")
-    return StableDiffusionXLPipeline.from_single_file(
-        str(source.path), config=str(config), local_files_only=True, dtype=dtype,
-    )
+    from alchemy_engine.models.loading import lazy_single_file
+
+    with lazy_single_file():  # one component's tensors at a time, not the whole file (loading.py)
+        return StableDiffusionXLPipeline.from_single_file(
+            str(source.path), config=str(config), local_files_only=True, dtype=dtype,
+        )
 
 
 def _quiet_loading_bars() -> None:

@@ -61,7 +61,7 @@ def build_loop(run_setup, parts: dict, data: PreparedData) -> LoopState:
             te_params = lora_io.add_text_encoder_lora(parts[name], request.rank, request.lora_alpha)
             groups.append({"params": te_params, "lr": request.text_encoder_lr or request.learning_rate})
             params = params + te_params
-    if request.gradient_checkpointing:
+    if request.checkpointing_on:  # "auto" is decided before the loop is built
         unet.enable_gradient_checkpointing()
     unet.train()
     optimizer = optimizers.create(request, groups, device)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import AlchemyError
-from alchemy_engine.training import lora_io, optimizers
+from alchemy_engine.training import lora_io, memory_phases, optimizers
 from alchemy_engine.training.request import TrainRequest
 
 GIB = 1024 ** 3
@@ -32,6 +32,7 @@ LOWER_HINT = ("lower resolution, batch_size or rank, turn on gradient_checkpoint
               "train_ff / prior_preservation, or use --fit")
 _OPTIMIZER_STATE_BYTES = {"adamw": 8, "adamw8bit": 2, "prodigy": 16}
 _FIT_RESOLUTIONS = (896, 768, 640, 512)
+AUTO_MARGIN = 0.15  # gradient_checkpointing auto: off only when the estimate + 15 % fits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,25 +42,48 @@ class MemoryEstimate:
     free_bytes: int | None
     request: TrainRequest
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)  # field -> [before, after]
+    # phase -> host_bytes / device_bytes (memory_phases.py); on the CPU the host figures include the
+    # process itself, which is already resident when the estimate is made (``resident_bytes``)
+    phases: dict[str, dict[str, int | None]] = dataclasses.field(default_factory=dict)
+    resident_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
+        """The peak that must fit on the device: device memory on GPUs, RAM (all phases) on the CPU."""
+        if self.phases and self.device == "cpu":
+            return max(int(row["host_bytes"] or 0) for row in self.phases.values())
         train = sum(v for k, v in self.parts.items() if k != "encode_phase")
         return max(train, self.parts.get("encode_phase", 0))
 
     @property
+    def need_bytes(self) -> int:
+        """What the run needs beyond what the process already holds: compared with free memory."""
+        return self.total_bytes - self.resident_bytes
+
+    @property
     def fits(self) -> bool:
-        return self.free_bytes is None or self.total_bytes <= self.free_bytes
+        return self.free_bytes is None or self.need_bytes <= self.free_bytes
 
     def summary(self) -> str:
         free = f" of {self.free_bytes / GIB:.1f} GiB free" if self.free_bytes is not None else ""
         changed = f" after --fit changed {', '.join(self.changes)}" if self.changes else ""
         return f"estimated peak {self.total_bytes / GIB:.2f} GiB on {self.device}{free}{changed}"
 
+    def phase_summary(self) -> str:
+        rows = []
+        for name, row in self.phases.items():
+            text = f"{name} {(row['host_bytes'] or 0) / GIB:.2f} GiB RAM"
+            device_bytes = row.get("device_bytes")
+            if device_bytes is not None:
+                text += f" / {device_bytes / GIB:.2f} GiB {self.device}"
+            rows.append(text)
+        return "by phase: " + ", ".join(rows)
+
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "peak_bytes": self.total_bytes, "peak_gib": round(self.total_bytes / GIB, 3),
                 "free_bytes": self.free_bytes, "fits": self.fits,
                 "parts_gib": {k: round(v / GIB, 3) for k, v in self.parts.items()}, "changes": self.changes,
+                "phases_gib": memory_phases.describe(self.phases), "resident_gib": round(self.resident_bytes / GIB, 3),
                 "settings": {k: getattr(self.request, k) for k in ("resolution", "batch_size", "grad_accum",
                              "rank", "gradient_checkpointing", "optimizer", "train_ff")}}
 
@@ -74,8 +98,11 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1)
     opt = optimizers.effective_optimizer(request.optimizer, device)
     side = request.resolution // 8
     batch = request.batch_size * (2 if request.prior_preservation else 1)
+    if request.gradient_checkpointing == "auto":
+        choice, _ = choose_checkpointing(request, source, policy, free_bytes)
+        request = dataclasses.replace(request, gradient_checkpointing=choice)
     acts = activation_bytes(json.dumps(config, sort_keys=True), batch, side, side, str(policy.dtype),
-                            request.gradient_checkpointing, request.train_ff)
+                            request.checkpointing_on, request.train_ff)
     parts = {"unet_weights": counts["unet"] * dtype_bytes,
              "lora_and_optimizer": lora_params * (4 + 4 + _OPTIMIZER_STATE_BYTES[opt]),
              "activations": acts["saved"], "backward_transient": acts["transient"],
@@ -87,7 +114,29 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1)
     overhead = int(OVERHEAD_FRACTION * sum(v for k, v in parts.items() if k != "encode_phase"))
     parts["overhead"] = overhead + (OVERHEAD_BYTES if device.type == "cuda" else 0)
     free = free_device_bytes(device) if free_bytes == -1 else free_bytes
-    return MemoryEstimate(device=str(device), parts=parts, free_bytes=free, request=request)
+    process = memory_phases.process_bytes()
+    phases = memory_phases.phases(parts, request, source, policy, counts["unet"], process)
+    return MemoryEstimate(device=str(device), parts=parts, free_bytes=free, request=request, phases=phases,
+                          resident_bytes=process if device.type == "cpu" else 0)
+
+
+def choose_checkpointing(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
+    """``"on"`` or ``"off"`` for ``gradient_checkpointing="auto"``, and why (a note for the user).
+
+    Off (faster) only when the estimate without it, plus :data:`AUTO_MARGIN`, fits the free memory;
+    on when it does not, or when the free memory cannot be known."""
+    if request.gradient_checkpointing != "auto":
+        return request.gradient_checkpointing, "as asked"
+    device = torch.device(policy.device)
+    free = free_device_bytes(device) if free_bytes == -1 else free_bytes
+    off = estimate(dataclasses.replace(request, gradient_checkpointing="off"), source, policy, free)
+    if free is None:
+        return "on", f"the free memory of {device.type} cannot be measured, so memory is saved"
+    if off.need_bytes * (1 + AUTO_MARGIN) <= free:
+        return "off", (f"without it the run needs {off.need_bytes / GIB:.1f} GiB (+{AUTO_MARGIN:.0%} margin) "
+                       f"of {free / GIB:.1f} GiB free: faster steps")
+    return "on", (f"without it the run needs {off.need_bytes / GIB:.1f} GiB (+{AUTO_MARGIN:.0%} margin), "
+                  f"more than the {free / GIB:.1f} GiB free")
 
 
 def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
@@ -95,6 +144,7 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
     first = estimate(request, source, policy, free_bytes)
     if first.fits:
         return first
+    request = first.request  # gradient_checkpointing "auto" decided
     current, result = request, first
     changes: dict[str, list[Any]] = {}
     for field, value in _ladder(request, torch.device(policy.device)):
@@ -116,7 +166,7 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
 
 
 def _ladder(request: TrainRequest, device: torch.device) -> list[tuple[str, Any]]:
-    steps: list[tuple[str, Any]] = [("gradient_checkpointing", True)]
+    steps: list[tuple[str, Any]] = [("gradient_checkpointing", "on")]
     if optimizers.bitsandbytes_usable(device):
         steps.append(("optimizer", "adamw8bit"))
     steps += [("batch_size", 1), ("train_ff", False), ("prior_preservation", False)]
@@ -126,7 +176,7 @@ def _ladder(request: TrainRequest, device: torch.device) -> list[tuple[str, Any]
 
 def out_of_memory_message(request: TrainRequest, estimate: MemoryEstimate | None) -> str:
     settings = (f"resolution {request.resolution}, batch_size {request.batch_size}, rank {request.rank}, "
-                f"gradient_checkpointing {'on' if request.gradient_checkpointing else 'off'}, "
+                f"gradient_checkpointing {request.gradient_checkpointing}, "
                 f"optimizer {request.optimizer}, train_ff {'on' if request.train_ff else 'off'}")
     guess = f" ({estimate.summary()})" if estimate is not None else ""
     return f"out of GPU memory while training with {settings}{guess}: {LOWER_HINT}"

@@ -19,6 +19,7 @@ from alchemy_engine.jobs import JobRequest
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
+ON_OFF_AUTO = ("auto", "on", "off")
 MAX_RESOLUTION = 2048
 
 
@@ -90,9 +91,13 @@ class TrainRequest(JobRequest):
     background_weight: float = setting(0.1, minimum=0.0, maximum=1.0, label="Background weight",
                                        help="loss weight outside the subject mask with masked loss")
     # memory / speed
-    gradient_checkpointing: bool = setting(True, label="Gradient checkpointing",
-                                           help="recompute activations in the backward pass: much less "
-                                                "memory, about 25% slower")
+    gradient_checkpointing: str = setting("auto", choices=ON_OFF_AUTO, label="Gradient checkpointing",
+                                          help="recompute activations in the backward pass: much less memory, "
+                                               "25–40% slower; auto turns it on only when training would not "
+                                               "fit the free memory without it")
+    compile: str = setting("auto", choices=ON_OFF_AUTO, label="Compile the UNet",
+                           help="torch.compile the UNet: faster steps after a one-off compile; auto: on for "
+                                "NVIDIA GPUs, off on the CPU and Apple GPUs (compiling takes minutes there)")
     optimizer: str = setting("adamw", choices=OPTIMIZERS, label="Optimizer",
                              help="adamw; adamw8bit needs bitsandbytes and an NVIDIA GPU; prodigy finds its "
                                   "own learning rate (set the learning rate to 1.0)")
@@ -121,6 +126,16 @@ class TrainRequest(JobRequest):
     resume_run: str | None = setting(None, cli=False, label="Resume run",
                                      help="continue this run (its id or folder) from its newest checkpoint, "
                                           "with its own settings")
+
+    def __post_init__(self) -> None:
+        # train_request.json files saved before "auto" existed hold a bool
+        if isinstance(self.gradient_checkpointing, bool):
+            object.__setattr__(self, "gradient_checkpointing", "on" if self.gradient_checkpointing else "off")
+
+    @property
+    def checkpointing_on(self) -> bool:
+        """Gradient checkpointing as it will run (``auto`` is decided before training starts)."""
+        return self.gradient_checkpointing == "on"
 
     @property
     def lora_alpha(self) -> float:
@@ -189,6 +204,9 @@ class TrainRequest(JobRequest):
     def _validate_memory_and_outputs(self) -> None:
         _require(self.optimizer in OPTIMIZERS,
                  f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+        for name in ("gradient_checkpointing", "compile"):
+            value = getattr(self, name)
+            _require(value in ON_OFF_AUTO, f"{name} must be one of auto, on, off (got {value!r})")
         _require(self.mixed_precision in MIXED_PRECISION,
                  f"mixed_precision must be one of {', '.join(MIXED_PRECISION)} (got {self.mixed_precision!r})")
         _require(_finite(self.weight_decay) and 0 <= self.weight_decay < 1,
@@ -214,6 +232,7 @@ class TrainResult:
     final_loss: float | None
     resumed_from: int | None = None
     memory_estimate: dict[str, Any] = dataclasses.field(default_factory=dict)
+    memory_peaks: dict[str, Any] = dataclasses.field(default_factory=dict)  # phase -> host/device MiB
     settings_changed: dict[str, Any] = dataclasses.field(default_factory=dict)
     cache: dict[str, int] = dataclasses.field(default_factory=dict)
     samples: tuple[Path, ...] = ()

@@ -75,6 +75,11 @@ class RunSetup:
         """What ``runs/<id>/settings_changed.json`` holds: the engine's own choices and why."""
         return {c.field: {"asked": c.asked, "used": c.used, "why": c.why} for c in self.changes}
 
+    def record_changes(self) -> None:
+        """Rewrite ``settings_changed.json`` after a change made once the run folder exists."""
+        if self.run_dir is not None and self.changes:
+            atomic_write_json(self.run_dir / CHANGES_FILE, self.changes_record())
+
     @property
     def device(self) -> torch.device:
         return torch.device(self.policy.device)

@@ -26,7 +26,9 @@ import torch
 from alchemy_engine.atomic import move, remove_quietly, write_failed
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError, WriteFailed
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models import compile as compiling
 from alchemy_engine.models import resident
+from alchemy_engine.models.peaks import PhasePeaks
 from alchemy_engine.project.jobs import project_job, run_lock
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
@@ -35,8 +37,12 @@ from alchemy_engine.training import (
     inputs,
     lora_export,
     memory,
+    peak_report,
     samples,
     setup,
+)
+from alchemy_engine.training import (
+    compile as train_compile,
 )
 from alchemy_engine.training.loop import (
     LoopState,
@@ -72,14 +78,17 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
         if resuming:
             held.enter_context(run_lock(run_setup.folder, what))
             checkpoints.remove_partial(run_setup.folder)
-        out, cache_stats = _run_held(run_setup, estimate, progress, cancel, lambda: _hold_new_run(run_setup, job, held, progress))
+        out, cache_stats, peaks, notes = _run_held(run_setup, estimate, progress, cancel,
+                                                   lambda: _hold_new_run(run_setup, job, held, progress))
+        notes.append(peak_report.record(run_setup.folder, peaks, estimate, progress))
     return TrainResult(run_dir=run_setup.folder, lora=out["lora"], lora_kohya=out["kohya"],
                        steps=out["steps"], final_loss=out["final_loss"],
                        resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
                        settings_changed={c.field: [c.asked, c.used] for c in run_setup.changes
-                                         if c.field in estimate.changes or c.field == "optimizer"},
+                                         if c.field in estimate.changes or c.asked != "auto"},
                        cache=dataclasses.asdict(cache_stats), samples=tuple(out["samples"]),
-                       notes=tuple(c.note() for c in run_setup.changes), warnings=tuple(run_setup.warnings),
+                       notes=tuple(c.note() for c in run_setup.changes) + tuple(notes),
+                       memory_peaks=peaks.to_dict(), warnings=tuple(run_setup.warnings),
                        seconds=round(time.monotonic() - started, 2))
 
 
@@ -96,20 +105,27 @@ def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, pr
         progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
 
 
-def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel, make_run_dir) -> tuple[dict, cache.CacheStats]:
+def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel,
+              make_run_dir) -> tuple[dict, cache.CacheStats, PhasePeaks, list[str]]:
     pipe = state = None
+    peaks, notes = PhasePeaks(run_setup.device), []
     try:
-        pipe = _load_pipeline(run_setup, progress)
+        with peaks.phase("loading"):
+            pipe = _load_pipeline(run_setup, progress)
         cancel.raise_if_cancelled()  # Ctrl+C during the load: stop before any run folder exists
-        data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
-        cancel.raise_if_cancelled()
-        make_run_dir()
-        log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
-        parts = _release_encoders(run_setup, pipe)
-        pipe = None
-        state = build_loop(run_setup, parts, data)
-        del parts, data
-        return _train(run_setup, state, progress, cancel), cache_stats
+        with peaks.phase("caching"):
+            data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
+            cancel.raise_if_cancelled()
+            make_run_dir()
+            log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
+            parts = _release_encoders(run_setup, pipe)
+            pipe = None
+        with peaks.phase("training"):
+            state = build_loop(run_setup, parts, data)
+            del parts, data
+            notes += _compile(run_setup, state, progress)
+            out = _train(run_setup, state, progress, cancel, notes)
+        return out, cache_stats, peaks, notes
     except torch.cuda.OutOfMemoryError as exc:
         raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
     finally:
@@ -118,6 +134,7 @@ def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel, make_run_di
 
 
 def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory.MemoryEstimate:
+    _speed_choices(run_setup)
     request = run_setup.request
     estimate = memory.estimate(request, run_setup.source, run_setup.policy)
     if request.fit_memory and not request.resume_run:
@@ -125,10 +142,35 @@ def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory
         run_setup.request = estimate.request
         run_setup.changes += [setup.SettingChange(name, before, after, "--fit: lowered until the memory "
                                                   "estimate fits") for name, (before, after) in estimate.changes.items()]
-    progress(Progress(Stage.MEMORY, message=estimate.summary()))
+    progress(Progress(Stage.MEMORY, message=f"{estimate.summary()}; {estimate.phase_summary()}"))
     if estimate.free_bytes is not None and not estimate.fits:
         run_setup.warnings.append(estimate.summary() + " — training may run out of memory; " + memory.LOWER_HINT)
     return estimate
+
+
+def _speed_choices(run_setup: setup.RunSetup) -> None:
+    """``auto`` gradient checkpointing (by the memory estimate) and compile (by device), never silent."""
+    request = run_setup.request
+    if request.gradient_checkpointing == "auto":
+        choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy)
+        run_setup.change("gradient_checkpointing", choice, why)
+    if request.compile == "auto":
+        on, why = compiling.decide("auto", run_setup.device)
+        run_setup.change("compile", "on" if on else "off", why)
+
+
+def _compile(run_setup: setup.RunSetup, state: LoopState, progress: ProgressCallback) -> list[str]:
+    """Compile the UNet for every bucket before the first step (its own stage); eager if that fails."""
+    if run_setup.request.compile != "on":
+        return []
+    note = train_compile.warm_up(state, progress)
+    if compiling.is_compiled(state.unet):
+        progress(Progress(Stage.NOTE, message=f"compile: {note}", run_id=run_setup.folder.name))
+        return [f"compile: {note}"]
+    run_setup.changes.append(setup.SettingChange("compile", "on", "off", note))
+    run_setup.record_changes()
+    progress(Progress(Stage.NOTE, message=run_setup.changes[-1].note(), run_id=run_setup.folder.name))
+    return []
 
 
 def _load_pipeline(run_setup: setup.RunSetup, progress: ProgressCallback):
@@ -182,15 +224,15 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
     return parts
 
 
-def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dict:
+def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes: list[str]) -> dict:
     request = run_setup.request
     run_dir = run_setup.folder
     loss_log = LossLog(run_dir / LOSS_FILE, then=checkpoints.resume_hint(run_dir))
     if request.resume_run:
-        saved, checkpoint, notes = checkpoints.load_newest(
+        saved, checkpoint, damage = checkpoints.load_newest(
             run_dir, models=state.models, optimizer=state.optimizer, scheduler=state.lr_scheduler,
             scaler=state.scaler, noise_generator=state.generator, device=state.device)
-        for note in notes:
+        for note in damage:
             log.warning("%s", note)
             run_setup.warnings.append(note)
             progress(Progress(Stage.RESUMING, message=note))
@@ -204,7 +246,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel) -> dic
             _checkpoint(run_setup, state, loss_log, progress)
             raise JobCancelled(f"training stopped at step {state.step}; continue it with "
                                f"`train {run_setup.project.slug} --resume {run_dir.name}`")
-        loss = optimizer_step(state)
+        loss = train_compile.guarded_step(state, optimizer_step, notes)
         state.step += 1
         loss_log.add(state.step, loss, state.lr_scheduler.get_last_lr()[0])
         timer.tick(state.step)

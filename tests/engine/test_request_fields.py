@@ -47,7 +47,7 @@ def test_train_cli_without_options_builds_the_default_request():
 def test_train_cli_options_reach_the_request_and_show_the_field_help(capsys):
     request = build_request(_parse("train", "Rex", "--steps", "7", "--no-gradient-checkpointing",
                                    "--optimizer", "prodigy"))
-    assert (request.steps, request.gradient_checkpointing, request.optimizer) == (7, False, "prodigy")
+    assert (request.steps, request.gradient_checkpointing, request.optimizer) == (7, "off", "prodigy")
     with pytest.raises(SystemExit):
         _parse("train", "--help")
     text = " ".join(capsys.readouterr().out.split())

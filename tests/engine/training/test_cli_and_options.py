@@ -38,7 +38,7 @@ def test_cli_json_lines_end_with_the_result(project, capsys):
     result = events[-1]
     assert {"run_dir", "lora", "lora_kohya", "steps", "final_loss"} <= set(result) and result["steps"] == 3
     saved = json.loads((project.runs_dir / result["run_dir"].split("/")[-1] / "train_request.json").read_text())
-    assert saved["alpha"] == 2.0 and saved["gradient_checkpointing"] is False
+    assert saved["alpha"] == 2.0 and saved["gradient_checkpointing"] == "off"
 
 
 def test_cli_progress_bar_and_plain_result(project, capsys):

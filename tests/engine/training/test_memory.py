@@ -53,7 +53,7 @@ def test_meta_trace_matches_what_autograd_really_keeps_on_the_tiny_model():
 
 def test_full_sdxl_estimate_with_checkpointing_is_under_seven_and_a_half_gib():
     with_ckpt = memory.estimate(TrainRequest(project="p"), FULL_SDXL, _cuda_bf16(), free_bytes=None)
-    without = memory.estimate(TrainRequest(project="p", gradient_checkpointing=False), FULL_SDXL, _cuda_bf16(),
+    without = memory.estimate(TrainRequest(project="p", gradient_checkpointing="off"), FULL_SDXL, _cuda_bf16(),
                               free_bytes=None)
     low_res = memory.estimate(TrainRequest(project="p", resolution=512), FULL_SDXL, _cuda_bf16(), free_bytes=None)
     assert 4.5 * GIB < with_ckpt.parts["unet_weights"] < 5 * GIB  # 2.57 B parameters in bf16
@@ -64,10 +64,10 @@ def test_full_sdxl_estimate_with_checkpointing_is_under_seven_and_a_half_gib():
 
 
 def test_fit_turns_on_checkpointing_first_then_lowers_the_resolution():
-    request = TrainRequest(project="p", gradient_checkpointing=False, batch_size=2)
+    request = TrainRequest(project="p", gradient_checkpointing="off", batch_size=2)
     fitted = memory.fit(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(8 * GIB))
-    assert fitted.changes == {"gradient_checkpointing": [False, True]}
-    assert fitted.request.gradient_checkpointing and fitted.request.batch_size == 2
+    assert fitted.changes == {"gradient_checkpointing": ["off", "on"]}
+    assert fitted.request.gradient_checkpointing == "on" and fitted.request.batch_size == 2
     tight = memory.fit(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(6.2 * GIB))
     assert tight.request.batch_size == 1 and tight.request.grad_accum == 2  # same effective batch
     assert tight.fits and tight.request.resolution <= 1024
@@ -87,20 +87,72 @@ def test_fit_changes_the_run_and_the_saved_request(project, monkeypatch):
     from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.training import run
 
-    request = quick_request(project, resolution=256, gradient_checkpointing=False, fit_memory=True, steps=1)
+    request = quick_request(project, resolution=256, gradient_checkpointing="off", fit_memory=True, steps=1)
     cpu = DevicePolicy("cpu", torch.float32, torch.float32)
-    heavy = memory.estimate(request, resolve_sdxl("demo"), cpu, free_bytes=None).total_bytes
-    light = memory.estimate(with_checkpointing(request), resolve_sdxl("demo"), cpu, free_bytes=None).total_bytes
+    monkeypatch.setattr(memory.memory_phases, "process_bytes", lambda: 500 * 1024 ** 2)
+    heavy = memory.estimate(request, resolve_sdxl("demo"), cpu, free_bytes=None).need_bytes
+    light = memory.estimate(with_checkpointing(request), resolve_sdxl("demo"), cpu, free_bytes=None).need_bytes
     assert light < heavy
     monkeypatch.setattr(memory, "free_device_bytes", lambda device: (light + heavy) // 2)
     result = run(request)
-    assert result.settings_changed == {"gradient_checkpointing": [False, True]}
+    assert result.settings_changed == {"gradient_checkpointing": ["off", "on"]}
     assert result.memory_estimate["fits"]
     saved = json.loads((result.run_dir / "train_request.json").read_text())
-    assert saved["gradient_checkpointing"] is True
+    assert saved["gradient_checkpointing"] == "on"
 
 
 def with_checkpointing(request):
     import dataclasses
 
-    return dataclasses.replace(request, gradient_checkpointing=True)
+    return dataclasses.replace(request, gradient_checkpointing="on")
+
+
+def test_old_saved_requests_with_a_bool_still_load():
+    old = TrainRequest.from_dict({"project": "p", "gradient_checkpointing": True})
+    assert old.gradient_checkpointing == "on" and old.checkpointing_on
+    assert TrainRequest(project="p", gradient_checkpointing=False).gradient_checkpointing == "off"
+    assert TrainRequest.from_json(TrainRequest(project="p").to_json()).gradient_checkpointing == "auto"
+
+
+def test_auto_checkpointing_is_off_when_it_fits_with_a_margin_and_on_otherwise():
+    request = TrainRequest(project="p")  # auto
+    off = memory.estimate(TrainRequest(project="p", gradient_checkpointing="off"), FULL_SDXL, _cuda_bf16(),
+                          free_bytes=None).total_bytes
+    roomy = memory.choose_checkpointing(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(off * 1.3))
+    tight = memory.choose_checkpointing(request, FULL_SDXL, _cuda_bf16(), free_bytes=int(off * 1.05))
+    unknown = memory.choose_checkpointing(request, FULL_SDXL, _cuda_bf16(), free_bytes=None)
+    assert roomy[0] == "off" and "faster" in roomy[1]
+    assert tight[0] == "on" and "more than" in tight[1]
+    assert unknown[0] == "on"
+    assert memory.choose_checkpointing(TrainRequest(project="p", gradient_checkpointing="off"), FULL_SDXL,
+                                       _cuda_bf16(), free_bytes=1)[0] == "off"  # explicit wins
+
+
+def test_auto_checkpointing_is_reported_and_saved_with_the_run(project):
+    from train_helpers import quick_request
+
+    from alchemy_engine.training import run
+
+    events = []
+    result = run(quick_request(project, steps=1), events.append)
+    saved = json.loads((result.run_dir / "train_request.json").read_text())
+    changed = json.loads((result.run_dir / "settings_changed.json").read_text())
+    assert saved["gradient_checkpointing"] == "off" and saved["compile"] == "off"  # a CPU with room to spare
+    assert changed["gradient_checkpointing"]["asked"] == "auto" and "GiB" in changed["gradient_checkpointing"]["why"]
+    assert any(e.stage == "note" and e.message.startswith("gradient_checkpointing: auto → off") for e in events)
+    assert set(result.memory_peaks) == {"loading", "caching", "training"}
+    assert (result.run_dir / "memory.json").is_file()
+
+
+def test_estimate_is_within_15_percent_of_every_measured_phase_on_demo_mid(project):
+    """Host RAM of loading, caching and training (the CPU's only memory), estimate vs measured peak."""
+    from train_helpers import quick_request
+
+    from alchemy_engine.training import run
+
+    result = run(quick_request(project, model="demo:mid", resolution=256, rank=16, steps=2))
+    phases = json.loads((result.run_dir / "memory.json").read_text())["phases"]
+    ratios = {name: row["host_ratio"] for name, row in phases.items()}
+    print("estimate / measured:", ratios)
+    assert set(ratios) == {"loading", "caching", "training"}
+    assert all(0.85 <= r <= 1.15 for r in ratios.values()), ratios

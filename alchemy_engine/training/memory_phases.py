@@ -1,0 +1,106 @@
+"""The estimated peak of each phase of a run — loading, caching, training — in host RAM and in device
+memory, separately. The training phase's device figure is :func:`memory.estimate`'s measured
+activation trace; this module adds what the other phases hold:
+
+* **loading**: the process itself (libraries, measured as the resident set when the estimate is
+  made), every component's weights in the run's precision, plus what the loader reads beside the
+  built models: one component at a time in the file's precision (see ``models/loading.py``);
+* **caching**: all weights plus the VAE encoder's largest activations (its first block's channels
+  at full resolution, about four alive at once); on CUDA the UNet waits in host RAM meanwhile;
+* **training**: the UNet, LoRA, optimizer state and activations; the VAE stays in RAM for previews.
+
+On the CPU host and device are the same memory and only the host figures are given.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+GIB = 1024 ** 3
+PROCESS_FALLBACK = int(0.9 * GIB)  # torch + diffusers + transformers + peft imported, when RSS is unknown
+CPU_SLACK = 96 * 1024 ** 2  # freed encoder memory the C allocator keeps (measured on demo:mid)
+
+
+def process_bytes() -> int:
+    from alchemy_engine.models.peaks import rss_bytes
+
+    return rss_bytes() or PROCESS_FALLBACK
+
+
+def _config_root(source) -> Path:
+    from alchemy_engine import paths
+
+    folder = Path(source.path)
+    return folder if (folder / "unet" / "config.json").is_file() else paths.sdxl_config_dir()
+
+
+@functools.lru_cache(maxsize=8)
+def _component_info(root: str) -> dict[str, int]:
+    """Parameter counts of the VAE and both text encoders, and the VAE's first block width (meta device)."""
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    folder = Path(root)
+    with torch.device("meta"):
+        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae"))
+        te1 = CLIPTextModel(CLIPTextConfig.from_json_file(folder / "text_encoder" / "config.json"))
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig.from_json_file(folder / "text_encoder_2" / "config.json"))
+    vae_config = json.loads((folder / "vae" / "config.json").read_text())
+    return {"vae": sum(p.numel() for p in vae.parameters()),
+            "text_encoders": sum(p.numel() for m in (te1, te2) for p in m.parameters()),
+            "vae_width": int(vae_config["block_out_channels"][0])}
+
+
+def component_info(source) -> dict[str, int]:
+    return _component_info(str(_config_root(source)))
+
+
+def _file_bytes_per_param(source) -> int:
+    """Precision of the weights on disk: fp16 files (most single files, ``fp16`` variants) or fp32."""
+    if getattr(source, "variant", None) == "fp16":
+        return 2
+    if getattr(source, "kind", "") == "single_file":
+        from alchemy_engine.models.probe import HeaderError, read_safetensors_header
+
+        try:
+            header = read_safetensors_header(Path(source.path))
+        except (HeaderError, OSError):  # the loader reports it; the estimate assumes the usual fp16
+            return 2
+        dtypes = [v.get("dtype") for k, v in header.tensors.items() if k.startswith("model.")]
+        return 4 if dtypes and dtypes.count("F32") > len(dtypes) // 2 else 2
+    return 4
+
+
+def phases(parts: dict[str, int], request, source, policy, unet_params: int,
+           process: int | None = None) -> dict[str, dict[str, int | None]]:
+    """Phase → ``host_bytes`` and ``device_bytes`` (None on the CPU, where they are the same memory)."""
+    device = torch.device(policy.device)
+    info = component_info(source)
+    dtype_bytes = torch.finfo(policy.dtype).bits // 8
+    vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
+    unet_w = unet_params * dtype_bytes
+    encoders_w = info["text_encoders"] * dtype_bytes + info["vae"] * dtype_bytes
+    # folders load memory-mapped, one component at a time; single files are converted per component
+    single = getattr(source, "kind", "") == "single_file"
+    largest = max(unet_params, info["text_encoders"], info["vae"]) * _file_bytes_per_param(source) if single else 0
+    vae_acts = 4 * info["vae_width"] * request.resolution ** 2 * vae_bytes
+    train = sum(v for k, v in parts.items() if k not in ("encode_phase",))
+    base = process_bytes() if process is None else process
+    if device.type == "cpu":
+        return {"loading": {"host_bytes": base + unet_w + encoders_w + largest, "device_bytes": None},
+                "caching": {"host_bytes": base + unet_w + encoders_w + vae_acts, "device_bytes": None},
+                "training": {"host_bytes": base + train + CPU_SLACK, "device_bytes": None}}
+    previews = info["vae"] * dtype_bytes if request.sample_every else 0
+    return {"loading": {"host_bytes": base + unet_w + encoders_w + largest, "device_bytes": unet_w + encoders_w},
+            "caching": {"host_bytes": base + unet_w, "device_bytes": encoders_w + vae_acts},
+            "training": {"host_bytes": base + previews, "device_bytes": train}}
+
+
+def describe(estimated: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    return {name: {k.replace("_bytes", "_gib"): None if v is None else round(v / GIB, 3) for k, v in row.items()}
+            for name, row in estimated.items()}
