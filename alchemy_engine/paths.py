@@ -63,3 +63,13 @@ DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
 def demo_mode() -> bool:
     """True when the app was started with ``--demo``: every unnamed model is the built-in demo."""
     return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def config_dir() -> Path:
+    """The app's settings and the user's presets: ``<data root>/config`` under IMAGE_ALCHEMY_HOME
+    (tests, portable installs), else the platform's per-user config folder."""
+    if os.environ.get(HOME_ENV):
+        return data_root() / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))

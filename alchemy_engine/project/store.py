@@ -36,6 +36,7 @@ from alchemy_engine.project.photos import (
     stage_and_commit,
 )
 from alchemy_engine.project.reference_masks import write_mask
+from alchemy_engine.project.trash import trash_dir
 from alchemy_engine.project.schema import (
     PROJECT_FILE,
     SCHEMA_VERSION,
@@ -370,11 +371,12 @@ def rename_project(project: Project | str | os.PathLike, new_name: str) -> Proje
 def delete_project(project: Project | str | os.PathLike) -> Path:
     """Move a project folder to ``data_root()/trash/<slug>-<time>/`` and return that path.
 
-    Nothing is destroyed: empty the trash folder by hand to free the space.
+    Nothing is destroyed: :func:`~alchemy_engine.project.trash.restore_project` brings it back;
+    empty the trash folder by hand to free the space.
     """
     project = _as_project(project)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = paths.data_root() / "trash" / f"{project.slug}-{stamp}-{uuid.uuid4().hex[:4]}"
+    target = trash_dir() / f"{project.slug}-{stamp}-{uuid.uuid4().hex[:4]}"
     with locked(paths.projects_dir()):
         _move_project_dir(project.root, target)
     return target
