@@ -36,7 +36,6 @@ from alchemy_engine.project.photos import (
     stage_and_commit,
 )
 from alchemy_engine.project.reference_masks import write_mask
-from alchemy_engine.project.trash import trash_dir
 from alchemy_engine.project.schema import (
     PROJECT_FILE,
     SCHEMA_VERSION,
@@ -49,6 +48,7 @@ from alchemy_engine.project.schema import (
     validate_name,
     validate_token,
 )
+from alchemy_engine.project.trash import trash_dir
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",
