@@ -13,6 +13,7 @@ from pathlib import Path
 APP_NAME = "ImageAlchemy"
 HOME_ENV = "IMAGE_ALCHEMY_HOME"
 CACHE_ENV = "IMAGE_ALCHEMY_CACHE"
+CONFIG_ENV = "IMAGE_ALCHEMY_CONFIG"
 
 
 def data_root() -> Path:
@@ -68,6 +69,9 @@ def demo_mode() -> bool:
 def config_dir() -> Path:
     """The app's settings and the user's presets: ``<data root>/config`` under IMAGE_ALCHEMY_HOME
     (tests, portable installs), else the platform's per-user config folder."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
     if os.environ.get(HOME_ENV):
         return data_root() / "config"
     import platformdirs
