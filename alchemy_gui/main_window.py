@@ -1,7 +1,8 @@
 """The main window: projects on the left; the open project's Photos, Train and Insert areas.
 
-One path opens a project everywhere (:meth:`MainWindow.show_project`, following
-``ProjectsState.current``). Jobs that outlive a click are guarded (:mod:`alchemy_gui.shell.job_guard`):
+One source says which project is open: ``ProjectsState.current``. The browser's selection, the
+Photos overview (:meth:`MainWindow.show_project`) and each workspace's ``set_project`` (the Train
+and Insert panels connect it themselves) follow it, and nothing else opens a project. Jobs that outlive a click are guarded (:mod:`alchemy_gui.shell.job_guard`):
 quitting or deleting while one runs asks, stops it, then acts. Layout, the last project and tab,
 recent scenes and preferences are remembered in :class:`AppSettings`; each project's Train and
 Insert settings in the project folder (:class:`WorkspaceSettingsKeeper`).
@@ -100,10 +101,9 @@ class MainWindow(QMainWindow):
 
     # --- the open project ---------------------------------------------------------------------
     def show_project(self, project) -> None:
-        """The one path that opens a project (or none) in every area."""
+        """``ProjectsState.current`` changed: the overview and the title follow (the workspaces
+        follow it through their own ``set_project``)."""
         self.overview.show_project(project)
-        self.train_state.set_project(project)
-        self.insert_state.set_project(project)
         self.setWindowTitle(f"{project.name} — Image Alchemy" if project is not None else "Image Alchemy")
         if project is not None or self._restore_project is None:
             self.app_settings.set("last_project", project.slug if project is not None else None)

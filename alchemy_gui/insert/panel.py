@@ -65,6 +65,7 @@ class InsertPanel(QWidget):
         self.bindings: list[Binding] = []
         self._shown_results = 0
         self._bind()
+        projects_state.current_changed.connect(self.insert_state.set_project)
         self.insert_state.set_project(projects_state.current)
 
     # --- layout -------------------------------------------------------------------------------------

@@ -159,6 +159,7 @@ class TrainPanel(QWidget):
     def _bind(self) -> None:
         """Every binding of the panel in one place (the form binds its own fields)."""
         train, keep = self.train_state, self.bindings.append
+        self.projects_state.current_changed.connect(train.set_project)
         keep(bind(train.settings, "fit_memory", self.fit_memory))
         keep(bind_to(train, "project", self._show_project))
         keep(bind_to(train, "error", self._show_error))
