@@ -212,8 +212,13 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _on_busy(self, busy: bool) -> None:
-        if not self.guard.stopping:
-            self.statusBar().showMessage("Working…" if busy else "Ready")
+        bar = self.statusBar()
+        if self.guard.stopping:
+            return
+        if busy and bar.currentMessage() in ("", "Ready"):
+            bar.showMessage("Working…")
+        elif not busy and bar.currentMessage() == "Working…":  # a failure's message stays up
+            bar.showMessage("Ready")
 
     def _on_stopping(self, stopping: bool) -> None:
         if stopping:
