@@ -2,15 +2,22 @@
 so scrolling a long form scrolls the form instead of changing values under the pointer.
 
 One application-wide event filter (:func:`install_wheel_guard`): such a widget gets
-``Qt.StrongFocus`` (a wheel never focuses it) and an unfocused one hands the wheel to its parent.
+``Qt.StrongFocus`` (a wheel never focuses it) and an unfocused one hands the wheel to the scroll area around it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QSlider,
+    QWidget,
+)
 
-GUARDED = (QAbstractSpinBox, QComboBox, QAbstractSlider)
+GUARDED = (QAbstractSpinBox, QComboBox, QSlider)  # not QScrollBar: scrolling is the point
 
 
 def _guarded(obj: QObject) -> QWidget | None:
@@ -35,9 +42,11 @@ class WheelGuard(QObject):
             return False
         if widget.hasFocus() or (isinstance(widget, QComboBox) and widget.view().isVisible()):
             return False
-        parent = widget.parentWidget()
-        if parent is not None:
-            QCoreApplication.sendEvent(parent, event)  # the scroll area around the form scrolls
+        area = widget.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is not None:  # a re-sent wheel event does not propagate: hand it to the scroll area itself
+            QCoreApplication.sendEvent(area.viewport(), event)
         return True
 
 
