@@ -8,6 +8,15 @@ The CLI and the GUI import this module (plus :mod:`~alchemy_engine.errors` and
 
 from __future__ import annotations
 
+from alchemy_engine.app_config import (
+    PRESET_KINDS,
+    Preset,
+    list_presets,
+    load_app_settings,
+    save_app_settings,
+    save_preset,
+    system_info,
+)
 from alchemy_engine.fields import FieldInfo, defaults, field_info, field_infos
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
@@ -39,6 +48,7 @@ from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdx
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
+    config_dir,
     data_root,
     demo_mode,
     logs_dir,
@@ -53,11 +63,17 @@ from alchemy_engine.project import (
     ProjectSummary,
     ReferencePhoto,
     RefusedPhoto,
+    TrashedProject,
     create_project,
     delete_project,
     list_projects,
+    list_trash,
+    load_workspace_settings,
     open_project,
     rename_project,
+    restore_project,
+    save_workspace_settings,
+    trash_dir,
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
@@ -89,7 +105,13 @@ __all__ = [
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",
+    "TrashedProject", "list_trash", "restore_project", "trash_dir", "load_workspace_settings",
+    "save_workspace_settings",
     "LORA_FILE", "RunInfo", "list_runs", "list_runs_job", "lora_runs", "read_run",
     # places
-    "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir", "sdxl_config_dir",
+    "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
+    "sdxl_config_dir",
+    # the app's settings, presets and this computer
+    "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",
+    "system_info",
 ]

@@ -14,6 +14,7 @@ APP_NAME = "ImageAlchemy"
 HOME_ENV = "IMAGE_ALCHEMY_HOME"
 CACHE_ENV = "IMAGE_ALCHEMY_CACHE"
 DEMO_ENV = "IMAGE_ALCHEMY_DEMO"
+CONFIG_ENV = "IMAGE_ALCHEMY_CONFIG"
 
 
 def data_root() -> Path:
@@ -66,3 +67,16 @@ def resources_dir() -> Path:
 def sdxl_config_dir() -> Path:
     """SDXL base 1.0 component configs and both CLIP tokenizers (no weights)."""
     return resources_dir() / "configs" / "sdxl-base-1.0"
+
+
+def config_dir() -> Path:
+    """The app's settings and the user's presets: ``<data root>/config`` under IMAGE_ALCHEMY_HOME
+    (tests, portable installs), else the platform's per-user config folder."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    if os.environ.get(HOME_ENV):
+        return data_root() / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from alchemy_engine import api
@@ -19,9 +20,12 @@ def create_application(argv: list[str] | None = None):
 
 
 def apply_style(app) -> None:
-    """The app icon and stylesheet from resources/ (tests call this on pytest-qt's app)."""
+    """The app icon and stylesheet from resources/, and the wheel guard (tests call this on pytest-qt's app)."""
     from PySide6.QtGui import QIcon
 
+    from alchemy_gui.common.wheel_guard import install_wheel_guard
+
+    install_wheel_guard(app)
     icon = api.resources_dir() / "icons" / "app.png"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
@@ -30,8 +34,21 @@ def apply_style(app) -> None:
         app.setStyleSheet(style.read_text(encoding="utf-8"))
 
 
+def apply_startup_preferences() -> None:
+    """Preferences that only take effect at start: the data folder and the demo models. The
+    settings file stays where it was read from, whatever the data folder becomes."""
+    settings = api.load_app_settings()
+    os.environ.setdefault("IMAGE_ALCHEMY_CONFIG", str(api.config_dir()))
+    folder = settings.get("data_folder")
+    if folder and not os.environ.get("IMAGE_ALCHEMY_HOME"):
+        os.environ["IMAGE_ALCHEMY_HOME"] = str(folder)
+    if settings.get("demo_models") and "IMAGE_ALCHEMY_DEMO" not in os.environ:
+        os.environ["IMAGE_ALCHEMY_DEMO"] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    apply_startup_preferences()
     app = create_application(argv)
     from alchemy_gui.main_window import MainWindow
 

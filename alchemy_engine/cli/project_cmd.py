@@ -1,4 +1,4 @@
-"""`project` commands: create, list, show, add-photos, rename, delete."""
+"""`project` commands: create, list, show, add-photos, rename, delete, trash, restore."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alchemy_engine.errors import InvalidRequest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("project", help="create, list, show, rename and delete projects")
+    parser = subparsers.add_parser("project", help="create, list, show, rename, delete and restore projects")
     commands = parser.add_subparsers(dest="project_command", metavar="ACTION", required=True)
 
     create = commands.add_parser("create", help="create a project from a few photos of a subject")
@@ -46,7 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=_delete)
 
-    for sub in (create, listing, show, add, rename, delete):
+    trash = commands.add_parser("trash", help="list deleted projects that can be restored")
+    trash.set_defaults(handler=_trash)
+
+    restore = commands.add_parser("restore", help="bring a deleted project back from the trash")
+    restore.add_argument("name", help="the project's name or slug (the latest deleted one), or its trash folder")
+    restore.set_defaults(handler=_restore)
+
+    for sub in (create, listing, show, add, rename, delete, trash, restore):
         add_json_flag(sub)
 
 
@@ -132,6 +139,26 @@ def _delete(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
     trash = delete_project(project)
     out.info(f"moved {project.name!r} to {trash} (delete that folder to free the space)")
     return _json_only(out, {"deleted": True, "name": project.name, "trash_path": str(trash)})
+
+
+def _trash(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
+    from alchemy_engine.api import list_trash, trash_dir
+
+    entries = list_trash()
+    if not entries:
+        out.info(f"the trash is empty ({trash_dir()})")
+    for entry in entries:
+        out.info(f"{entry.name}  (deleted {entry.deleted or 'at an unknown time'})  {entry.path}")
+    return _json_only(out, {"trash": [e.to_dict() for e in entries]})
+
+
+def _restore(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
+    from alchemy_engine.api import open_project, restore_project
+
+    project = open_project(restore_project(args.name))
+    out.info(f"restored {project.name!r} to {project.root}")
+    return _json_only(out, {"restored": True, "name": project.name, "slug": project.slug,
+                            "path": str(project.root)})
 
 
 def _warn_refused(out: CliOutput, refused: Any) -> None:

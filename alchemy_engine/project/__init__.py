@@ -18,7 +18,11 @@ from alchemy_engine.project.store import (
     validate_name,
     validate_token,
 )
+from alchemy_engine.project.trash import TrashedProject, list_trash, restore_project, trash_dir
+from alchemy_engine.project.workspace_settings import load_workspace_settings, save_workspace_settings
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",
-           "delete_project", "slugify", "validate_name", "validate_token", "validate_class_noun"]
+           "delete_project", "slugify", "validate_name", "validate_token", "validate_class_noun",
+           "TrashedProject", "list_trash", "restore_project", "trash_dir",
+           "load_workspace_settings", "save_workspace_settings"]

@@ -48,6 +48,7 @@ from alchemy_engine.project.schema import (
     validate_name,
     validate_token,
 )
+from alchemy_engine.project.trash import trash_dir
 
 __all__ = ["SCHEMA_VERSION", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto",
            "ImportReport", "create_project", "list_projects", "open_project", "rename_project",
@@ -370,11 +371,12 @@ def rename_project(project: Project | str | os.PathLike, new_name: str) -> Proje
 def delete_project(project: Project | str | os.PathLike) -> Path:
     """Move a project folder to ``data_root()/trash/<slug>-<time>/`` and return that path.
 
-    Nothing is destroyed: empty the trash folder by hand to free the space.
+    Nothing is destroyed: :func:`~alchemy_engine.project.trash.restore_project` brings it back;
+    empty the trash folder by hand to free the space.
     """
     project = _as_project(project)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = paths.data_root() / "trash" / f"{project.slug}-{stamp}-{uuid.uuid4().hex[:4]}"
+    target = trash_dir() / f"{project.slug}-{stamp}-{uuid.uuid4().hex[:4]}"
     with locked(paths.projects_dir()):
         _move_project_dir(project.root, target)
     return target

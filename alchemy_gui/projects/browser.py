@@ -1,4 +1,5 @@
-"""The list of projects, with New / Delete."""
+"""The list of projects, with New / Delete. The selection is always the open project
+(``ProjectsState.current``): clicking a row opens it; Delete asks the window to delete the open one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -20,6 +20,7 @@ from alchemy_gui.projects.state import ProjectsState
 
 class ProjectBrowser(QWidget):
     new_requested = Signal()
+    delete_requested = Signal()  # the window asks, stops a running job, then deletes the open project
 
     def __init__(self, state: ProjectsState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -33,7 +34,10 @@ class ProjectBrowser(QWidget):
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.new_button = QPushButton("New project…")
         self.new_button.setObjectName("primary")
-        self.delete_button = QPushButton("Delete")
+        self.new_button.setToolTip("Create a project from 3–5 photos of a subject (Ctrl+N)")
+        self.list.setToolTip("Your projects; click one to open it")
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Move the open project to the trash (File → Restore from trash… brings it back)")
         self.delete_button.setEnabled(False)
 
         buttons = QHBoxLayout()
@@ -46,7 +50,7 @@ class ProjectBrowser(QWidget):
         layout.addLayout(buttons)
 
         self.new_button.clicked.connect(self.new_requested)
-        self.delete_button.clicked.connect(self._confirm_delete)
+        self.delete_button.clicked.connect(self.delete_requested)
         self.list.currentItemChanged.connect(self._on_selection)
         self.bindings = [bind_to(state, "projects", self._show_projects),
                          bind_to(state, "current", self._select_current)]
@@ -56,7 +60,7 @@ class ProjectBrowser(QWidget):
         return item.data(Qt.ItemDataRole.UserRole) if item else None
 
     def _show_projects(self, summaries: list) -> None:
-        keep = self.selected_slug() or (self.state.current.slug if self.state.current else None)
+        keep = self.state.current.slug if self.state.current else None
         self.list.blockSignals(True)
         self.list.clear()
         for summary in summaries:
@@ -67,33 +71,23 @@ class ProjectBrowser(QWidget):
             self.list.addItem(item)
             if summary.slug == keep:
                 self.list.setCurrentItem(item)
+        if keep is None:
+            self.list.setCurrentRow(-1)
         self.list.blockSignals(False)
         self.empty_hint.setVisible(not summaries)
-        self.delete_button.setEnabled(self.list.currentItem() is not None)
+        self.delete_button.setEnabled(self.state.current is not None)
 
     def _select_current(self, project) -> None:
         slug = project.slug if project is not None else None
-        for row in range(self.list.count()):
-            item = self.list.item(row)
-            if item.data(Qt.ItemDataRole.UserRole) == slug:
-                self.list.blockSignals(True)
-                self.list.setCurrentItem(item)
-                self.list.blockSignals(False)
+        rows = [r for r in range(self.list.count()) if self.list.item(r).data(Qt.ItemDataRole.UserRole) == slug]
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(rows[0] if rows else -1)  # not listed yet: _show_projects selects it
+        self.list.blockSignals(False)
+        self.delete_button.setEnabled(project is not None)
 
     def _on_selection(self, current: QListWidgetItem | None, previous) -> None:
-        self.delete_button.setEnabled(current is not None)
-        self.state.open(current.data(Qt.ItemDataRole.UserRole) if current else None)
-
-    def _confirm_delete(self) -> None:
-        slug = self.selected_slug()
-        if not slug:
-            return
-        answer = QMessageBox.question(
-            self, "Delete project",
-            f"Delete the project “{self.list.currentItem().text().splitlines()[0]}”, its photos, "
-            "trained LoRAs and outputs?")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.state.delete(slug)
+        if current is not None:
+            self.state.open(current.data(Qt.ItemDataRole.UserRole))
 
 
 def _describe(summary) -> str:

@@ -1,0 +1,98 @@
+"""Help → Keyboard shortcuts and Help → About (versions come from a job: torch never loads here)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from alchemy_engine import api
+from alchemy_gui.common.workers import JobFailure, JobRunner
+
+SHORTCUTS = (
+    ("Anywhere", "Ctrl+N", "New project"),
+    ("Anywhere", "Ctrl+Enter", "Start training (Train tab) or insert (Insert tab)"),
+    ("Anywhere", "Esc", "Stop the running job (training saves a checkpoint first)"),
+    ("Anywhere", "Ctrl+,", "Preferences"),
+    ("Anywhere", "F1", "This list"),
+    ("Anywhere", "Ctrl+Q", "Quit (asks first while a job runs)"),
+    ("Insert canvas", "S / X", "Click with SAM / drag a box"),
+    ("Insert canvas", "B / E", "Brush / eraser"),
+    ("Insert canvas", "[ / ]", "Smaller / larger brush"),
+    ("Insert canvas", "F / Ctrl+0", "Fit the scene / 100 %"),
+    ("Insert canvas", "Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a mask edit"),
+)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.table = QTableWidget(len(SHORTCUTS), 3)
+        self.table.setHorizontalHeaderLabels(["Where", "Keys", "What it does"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, cells in enumerate(SHORTCUTS):
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.resize(620, 420)
+
+
+def _info_job(request: None, progress, cancel) -> dict[str, str]:
+    return api.system_info()
+
+
+class AboutDialog(QDialog):
+    """The app's, Python's and the ML packages' versions and the device, filled in by a job."""
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Image Alchemy")
+        title = QLabel("<b>Image Alchemy</b><br>Teach SDXL a subject from a few photos, then put it "
+                       "into any scene. Everything runs on this computer.")
+        title.setWordWrap(True)
+        self.form = QFormLayout()
+        self.pending = QLabel("Looking up versions and the device…")
+        self.pending.setObjectName("hint")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.pending)
+        layout.addLayout(self.form)
+        layout.addWidget(buttons)
+        self.info: dict[str, str] = {}
+        worker = runner.submit(_info_job, None, "about")
+        worker.succeeded.connect(self.show_info)
+        worker.failed.connect(lambda failure: self._failed(failure))
+
+    def show_info(self, info: dict[str, str]) -> None:
+        self.info = info
+        self.pending.hide()
+        for key, value in info.items():
+            label = QLabel(value)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.form.addRow(f"{key}:", label)
+
+    def _failed(self, failure: JobFailure) -> None:
+        self.pending.setText(f"Could not look up the versions: {failure.message}")
+
+
+__all__ = ["SHORTCUTS", "AboutDialog", "ShortcutsDialog"]

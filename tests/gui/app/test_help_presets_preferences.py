@@ -1,0 +1,90 @@
+"""Journeys: Help (shortcuts, About from a job), presets (built-in, saved, kept across a restart),
+Preferences (model folders, device, data folder, demo) and the first-run welcome."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from alchemy_engine import api
+from alchemy_gui.app import apply_startup_preferences
+from alchemy_gui.main_window import MainWindow
+from alchemy_gui.shell.help_dialogs import SHORTCUTS
+from alchemy_gui.shell.menus import open_preferences
+
+
+def test_help_menu_shortcuts_and_about(qtbot, open_window):
+    window = open_window()
+    window.actions.shortcuts.trigger()
+    assert window.dialog.table.rowCount() == len(SHORTCUTS)
+    torch_before = "torch" in sys.modules
+    window.actions.about.trigger()
+    about = window.dialog
+    qtbot.waitUntil(lambda: bool(about.info), timeout=60_000)
+    assert {"Image Alchemy", "torch", "diffusers", "Device"} <= set(about.info)
+    assert not torch_before or "torch" in sys.modules  # it was the job's thread that imported it
+    menus = [a for a in window.menuBar().actions()]
+    assert [m.text() for m in menus] == ["&File", "&Run", "&Presets", "&Help"]
+    for action in vars(window.actions).values():
+        if hasattr(action, "toolTip") and hasattr(action, "shortcut"):
+            assert action.toolTip(), action.text()
+    window.close()
+
+
+def test_presets_apply_save_and_survive_a_restart(qtbot, open_window):
+    window = open_window()
+    train = window.train_state.settings
+    window.actions.train_presets.aboutToShow.emit()
+    names = [a.text() for a in window.actions.train_presets.actions() if a.text()]
+    assert names[:3] == ["Quick test", "Balanced", "Best quality"] and names[-1] == "Save as preset…"
+    window.actions.train_presets.actions()[0].trigger()
+    assert train.steps == 150 and train.resolution == 768 and "Quick test" in window.statusBar().currentMessage()
+    train.steps = 321
+    window.actions.train_presets.save("My dog")
+    window.actions.insert_presets.actions()[2].trigger()  # Best quality
+    assert window.insert_state.settings.variations == 4
+    window.close()
+
+    again = open_window()
+    again.actions.train_presets.aboutToShow.emit()
+    mine = [a for a in again.actions.train_presets.actions() if a.text() == "My dog  (yours)"]
+    mine[0].trigger()
+    assert again.train_state.settings.steps == 321
+    again.close()
+
+
+def test_preferences_show_model_folders_and_apply(qtbot, open_window, tmp_path, monkeypatch, alchemy_home):
+    window = open_window()
+    dialog = open_preferences(window)
+    qtbot.waitUntil(lambda: "found" in dialog.model_lines["sdxl"].text(), timeout=30_000)
+    assert str(api.models_dir() / "sdxl") in dialog.model_lines["sdxl"].text()
+    assert "none found" in dialog.model_lines["sam"].text()
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.precision.setCurrentIndex(dialog.precision.findData("fp16"))
+    dialog.data_folder.setText(str(tmp_path / "elsewhere"))
+    dialog.demo.setChecked(True)
+    dialog.accept()
+    assert window.train_state.settings.device == "cpu" and window.train_state.settings.mixed_precision == "fp16"
+    window.close()
+
+    for name in ("IMAGE_ALCHEMY_HOME", "IMAGE_ALCHEMY_CONFIG", "IMAGE_ALCHEMY_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IMAGE_ALCHEMY_CONFIG", str(alchemy_home / "config"))
+    apply_startup_preferences()  # what the next start does
+    assert os.environ["IMAGE_ALCHEMY_HOME"] == str(tmp_path / "elsewhere")
+    assert api.demo_mode()
+    assert api.load_app_settings()["device"] == "cpu"  # the settings file did not move
+
+
+def test_first_run_welcome_offers_the_demo_models(qtbot, monkeypatch):
+    monkeypatch.delenv("IMAGE_ALCHEMY_DEMO", raising=False)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: getattr(window, "welcome", None) is not None and window.welcome.isVisible(),
+                    timeout=30_000)
+    assert str(api.models_dir() / "sdxl") in window.welcome.folder_button.toolTip()
+    window.welcome.demo_button.click()
+    assert api.demo_mode() and window.app_settings.get("demo_models") is True
+    window.close()
+    monkeypatch.delenv("IMAGE_ALCHEMY_DEMO", raising=False)
