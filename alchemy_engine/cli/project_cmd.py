@@ -1,4 +1,4 @@
-"""`project` commands: create, list, show, add-photos, rename, delete."""
+"""`project` commands: create, list, show, add-photos, rename, delete (and mask: project_mask_cmd)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from alchemy_engine.cli import project_mask_cmd
 from alchemy_engine.cli.common import CliOutput, add_json_flag
 from alchemy_engine.errors import InvalidRequest
 
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for sub in (create, listing, show, add, rename, delete):
         add_json_flag(sub)
+    project_mask_cmd.register(commands)
 
 
 def _create(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
