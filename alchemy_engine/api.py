@@ -25,8 +25,8 @@ from alchemy_engine.insertion import (
 from alchemy_engine.insertion import run as insert
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
-from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
+from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.inventory import (
