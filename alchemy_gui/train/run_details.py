@@ -3,7 +3,7 @@ it was trained with. Binds to :class:`~alchemy_gui.train.history_state.RunHistor
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHeaderView,
