@@ -193,8 +193,8 @@ class TrainForm(QWidget):
         box = self.fields["masked_loss"]
         box.setEnabled(has_masks or box.isChecked())
         box.setToolTip(info("masked_loss").help if has_masks else
-                       "No photo has a subject mask yet: make them on the Photos tab (Auto-mask all, "
-                       "or Edit mask… on one photo), then tick Masked loss.")
+                       f"{info('masked_loss').help}\n\nNo photo has a subject mask yet: make them on the "
+                       "Photos tab (Auto-mask all, or Edit mask… on one photo), then tick Masked loss.")
 
     def _show_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
