@@ -62,5 +62,7 @@ def _mask(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
     if not (args.mask or args.clear):
         for photo in photos:
             out.info(f"  {photo.name}  {'mask' if photo.mask_path else 'no mask'}")
+    if not out.json_mode:  # the lines above said it
+        return None
     return {"project": project.slug,
             "photos": [{"photo": p.name, "mask_path": str(p.mask_path) if p.mask_path else None} for p in photos]}
