@@ -34,6 +34,7 @@ from alchemy_engine.insertion import (
 from alchemy_engine.insertion import run as insert
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
+from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
@@ -75,6 +76,14 @@ from alchemy_engine.project import (
     save_workspace_settings,
     trash_dir,
 )
+from alchemy_engine.project.run_history import (
+    delete_run,
+    describe_run,
+    read_loss_curve,
+    rename_run,
+    run_samples,
+    run_settings,
+)
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train
@@ -85,6 +94,7 @@ JOBS = {
     "insert": (InsertRequest, insert),
     "segment": (SegmentRequest, segment),
     "scene": (SceneRequest, make_scene),
+    "mask": (AutoMaskRequest, auto_mask),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
@@ -95,6 +105,7 @@ __all__ = [
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",
+    "AutoMaskRequest", "AutoMaskResult", "auto_mask", "import_mask",
     # request fields
     "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks
@@ -108,6 +119,7 @@ __all__ = [
     "TrashedProject", "list_trash", "restore_project", "trash_dir", "load_workspace_settings",
     "save_workspace_settings",
     "LORA_FILE", "RunInfo", "list_runs", "list_runs_job", "lora_runs", "read_run",
+    "delete_run", "describe_run", "read_loss_curve", "rename_run", "run_samples", "run_settings",
     # places
     "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
     "sdxl_config_dir",

@@ -46,7 +46,7 @@ class MainWindow(QMainWindow):
         self.projects_state = ProjectsState(self.runner, self)
 
         self.browser = ProjectBrowser(self.projects_state)
-        self.overview = ProjectOverview()
+        self.overview = ProjectOverview(self.runner)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.overview, TABS[0])
         self.train_panel = TrainPanel(self.projects_state, self.runner)
@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.projects_state.failed.connect(self._show_failure)
         self.projects_state.notice.connect(self._show_notice)
         self.overview.add_photos_requested.connect(self.projects_state.add_photos)
+        self.overview.reload_requested.connect(self.projects_state.open)  # a photo or mask changed
         # The panel shows its own failures inline; the status bar repeats the headline.
         self.train_state.failed.connect(lambda title, failure: self.statusBar().showMessage(failure.message, 10000))
         self.insert_state.job_failed.connect(lambda failure: self.statusBar().showMessage(failure.message, 10000))

@@ -1,4 +1,5 @@
-"""`project` commands: create, list, show, add-photos, rename, delete, trash, restore."""
+"""`project` commands: create, list, show, add-photos, rename, delete, trash, restore (and mask:
+project_mask_cmd)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from alchemy_engine.cli import project_mask_cmd
 from alchemy_engine.cli.common import CliOutput, add_json_flag
 from alchemy_engine.errors import InvalidRequest
 
@@ -55,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for sub in (create, listing, show, add, rename, delete, trash, restore):
         add_json_flag(sub)
+    project_mask_cmd.register(commands)
 
 
 def _create(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:

@@ -21,6 +21,8 @@ LOSS_FILE = "loss.csv"
 LORA_FILE = "lora.safetensors"
 KOHYA_FILE = "lora_kohya.safetensors"
 CHANGES_FILE = "settings_changed.json"  # settings the engine chose or changed, and why
+NAME_FILE = "run_name.json"  # {"name": ...}: the display name the user gave the run
+SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 CHECKPOINT_STATE_FILE = "state.json"
@@ -44,6 +46,20 @@ class RunInfo:
     checkpoint_step: int | None  # newest complete checkpoint, None if there is none
     final_loss: float | None  # the last smoothed loss in loss.csv
     problem: str = ""  # why the folder could not be read fully (shown in the list, not raised)
+    name: str = ""  # the display name the user gave it ("" when none: the id is shown)
+    started: datetime | None = None  # when the run started (from its id, else the folder's time)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.run_id
+
+    @property
+    def label(self) -> str:
+        """``name · steps · final loss · date``, as run lists show a run."""
+        loss = f"loss {self.final_loss:.4f}" if self.final_loss is not None else "no loss yet"
+        total = f"/{self.steps_total}" if self.steps_total and self.steps_done != self.steps_total else ""
+        date = self.started.strftime("%Y-%m-%d %H:%M") if self.started else "unknown date"
+        return f"{self.display_name} · {self.steps_done}{total} steps · {loss} · {date}"
 
     @property
     def resumable(self) -> bool:
@@ -82,7 +98,31 @@ def read_run(run_dir: Path) -> RunInfo:
     has_lora = (run_dir / LORA_FILE).is_file()
     done = max(last_step or 0, checkpoint or 0)
     return RunInfo(run_id=run_dir.name, path=run_dir, steps_done=done, steps_total=total, has_lora=has_lora,
-                   checkpoint_step=checkpoint, final_loss=loss, problem=problem)
+                   checkpoint_step=checkpoint, final_loss=loss, problem=problem, name=read_run_name(run_dir),
+                   started=_started(run_dir))
+
+
+def read_run_name(run_dir: Path) -> str:
+    """The display name saved by :func:`~alchemy_engine.project.run_history.rename_run`; "" if none."""
+    path = Path(run_dir) / NAME_FILE
+    if not path.is_file():
+        return ""
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["name"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("run %s: cannot read %s: %s", Path(run_dir).name, NAME_FILE, exc)
+        return ""
+    return name if isinstance(name, str) else ""
+
+
+def _started(run_dir: Path) -> datetime | None:
+    try:
+        return datetime.strptime(run_dir.name[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        try:
+            return datetime.fromtimestamp(run_dir.stat().st_mtime)
+        except OSError:
+            return None
 
 
 def _newest_checkpoint(folder: Path) -> int | None:

@@ -165,6 +165,8 @@ class TrainForm(QWidget):
         keep(self.model_binding)
         keep(bind_to(self.state, "models", self._show_models))
         keep(bind_to(self.state, "project", self._show_project))
+        keep(bind_to(self.state, "has_masks", self._show_masks))
+        keep(bind_to(settings, "masked_loss", lambda _on: self._show_masks(self.state.has_masks)))
 
     # --- showing the state ----------------------------------------------------------------------
     def _show_models(self, models: tuple) -> None:
@@ -185,6 +187,14 @@ class TrainForm(QWidget):
         prompt = self.fields["sample_prompt"]
         if project is not None:
             prompt.setPlaceholderText(f"a photo of {project.token} {project.class_noun}")
+
+    def _show_masks(self, has_masks: bool) -> None:
+        """Masked loss needs subject masks: offered only when a photo has one (or to turn it off)."""
+        box = self.fields["masked_loss"]
+        box.setEnabled(has_masks or box.isChecked())
+        box.setToolTip(info("masked_loss").help if has_masks else
+                       f"{info('masked_loss').help}\n\nNo photo has a subject mask yet: make them on the "
+                       "Photos tab (Auto-mask all, or Edit mask… on one photo), then tick Masked loss.")
 
     def _show_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)

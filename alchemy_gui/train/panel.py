@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -33,10 +35,11 @@ from alchemy_gui.common.workers import JobFailure, JobRunner
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.train.form import TrainForm
 from alchemy_gui.train.progress import TrainProgressView
+from alchemy_gui.train.run_details import RunDetailsView
 from alchemy_gui.train.state import FEW_PHOTOS, Status, TrainState
 
 STATUS_COLOURS = {"info": "#3c4043", "done": "#1e7b34", "stopped": "#9a6700", "error": "#c0392b"}
-RUN_COLUMNS = ("Run", "Steps", "LoRA", "Final loss", "State")
+RUN_COLUMNS = ("Run", "Steps", "Final loss", "Date", "State")
 
 
 def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
@@ -136,24 +139,40 @@ class TrainPanel(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.runs_empty = _label("No runs yet. Start training: each run gets its own folder.", "hint")
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the selected stopped run from its newest checkpoint")
+        self.resume_button.setToolTip("Continue the selected stopped run from its newest checkpoint, with its own settings")
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Give the selected run a name of your own (its folder keeps its id)")
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Move the selected run to the project's trash folder")
         self.open_button = QPushButton("Open folder")
         self.open_button.setToolTip("Show the run's folder (LoRA files, loss.csv, samples)")
+        self.run_message = _label("", "hint")
         run_buttons = QHBoxLayout()
         run_buttons.addStretch(1)
-        run_buttons.addWidget(self.resume_button)
-        run_buttons.addWidget(self.open_button)
+        for button in (self.resume_button, self.rename_button, self.delete_button, self.open_button):
+            run_buttons.addWidget(button)
+        self.run_details = RunDetailsView(self.train_state.history)
+        run_list = QWidget()
+        list_box = QVBoxLayout(run_list)
+        list_box.setContentsMargins(0, 0, 0, 0)
+        list_box.addWidget(self.runs, 1)
+        list_box.addWidget(self.runs_empty)
+        list_box.addWidget(self.run_message)
+        list_box.addLayout(run_buttons)
+        runs_split = QSplitter()
+        runs_split.addWidget(run_list)
+        runs_split.addWidget(self.run_details)
+        runs_split.setChildrenCollapsible(False)
         runs_box = QGroupBox("Previous runs")
-        runs_layout = QVBoxLayout(runs_box)
-        runs_layout.addWidget(self.runs, 1)
-        runs_layout.addWidget(self.runs_empty)
-        runs_layout.addLayout(run_buttons)
+        QVBoxLayout(runs_box).addWidget(runs_split)
+        self.rename_dialog: QInputDialog | None = None
+        self.delete_dialog: QMessageBox | None = None
         column = QWidget()
         box = QVBoxLayout(column)
         box.setContentsMargins(8, 0, 0, 0)
         box.addWidget(progress_box, 3)
         box.addLayout(status_row)
-        box.addWidget(runs_box, 2)
+        box.addWidget(runs_box, 3)
         return column
 
     def _bind(self) -> None:
@@ -167,6 +186,7 @@ class TrainPanel(QWidget):
         keep(bind_to(train, "estimate", self.estimate_label.setText))
         keep(bind_to(train, "status", self._show_status))
         keep(bind_to(train, "runs", self._show_runs))
+        keep(bind_to(train.history, "message", self._show_run_message))
         self.estimate_button.clicked.connect(train.estimate_memory)
         self.defaults_button.clicked.connect(train.reset_settings)
         self.start_button.clicked.connect(train.start)
@@ -175,7 +195,9 @@ class TrainPanel(QWidget):
         self.status_details.clicked.connect(self._show_details)
         self.resume_button.clicked.connect(self._resume_selected)
         self.open_button.clicked.connect(self._open_selected)
-        self.runs.itemSelectionChanged.connect(self._update_buttons)
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.runs.itemSelectionChanged.connect(self._on_run_selected)
 
     # --- showing the state ----------------------------------------------------------------------
     def _show_project(self, project) -> None:
@@ -207,17 +229,19 @@ class TrainPanel(QWidget):
 
     def _show_runs(self, runs: tuple[RunInfo, ...]) -> None:
         selected = self.selected_run()
+        blocked = self.runs.blockSignals(True)  # a refill is no new choice: TrainState follows the run
         self.runs.clear()
         for run in runs:
             total = f" / {run.steps_total}" if run.steps_total else ""
             loss = f"{run.final_loss:.4f}" if run.final_loss is not None else "—"
-            item = QTreeWidgetItem([run.run_id, f"{run.steps_done}{total}", "yes" if run.has_lora else "no",
-                                    loss, run.status])
+            date = run.started.strftime("%Y-%m-%d %H:%M") if run.started else "—"
+            item = QTreeWidgetItem([run.display_name, f"{run.steps_done}{total}", loss, date, run.status])
             item.setData(0, Qt.ItemDataRole.UserRole, run)
-            item.setToolTip(0, str(run.path))
+            item.setToolTip(0, f"{run.label}\n{run.path}")
             self.runs.addTopLevelItem(item)
             if selected is not None and run.run_id == selected.run_id:
                 self.runs.setCurrentItem(item)
+        self.runs.blockSignals(blocked)
         self.runs.setVisible(bool(runs))
         self.runs_empty.setVisible(not runs)
         self._update_buttons()
@@ -235,6 +259,11 @@ class TrainPanel(QWidget):
         run = self.selected_run()
         self.resume_button.setEnabled(run is not None and run.resumable and not running)
         self.open_button.setEnabled(run is not None)
+        self.rename_button.setEnabled(run is not None)
+        training_it = run is not None and running and train.active_run_id == run.run_id
+        self.delete_button.setEnabled(run is not None and not training_it)
+        self.delete_button.setToolTip("Stop the run before deleting it" if training_it else
+                                      "Move the selected run to the project's trash folder")
 
     # --- user actions ---------------------------------------------------------------------------
     def selected_run(self) -> RunInfo | None:
@@ -245,6 +274,41 @@ class TrainPanel(QWidget):
         run = self.selected_run()
         if run is not None and run.resumable:
             self.train_state.resume(run.run_id)
+
+    def _on_run_selected(self) -> None:
+        self.train_state.history.select(self.selected_run())
+        self._update_buttons()
+
+    def _show_run_message(self, text: str) -> None:
+        self.run_message.setText(text)
+        self.run_message.setVisible(bool(text))
+
+    def rename_selected(self) -> QInputDialog | None:
+        run = self.selected_run()
+        if run is None:
+            return None
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename run")
+        dialog.setLabelText(f"Name of run {run.run_id} (empty: show its id):")
+        dialog.setTextValue(run.name)
+        dialog.textValueSelected.connect(lambda name: self.train_state.history.rename(run, name))
+        dialog.open()
+        self.rename_dialog = dialog
+        return dialog
+
+    def delete_selected(self) -> QMessageBox | None:
+        run, project = self.selected_run(), self.train_state.project
+        if run is None or project is None:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete run",
+                          f"Move run “{run.display_name}” ({run.steps_done} steps) to the project's trash?\n"
+                          f"It goes to {project.root}/trash/runs/ and can be moved back by hand.",
+                          QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Ok).setText("Move to trash")
+        box.accepted.connect(lambda: self.train_state.history.delete(project, run))
+        box.open()
+        self.delete_dialog = box
+        return box
 
     def _open_selected(self) -> None:
         run = self.selected_run()

@@ -61,6 +61,12 @@ class TrainProgressView(QWidget):
         for column, label in enumerate((self.loss, self.learning_rate, self.speed, self.eta)):
             stats.addWidget(label, 0, column)
             stats.setColumnStretch(column, 1)
+        self.notes = QLabel()
+        self.notes.setObjectName("notes")
+        self.notes.setWordWrap(True)
+        self.notes.setToolTip("Settings the engine changed for this run (also saved in its settings_changed.json)")
+        self.notes.setStyleSheet("QLabel#notes { color: #8a5a00; background: #fff6e0; padding: 4px; }")
+        self.notes.setVisible(False)
         self.chart = LossChart()
         self.preview = QLabel("Preview images appear here\n(Advanced → Sample every)")
         self.preview.setObjectName("hint")
@@ -76,14 +82,18 @@ class TrainProgressView(QWidget):
         layout.addWidget(self.stage)
         layout.addWidget(self.bar)
         layout.addLayout(stats)
+        layout.addWidget(self.notes)
         layout.addLayout(visuals, 1)
         self.bindings = [bind_to(state, "progress", self._show_progress),
                          bind_to(state, "loss_history", self._show_loss_history),
-                         bind_to(state, "preview", self._show_preview)]
+                         bind_to(state, "preview", self._show_preview),
+                         bind_to(state, "notes", self._show_notes)]
         state.running_changed.connect(self._show_running)  # a change of state, not a value to show
 
     def _show_progress(self, event: Progress | None) -> None:
-        if event is None:
+        if event is None:  # no job, or one that trains another project: show none of it
+            self._reset_stats()
+            self.stage.setText("Not running")
             return
         self.stage.setText(stage_text(event))
         if event.stage in STEP_STAGES and event.total:
@@ -105,6 +115,18 @@ class TrainProgressView(QWidget):
         if event.eta_s is not None:
             self.eta.setText(f"ETA {format_duration(event.eta_s)}")
 
+    def _reset_stats(self) -> None:
+        for label, text in ((self.loss, "Loss —"), (self.learning_rate, "LR —"), (self.speed, "— it/s"),
+                            (self.eta, "ETA —")):
+            label.setText(text)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("")
+
+    def _show_notes(self, notes: tuple) -> None:
+        self.notes.setText("\n".join(f"ⓘ {note}" for note in notes))
+        self.notes.setVisible(bool(notes))
+
     def _show_loss_history(self, points: tuple) -> None:
         total = self.state.progress.total if self.state.progress is not None else 0
         self.chart.set_points(points, total)
@@ -121,12 +143,7 @@ class TrainProgressView(QWidget):
 
     def _show_running(self, running: bool) -> None:
         if running:
-            for label, text in ((self.loss, "Loss —"), (self.learning_rate, "LR —"), (self.speed, "— it/s"),
-                                (self.eta, "ETA —")):
-                label.setText(text)
-            self.bar.setRange(0, 1)
-            self.bar.setValue(0)
-            self.bar.setFormat("")
+            self._reset_stats()
             return
         if self.bar.maximum() == 0:  # stopped during a stage without steps: no endless busy bar
             self.bar.setRange(0, 1)

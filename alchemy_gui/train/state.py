@@ -20,11 +20,12 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.api import TrainRequest, list_runs_job
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.jobs import Progress
+from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.images import qimage_from_pil
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.train.history_state import RunHistory
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3
@@ -55,6 +56,15 @@ def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
     return inventory["sdxl"], inventory["folders"]["sdxl"]
 
 
+def same_project(a, b) -> bool:
+    """One project on disk (Project objects are replaced when the project is re-read)."""
+    return a is b or (a is not None and b is not None and Path(a.root) == Path(b.root))
+
+
+def _run_settings_job(run_dir: Path, progress, cancel) -> dict[str, Any]:
+    return api.run_settings(run_dir)
+
+
 def _estimate_job(request: TrainRequest, progress, cancel) -> str:
     estimate = api.estimate_memory(request)
     verdict = ("fits" if estimate.fits else
@@ -77,6 +87,8 @@ class TrainState(QObject):
     runs_changed = Signal(object)  # tuple of RunInfo, newest first
     estimate_changed = Signal(object)  # str: the memory estimate of the current settings; "" when stale
     status_changed = Signal(object)  # Status
+    notes_changed = Signal(object)  # tuple of str: settings the engine changed for the running job
+    has_masks_changed = Signal(object)  # bool: some reference photo of the project has a subject mask
     failed = Signal(str, object)  # title, JobFailure (for a window that wants a dialog too)
 
     project = Property(None, same=operator.is_)
@@ -89,6 +101,8 @@ class TrainState(QObject):
     runs = Property(())
     estimate = Property("")
     status = Property(Status())
+    notes = Property(())
+    has_masks = Property(False)
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -99,12 +113,22 @@ class TrainState(QObject):
         self.worker: JobWorker | None = None
         self._run_id: str | None = None  # the running job's run folder, once known
         self._run_project = None  # the project the running (or last) job trains
+        # The running (or last) job's own curve, preview, progress and notes: shown only while its
+        # project is the open one.
+        self._job: dict[str, Any] = {"loss_history": (), "preview": QImage(), "progress": None, "notes": ()}
+        self.history = RunHistory(runner, self)
+        self.history.changed.connect(self.refresh_runs)
         self.settings.changed.connect(self._on_settings_changed)
         self._revalidate()
 
     @property
     def photo_count(self) -> int:
         return len(self.project.reference_photos()) if self.project is not None else 0
+
+    @property
+    def active_run_id(self) -> str | None:
+        """The run folder the running job writes (None when idle or before it has one)."""
+        return self._run_id if self.running else None
 
     @property
     def can_start(self) -> bool:
@@ -119,11 +143,18 @@ class TrainState(QObject):
     def set_project(self, project) -> None:
         if project is self.project:
             return
+        reread = same_project(project, self.project)  # e.g. photos or masks changed: keep the rest
         self.project = project
+        self.has_masks = project is not None and any(p.mask_path for p in project.reference_photos())
+        if reread:
+            self._revalidate()
+            return
         self.runs = ()
         self.estimate = ""
+        self.history.select(None)
         if not self.running:
             self.status = Status()
+        self._show_job()
         self._revalidate()
         if project is not None:
             self.refresh_runs()
@@ -149,9 +180,20 @@ class TrainState(QObject):
             self._submit_training(self.request(), run_id=None)
 
     def resume(self, run_id: str) -> None:
-        """Continue ``run_id`` from its newest checkpoint, with the settings saved in it."""
-        if self.project is not None and not self.running:
+        """Continue ``run_id`` from its newest checkpoint, with the settings saved in it; the form
+        shows those settings (read from the run before the training job starts)."""
+        if self.project is not None and not self.running and run_id:
+            reader = self.runner.submit(_run_settings_job, Path(self.project.runs_dir) / run_id, "read run settings")
+            reader.succeeded.connect(self.show_run_settings)
+            reader.failed.connect(self._on_side_job_failed)
             self._submit_training(TrainRequest(project=self.project.slug, resume_run=run_id), run_id=run_id)
+
+    def show_run_settings(self, saved: dict[str, Any]) -> None:
+        """Put a run's saved TrainRequest fields into the form (unknown or absent ones are left)."""
+        names = set(self.settings.names())
+        for name, value in saved.items():
+            if name in names:
+                self.settings.set(name, tuple(value) if isinstance(value, list) else value)
 
     def cancel(self) -> None:
         """Ask the running job to stop; the engine saves a checkpoint first."""
@@ -181,9 +223,9 @@ class TrainState(QObject):
     # --- job results ----------------------------------------------------------------------------
     def _submit_training(self, request: TrainRequest, run_id: str | None) -> None:
         self._run_id, self._run_project = run_id, self.project
-        self.loss_history = ()
-        self.preview = QImage()
-        self.progress = Progress("waiting", message="waiting for the current job to finish")
+        self._job = {"loss_history": (), "preview": QImage(), "notes": (),
+                     "progress": Progress("waiting", message="waiting for the current job to finish")}
+        self._show_job()
         self.status = Status("Resuming…" if run_id else "Starting…")
         self.worker = self.runner.submit(api.train, request, "train")
         self.worker.progress.connect(self._on_progress)
@@ -194,16 +236,32 @@ class TrainState(QObject):
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        self.progress = event
+        job = self._job
         if event.run_id:
             self._run_id = event.run_id
+        if event.stage == Stage.NOTE:  # a setting the engine changed: a note, not a stage
+            job["notes"] = job["notes"] + (event.message,)
+            self._show_job()
+            return
+        job["progress"] = event
+        if event.stage != Stage.WAITING and self.status.text in ("Starting…", "Resuming…"):
+            self.status = Status()  # the progress view says what happens from here on
         # The engine logs losses in batches (about twice a second): a point per new value, not per event.
-        history = self.loss_history
+        history = job["loss_history"]
         last = history[-1] if history else None
         if event.loss_smoothed is not None and (last is None or (event.step > last[0] and event.loss_smoothed != last[1])):
-            self.loss_history = history + ((event.step, float(event.loss_smoothed)),)
+            job["loss_history"] = history + ((event.step, float(event.loss_smoothed)),)
         if event.preview is not None:
-            self.preview = qimage_from_pil(event.preview)
+            job["preview"] = qimage_from_pil(event.preview)
+        self._show_job()
+
+    def _show_job(self) -> None:
+        """The job's progress, curve, preview and notes when it trains the open project; else none."""
+        shown = self._run_project is not None and same_project(self._run_project, self.project)
+        self.progress = self._job["progress"] if shown else None
+        self.loss_history = self._job["loss_history"] if shown else ()
+        self.preview = self._job["preview"] if shown else QImage()
+        self.notes = self._job["notes"] if shown else ()
 
     @Slot(object)
     def _on_trained(self, result) -> None:
@@ -212,7 +270,8 @@ class TrainState(QObject):
         lines = [f"Done: {result.steps} steps{smoothed}. The LoRA files are in {result.run_dir}:",
                  f"{result.lora.name} (diffusers) · {result.lora_kohya.name} (A1111 / ComfyUI)"]
         lines += [f"Note: {w}" for w in result.warnings]
-        self.status = Status("\n".join(lines), "done")
+        here = same_project(self._run_project, self.project)
+        self.status = Status("\n".join(lines), "done") if here else Status()
 
     @Slot(object)
     def _on_train_failed(self, failure: JobFailure) -> None:
@@ -220,7 +279,7 @@ class TrainState(QObject):
         self._finish()
         if failure.cancelled and self._run_id:
             # Resume acts on the open project: offer it only if that is the one that was training.
-            here = self._run_project is self.project
+            here = same_project(self._run_project, self.project)
             status = Status(f"Stopped at step {step} — Resume continues it.", "stopped",
                             resumable_run=self._run_id if here else None)
         elif failure.cancelled:
@@ -249,6 +308,9 @@ class TrainState(QObject):
         runs_dir, runs = found
         if self.project is not None and Path(self.project.runs_dir) == runs_dir:  # else: a stale answer
             self.runs = tuple(runs)
+            chosen = self.history.selected
+            if chosen is not None:  # follow a rename; forget a deleted run
+                self.history.select(next((r for r in runs if r.path == chosen.path), None))
 
     @Slot(object)
     def _on_models(self, found: tuple[list[dict], str]) -> None:
@@ -283,6 +345,9 @@ class TrainState(QObject):
             self.request().validate()
         except InvalidRequest as exc:
             return str(exc)
+        if self.settings.masked_loss and not self.has_masks:
+            return ("Masked loss needs subject masks and no photo has one: make them on the Photos tab "
+                    "(Auto-mask all), or turn Masked loss off.")
         if self.settings.model is None:
             if not self._models_loaded:
                 return "Looking for SDXL models…"

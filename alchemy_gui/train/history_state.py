@@ -1,0 +1,117 @@
+"""The previous run the user picked in the Train area: its details (loss curve, previews,
+settings), renaming and deleting it. Owned by :class:`~alchemy_gui.train.state.TrainState`
+(``train_state.history``); every disk read runs as a job on the shared runner.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QImage
+
+from alchemy_engine import api
+from alchemy_engine.api import RunInfo
+from alchemy_gui.common.binding import Property
+from alchemy_gui.common.workers import JobFailure, JobRunner
+
+SAMPLE_THUMBNAIL = 112
+MAX_SAMPLES = 12  # the newest ones; the folder has them all
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    run: RunInfo
+    curve: tuple[tuple[int, float], ...]  # (step, smoothed loss) from loss.csv
+    samples: tuple[tuple[str, QImage], ...]  # (file name, thumbnail), in step order
+    settings: dict[str, Any] | None  # the run's train_request.json; None when damaged
+    problem: str = ""
+
+
+def _details_job(run_dir: Path, progress, cancel) -> RunDetails:
+    found = api.describe_run(run_dir)
+    thumbs = []
+    for path in found["samples"][-MAX_SAMPLES:]:
+        image = QImage(str(path))  # QImage (unlike QPixmap) may be made off the UI thread
+        if not image.isNull():
+            image = image.scaled(QSize(SAMPLE_THUMBNAIL, SAMPLE_THUMBNAIL), Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        thumbs.append((path.name, image))
+    return RunDetails(found["run"], tuple(found["curve"]), tuple(thumbs), found["settings"], found["problem"])
+
+
+@dataclass(frozen=True)
+class _Rename:
+    run_dir: Path
+    name: str
+
+
+def _rename_job(request: _Rename, progress, cancel) -> str:
+    return api.rename_run(request.run_dir, request.name)
+
+
+@dataclass(frozen=True)
+class _Delete:
+    project: Any
+    run_id: str
+
+
+def _delete_job(request: _Delete, progress, cancel) -> Path:
+    return api.delete_run(request.project, request.run_id)
+
+
+class RunHistory(QObject):
+    """``selected`` run and its ``details``; ``changed`` fires when a run was renamed or deleted."""
+
+    selected_changed = Signal(object)  # RunInfo or None
+    details_changed = Signal(object)  # RunDetails or None (none selected, or still loading)
+    message_changed = Signal(object)  # str: the outcome of the last rename or delete ("" when none)
+    changed = Signal()  # the run list on disk changed: reload it
+    failed = Signal(str, object)  # title, JobFailure
+
+    selected = Property(None, same=operator.is_)
+    details = Property(None, same=operator.is_)
+    message = Property("")
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+
+    def select(self, run: RunInfo | None) -> None:
+        """Show ``run``'s details (loaded on the runner); None clears them."""
+        if run is not None and self.selected is not None and run.path == self.selected.path \
+                and self.details is not None and self.details.run == run:
+            return
+        self.selected = run
+        self.details = None
+        if run is not None:
+            worker = self.runner.submit(_details_job, Path(run.path), "read run")
+            worker.succeeded.connect(self._on_details)
+            worker.failed.connect(lambda failure: self.failed.emit("Could not read the run", failure))
+
+    def rename(self, run: RunInfo, name: str) -> None:
+        worker = self.runner.submit(_rename_job, _Rename(Path(run.path), name), "rename run")
+        worker.succeeded.connect(lambda saved: self._done(f"Renamed to “{saved or run.run_id}”."))
+        worker.failed.connect(lambda failure: self._failed("Could not rename the run", failure))
+
+    def delete(self, project: Any, run: RunInfo) -> None:
+        worker = self.runner.submit(_delete_job, _Delete(project, run.run_id), "delete run")
+        worker.succeeded.connect(lambda trash: self._done(f"Moved run “{run.display_name}” to {trash}."))
+        worker.failed.connect(lambda failure: self._failed("Could not delete the run", failure))
+
+    @Slot(object)
+    def _on_details(self, details: RunDetails) -> None:
+        if self.selected is not None and Path(details.run.path) == Path(self.selected.path):  # else: stale
+            self.details = details
+
+    def _done(self, message: str) -> None:
+        self.message = message
+        self.changed.emit()
+
+    def _failed(self, title: str, failure: JobFailure) -> None:
+        self.message = failure.message
+        self.failed.emit(title, failure)
+        self.changed.emit()
