@@ -23,6 +23,15 @@ from alchemy_engine.insertion import (
     segment,
 )
 from alchemy_engine.insertion import run as insert
+from alchemy_engine.insertion.history import (
+    OutputInfo,
+    SavedScene,
+    list_outputs,
+    load_scene_mask,
+    read_output_parameters,
+    save_scene_mask,
+    trash_output,
+)
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
@@ -71,6 +80,9 @@ __all__ = [
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",
+    # insertion history and the scene being edited
+    "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
+    "trash_output",
     # request fields
     "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks
