@@ -26,15 +26,7 @@ from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
-from alchemy_gui.insert.history_jobs import (
-    InsertedImage,
-    SceneMaskToSave,
-    check_lora_job,
-    history_job,
-    parameters_job,
-    save_scene_job,
-    trash_job,
-)
+from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
 from alchemy_gui.insert.jobs import (
     Choice,
     Choices,
@@ -51,12 +43,11 @@ from alchemy_gui.insert.jobs import (
     segment_job,
 )
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
+from alchemy_gui.insert.state_history import HistoryActions
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
                  "style_lora", "style_lora_scale", "seed", "variations", "work_pixels")
-REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
-          "variations", "work_pixels")  # what "Reuse parameters" takes from an output
 AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
@@ -86,7 +77,7 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
     return current if current in values else (values[0] if values else None)
 
 
-class InsertState(QObject):
+class InsertState(HistoryActions, QObject):
     project_changed = Signal(object)
     choices_changed = Signal(object)  # Choices or None (not listed yet)
     scene_prompt_changed = Signal(object)
@@ -318,83 +309,6 @@ class InsertState(QObject):
         if self._long_job is not None:
             self._long_job.cancel()
             self.set_message("Cancelling…")
-
-    # --- history ------------------------------------------------------------------------------------
-    def _on_history(self, found: tuple[InsertedImage, ...]) -> None:
-        known = {r.path for r in self.results}
-        self.results = self.results + tuple(r for r in found if r.path not in known)
-
-    def result(self, path: str | Path) -> InsertedImage | None:
-        return next((r for r in self.results if r.path == Path(path)), None)
-
-    def result_image(self, path: str | Path) -> QImage | None:
-        """The full-size output (read on first use and kept)."""
-        path = Path(path)
-        if self.result(path) is None:
-            return None
-        if path not in self._images:
-            self._images[path] = QImage(str(path))
-        return self._images[path]
-
-    def score_names(self) -> tuple[str, ...]:
-        return tuple(sorted({name for r in self.results for name in r.scores}))
-
-    def ordered_results(self) -> tuple[InsertedImage, ...]:
-        """The results in the chosen order: newest first, or by a score (best first, unscored last)."""
-        order = self.result_order
-        if order == "newest":
-            return self.results
-        return tuple(sorted(self.results, key=lambda r: (order not in r.scores, -r.scores.get(order, 0.0))))
-
-    def reuse_parameters(self, path: str | Path) -> None:
-        """Put the settings an output was made with (read from its own PNG) back into the form."""
-        self._submit(parameters_job, Path(path), "read parameters", self._on_parameters)
-
-    def _on_parameters(self, params: dict) -> None:
-        for name in REUSED:
-            if name in params and params[name] is not None:
-                self.settings.set(name, params[name])
-        locate = params.get("locate") or {}
-        for name in ("grow", "feather"):
-            if name in locate:
-                setattr(self.locate, name, type(getattr(self.locate, name))(locate[name]))
-        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…).")
-        self.parameters_reused.emit(params)
-
-    def use_as_scene(self, path: str | Path) -> None:
-        self.open_scene(Path(path))
-
-    def delete_result(self, path: str | Path) -> None:
-        """Move an output to the project's trash folder (``trash/outputs/``)."""
-        if self.project is not None and self.result(path) is not None:
-            self._submit(trash_job, (Path(self.project.root), Path(path)), "delete result", self._on_trashed)
-
-    def _on_trashed(self, moved: tuple[Path, Path]) -> None:
-        path, target = moved
-        self.results = tuple(r for r in self.results if r.path != path)
-        self._images.pop(path, None)
-        self.set_message(f"Moved {path.name} to {target.parent} (move it back to restore it).")
-
-    # --- LoRA files from elsewhere ------------------------------------------------------------------
-    def add_lora_file(self, path: str | Path, style: bool = False) -> None:
-        """Check a LoRA file's header (a job), then offer it and select it (as the subject LoRA,
-        or as the style LoRA); a file that is no SDXL LoRA is refused with the engine's message."""
-        self.set_message(f"Checking {Path(path).name}…")
-        self._submit(check_lora_job, Path(path), "check LoRA",
-                     functools.partial(self._on_lora_checked, style=style))
-
-    def _on_lora_checked(self, info: api.LoraInfo, style: bool) -> None:
-        path = str(Path(info.path).resolve())
-        if path not in {c.value for c in self.lora_files}:
-            label = f"{Path(path).name} (file)"
-            self.lora_files = self.lora_files + (Choice(label, path, f"{path}\n{info.description()}"),)
-            if self.choices is not None:
-                self.choices = dataclasses.replace(self.choices, runs=self.choices.runs + self.lora_files[-1:])
-        if style:
-            self.settings.style_lora = path
-        else:
-            self.settings.run = path
-        self.set_message(f"{Path(path).name}: {info.description()}.")
 
     # --- requests -----------------------------------------------------------------------------------
     def locate_options(self, **changes: Any) -> LocateOptions:
