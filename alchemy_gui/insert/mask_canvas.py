@@ -171,6 +171,7 @@ class MaskCanvas(QWidget):
         self._preview = None
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
         self._on_mask(None)
+        self.view_changed.emit()
 
     def _rgba(self) -> tuple[int, int, int, int]:
         return self.mask_colour.red(), self.mask_colour.green(), self.mask_colour.blue(), 255
