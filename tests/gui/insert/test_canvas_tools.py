@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
-from test_insert_panel import _at, _open, _paint, _scene, demo_lora, panel, project  # noqa: F401
+from test_insert_panel import _at, _open, _paint, _scene
 
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
