@@ -39,8 +39,12 @@ class ToolBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(2)
+        layout, view = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(layout)
+        rows.addLayout(view)
         self.group = QButtonGroup(self)
         self.buttons: dict[Tool, QToolButton] = {}
         for tool in Tool:
@@ -90,12 +94,20 @@ class ToolBar(QWidget):
         self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
                                "in the list next to it")
         layout.addSpacing(8)
-        for widget in (self.size, self.size_label, self.undo, self.redo, self.clear, self.sam_mode, self.opacity,
-                       self.colour, self.fit, self.actual, self.zoom_label):
+        for widget in (self.size, self.size_label, self.undo, self.redo, self.clear):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)
         layout.addWidget(self.instance)
+        self.instance.setVisible(False)
+        view.addWidget(self.sam_mode)
+        view.addSpacing(8)
+        view.addWidget(QLabel("Mask"))
+        for widget in (self.opacity, self.colour):
+            view.addWidget(widget)
+        view.addStretch(1)
+        for widget in (self.fit, self.actual, self.zoom_label):
+            view.addWidget(widget)
 
     def show_detections(self, detections: tuple) -> None:
         """The Instance list: "all N" then each box with its score."""
@@ -106,6 +118,7 @@ class ToolBar(QWidget):
             for index, (_box, score, label) in enumerate(detections):
                 self.instance.addItem(f"#{index + 1} {label} {score:.2f}".replace("  ", " "), index)
         self.instance.setEnabled(len(detections) > 1)
+        self.instance.setVisible(bool(detections))
         self.instance.blockSignals(False)
 
     def select(self, tool: Tool) -> None:
