@@ -32,6 +32,15 @@ from alchemy_engine.insertion import (
     segment,
 )
 from alchemy_engine.insertion import run as insert
+from alchemy_engine.insertion.history import (
+    OutputInfo,
+    SavedScene,
+    list_outputs,
+    load_scene_mask,
+    read_output_parameters,
+    save_scene_mask,
+    trash_output,
+)
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
 from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
@@ -49,6 +58,8 @@ from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdx
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
+    CACHE_ENV,
+    HOME_ENV,
     config_dir,
     data_root,
     demo_mode,
@@ -106,6 +117,9 @@ __all__ = [
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",
     "AutoMaskRequest", "AutoMaskResult", "auto_mask", "import_mask",
+    # insertion history and the scene being edited
+    "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
+    "trash_output",
     # request fields
     "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks
@@ -121,7 +135,7 @@ __all__ = [
     "LORA_FILE", "RunInfo", "list_runs", "list_runs_job", "lora_runs", "read_run",
     "delete_run", "describe_run", "read_loss_curve", "rename_run", "run_samples", "run_settings",
     # places
-    "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
+    "CACHE_ENV", "HOME_ENV", "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
     "sdxl_config_dir",
     # the app's settings, presets and this computer
     "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",

@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from alchemy_engine import api
 from alchemy_gui.common import field_widgets as fw
@@ -21,6 +30,8 @@ from alchemy_gui.insert.state import InsertState
 SCENE_SIZES = api.SDXL_RESOLUTIONS + ((768, 768), (512, 512))
 RANDOM_SEED = -1  # the seed spin box's special value: None, a random seed per run
 NO_LORA = "no trained LoRA yet (see the Train tab)"
+NO_STYLE = "none"
+LORA_FILTER = "LoRA files (*.safetensors)"
 
 
 def insert_info(name: str) -> api.FieldInfo:
@@ -94,8 +105,23 @@ class InsertForm(QWidget):
         for combo in (self.model, self.run, self.sam, self.detector):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(12)
+        self.add_lora_button = QPushButton("Add LoRA file…")
+        self.add_lora_button.setToolTip("Use an SDXL LoRA .safetensors file from anywhere (kohya, diffusers or "
+                                        "PEFT layout) as the subject LoRA")
+        self.style_lora = fw.describe(QComboBox(), insert_info("style_lora"))
+        self.style_lora.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.style_lora.setMinimumContentsLength(12)
+        self.add_style_button = QPushButton("Add…")
+        self.add_style_button.setToolTip("Choose a style LoRA .safetensors file (SDXL)")
+        self.style_lora_scale = fw.float_spin_box(insert_info("style_lora_scale"))
+        style_row = QHBoxLayout()
+        style_row.addWidget(self.style_lora, 1)
+        style_row.addWidget(self.add_style_button)
         form.addRow("SDXL", self.model)
         form.addRow("LoRA", self.run)
+        form.addRow("", self.add_lora_button)
+        form.addRow("Style LoRA", style_row)
+        form.addRow(insert_info("style_lora_scale").label, self.style_lora_scale)
         form.addRow("SAM", self.sam)
         form.addRow("Detector", self.detector)
         return group
@@ -137,6 +163,10 @@ class InsertForm(QWidget):
         self.bindings += self.choice_bindings.values()
         keep(bind(settings, "prompt", self.prompt, to_widget=lambda v: v or ""))
         keep(bind(settings, "negative_prompt", self.negative))
+        self.choice_bindings["style_lora"] = bind(settings, "style_lora", self.style_lora)
+        self.bindings.append(self.choice_bindings["style_lora"])
+        keep(bind(settings, "style_lora_scale", self.style_lora_scale))
+        state.lora_files_changed.connect(self._show_style_choices)
         for name in ("strength", "steps", "guidance", "lora_scale", "variations"):
             keep(bind(settings, name, getattr(self, name)))
         keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
@@ -153,8 +183,14 @@ class InsertForm(QWidget):
         _fill(self.run, choices.runs, empty=NO_LORA)
         _fill(self.sam, choices.sams)
         _fill(self.detector, choices.detectors)
+        self._show_style_choices(self.state.lora_files, refresh=False)
         for binding in self.choice_bindings.values():
             binding.refresh()
+
+    def _show_style_choices(self, files: tuple[Choice, ...], refresh: bool = True) -> None:
+        _fill(self.style_lora, (Choice(NO_STYLE, None, "no style LoRA"),) + tuple(files))
+        if refresh:
+            self.choice_bindings["style_lora"].refresh()
 
 
 __all__ = ["InsertForm"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage
 
 from alchemy_engine.api import (
+    LORA_FILE,
     InsertionSession,
     InsertRequest,
     InsertResult,
@@ -24,9 +26,11 @@ from alchemy_engine.api import (
     find_models,
     insert,
     load_scene,
+    load_scene_mask,
     lora_runs,
     make_scene,
     read_mask,
+    read_run,
     save_mask,
     segment,
 )
@@ -63,9 +67,21 @@ def _entries(entries) -> tuple[Choice, ...]:
                         f"{e.path}\n{e.note}".strip()) for e in ordered)
 
 
+def run_label(run) -> str:
+    """``run name · steps · final loss · date`` of a finished run (a RunInfo)."""
+    parts = [run.run_id] + ([f"{run.steps_done} steps"] if run.steps_done else [])
+    if run.final_loss is not None:
+        parts.append(f"loss {run.final_loss:.3f}")
+    lora = Path(run.path) / LORA_FILE
+    if lora.is_file():
+        parts.append(datetime.fromtimestamp(lora.stat().st_mtime).strftime("%Y-%m-%d %H:%M"))
+    return " · ".join(parts)
+
+
 def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> Choices:
     inventory = find_models()
-    runs = tuple(Choice(p.parent.name, p.parent.name, str(p)) for p in lora_runs(Path(project_root) / "runs"))
+    finished = [read_run(p.parent) for p in lora_runs(Path(project_root) / "runs")]  # newest first
+    runs = tuple(Choice(run_label(r), r.run_id, str(Path(r.path) / LORA_FILE)) for r in finished)
     found = {"sdxl": _entries(inventory.sdxl), "sam": _entries(inventory.sam),
              "detector": _entries(inventory.detector)}
     names = {"sdxl": "SDXL", "sam": "SAM", "detector": "detector"}
@@ -84,11 +100,30 @@ def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelTo
 class LoadedScene:
     path: Path
     image: QImage  # built on the job's thread; QImage (unlike QPixmap) may be
+    mask: np.ndarray | None = None  # the mask saved with this scene in the project, if any
 
 
-def load_scene_job(path: Path, progress: ProgressCallback, cancel: CancelToken) -> LoadedScene:
-    """The scene as the engine will see it: EXIF orientation applied, alpha flattened on white."""
-    return LoadedScene(Path(path).resolve(), qimage_from_pil(load_scene(Path(path))))
+@dataclass(frozen=True)
+class SceneToLoad:
+    path: Path
+    project_root: Path | None = None  # where to look for a saved mask of this scene
+
+
+def load_scene_job(scene: SceneToLoad | Path, progress: ProgressCallback, cancel: CancelToken) -> LoadedScene:
+    """The scene as the engine will see it (EXIF orientation applied, alpha flattened on white),
+    with the mask saved for it in the project."""
+    scene = scene if isinstance(scene, SceneToLoad) else SceneToLoad(Path(scene))
+    path = Path(scene.path).resolve()
+    saved = load_scene_mask(scene.project_root, path) if scene.project_root is not None else None
+    return LoadedScene(path, qimage_from_pil(load_scene(path)), saved.mask if saved else None)
+
+
+def restore_scene_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> LoadedScene | None:
+    """The project's current scene and its mask, as saved; None when there is none."""
+    saved = load_scene_mask(project_root)
+    if saved is None:
+        return None
+    return LoadedScene(saved.scene, qimage_from_pil(load_scene(saved.scene)), saved.mask)
 
 
 def generate_scene_job(request: SceneRequest, progress: ProgressCallback, cancel: CancelToken,
@@ -143,5 +178,6 @@ def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
     return InsertOutcome(result, images, thumbs)
 
 
-__all__ = ["Choice", "Choices", "InsertJob", "InsertOutcome", "LoadedScene", "SamMask", "SceneRequest",
-           "choices_job", "generate_scene_job", "insert_job", "load_scene_job", "segment_job"]
+__all__ = ["Choice", "Choices", "InsertJob", "InsertOutcome", "LoadedScene", "SamMask", "SceneRequest", "SceneToLoad",
+           "choices_job", "generate_scene_job", "insert_job", "load_scene_job", "restore_scene_job", "run_label",
+           "segment_job"]

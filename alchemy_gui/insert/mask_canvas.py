@@ -6,6 +6,10 @@ corner at ``offset`` in widget pixels, where ``fit`` fits the whole image inside
 ``p`` maps to the continuous image point ``(p - offset) / scale``; pixel ``(i, j)`` covers
 ``[i, i+1) x [j, j+1)``, so the pixel under the cursor is ``floor`` of that (see mask_document).
 
+Painting repaints only the brush's region of the widget (``update(rect)``) and draws only the
+exposed part of the scene and of the overlay, so strokes stay fluid on a 4000×3000 scene
+(:mod:`alchemy_gui.insert.stroke_bench` measures it).
+
 Tools: Click (left = subject point, right or Alt+left = not-subject point), Box (drag), Brush and
 Eraser (paint the mask; right-drag with the Brush erases). Clicks and boxes change the
 :class:`MaskDocument` and then emit :attr:`segment_requested`; painting edits the mask directly.
@@ -20,10 +24,12 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
 
-MASK_RGBA = (255, 64, 64, 110)
+MASK_COLOUR = QColor(255, 64, 64)
+MASK_OPACITY = 0.45
+DETECTION = QColor(52, 152, 219)
 POSITIVE = QColor(46, 204, 113)
 NEGATIVE = QColor(231, 76, 60)
-MIN_ZOOM, MAX_ZOOM = 1.0, 32.0
+MIN_ZOOM, MAX_ZOOM = 1.0, 32.0  # times the fitted size
 
 
 class MaskCanvas(QWidget):
@@ -41,6 +47,8 @@ class MaskCanvas(QWidget):
         self.brush_size = 24  # diameter in image pixels
         self.zoom = 1.0
         self.pan = QPointF(0.0, 0.0)
+        self.mask_colour = QColor(MASK_COLOUR)
+        self.mask_opacity = MASK_OPACITY
         self._pixmap = QPixmap()
         self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)
         self._overlay_image = QImage()
@@ -53,6 +61,7 @@ class MaskCanvas(QWidget):
         document.mask_changed.connect(self._on_mask)
         document.points_changed.connect(self.update)
         document.box_changed.connect(self.update)
+        document.detections_changed.connect(self.update)
         self._on_scene()
 
     # --- geometry -------------------------------------------------------------------------------------
@@ -97,13 +106,32 @@ class MaskCanvas(QWidget):
         self.view_changed.emit()
         self.update()
 
+    def fitted_scale(self) -> float:
+        return self.scale() / self.zoom
+
+    def actual_size(self) -> None:
+        """100 %: one image pixel per screen pixel, centred on the view's centre."""
+        if self._pixmap.isNull():
+            return
+        centre = QPointF(self.width() / 2, self.height() / 2)
+        anchor = self.widget_to_image(centre)
+        self.zoom = 1.0 / self.fitted_scale()
+        self.pan += centre - self.image_to_widget(anchor)
+        self.view_changed.emit()
+        self.update()
+
+    def zoom_percent(self) -> int:
+        """Screen pixels per image pixel, in percent (100: actual size)."""
+        return round(self.scale() * 100) if not self._pixmap.isNull() else 100
+
     def zoom_at(self, widget_point: QPointF, factor: float) -> None:
         """Zoom by ``factor`` keeping the image point under ``widget_point`` where it is."""
         anchor = self.widget_to_image(widget_point)
-        self.zoom = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
+        low = min(MIN_ZOOM, 1.0 / self.fitted_scale())  # down to the fit, or to 100 % for a small scene
+        self.zoom = min(max(self.zoom * factor, low), MAX_ZOOM)
         moved = self.image_to_widget(anchor)
         self.pan += widget_point - moved
-        if self.zoom == MIN_ZOOM:
+        if self.zoom == MIN_ZOOM and factor < 1:
             self.pan = QPointF(0.0, 0.0)
         self.view_changed.emit()
         self.update()
@@ -117,6 +145,15 @@ class MaskCanvas(QWidget):
 
     def set_brush_size(self, size: int) -> None:
         self.brush_size = max(1, int(size))
+        self.update()
+
+    def set_mask_style(self, colour: QColor | None = None, opacity: float | None = None) -> None:
+        """The overlay's colour and opacity (0 to 1)."""
+        if colour is not None and QColor(colour) != self.mask_colour:
+            self.mask_colour = QColor(colour)
+            self._on_mask(None)
+        if opacity is not None:
+            self.mask_opacity = min(max(float(opacity), 0.0), 1.0)
         self.update()
 
     def set_preview(self, image: QImage | None) -> None:
@@ -134,6 +171,10 @@ class MaskCanvas(QWidget):
         self._preview = None
         self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
         self._on_mask(None)
+        self.view_changed.emit()
+
+    def _rgba(self) -> tuple[int, int, int, int]:
+        return self.mask_colour.red(), self.mask_colour.green(), self.mask_colour.blue(), 255
 
     def _on_mask(self, region: object) -> None:
         mask = self.document.mask
@@ -142,14 +183,17 @@ class MaskCanvas(QWidget):
             self._overlay_image = QImage()
         elif region is None or self._overlay.shape[:2] != mask.shape:
             self._overlay = np.zeros(mask.shape + (4,), dtype=np.uint8)
-            self._overlay[mask] = MASK_RGBA
+            self._overlay[mask] = self._rgba()
             h, w = mask.shape  # the QImage reads the array in place: keep both, update the array
             self._overlay_image = QImage(self._overlay.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
         else:
             x0, y0, x1, y1 = region
             patch = self._overlay[y0:y1, x0:x1]
             patch[:] = 0
-            patch[mask[y0:y1, x0:x1]] = MASK_RGBA
+            patch[mask[y0:y1, x0:x1]] = self._rgba()
+            rect = QRectF(self.image_to_widget(QPointF(x0, y0)), self.image_to_widget(QPointF(x1, y1)))
+            self.update(rect.toAlignedRect().adjusted(-2, -2, 2, 2))
+            return
         self.update()
 
     # --- painting -----------------------------------------------------------------------------------
@@ -161,20 +205,52 @@ class MaskCanvas(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
                              "Open a scene, or generate one from a prompt.")
             return
-        target = self.image_rect()
+        target, source = self._exposed(QRectF(event.rect()))
         smooth = self.scale() < 2.0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         if self._preview is not None:
-            painter.drawPixmap(target, self._preview, QRectF(self._preview.rect()))
+            painter.drawPixmap(self.image_rect(), self._preview, QRectF(self._preview.rect()))
             return
-        painter.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        if not self._overlay_image.isNull():
-            painter.drawImage(target, self._overlay_image, QRectF(self._overlay_image.rect()))
+        if not source.isEmpty():
+            painter.drawPixmap(target, self._pixmap, source)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            if not self._overlay_image.isNull():
+                painter.setOpacity(self.mask_opacity)
+                painter.drawImage(target, self._overlay_image, source)
+                painter.setOpacity(1.0)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._draw_detections(painter)
         self._draw_box(painter)
         self._draw_points(painter)
         self._draw_brush(painter)
+
+    def _exposed(self, exposed: QRectF) -> tuple[QRectF, QRectF]:
+        """The part of the image under ``exposed`` (widget) as (widget target, image source), on
+        whole image pixels so the scaled pieces line up."""
+        w, h = self.image_size()
+        a, b = self.widget_to_image(exposed.topLeft()), self.widget_to_image(exposed.bottomRight())
+        x0, y0 = max(int(np.floor(a.x())) - 1, 0), max(int(np.floor(a.y())) - 1, 0)
+        x1, y1 = min(int(np.ceil(b.x())) + 1, w), min(int(np.ceil(b.y())) + 1, h)
+        if x0 >= x1 or y0 >= y1:
+            return QRectF(), QRectF()
+        source = QRectF(x0, y0, x1 - x0, y1 - y0)
+        return QRectF(self.image_to_widget(source.topLeft()), self.image_to_widget(source.bottomRight())), source
+
+    def _draw_detections(self, painter: QPainter) -> None:
+        """Auto-detect's boxes, numbered best first; the one in use (the box prompt) is solid."""
+        for index, (box, score, _label) in enumerate(self.document.detections):
+            x0, y0, x1, y1 = box
+            rect = QRectF(self.image_to_widget(QPointF(x0, y0)), self.image_to_widget(QPointF(x1, y1)))
+            used = self.document.box is not None and tuple(int(round(v)) for v in box) == self.document.box
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(DETECTION, 2.5 if used else 1.5, Qt.PenStyle.SolidLine if used
+                                else Qt.PenStyle.DashLine))
+            painter.drawRect(rect)
+            tag = f"{index + 1}  {score:.2f}"
+            box_rect = QRectF(rect.topLeft(), QPointF(rect.left() + 8 + 7 * len(tag), rect.top() + 18))
+            painter.fillRect(box_rect, DETECTION)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(box_rect, Qt.AlignmentFlag.AlignCenter, tag)
 
     def _draw_box(self, painter: QPainter) -> None:
         rect = None
@@ -242,18 +318,31 @@ class MaskCanvas(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
-        self._hover = pos
+        old, self._hover = self._hover, pos
         if self._drag == "pan":
             self.pan += pos - self._last
             self.view_changed.emit()
+            self.update()
         elif self._drag in ("paint", "erase"):
             self._paint_to(pos)
+        elif self._drag == "box":
+            self.update()
         self._last = pos
-        self.update()
+        self._update_cursor(old)
+        self._update_cursor(pos)
+
+    def _update_cursor(self, at: QPointF | None) -> None:
+        """Repaint only around the brush outline (the rest of the canvas has not changed)."""
+        if at is None or self.tool not in (Tool.BRUSH, Tool.ERASER):
+            return
+        r = max(self.brush_size * self.scale() / 2, 1.0) + 3
+        self.update(QRectF(at.x() - r, at.y() - r, 2 * r, 2 * r).toAlignedRect())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         drag, self._drag = self._drag, None
         self._last = event.position()
+        if drag in ("paint", "erase"):
+            self.document.end_stroke()
         if drag == "box":
             a, b = self.widget_to_image(self._press), self.widget_to_image(self._last)
             if self.document.set_box((a.x(), a.y(), b.x(), b.y())):
@@ -267,8 +356,8 @@ class MaskCanvas(QWidget):
                             value=self._drag == "paint")
 
     def leaveEvent(self, event) -> None:
-        self._hover = None
-        self.update()
+        old, self._hover = self._hover, None
+        self._update_cursor(old)
         super().leaveEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:

@@ -3,7 +3,15 @@
 
 A plain QObject model (STYLE.md "State and views"): the canvas and the panel bind to its
 ``<noun>_changed`` signals, which fire only when a value really changes, and call one method per
-user action. Brush strokes edit the mask array here; SAM results replace it.
+user action. Every edit is a step of a :class:`QUndoStack` (undo and redo).
+
+The mask is made of three layers, so that a new SAM result never throws brush work away::
+
+    mask = (sam if mode is "add" else 0) | painted) & ~erased & ~(sam if mode is "subtract")
+
+``sam`` is the latest SAM result for the current points and box, ``painted`` / ``erased`` what
+the brush and the eraser touched. Switching the SAM mode keeps the mask as it is (it becomes the
+painted layer) and starts new prompts.
 
 Coordinates are image pixels, continuous: pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``, so its
 centre is ``(i + 0.5, j + 0.5)``. Points are ``(x, y, label)`` with integer pixel indices and
@@ -15,16 +23,18 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QUndoStack
+
+from alchemy_gui.insert.brush import Box, segment_hit, stamp_segment, union
+from alchemy_gui.insert.mask_history import Layers, Snapshot, SnapshotCommand, StrokeCommand
 
 Point = tuple[int, int, int]
-Box = tuple[int, int, int, int]
-MAX_UNDO = 20
+MAX_UNDO = 30
+SAM_MODES = ("add", "subtract")
 
 
 class Tool(enum.Enum):
@@ -36,46 +46,18 @@ class Tool(enum.Enum):
     ERASER = "eraser"
 
 
-def stamp_segment(mask: np.ndarray, start: tuple[float, float], end: tuple[float, float],
-                  radius: float, value: bool) -> Box | None:
-    """Set every pixel whose centre lies within ``radius`` of the segment ``start``-``end`` to
-    ``value`` (a round brush dragged along a line). Returns the changed region, or None."""
-    h, w = mask.shape
-    radius = max(float(radius), 0.71)  # a 1-px brush always covers the pixel under it
-    (ax, ay), (bx, by) = start, end
-    x0 = max(int(math.floor(min(ax, bx) - radius)), 0)
-    y0 = max(int(math.floor(min(ay, by) - radius)), 0)
-    x1 = min(int(math.ceil(max(ax, bx) + radius)) + 1, w)
-    y1 = min(int(math.ceil(max(ay, by) + radius)) + 1, h)
-    if x0 >= x1 or y0 >= y1:
-        return None
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
-    dx, dy = bx - ax, by - ay
-    length2 = dx * dx + dy * dy
-    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0.0, 1.0) if length2 > 0 else 0.0
-    hit = (xs - (ax + t * dx)) ** 2 + (ys - (ay + t * dy)) ** 2 <= radius * radius
-    region = mask[y0:y1, x0:x1]
-    if not hit.any() or bool((region[hit] == value).all()):
-        return None
-    region[hit] = value
-    return x0, y0, x1, y1
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    points: tuple[Point, ...]
-    box: Box | None
-    mask: np.ndarray | None
-
-
 class MaskDocument(QObject):
-    """Scene, SAM prompts (points and box) and the editable bool mask of the scene's size."""
+    """Scene, SAM prompts (points and box), detections and the layered bool mask of the scene's size."""
 
     scene_changed = Signal(object)  # Path or None
     points_changed = Signal(tuple)  # tuple[Point, ...]
     box_changed = Signal(object)  # Box or None
     mask_changed = Signal(object)  # the changed region (x0, y0, x1, y1), or None for all of it
     undo_changed = Signal(bool)  # whether there is something to undo
+    redo_changed = Signal(bool)
+    detections_changed = Signal(object)  # tuple of (box, score, label)
+    sam_mode_changed = Signal(str)
+    modified_changed = Signal(bool)  # edits since the scene was opened or last saved
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,8 +65,17 @@ class MaskDocument(QObject):
         self._scene_image = QImage()
         self._points: tuple[Point, ...] = ()
         self._box: Box | None = None
+        self._layers: Layers | None = None
         self._mask: np.ndarray | None = None
-        self._undo: list[_Snapshot] = []
+        self._sam_mode = "add"
+        self._detections: tuple = ()
+        self._stroke: tuple[np.ndarray, np.ndarray] | None = None  # painted/erased before the stroke
+        self._stroke_region: Box | None = None
+        self.stack = QUndoStack(self)
+        self.stack.setUndoLimit(MAX_UNDO)
+        self.stack.canUndoChanged.connect(self.undo_changed)
+        self.stack.canRedoChanged.connect(self.redo_changed)
+        self.stack.cleanChanged.connect(self._on_clean)
 
     # --- values -----------------------------------------------------------------------------------
     @property
@@ -119,19 +110,36 @@ class MaskDocument(QObject):
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.stack.canUndo()
+
+    @property
+    def modified(self) -> bool:
+        return not self.stack.isClean()
+
+    @property
+    def sam_mode(self) -> str:
+        return self._sam_mode
+
+    @property
+    def detections(self) -> tuple:
+        """What Auto-detect found: ``((x0, y0, x1, y1), score, label)`` each, best first."""
+        return self._detections
 
     # --- user actions -------------------------------------------------------------------------------
-    def set_scene(self, path: Path | None, image: QImage | None = None) -> None:
-        """A new scene (or none): prompts, mask and undo history start empty."""
+    def set_scene(self, path: Path | None, image: QImage | None = None, mask: np.ndarray | None = None) -> None:
+        """A new scene (or none): prompts and history start empty; ``mask`` (a saved one) or none."""
         image = image if image is not None else QImage()
+        self._stroke = None
+        self.stack.clear()
         self._scene_path = Path(path) if path is not None else None
         self._scene_image = image
-        self._mask = None if image.isNull() else np.zeros((image.height(), image.width()), dtype=bool)
-        self._undo.clear()
-        self.undo_changed.emit(False)
+        self._layers = None if image.isNull() else Layers.empty((image.height(), image.width()))
+        if self._layers is not None and mask is not None and mask.shape == self._layers.painted.shape:
+            self._layers.painted[:] = mask
+        self._mask = None if self._layers is None else self._layers.compose(self._sam_mode)
         self.scene_changed.emit(self._scene_path)
         self._set_prompts((), None)
+        self.set_detections(())
         self.mask_changed.emit(None)
 
     def add_point(self, x: float, y: float, label: int) -> bool:
@@ -139,8 +147,8 @@ class MaskDocument(QObject):
         size = self.scene_size
         if size is None or not (0 <= x < size[0] and 0 <= y < size[1]):
             return False
-        self._push_undo()
-        self._set_prompts(self._points + ((int(x), int(y), 1 if label else 0),), self._box)
+        self._edit("Point", lambda: self._set_prompts(self._points + ((int(x), int(y), 1 if label else 0),),
+                                                      self._box), prompts=True)
         return True
 
     def set_box(self, box: tuple[float, float, float, float]) -> bool:
@@ -154,65 +162,161 @@ class MaskDocument(QObject):
                    min(int(math.ceil(x1)), size[0]), min(int(math.ceil(y1)), size[1]))
         if clipped[2] - clipped[0] < 2 or clipped[3] - clipped[1] < 2 or clipped == self._box:
             return False
-        self._push_undo()
-        self._set_prompts(self._points, clipped)
+        self._edit("Box", lambda: self._set_prompts(self._points, clipped), prompts=True)
         return True
 
     def set_mask(self, mask: np.ndarray) -> None:
-        """Replace the mask (a SAM result); it must have the scene's size."""
+        """A SAM result for the current prompts: it replaces the previous SAM result and merges
+        with the brush work (see the module docstring); it must have the scene's size."""
         mask = np.asarray(mask, dtype=bool)
-        if self._mask is None or mask.shape != self._mask.shape:
+        if self._layers is None or mask.shape != self._layers.sam.shape:
             raise ValueError(f"mask of shape {mask.shape} does not fit the scene {self.scene_size}")
-        if np.array_equal(mask, self._mask):
+        if np.array_equal(mask, self._layers.sam):
             return
-        self._mask = mask.copy()
-        self.mask_changed.emit(None)
+        top = self.stack.command(self.stack.index() - 1) if self.stack.index() == self.stack.count() else None
+        if isinstance(top, SnapshotCommand) and top.prompts and top.after.prompts == (self._points, self._box):
+            self._layers.sam[:] = mask  # the result of the click or box just made: the same undo step
+            top.after = self._snapshot()
+            self._refresh(None)
+            return
+        self._edit("SAM mask", lambda: self._layers.sam.__setitem__(slice(None), mask))
+
+    def set_sam_mode(self, mode: str) -> None:
+        """``add``: a SAM result adds to the mask; ``subtract``: it cuts out of it. The mask is kept
+        as it is and the next click or box starts new prompts."""
+        if mode not in SAM_MODES:
+            raise ValueError(f"SAM mode is one of {SAM_MODES}, not {mode!r}")
+        if mode == self._sam_mode:
+            return
+        if self._layers is not None and (self._layers.sam.any() or self._points or self._box is not None):
+            self._edit("Bake mask", self._bake)
+        self._sam_mode = mode
+        self.sam_mode_changed.emit(mode)
+
+    def set_detections(self, detections: tuple) -> None:
+        detections = tuple(detections)
+        if detections != self._detections:
+            self._detections = detections
+            self.detections_changed.emit(detections)
 
     def begin_stroke(self) -> None:
         """Call once before the segments of one brush or eraser stroke (one undo step)."""
-        if self._mask is not None:
-            self._push_undo()
+        self.end_stroke()
+        if self._layers is not None:
+            self._stroke = (self._layers.painted.copy(), self._layers.erased.copy())
+            self._stroke_region = None
 
     def paint(self, start: tuple[float, float], end: tuple[float, float], radius: float,
               value: bool = True) -> bool:
-        """Paint (``value`` True) or erase a round brush from ``start`` to ``end``."""
-        if self._mask is None:
+        """Paint (``value`` True) or erase a round brush from ``start`` to ``end``; only the
+        brush's region is touched."""
+        if self._layers is None:
             return False
-        changed = stamp_segment(self._mask, start, end, radius, value)
-        if changed is not None:
-            self.mask_changed.emit(changed)
-        return changed is not None
-
-    def clear(self) -> None:
-        """Forget points, box and mask (one undo step)."""
-        if not self._points and self._box is None and not self.has_mask:
-            return
-        self._push_undo()
-        self._set_prompts((), None)
-        if self._mask is not None:
-            self._mask = np.zeros_like(self._mask)
-            self.mask_changed.emit(None)
-
-    def undo(self) -> bool:
-        """Go back one point, box, stroke or clear."""
-        if not self._undo:
+        found = segment_hit(self._layers.painted.shape, start, end, radius)
+        if found is None:
             return False
-        snap = self._undo.pop()
-        if not self._undo:
-            self.undo_changed.emit(False)
-        self._set_prompts(snap.points, snap.box)
-        if snap.mask is not None and not np.array_equal(snap.mask, self._mask):
-            self._mask = snap.mask
-            self.mask_changed.emit(None)
+        (x0, y0, x1, y1), hit = found
+        painted, erased = self._layers.painted[y0:y1, x0:x1], self._layers.erased[y0:y1, x0:x1]
+        if bool((painted[hit] == value).all() and (erased[hit] != value).all()):
+            return False
+        painted[hit], erased[hit] = value, not value
+        region = (x0, y0, x1, y1)
+        self._stroke_region = union(self._stroke_region, region)
+        self._refresh(region)
         return True
 
+    def end_stroke(self) -> None:
+        """Close the open stroke as one undo step (the canvas calls it on release)."""
+        if self._stroke is None or self._layers is None:
+            self._stroke = None
+            return
+        before, self._stroke = self._stroke, None
+        if self._stroke_region is not None:
+            x0, y0, x1, y1 = self._stroke_region
+            patch = (slice(y0, y1), slice(x0, x1))
+            old = (before[0][patch].copy(), before[1][patch].copy())
+            new = (self._layers.painted[patch].copy(), self._layers.erased[patch].copy())
+            self.stack.push(StrokeCommand(self, self._stroke_region, old, new))
+
+    def clear(self) -> None:
+        """Forget points, box, detections and mask (one undo step)."""
+        if not self._points and self._box is None and not self.has_mask and not self._detections:
+            return
+        self._edit("Clear", self._clear_all)
+        self.set_detections(())
+
+    def undo(self) -> bool:
+        """Go back one point, box, stroke, SAM result or clear."""
+        self.end_stroke()
+        if not self.stack.canUndo():
+            return False
+        self.stack.undo()
+        return True
+
+    def redo(self) -> bool:
+        self.end_stroke()
+        if not self.stack.canRedo():
+            return False
+        self.stack.redo()
+        return True
+
+    def mark_saved(self) -> None:
+        self.stack.setClean()
+
+    # --- for the undo commands ------------------------------------------------------------------------
+    def _snapshot(self) -> Snapshot:
+        return Snapshot.of(self._points, self._box, self._layers)
+
+    def _restore(self, snap: Snapshot) -> None:
+        self._set_prompts(*snap.prompts)
+        if self._layers is not None and snap.restore(self._layers):
+            self._refresh(None)
+
+    def _restore_patch(self, region: Box, patches: tuple[np.ndarray, np.ndarray]) -> None:
+        if self._layers is None:
+            return
+        x0, y0, x1, y1 = region
+        self._layers.painted[y0:y1, x0:x1] = patches[0]
+        self._layers.erased[y0:y1, x0:x1] = patches[1]
+        self._refresh(region)
+
     # --- helpers ------------------------------------------------------------------------------------
-    def _push_undo(self) -> None:
-        mask = None if self._mask is None else self._mask.copy()
-        self._undo.append(_Snapshot(self._points, self._box, mask))
-        del self._undo[:-MAX_UNDO]
-        if len(self._undo) == 1:
-            self.undo_changed.emit(True)
+    def _on_clean(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
+
+    def _edit(self, text: str, change, prompts: bool = False) -> None:
+        self.end_stroke()
+        before = self._snapshot()
+        change()
+        self._refresh(None)
+        self.stack.push(SnapshotCommand(self, text, before, self._snapshot(), prompts))
+
+    def _bake(self) -> None:
+        layers = self._layers
+        layers.painted[:] = self._mask
+        layers.erased[:] = False
+        layers.sam[:] = False
+        self._set_prompts((), None)
+
+    def _clear_all(self) -> None:
+        self._set_prompts((), None)
+        if self._layers is not None:
+            for layer in (self._layers.sam, self._layers.painted, self._layers.erased):
+                layer[:] = False
+
+    def _refresh(self, region: Box | None) -> None:
+        """Recompose the mask (in ``region`` only, when given) and report a real change."""
+        if self._layers is None:
+            return
+        if region is None:
+            mask = self._layers.compose(self._sam_mode)
+            if self._mask is not None and np.array_equal(mask, self._mask):
+                return
+            self._mask = mask
+        else:
+            x0, y0, x1, y1 = region
+            self._mask[y0:y1, x0:x1] = self._layers.compose(self._sam_mode, region)
+        self.mask_changed.emit(region)
 
     def _set_prompts(self, points: tuple[Point, ...], box: Box | None) -> None:
         if points != self._points:
@@ -223,4 +327,4 @@ class MaskDocument(QObject):
             self.box_changed.emit(box)
 
 
-__all__ = ["Box", "MaskDocument", "Point", "Tool", "stamp_segment"]
+__all__ = ["Box", "MaskDocument", "Point", "SAM_MODES", "Tool", "stamp_segment"]

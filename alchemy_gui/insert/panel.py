@@ -16,8 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QColorDialog,
     QFileDialog,
     QLabel,
     QScrollArea,
@@ -31,9 +32,10 @@ from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.images import IMAGE_FILTER
 from alchemy_gui.common.workers import JobFailure, JobRunner
-from alchemy_gui.insert.form import InsertForm
+from alchemy_gui.insert.form import LORA_FILTER, InsertForm
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.insert.panel_actions import add_shortcuts, result_action, result_label, result_tooltip
 from alchemy_gui.insert.state import InsertedImage, InsertState, Message
 from alchemy_gui.insert.tools import ActionArea, ResultStrip, ToolBar
 from alchemy_gui.projects.state import ProjectsState
@@ -63,9 +65,9 @@ class InsertPanel(QWidget):
         self.stack.addWidget(self._main_page())
         QVBoxLayout(self).addWidget(self.stack)
         self.bindings: list[Binding] = []
-        self._shown_results = 0
         self._bind()
         projects_state.current_changed.connect(self.insert_state.set_project)
+        self.insert_state.insert_finished.connect(self._show_new_result)
         self.insert_state.set_project(projects_state.current)
 
     # --- layout -------------------------------------------------------------------------------------
@@ -104,25 +106,39 @@ class InsertPanel(QWidget):
         keep(bind_to(state, "progress", self._show_progress))
         keep(bind_to(state, "message", self._show_message))
         keep(bind_to(state, "results", self._show_results))
+        keep(bind_to(state, "result_order", lambda _order: self._show_results(state.results)))
         tools.tool_changed.connect(self._choose_tool)
-        tools.undo.clicked.connect(doc.undo)
-        tools.clear.clicked.connect(doc.clear)
+        tools.undo.clicked.connect(state.undo)
+        tools.redo.clicked.connect(state.redo)
+        tools.clear.clicked.connect(state.clear_mask)
         tools.fit.clicked.connect(self.canvas.fit)
+        tools.actual.clicked.connect(self.canvas.actual_size)
         tools.detect.clicked.connect(state.auto_detect)
+        tools.instance.activated.connect(lambda i: state.pick_detection(tools.instance.itemData(i)))
+        tools.sam_mode.activated.connect(lambda i: doc.set_sam_mode(tools.sam_mode.itemData(i)))
+        tools.opacity.setValue(round(self.canvas.mask_opacity * 100))
+        tools.opacity.valueChanged.connect(lambda v: self.canvas.set_mask_style(opacity=v / 100))
+        tools.colour.clicked.connect(self.choose_mask_colour)
         doc.undo_changed.connect(tools.undo.setEnabled)
+        doc.redo_changed.connect(tools.redo.setEnabled)
+        doc.detections_changed.connect(tools.show_detections)
+        doc.sam_mode_changed.connect(lambda mode: tools.sam_mode.setCurrentIndex(tools.sam_mode.findData(mode)))
         doc.scene_changed.connect(self._back_to_editing)
         self.canvas.segment_requested.connect(state.request_mask)
+        self.canvas.view_changed.connect(lambda: tools.zoom_label.setText(f"{self.canvas.zoom_percent()} %"))
         self.results.compare.toggled.connect(self._show_selected)
         self.results.selected.connect(self._on_result_selected)
         self.results.open_folder.clicked.connect(self.open_result_folder)
+        self.results.action.connect(lambda name, path: result_action(self, name, path))
+        self.results.order.activated.connect(lambda i: setattr(state, "result_order", self.results.order.itemData(i)))
         self.settings.open_scene_button.clicked.connect(self.choose_scene)
         self.settings.generate_button.clicked.connect(state.generate_scene)
+        self.settings.add_lora_button.clicked.connect(lambda: self.choose_lora_file(style=False))
+        self.settings.add_style_button.clicked.connect(lambda: self.choose_lora_file(style=True))
         self.insert_button.clicked.connect(state.insert)
         self.cancel_button.clicked.connect(state.cancel)
         self.details_button.clicked.connect(self._show_details)
-        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
-        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        undo.activated.connect(doc.undo)
+        self.shortcuts = add_shortcuts(self)
 
     # --- showing the state ----------------------------------------------------------------------------
     def _show_project(self, project) -> None:
@@ -146,14 +162,12 @@ class InsertPanel(QWidget):
         self.details_button.setVisible(bool(message.detail))
 
     def _show_results(self, results: tuple[InsertedImage, ...]) -> None:
-        grew = len(results) > self._shown_results
-        self._shown_results = len(results)
+        state = self.insert_state
         self.results.clear()
-        for result in reversed(results):  # the strip puts each new item first
-            self.results.add(str(result.path), result.thumbnail, f"seed {result.seed}",
-                             f"{result.path}\n{result.prompt}")
-        if grew:
-            self.results.list.setCurrentRow(0)
+        self.results.show_orders(state.score_names(), state.result_order)
+        for result in reversed(state.ordered_results()):  # the strip puts each new item first
+            self.results.add(str(result.path), result.thumbnail, result_label(result), result_tooltip(result))
+
 
     # --- user actions -------------------------------------------------------------------------------
     def choose_scene(self) -> None:
@@ -162,6 +176,21 @@ class InsertPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Open a scene", start, IMAGE_FILTER)
         if path:
             self.insert_state.open_scene(Path(path))
+
+    def _show_new_result(self, result) -> None:
+        """A finished insertion is shown at once (After)."""
+        self.results.select_path(str(result.project_outputs[-1]))
+
+    def choose_lora_file(self, style: bool = False) -> None:
+        title = "Choose a style LoRA" if style else "Choose an SDXL LoRA file"
+        path, _ = QFileDialog.getOpenFileName(self, title, str(Path.home()), LORA_FILTER)
+        if path:
+            self.insert_state.add_lora_file(Path(path), style=style)
+
+    def choose_mask_colour(self) -> None:
+        colour = QColorDialog.getColor(self.canvas.mask_colour, self, "Mask colour")
+        if colour.isValid():
+            self.canvas.set_mask_style(colour=colour)
 
     def _choose_tool(self, tool: Tool) -> None:
         self._back_to_editing()

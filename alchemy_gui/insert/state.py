@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from alchemy_engine import api
@@ -26,6 +26,7 @@ from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
 from alchemy_gui.insert.jobs import (
     Choice,
     Choices,
@@ -33,16 +34,21 @@ from alchemy_gui.insert.jobs import (
     InsertOutcome,
     LoadedScene,
     SamMask,
+    SceneToLoad,
     choices_job,
     generate_scene_job,
     insert_job,
     load_scene_job,
+    restore_scene_job,
     segment_job,
 )
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
+from alchemy_gui.insert.state_history import HistoryActions
 
+# ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
-                 "seed", "variations", "work_pixels")
+                 "style_lora", "style_lora_scale", "seed", "variations", "work_pixels")
+AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
 # The mask shaping an insertion starts from is InsertRequest's (grown and feathered), not LocateOptions'.
@@ -61,15 +67,6 @@ class Message:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class InsertedImage:
-    path: Path
-    image: QImage  # full size
-    thumbnail: QImage
-    seed: int
-    prompt: str
-
-
 def same_project(a: Any, b: Any) -> bool:
     return a is b or (a is not None and b is not None and a.root == b.root)
 
@@ -80,7 +77,7 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
     return current if current in values else (values[0] if values else None)
 
 
-class InsertState(QObject):
+class InsertState(HistoryActions, QObject):
     project_changed = Signal(object)
     choices_changed = Signal(object)  # Choices or None (not listed yet)
     scene_prompt_changed = Signal(object)
@@ -91,6 +88,9 @@ class InsertState(QObject):
     progress_changed = Signal(object)  # the last Progress of that job
     message_changed = Signal(object)  # Message
     results_changed = Signal(object)  # tuple of InsertedImage, newest first
+    result_order_changed = Signal(object)  # "newest" or the name of a score
+    lora_files_changed = Signal(object)  # tuple of Choice: LoRA files added from elsewhere
+    parameters_reused = Signal(object)  # the dict read back from an output
     scene_ready = Signal(object)  # LoadedScene, after the document shows it
     mask_ready = Signal(object)  # SamMask, after it replaced the document's mask
     insert_finished = Signal(object)  # InsertResult
@@ -106,6 +106,8 @@ class InsertState(QObject):
     progress = Property(None, same=operator.is_)
     message = Property(Message())
     results = Property(())
+    result_order = Property("newest")
+    lora_files = Property(())
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -116,7 +118,13 @@ class InsertState(QObject):
         self.locate = LocateSettings(self)
         self._long_job: JobWorker | None = None
         self._auto_prompt = ""
+        self._message_from_sam = False  # the status line reports a SAM result (gone after Undo/Clear)
+        self._images: dict[Path, QImage] = {}  # full-size results, loaded when first shown
         self.scene_prompt_changed.connect(self._follow_scene_prompt)
+        self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
+        self._autosave.timeout.connect(self.save_work)
+        self.document.modified_changed.connect(lambda modified: modified and self._autosave.start())
+        self.document.mask_changed.connect(lambda _region: self.document.modified and self._autosave.start())
 
     @property
     def class_noun(self) -> str:
@@ -128,8 +136,11 @@ class InsertState(QObject):
             self.project = project  # the same project re-read (e.g. photos added): keep the work
             self.refresh_choices()
             return
+        self.save_work()  # the scene and mask stay with the project they belong to
         self.project = project
         self.results = ()
+        self._images.clear()
+        self.choices = None
         self.document.set_scene(None)
         self.set_message("")
         if project is None:
@@ -139,16 +150,26 @@ class InsertState(QObject):
         self.scene_prompt = f"a photo of a {project.class_noun} in a park"
         self._follow_scene_prompt()
         self.refresh_choices()
+        self._submit(history_job, Path(project.root), "insert history", self._on_history)
+        self._submit(restore_scene_job, Path(project.root), "restore scene", self._on_scene_restored)
 
     def refresh_choices(self) -> None:
-        """Re-list models and the project's LoRA runs (call after a training run finishes)."""
+        """Re-list models and the project's LoRA runs (call after a training run finishes: the
+        newest finished run is then selected)."""
         if self.project is not None:
             self._submit(choices_job, self.project.root, "insert choices", self._on_choices)
 
     def _on_choices(self, choices: Choices) -> None:
+        before = self.choices
+        choices = dataclasses.replace(choices, runs=choices.runs + self.lora_files)
         self.choices = choices
         self.settings.model = _pick(self.settings.model, choices.models)
-        self.settings.run = _pick(self.settings.run, choices.runs)
+        newest = choices.runs[0].value if choices.runs and choices.runs[0] not in self.lora_files else None
+        known = {c.value for c in before.runs} if before is not None else set()
+        if newest is not None and before is not None and newest not in known:
+            self.settings.run = newest  # a run finished since the last listing: use it
+        else:
+            self.settings.run = _pick(self.settings.run, choices.runs)
         self.locate.sam = _pick(self.locate.sam, choices.sams)
         self.locate.detector = _pick(self.locate.detector, choices.detectors)
         if choices.notes and not self.message.text:
@@ -162,8 +183,12 @@ class InsertState(QObject):
 
     # --- scene --------------------------------------------------------------------------------------
     def open_scene(self, path: Path) -> None:
+        """Open a scene file; the current scene's mask is saved first, and a mask saved earlier
+        for the new scene comes back with it."""
+        self.save_work()
         self.set_message(f"Opening {Path(path).name}…")
-        self._submit(load_scene_job, Path(path), "open scene", self._on_scene_loaded)
+        root = Path(self.project.root) if self.project is not None else None
+        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded)
 
     def generate_scene(self) -> None:
         if self.project is not None:
@@ -171,10 +196,27 @@ class InsertState(QObject):
                          "generate scene", self._on_scene_loaded, long=True)
 
     def _on_scene_loaded(self, scene: LoadedScene) -> None:
-        self.document.set_scene(scene.path, scene.image)
-        self.set_message(f"Scene {scene.path.name}, {scene.image.width()}×{scene.image.height()} px. "
+        self.document.set_scene(scene.path, scene.image, scene.mask)
+        kept = " Its saved mask is back." if scene.mask is not None and scene.mask.any() else ""
+        self.set_message(f"Scene {scene.path.name}, {scene.image.width()}×{scene.image.height()} px.{kept} "
                          "Click on the subject, drag a box, or paint the mask.")
+        self.save_work(force=True)  # remember it as the project's current scene
         self.scene_ready.emit(scene)
+
+    def _on_scene_restored(self, scene: LoadedScene | None) -> None:
+        if scene is not None and self.document.scene_path is None:
+            self._on_scene_loaded(scene)
+
+    def save_work(self, force: bool = False) -> None:
+        """Save the scene's mask in the project (a job; atomic), when it changed or ``force``."""
+        self._autosave.stop()
+        doc = self.document
+        if self.project is None or doc.scene_path is None or not (doc.modified or force):
+            return
+        mask = doc.mask.copy() if doc.has_mask else None
+        doc.mark_saved()
+        self._submit(save_scene_job, SceneMaskToSave(Path(self.project.root), doc.scene_path, mask),
+                     "save scene mask", lambda _job: None)
 
     # --- masks --------------------------------------------------------------------------------------
     def request_mask(self) -> None:
@@ -185,9 +227,10 @@ class InsertState(QObject):
             self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask)
 
     def auto_detect(self) -> None:
-        """The detector finds the class noun, SAM cuts it out; points and box are cleared."""
+        """The detector finds every instance of the class noun, SAM cuts them all out and the boxes
+        are shown (:meth:`pick_detection` keeps one); points and box are cleared."""
         self.document.clear()
-        request = self.segment_request(text=self.class_noun)
+        request = self.segment_request(text=self.class_noun, instance="all")
         if request is None:
             self.set_message("Open or generate a scene first.")
             return
@@ -201,14 +244,43 @@ class InsertState(QObject):
             return  # the user clicked again or changed the scene meanwhile: a newer job follows
         doc.set_mask(sam.mask)
         found = sam.result.detections
+        if locate.text:
+            doc.set_detections(tuple((tuple(d["box"]), float(d["score"]), d.get("label", "")) for d in found))
         what = f"found “{locate.text}” ({len(found)} box{'es' if len(found) != 1 else ''})" if locate.text \
             else "mask updated"
-        self.set_message(f"SAM: {what}, {sam.result.area_fraction:.0%} of the scene.")
+        pick = " Pick one in the Instance list to keep only it." if len(found) > 1 else ""
+        self.set_message(f"SAM: {what}, {sam.result.area_fraction:.0%} of the scene.{pick}")
+        self._message_from_sam = True
         self.mask_ready.emit(sam)
+
+    def pick_detection(self, index: int | None) -> None:
+        """Keep the ``index``-th detection (best first) as the box prompt, or all of them (None)."""
+        found = self.document.detections
+        if index is None:
+            self.auto_detect()
+        elif 0 <= index < len(found) and self.document.set_box(found[index][0]):
+            self.request_mask()
+
+    def undo(self) -> None:
+        self.document.undo()
+        self._forget_sam_message()
+
+    def redo(self) -> None:
+        self.document.redo()
+        self._forget_sam_message()
+
+    def clear_mask(self) -> None:
+        self.document.clear()
+        self._forget_sam_message()
+
+    def _forget_sam_message(self) -> None:
+        """A SAM status line describes a mask that Undo, Redo or Clear has just changed."""
+        if self._message_from_sam:
+            self.set_message("")
 
     # --- insertion ----------------------------------------------------------------------------------
     def insert(self) -> None:
-        if self.project is None:
+        if self.project is None or self.busy:
             return
         if self.document.scene_path is None:
             self._fail(JobFailure("Open or generate a scene first."))
@@ -224,8 +296,9 @@ class InsertState(QObject):
 
     def _on_inserted(self, outcome: InsertOutcome) -> None:
         result = outcome.result
-        new = [InsertedImage(path, image, thumb, seed, result.prompt) for path, image, thumb, seed
-               in zip(result.project_outputs, outcome.images, outcome.thumbnails, result.seeds)]
+        new = [InsertedImage(path, thumb, seed, result.prompt, result.scene) for path, thumb, seed
+               in zip(result.project_outputs, outcome.thumbnails, result.seeds)]
+        self._images.update(zip(result.project_outputs, outcome.images))
         self.results = tuple(reversed(new)) + self.results
         notes = " ".join(f"Note: {n}." for n in result.notes)
         self.set_message(f"Done: {len(result.project_outputs)} image(s) in {result.project_outputs[0].parent}. "
@@ -236,9 +309,6 @@ class InsertState(QObject):
         if self._long_job is not None:
             self._long_job.cancel()
             self.set_message("Cancelling…")
-
-    def result_image(self, path: str | Path) -> QImage | None:
-        return next((r.image for r in self.results if r.path == Path(path)), None)
 
     # --- requests -----------------------------------------------------------------------------------
     def locate_options(self, **changes: Any) -> LocateOptions:
@@ -255,6 +325,9 @@ class InsertState(QObject):
         """The insertion request; its mask is filled in by the job that saves the document's mask."""
         values = self.settings.values()
         values["prompt"] = (values["prompt"] or "").strip() or None
+        if values["run"] in {c.value for c in self.lora_files}:  # a file from elsewhere, not a run
+            values["lora"], values["run"] = Path(values["run"]), None
+        values["style_lora"] = Path(values["style_lora"]) if values["style_lora"] else None
         locate = dataclasses.replace(api.defaults(InsertRequest)["locate"], grow=self.locate.grow,
                                      feather=float(self.locate.feather))
         return InsertRequest(project=str(self.project.root), scene=Path(self.document.scene_path), locate=locate,
@@ -286,10 +359,12 @@ class InsertState(QObject):
             self.busy = False
 
     def _fail(self, failure: JobFailure) -> None:
+        self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)
         self.job_failed.emit(failure)
 
     def set_message(self, text: str) -> None:
+        self._message_from_sam = False
         self.message = Message(text)
 
 

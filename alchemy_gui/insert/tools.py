@@ -6,11 +6,13 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSlider,
@@ -22,12 +24,13 @@ from PySide6.QtWidgets import (
 from alchemy_engine.jobs import Progress
 from alchemy_gui.insert.mask_document import Tool
 
+TOOL_KEYS = {Tool.CLICK: "S", Tool.BOX: "X", Tool.BRUSH: "B", Tool.ERASER: "E"}
 TOOL_TIPS = {
-    Tool.CLICK: "Click: left-click on the subject, right-click (or Alt+click) on what is not the subject; "
+    Tool.CLICK: "Click (S): left-click on the subject, right-click (or Alt+click) on what is not the subject; "
                 "SAM updates the mask after each click",
-    Tool.BOX: "Box: drag a box around the subject; SAM cuts it out",
-    Tool.BRUSH: "Brush: paint the mask (right-drag erases)",
-    Tool.ERASER: "Eraser: erase from the mask",
+    Tool.BOX: "Box (X): drag a box around the subject; SAM cuts it out",
+    Tool.BRUSH: "Brush (B): paint the mask (right-drag erases); [ and ] change its size",
+    Tool.ERASER: "Eraser (E): erase from the mask; [ and ] change its size",
 }
 
 
@@ -36,8 +39,12 @@ class ToolBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(2)
+        layout, view = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(layout)
+        rows.addLayout(view)
         self.group = QButtonGroup(self)
         self.buttons: dict[Tool, QToolButton] = {}
         for tool in Tool:
@@ -55,26 +62,79 @@ class ToolBar(QWidget):
         self.size = QSlider(Qt.Orientation.Horizontal)
         self.size.setRange(1, 256)
         self.size.setFixedWidth(110)
-        self.size.setToolTip("Brush size in image pixels")
-        self.undo = QToolButton()
-        self.undo.setText("Undo")
-        self.undo.setToolTip("Undo the last point, box, stroke or clear (Ctrl+Z)")
+        self.size.setToolTip("Brush size in image pixels ([ smaller, ] larger)")
+        self.undo = _button("Undo", "Undo the last point, box, stroke, SAM result or clear (Ctrl+Z)")
         self.undo.setEnabled(False)
+        self.redo = _button("Redo", "Redo what Undo took back (Ctrl+Shift+Z)")
+        self.redo.setEnabled(False)
+        self.sam_mode = QComboBox()
+        self.sam_mode.addItem("SAM adds", "add")
+        self.sam_mode.addItem("SAM subtracts", "subtract")
+        self.sam_mode.setToolTip("Add: a click or box adds SAM's cut-out to the mask (brush work is kept). "
+                                 "Subtract: it cuts SAM's cut-out out of the mask")
+        self.instance = QComboBox()
+        self.instance.setToolTip("Auto-detect's boxes, best first: keep one, or all of them")
+        self.instance.setEnabled(False)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setFixedWidth(70)
+        self.opacity.setToolTip("Mask opacity")
+        self.colour = _button("Colour", "Mask colour")
+        self.zoom_label = QLabel("100 %")
+        self.zoom_label.setFixedWidth(52)
+        self.zoom_label.setToolTip("Zoom: screen pixels per scene pixel (wheel zooms, middle-drag pans)")
+        self.actual = _button("100%", "Actual size, one scene pixel per screen pixel (Ctrl+0)")
         self.clear = QToolButton()
         self.clear.setText("Clear")
         self.clear.setToolTip("Remove all points, the box and the mask")
         self.fit = QToolButton()
         self.fit.setText("Fit")
-        self.fit.setToolTip("Fit the scene to the view (wheel zooms, middle-drag pans)")
+        self.fit.setToolTip("Fit the scene to the view (F)")
         self.detect = QPushButton("Auto-detect")
+        self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
+                               "in the list next to it")
         layout.addSpacing(8)
-        for widget in (self.size, self.size_label, self.undo, self.clear, self.fit):
+        for widget in (self.size, self.size_label, self.undo, self.redo, self.clear):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)
+        layout.addWidget(self.instance)
+        self.instance.setVisible(False)
+        view.addWidget(self.sam_mode)
+        view.addSpacing(8)
+        view.addWidget(QLabel("Mask"))
+        for widget in (self.opacity, self.colour):
+            view.addWidget(widget)
+        view.addStretch(1)
+        for widget in (self.fit, self.actual, self.zoom_label):
+            view.addWidget(widget)
+
+    def show_detections(self, detections: tuple) -> None:
+        """The Instance list: "all N" then each box with its score."""
+        self.instance.blockSignals(True)
+        self.instance.clear()
+        if detections:
+            self.instance.addItem(f"all {len(detections)}", None)
+            for index, (_box, score, label) in enumerate(detections):
+                self.instance.addItem(f"#{index + 1} {label} {score:.2f}".replace("  ", " "), index)
+        self.instance.setEnabled(len(detections) > 1)
+        self.instance.setVisible(bool(detections))
+        self.instance.blockSignals(False)
 
     def select(self, tool: Tool) -> None:
         self.buttons[tool].setChecked(True)
+
+
+def _button(text: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    return button
+
+
+RESULT_ACTIONS = (("view", "View large…"), ("reuse", "Reuse parameters"), ("scene", "Use as scene"),
+                  ("copy", "Copy image"), ("reveal", "Reveal in folder"), (None, None),
+                  ("delete", "Delete (to the project's trash)"))
 
 
 class ResultStrip(QWidget):
@@ -82,6 +142,7 @@ class ResultStrip(QWidget):
     when one is picked."""
 
     selected = Signal(str)
+    action = Signal(str, str)  # (action name from RESULT_ACTIONS, path)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,10 +156,17 @@ class ResultStrip(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.list.currentItemChanged.connect(self._on_current)
-        self.compare = QPushButton("After")
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.itemDoubleClicked.connect(lambda item: self.action.emit("view", item.data(Qt.ItemDataRole.UserRole)))
+        self.order = QComboBox()
+        self.order.setToolTip("Order of the results: newest first, or by a score (best first)")
+        self.order.addItem("Newest", "newest")
+        self.compare = QPushButton("Showing: After")
         self.compare.setCheckable(True)
-        self.compare.setToolTip("Toggle between the result (After) and the scene it came from (Before)")
-        self.compare.toggled.connect(lambda on: self.compare.setText("After" if on else "Before"))
+        self.compare.setToolTip("Toggle between the result (After) and the scene it came from (Before); "
+                                "right-click a result for more")
+        self.compare.toggled.connect(lambda on: self.compare.setText("Showing: " + ("After" if on else "Before")))
         self.compare.setEnabled(False)
         self.open_folder = QPushButton("Open folder")
         self.open_folder.setToolTip("Show the folder that holds this image")
@@ -110,6 +178,7 @@ class ResultStrip(QWidget):
         self.edit.clicked.connect(lambda: self.list.setCurrentItem(None))
         side = QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.order)
         for button in (self.compare, self.edit, self.open_folder):
             side.addWidget(button)
         side.addStretch(1)
@@ -128,10 +197,40 @@ class ResultStrip(QWidget):
         self.setVisible(True)
         return item
 
+    def show_orders(self, score_names: tuple[str, ...], current: str) -> None:
+        self.order.blockSignals(True)
+        self.order.clear()
+        self.order.addItem("Newest", "newest")
+        for name in score_names:
+            self.order.addItem(f"Best {name}", name)
+        self.order.setCurrentIndex(max(self.order.findData(current), 0))
+        self.order.setVisible(bool(score_names))
+        self.order.blockSignals(False)
+
+    def _menu(self, pos) -> None:
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        path = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        for name, text in RESULT_ACTIONS:
+            if name is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(text, lambda n=name: self.action.emit(n, path))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+        self.menu = menu  # kept for tests
+
     def clear(self) -> None:
         self.list.clear()
         self.setVisible(False)
         self._on_current(None)
+
+    def select_path(self, path: str) -> None:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == path:
+                self.list.setCurrentRow(row)
+                return
 
     def current_path(self) -> str:
         item = self.list.currentItem()

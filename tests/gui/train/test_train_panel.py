@@ -67,7 +67,7 @@ def test_form_starts_from_the_request_defaults(qtbot, photos, screenshot):
     assert fields["steps"].value() == defaults["steps"]
     assert fields["rank"].value() == defaults["rank"]
     assert fields["resolution"].currentText() == str(defaults["resolution"])
-    assert fields["gradient_checkpointing"].isChecked() == defaults["gradient_checkpointing"]
+    assert fields["gradient_checkpointing"].currentText() == defaults["gradient_checkpointing"] == "auto"
     assert not fields["class_images"].isEnabled()  # follows prior preservation
     fields["prior_preservation"].setChecked(True)
     assert fields["class_images"].isEnabled() and panel.train_state.settings["prior_preservation"]

@@ -1,0 +1,93 @@
+"""The Insert panel's keyboard shortcuts and what a result's context menu does.
+
+Shortcuts (active while the Insert panel has focus): B brush, E eraser, S click (SAM), X box,
+[ / ] brush size, F fit, Ctrl+0 100 %, Ctrl+Z undo, Ctrl+Shift+Z redo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from alchemy_gui.insert.history_jobs import InsertedImage
+from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.insert.result_view import ResultDialog
+
+BRUSH_STEP = 1.25  # [ and ] scale the brush by this much
+
+
+def result_label(result: InsertedImage) -> str:
+    """The text under a thumbnail: the seed, and the scores when the image has any."""
+    seed = f"seed {result.seed}" if result.seed is not None else result.path.stem
+    scores = " ".join(f"{name} {value:.2f}" for name, value in sorted(result.scores.items()))
+    return f"{seed}\n{scores}" if scores else seed
+
+
+def result_tooltip(result: InsertedImage) -> str:
+    lines = [str(result.path), result.prompt]
+    lines += [f"{name}: {value:.3f}" for name, value in sorted(result.scores.items())]
+    return "\n".join(line for line in lines if line)
+
+
+def add_shortcuts(panel: Any) -> list[QShortcut]:
+    state, canvas = panel.insert_state, panel.canvas
+
+    def brush(factor: float) -> None:
+        state.brush_size = max(1, min(256, round(state.brush_size * factor) + (1 if factor > 1 else -1)))
+
+    keys = [("B", lambda: panel._choose_tool(Tool.BRUSH)), ("E", lambda: panel._choose_tool(Tool.ERASER)),
+            ("S", lambda: panel._choose_tool(Tool.CLICK)), ("X", lambda: panel._choose_tool(Tool.BOX)),
+            ("[", lambda: brush(1 / BRUSH_STEP)), ("]", lambda: brush(BRUSH_STEP)), ("F", canvas.fit),
+            ("Ctrl+0", canvas.actual_size), (QKeySequence.StandardKey.Undo, state.undo),
+            ("Ctrl+Shift+Z", state.redo)]
+    shortcuts = []
+    for key, slot in keys:
+        shortcut = QShortcut(QKeySequence(key), panel)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+        shortcuts.append(shortcut)
+    return shortcuts
+
+
+def result_action(panel: Any, name: str, path: str) -> None:
+    """One entry of a result's context menu (see ``tools.RESULT_ACTIONS``)."""
+    state = panel.insert_state
+    result = state.result(path)
+    if result is None:
+        return
+    if name == "view":
+        show_large(panel, result)
+    elif name == "reuse":
+        state.reuse_parameters(result.path)
+    elif name == "scene":
+        state.use_as_scene(result.path)
+    elif name == "copy":
+        image = state.result_image(result.path)
+        if image is not None:
+            QGuiApplication.clipboard().setImage(image)
+            state.set_message(f"Copied {result.path.name} to the clipboard.")
+    elif name == "reveal":
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.path.parent)))
+    elif name == "delete":
+        answer = QMessageBox.question(panel, "Delete result", f"Move {result.path.name} to the project's trash "
+                                      "folder (trash/outputs/)? You can move it back from there.")
+        if answer == QMessageBox.StandardButton.Yes:
+            state.delete_result(result.path)
+
+
+def show_large(parent: QWidget, result: InsertedImage) -> ResultDialog:
+    after = parent.insert_state.result_image(result.path) or QImage()
+    before = QImage(str(result.scene)) if result.scene is not None and Path(result.scene).is_file() else QImage()
+    caption = result_tooltip(result)
+    dialog = ResultDialog(f"Result — {result.path.name}", before, after, caption, parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    parent.result_dialog = dialog  # kept for tests
+    return dialog
+
+
+__all__ = ["add_shortcuts", "result_action", "result_label", "result_tooltip", "show_large"]

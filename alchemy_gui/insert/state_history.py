@@ -1,0 +1,111 @@
+"""The Insert area's history and LoRA-file actions, part of
+:class:`~alchemy_gui.insert.state.InsertState` (which declares the signals and properties they use):
+the project's outputs (newest first or by score), reusing an output's parameters, using it as the
+scene, deleting it to the project's trash, and LoRA files added from elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QImage
+
+from alchemy_engine import api
+from alchemy_gui.insert.history_jobs import InsertedImage, check_lora_job, parameters_job, trash_job
+from alchemy_gui.insert.jobs import Choice
+
+REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
+          "variations", "work_pixels")  # what "Reuse parameters" takes from an output
+
+
+class HistoryActions:
+    """Mixed into InsertState (a QObject); ``self`` is that state."""
+
+    results: Any
+    result_order: Any
+    lora_files: Any
+    _images: dict[Path, QImage]
+
+    # --- history ------------------------------------------------------------------------------------
+    def _on_history(self, found: tuple[InsertedImage, ...]) -> None:
+        known = {r.path for r in self.results}
+        self.results = self.results + tuple(r for r in found if r.path not in known)
+
+    def result(self, path: str | Path) -> InsertedImage | None:
+        return next((r for r in self.results if r.path == Path(path)), None)
+
+    def result_image(self, path: str | Path) -> QImage | None:
+        """The full-size output (read on first use and kept)."""
+        path = Path(path)
+        if self.result(path) is None:
+            return None
+        if path not in self._images:
+            self._images[path] = QImage(str(path))
+        return self._images[path]
+
+    def score_names(self) -> tuple[str, ...]:
+        return tuple(sorted({name for r in self.results for name in r.scores}))
+
+    def ordered_results(self) -> tuple[InsertedImage, ...]:
+        """The results in the chosen order: newest first, or by a score (best first, unscored last)."""
+        order = self.result_order
+        if order == "newest":
+            return self.results
+        return tuple(sorted(self.results, key=lambda r: (order not in r.scores, -r.scores.get(order, 0.0))))
+
+    def reuse_parameters(self, path: str | Path) -> None:
+        """Put the settings an output was made with (read from its own PNG) back into the form."""
+        self._submit(parameters_job, Path(path), "read parameters", self._on_parameters)
+
+    def _on_parameters(self, params: dict) -> None:
+        for name in REUSED:
+            if name in params and params[name] is not None:
+                self.settings.set(name, params[name])
+        locate = params.get("locate") or {}
+        for name in ("grow", "feather"):
+            if name in locate:
+                setattr(self.locate, name, type(getattr(self.locate, name))(locate[name]))
+        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…).")
+        self.parameters_reused.emit(params)
+
+    def use_as_scene(self, path: str | Path) -> None:
+        self.open_scene(Path(path))
+
+    def delete_result(self, path: str | Path) -> None:
+        """Move an output to the project's trash folder (``trash/outputs/``)."""
+        if self.project is not None and self.result(path) is not None:
+            self._submit(trash_job, (Path(self.project.root), Path(path)), "delete result", self._on_trashed)
+
+    def _on_trashed(self, moved: tuple[Path, Path]) -> None:
+        path, target = moved
+        self.results = tuple(r for r in self.results if r.path != path)
+        self._images.pop(path, None)
+        self.set_message(f"Moved {path.name} to {target.parent} (move it back to restore it).")
+
+    # --- LoRA files from elsewhere ------------------------------------------------------------------
+    def add_lora_file(self, path: str | Path, style: bool = False) -> None:
+        """Check a LoRA file's header (a job), then offer it and select it (as the subject LoRA,
+        or as the style LoRA); a file that is no SDXL LoRA is refused with the engine's message."""
+        self.set_message(f"Checking {Path(path).name}…")
+        self._submit(check_lora_job, Path(path), "check LoRA",
+                     functools.partial(self._on_lora_checked, style=style))
+
+    def _on_lora_checked(self, info: api.LoraInfo, style: bool) -> None:
+        path = str(Path(info.path).resolve())
+        if path not in {c.value for c in self.lora_files}:
+            label = f"{Path(path).name} (file)"
+            self.lora_files = self.lora_files + (Choice(label, path, f"{path}\n{info.description()}"),)
+            if self.choices is not None:
+                self.choices = dataclasses.replace(self.choices, runs=self.choices.runs + self.lora_files[-1:])
+        if style:
+            self.settings.style_lora = path
+        else:
+            self.settings.run = path
+        self.set_message(f"{Path(path).name}: {info.description()}.")
+
+
+
+__all__ = ["HistoryActions", "REUSED"]
