@@ -7,6 +7,8 @@ the engine's internals. Each function has the shape ``run(request, progress, can
 
 from __future__ import annotations
 
+from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
+from alchemy_engine.evaluation import run as evaluate
 from alchemy_engine.insertion import (
     InsertRequest,
     InsertResult,
@@ -23,16 +25,26 @@ from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallb
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train
 
+
+def eval_models_available(source: str | None = None) -> bool:
+    """Whether insertion ranking can run (the GUI turns --rank on by default when it can)."""
+    from alchemy_engine.evaluation.ranking import eval_models_available as available
+
+    return available(source)
+
+
 JOBS = {
     "train": (TrainRequest, train),
     "insert": (InsertRequest, insert),
     "segment": (SegmentRequest, segment),
     "scene": (SceneRequest, make_scene),
+    "evaluate": (EvaluateRequest, evaluate),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
 __all__ = [
-    "JOBS", "CancelToken", "InsertRequest", "InsertResult", "JobRequest", "LocateOptions", "Progress",
+    "JOBS", "CancelToken", "EvaluateRequest", "EvaluateResult", "InsertRequest", "InsertResult", "JobRequest",
+    "LocateOptions", "Progress",
     "ProgressCallback", "SceneRequest", "SceneResult", "SegmentRequest", "SegmentResult", "TrainRequest", "TrainResult",
-    "estimate_memory", "insert", "make_scene", "no_progress", "segment", "train",
+    "estimate_memory", "eval_models_available", "evaluate", "insert", "make_scene", "no_progress", "segment", "train",
 ]

@@ -126,6 +126,11 @@ def _register_insert(subparsers: argparse._SubParsersAction) -> None:
                    help="SDXL works on about PX x PX pixels (default 1024)")
     g.add_argument("--colour-match", "--color-match", dest="colour_match", action="store_true",
                    help="match the repainted region's colours to the scene")
+    g.add_argument("--rank", action="store_true",
+                   help="score every variation (DINO on the subject, CLIP-T) and list them best first; "
+                        "needs the evaluation models (python main.py models)")
+    g.add_argument("--eval-models", metavar="FOLDER|demo",
+                   help="where the evaluation models are (default: models/eval/ or the Hugging Face cache)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="folder for the finished images (they are also kept in the project's outputs/)")
     add_json_flag(p)
@@ -144,7 +149,7 @@ def _insert_request(args: argparse.Namespace) -> Any:
         strength=args.strength, steps=args.steps, guidance=args.guidance, lora_scale=args.lora_scale,
         seed=args.seed, variations=args.variations, blur=args.blur, crop_to_mask=args.crop_to_mask,
         crop_padding=args.crop_padding, work_pixels=args.work_size * args.work_size,
-        colour_match=args.colour_match)
+        colour_match=args.colour_match, rank=args.rank, eval_models=args.eval_models)
 
 
 def _insert(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:

@@ -38,6 +38,9 @@ _HELP = {
     "keep_last": "keep this many newest checkpoints (default 2)",
     "sample_every": "draw a preview image every N steps (0 = never)",
     "device": "cpu, cuda, cuda:N or mps (default: the best available)",
+    "eval_every": "score the LoRA every N steps (DINO, CLIP-I, CLIP-T on fixed prompts) into scores.csv (0 = never)",
+    "eval_prompts": "how many fixed DreamBench prompts --eval-every renders (1-8, default 4)",
+    "eval_models": "where the evaluation models are: a folder of model folders, or 'demo' (default: models/eval/)",
 }
 _SKIP = {"project", "model", "resume_run", "fit_memory"}
 

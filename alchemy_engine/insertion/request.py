@@ -137,6 +137,10 @@ class InsertRequest(JobRequest):
     crop_padding: float = 0.25
     work_pixels: int = 1024 * 1024
     colour_match: bool = False
+    # Rank the variations by subject fidelity (evaluation/ranking.py); skipped with a note when the
+    # evaluation models are missing. eval_models: None (installed), "demo" or a folder of models.
+    rank: bool = False
+    eval_models: str | None = None
 
     def validate(self) -> None:
         _check(bool(self.project and self.project.strip()), "name the project to insert from")
@@ -217,6 +221,7 @@ class InsertResult:
     work_size: tuple[int, int]
     detections: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
+    scores: tuple[dict, ...] = ()  # with rank: one per output, same order (best first)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))

@@ -184,7 +184,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
              "work_size": plan.work_size, "detections": outcome.detections}
     lora_hash = _short_hash(lora)
-    outputs, copies = [], []
+    outputs, copies, scores = [], [], []
+    ranker = _ranker(ctx, loaded) if req.rank else None
     ctx.session.use_lora(loaded, lora, req.lora_scale)  # scene generation may have turned it off
     for index, seed in enumerate(req.seeds(req.seed)):
         sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
@@ -194,7 +195,10 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
             sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
             lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength)
-        target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
+        if ranker is not None:
+            scores.append(ranker.score(image, outcome.mask, prompt))
+        target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}",
+                                     {**extra, "scores": scores[-1]} if ranker else extra)
         outputs.append(target)
         copies.append(copy)
         ctx.progress(Progress(stage="output", step=index + 1, total=req.variations,
@@ -202,11 +206,25 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     save_mask(alpha, mask_path)
     if req.out is not None:
         shutil.copyfile(mask_path, metadata.unique_path(Path(req.out).resolve(), mask_path.stem))
+    seeds = req.seeds(req.seed)
+    if ranker is not None:  # best first
+        from alchemy_engine.evaluation.ranking import rank_order
+
+        order = rank_order(scores)
+        outputs, copies, seeds, scores = ([items[i] for i in order] for items in (outputs, copies, seeds, scores))
     return InsertResult(
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
-        mask=mask_path, scene=scene_path, seeds=tuple(req.seeds(req.seed)), prompt=prompt, lora=lora,
+        mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
-        notes=tuple(ctx.notes))
+        notes=tuple(ctx.notes), scores=tuple(scores))
+
+
+def _ranker(ctx: _Context, loaded: Any) -> Any:
+    """Scores for ``--rank``, or None (with a note saying why) when the evaluation models are missing."""
+    from alchemy_engine.evaluation.ranking import insertion_ranker
+
+    ctx.progress(Progress(stage="load", message="loading the evaluation models"))
+    return insertion_ranker(ctx.project, ctx.token, ctx.request.eval_models, loaded.policy.device, ctx.notes)
 
 
 def _short_hash(path: Path) -> str:

@@ -75,6 +75,10 @@ class TrainRequest(JobRequest):
     sample_steps: int = 20
     sample_seed: int = 1234
     resume_run: str | None = None
+    # fidelity scores per checkpoint (evaluation/checkpoint_scores.py): 0 = off
+    eval_every: int = 0
+    eval_prompts: int = 4
+    eval_models: str | None = None
 
     @property
     def lora_alpha(self) -> float:
@@ -155,6 +159,10 @@ class TrainRequest(JobRequest):
         _require(_is_int(self.keep_last) and self.keep_last >= 1, f"keep_last must be ≥ 1 (got {self.keep_last!r})")
         _require(_is_int(self.sample_steps) and 1 <= self.sample_steps <= 200,
                  f"sample_steps must be between 1 and 200 (got {self.sample_steps!r})")
+        _require(_is_int(self.eval_every) and self.eval_every >= 0,
+                 f"eval_every must be a whole number ≥ 0 (0 = off) (got {self.eval_every!r})")
+        _require(_is_int(self.eval_prompts) and 1 <= self.eval_prompts <= 8,
+                 f"eval_prompts must be between 1 and 8 (got {self.eval_prompts!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,11 +181,14 @@ class TrainResult:
     samples: tuple[Path, ...] = ()
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    scores_csv: Path | None = None  # runs/<id>/scores.csv with eval_every
+    best_step: int | None = None  # the evaluated step with the highest DINO + CLIP-T
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         for key in ("run_dir", "lora", "lora_kohya"):
             out[key] = str(out[key])
+        out["scores_csv"] = str(self.scores_csv) if self.scores_csv else None
         out["samples"] = [str(p) for p in self.samples]
         out["warnings"] = list(self.warnings)
         return out
