@@ -26,9 +26,8 @@ def register(subparsers: Any) -> None:
 
 
 def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
-    from alchemy_engine.models import find_models
-
     from alchemy_engine.evaluation.eval_models import eval_inventory
+    from alchemy_engine.models import find_models
 
     inventory = find_models(detect_sam_variants=args.sam_variants).to_dict()
     inventory["eval"] = eval_inventory()
