@@ -10,13 +10,12 @@ whole, with a note saying so.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-from alchemy_engine.evaluation.metrics import content_key
 
 PADDING = 0.1
 Box = tuple[int, int, int, int]
@@ -82,7 +81,9 @@ def reference_images(project, crop: bool) -> tuple[list[ReferenceCrop], list[str
                 image, box = cropped
         elif crop:
             unmasked.append(photo.name)
-        out.append(ReferenceCrop(image, content_key(image, f"{photo.sha256}|{box}"), box, photo.path))
+        # the photo's pixel hash and the crop box determine the pixels: no need to hash them again
+        key = hashlib.sha256(f"{photo.sha256}|{image.size}|{box}".encode()).hexdigest()[:24]
+        out.append(ReferenceCrop(image, key, box, photo.path))
     notes = []
     if unmasked:
         notes.append(f"reference photo(s) {', '.join(unmasked)} have no subject mask, so the subject-crop "

@@ -42,3 +42,20 @@ def test_dreambench_prompt_sets():
     assert prompts.without_token("a red sks dog", "sks") == "a red dog"
     assert prompts.class_prompt("owl") == "an owl"
     assert len(set(prompts.preview_prompts(8, "sks", "dog"))) == 8
+
+
+def test_checkpoint_scores_are_skipped_with_a_warning_without_models(tmp_path):
+    from eval_helpers import make_project
+
+    from alchemy_engine.evaluation.checkpoint_scores import CheckpointScores, best_step, eval_prompt_names
+
+    project = make_project(tmp_path / "photos", count=1)
+    warnings: list[str] = []
+    names = eval_prompt_names(2, "sks", "dog")
+    assert names == {"eval-0": "a sks dog in the jungle", "eval-1": "a sks dog on the beach"}
+    scores = CheckpointScores.create(tmp_path / "run", project, names, source=None, device="cpu",
+                                     resumed_from=None, warnings=warnings)
+    assert scores is None and len(warnings) == 1 and "models/eval/dino-vits16" in warnings[0]
+    rows = [{"step": 2, "dino": 0.5, "clip_t": 0.30}, {"step": 4, "dino": 0.7, "clip_t": 0.20},
+            {"step": 6, "dino": 0.6, "clip_t": 0.31}]
+    assert best_step(rows) == 6 and best_step([]) is None
