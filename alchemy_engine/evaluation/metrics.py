@@ -182,8 +182,10 @@ class FidelityScorer:
             out["dinov2"] = self.dinov2.name
         return out
 
-    def embed(self, images: Sequence[Image.Image]) -> dict[str, Any]:
-        return {name: encoder.embed_images(images) for name, encoder in self.encoders.items()}
+    def embed(self, images: Sequence[Image.Image], names: Sequence[str] | None = None) -> dict[str, Any]:
+        """Embeddings by model name, for every encoder or only ``names``."""
+        return {name: encoder.embed_images(images) for name, encoder in self.encoders.items()
+                if names is None or name in names}
 
     def references(self, images: Sequence[Image.Image], keys: Sequence[str] | None = None) -> References:
         """Embeddings of ``images`` for every encoder, reusing the cache (``keys``: content keys)."""
@@ -203,9 +205,12 @@ class FidelityScorer:
         return References(out, len(keys))
 
     def score(self, images: Sequence[Image.Image], refs: References | None,
-              prompts: Sequence[str] | str | None = None, prefix: str = "") -> list[dict[str, float]]:
-        """Per image: ``dino``, ``clip_i``, ``dinov2`` (vs. the mean over ``refs``) and ``clip_t``."""
-        embedded = self.embed(images)
+              prompts: Sequence[str] | str | None = None, prefix: str = "",
+              subject_only: bool = False) -> list[dict[str, float]]:
+        """Per image: ``dino``, ``clip_i``, ``dinov2`` (vs. the mean over ``refs``) and ``clip_t``.
+        ``subject_only`` skips CLIP (``dino`` and ``dinov2`` only: the subject-crop ranking score)."""
+        names = [e.name for e in self.encoders.values() if e.family != "clip"] if subject_only else None
+        embedded = self.embed(images, names)
         return self.score_embedded(embedded, refs, prompts, prefix)
 
     def score_embedded(self, embedded: dict[str, Any], refs: References | None,
@@ -217,6 +222,8 @@ class FidelityScorer:
             if self.dinov2 is not None:
                 columns["dinov2"] = self.dinov2.name
             for column, name in columns.items():
+                if name not in embedded:
+                    continue
                 for row, value in zip(rows, _mean_cos(embedded[name], refs.embeddings[name])):
                     row[prefix + column] = value
         if prompts is not None and not prefix:

@@ -1,9 +1,10 @@
 """Ranking insertion variations, and keeping the scorer loaded between jobs.
 
-Every variation gets subject similarity on the inserted region (``dino_subject``: DINO of the
-mask's padded box against the reference photos cropped to their subject masks), the same on the
-whole image (``dino``, ``clip_i``) and prompt agreement (``clip_t``: the insertion prompt without
-the rare token). Variations are ordered by ``dino_subject``, best first (``clip_t`` breaks ties):
+Every variation gets subject similarity on the inserted region (``dino_subject``, and
+``dinov2_subject`` when loaded: DINO of the mask's padded box against the reference photos cropped
+to their subject masks), the same on the whole image (``dino``, ``clip_i``) and prompt agreement
+(``clip_t``: the insertion prompt without the rare token). CLIP does not see the crop: it would
+double the cost of ranking (CLIP-L is the big model) for a score the ranking does not use. Variations are ordered by ``dino_subject``, best first (``clip_t`` breaks ties):
 the product exists to put *this* dog into the scene.
 
 Missing evaluation models never fail an insertion: :func:`insertion_ranker` returns None and a
@@ -82,7 +83,7 @@ class InsertionRanker:
         row = self.scorer.score([image], self.refs, prompts.without_token(prompt, self.token))[0]
         cropped = subject_crop.crop_to_mask(image, mask)
         if cropped is not None:
-            crop_row = self.scorer.score([cropped[0]], self.crop_refs)[0]
+            crop_row = self.scorer.score([cropped[0]], self.crop_refs, subject_only=True)[0]
             row.update({f"{k}_subject": v for k, v in crop_row.items()})
             row["subject_box"] = list(cropped[1])
         return {**{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()},

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from alchemy_engine.atomic import atomic_path, atomic_write_json, atomic_write_text
 
-METRICS = ("dino", "clip_i", "clip_t", "dinov2", "dino_subject", "clip_i_subject", "dinov2_subject")
+METRICS = ("dino", "clip_i", "clip_t", "dinov2", "dino_subject", "dinov2_subject")
 CSV_COLUMNS = ("set", "prompt_index", "prompt", "seed", "file") + METRICS
 # Image-Alchemy (arXiv 2505.10743) Table 1, DreamBench, as printed there; DINO / CLIP-I / CLIP-T.
 PAPER_TABLE_1 = {

@@ -50,7 +50,7 @@ def test_insert_rank_orders_three_outputs_with_scores_in_the_png(trained_home, t
     for path, seed, scores in zip(result["outputs"], result["seeds"], result["scores"]):
         stored = json.loads(read_png_text(path)[RESULT_KEY])["scores"]
         assert stored == scores and f"-{seed}" in path
-        assert {"dino", "clip_i", "clip_t", "dino_subject", "clip_i_subject"} <= set(scores)
+        assert {"dino", "clip_i", "clip_t", "dino_subject", "subject_box"} <= set(scores)
         assert scores["models"] == {"dino": "dino-vits16", "clip": "clip-vit-large-patch14"}
 
 
@@ -112,7 +112,7 @@ def test_insert_into_scenes_scores_the_subject_crop(trained_home, tmp_path):
     result = run(EvaluateRequest(project="Rex", out=tmp_path / "eval", model="demo", eval_models="demo",
                                  insert_into=scenes, per_prompt=2, steps=2))
     assert result.summary["mode"] == "insert" and result.summary["scenes"] == ["a.png"]
-    assert {"dino_subject", "clip_i_subject", "dino", "clip_t"} <= set(result.summary["mean"])
+    assert {"dino_subject", "dino", "clip_i", "clip_t"} <= set(result.summary["mean"])
     assert result.contact_sheet.is_file()
 
 
