@@ -17,6 +17,8 @@ from alchemy_engine.app_config import (
     save_preset,
     system_info,
 )
+from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
+from alchemy_engine.evaluation.report import table_text as fidelity_table
 from alchemy_engine.fields import FieldInfo, defaults, field_info, field_infos
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
@@ -47,6 +49,7 @@ from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.eval import eval_inventory
 from alchemy_engine.models.inventory import (
     default_detector,
     default_sam,
@@ -96,9 +99,18 @@ from alchemy_engine.project.run_history import (
     run_settings,
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
+from alchemy_engine.studies.evaluate import run as evaluate
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train
 from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
+
+
+def eval_models_available(source: str | None = None) -> bool:
+    """Whether insertion ranking can run (the GUI turns --rank on by default when it can)."""
+    from alchemy_engine.evaluation.ranking import eval_models_available as available
+
+    return available(source)
+
 
 JOBS = {
     "train": (TrainRequest, train),
@@ -106,6 +118,7 @@ JOBS = {
     "segment": (SegmentRequest, segment),
     "scene": (SceneRequest, make_scene),
     "mask": (AutoMaskRequest, auto_mask),
+    "evaluate": (EvaluateRequest, evaluate),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
@@ -140,4 +153,6 @@ __all__ = [
     # the app's settings, presets and this computer
     "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",
     "system_info",
+    # fidelity scores
+    "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available", "eval_inventory", "fidelity_table",
 ]

@@ -45,6 +45,9 @@ class Stage(str, enum.Enum):
     SCENE = "scene"
     INSERT = "insert"
     OUTPUT = "output"
+    # fidelity scores
+    GENERATE = "generate"  # images made for scoring
+    EVALUATE = "evaluate"  # carries preview (a strip of the scored images)
     # any job
     NOTE = "note"  # something the user should know, e.g. a setting the engine changed
     WAITING = "waiting"  # queued behind another job (front-ends)

@@ -32,7 +32,7 @@ HOOKED = ("torch", "torchvision", "PySide6", "shiboken6", "numpy", "PIL", "platf
 # Only these transformers model families are used (SDXL's CLIP text encoders; Grounding DINO with
 # its Swin image and BERT text backbones; the auto classes that pick them). The other ~400
 # families would only add build time and size.
-TRANSFORMERS_MODELS = ("auto", "bert", "clip", "clip_vision", "grounding_dino", "swin")
+TRANSFORMERS_MODELS = ("auto", "bert", "clip", "clip_vision", "dinov2", "grounding_dino", "swin", "vit")
 
 # Libraries loaded by path at run time, which PyInstaller's link analysis cannot see: torchvision's
 # operators (torch.ops.load_library("_C_stable.so"): nms, roi_align, image decoding) and NVRTC's

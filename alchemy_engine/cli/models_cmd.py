@@ -26,15 +26,20 @@ def register(subparsers: Any) -> None:
 
 
 def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.api import find_models
+    from alchemy_engine.api import eval_inventory, find_models
 
     inventory = find_models(detect_sam_variants=args.sam_variants).to_dict()
+    inventory["eval"] = eval_inventory()
     if not out.json_mode:
         for group in ("sdxl", "sam", "detector"):
             out.info(f"{group} (put files in {inventory['folders'][group]}):")
             for entry in inventory[group]:
                 note = f"  [{entry['note']}]" if entry["note"] else ""
                 out.info(f"  {entry['name']:<28} {entry['kind']:<12} {entry['path']}{note}")
+        out.info(f"evaluation models for scores and --rank (put each in {inventory['eval']['folder']}/<name>/):")
+        for entry in inventory["eval"]["models"]:
+            where = entry["path"] or f"missing: a local copy of {entry['repo_id']} → {entry['put_in']}"
+            out.info(f"  {entry['name']:<28} {where}  [{entry['use']}]")
         out.info(f"Hugging Face cache searched: {inventory['folders']['hf_cache']}")
         return None
     return inventory

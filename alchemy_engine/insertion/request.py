@@ -180,6 +180,14 @@ class InsertRequest(JobRequest):
                                label="Work size", help="SDXL works on about this many pixels")
     colour_match: bool = setting(False, label="Colour match",
                                  help="match the repainted region's colours to the scene")
+    # Rank the variations by subject fidelity (evaluation/ranking.py); skipped with a note when the
+    # evaluation models are missing.
+    rank: bool = setting(False, label="Rank by fidelity",
+                         help="score every variation (subject DINO on the inserted region, CLIP-T) and order "
+                              "the outputs best first; skipped with a note when the evaluation models are missing")
+    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
+                                      help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
+                                           "<data folder>/models/eval and the Hugging Face cache")
 
     def validate(self) -> None:
         _check(bool(self.project and self.project.strip()), "name the project to insert from")
@@ -267,6 +275,7 @@ class InsertResult:
     detections: tuple[dict, ...] = ()
     notes: tuple[str, ...] = ()
     style_lora: Path | None = None
+    scores: tuple[dict, ...] = ()  # with rank: one per output, same order (best first)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))

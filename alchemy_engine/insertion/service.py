@@ -203,7 +203,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     lora_hash = _short_hash(lora)
     style = (() if req.style_lora is None else
              ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
-    outputs, copies = [], []
+    outputs, copies, scores = [], [], []
+    ranker = _ranker(ctx, loaded) if req.rank else None
     ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
     seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
     for index, seed in enumerate(seeds):
@@ -214,7 +215,10 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
             sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
             lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style)
-        target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}", extra)
+        if ranker is not None:
+            scores.append(ranker.score(image, outcome.mask, prompt))
+        target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}",
+                                     {**extra, "scores": scores[-1]} if ranker else extra)
         outputs.append(target)
         copies.append(copy)
         ctx.progress(Progress(stage=Stage.OUTPUT, step=index + 1, total=req.variations,
@@ -222,11 +226,25 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     mask_path = save_mask(alpha, mask_path, exclusive=True)
     if req.out is not None:
         metadata.copy_new(mask_path, Path(req.out).resolve(), mask_path.stem)
+    if ranker is not None:  # best first
+        from alchemy_engine.evaluation.ranking import rank_order
+
+        order = rank_order(scores)
+        outputs, copies = [outputs[i] for i in order], [copies[i] for i in order]
+        seeds, scores = [seeds[i] for i in order], [scores[i] for i in order]
     return InsertResult(
         outputs=tuple(c for c in copies if c is not None) or tuple(outputs), project_outputs=tuple(outputs),
         mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
-        notes=tuple(ctx.notes), style_lora=req.style_lora)
+        notes=tuple(ctx.notes), style_lora=req.style_lora, scores=tuple(scores))
+
+
+def _ranker(ctx: _Context, loaded: Any) -> Any:
+    """Scores for ``--rank``, or None (with a note saying why) when the evaluation models are missing."""
+    from alchemy_engine.evaluation.ranking import insertion_ranker
+
+    ctx.progress(Progress(stage=Stage.LOAD, message="loading the evaluation models"))
+    return insertion_ranker(ctx.project, ctx.token, ctx.request.eval_models, loaded.policy.device, ctx.notes)
 
 
 def _short_hash(path: Path) -> str:

@@ -127,6 +127,16 @@ class TrainRequest(JobRequest):
                                      help="continue this run (its id or folder) from its newest checkpoint, "
                                           "with its own settings")
 
+    # fidelity scores per checkpoint (evaluation/checkpoint_scores.py): 0 = off
+    eval_every: int = setting(0, minimum=0, label="Score every",
+                              help="render the fixed preview prompts every N steps and score them against the "
+                                   "photos (DINO, CLIP-T) into runs/<id>/scores.csv (0 = off)")
+    eval_prompts: int = setting(4, minimum=1, maximum=25, label="Scored prompts",
+                                help="how many of the DreamBench prompts to render at each scored step")
+    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
+                                      help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
+                                           "<data folder>/models/eval and the Hugging Face cache")
+
     def __post_init__(self) -> None:
         # train_request.json files saved before "auto" existed hold a bool
         if isinstance(self.gradient_checkpointing, bool):
@@ -219,6 +229,10 @@ class TrainRequest(JobRequest):
         _require(_is_int(self.keep_last) and self.keep_last >= 1, f"keep_last must be ≥ 1 (got {self.keep_last!r})")
         _require(_is_int(self.sample_steps) and 1 <= self.sample_steps <= 200,
                  f"sample_steps must be between 1 and 200 (got {self.sample_steps!r})")
+        _require(_is_int(self.eval_every) and self.eval_every >= 0,
+                 f"eval_every must be a whole number ≥ 0 (0 = off) (got {self.eval_every!r})")
+        _require(_is_int(self.eval_prompts) and 1 <= self.eval_prompts <= 8,
+                 f"eval_prompts must be between 1 and 8 (got {self.eval_prompts!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,11 +253,14 @@ class TrainResult:
     notes: tuple[str, ...] = ()  # settings the engine chose or changed, and why
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    scores_csv: Path | None = None  # runs/<id>/scores.csv with eval_every
+    best_step: int | None = None  # the evaluated step with the highest DINO + CLIP-T
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         for key in ("run_dir", "lora", "lora_kohya"):
             out[key] = str(out[key])
+        out["scores_csv"] = str(self.scores_csv) if self.scores_csv else None
         out["samples"] = [str(p) for p in self.samples]
         out["warnings"] = list(self.warnings)
         out["notes"] = list(self.notes)

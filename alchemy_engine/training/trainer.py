@@ -89,7 +89,8 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
                        cache=dataclasses.asdict(cache_stats), samples=tuple(out["samples"]),
                        notes=tuple(c.note() for c in run_setup.changes) + tuple(notes),
                        memory_peaks=peaks.to_dict(), warnings=tuple(run_setup.warnings),
-                       seconds=round(time.monotonic() - started, 2))
+                       seconds=round(time.monotonic() - started, 2), scores_csv=out["scores_csv"],
+                       best_step=out["best_step"])
 
 
 def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, progress: ProgressCallback) -> None:
@@ -203,6 +204,7 @@ def _prepare_data(run_setup: setup.RunSetup, pipe, progress, cancel) -> tuple[ca
         torch.cuda.empty_cache()
     store = cache.TensorCache(project.cache_dir / "training", run_setup.fingerprint)
     extra = {SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
+    extra.update(_eval_prompts(request, project))
     data = cache.prepare(images, pipe, store, resolution=request.resolution, flip=request.flip,
                          extra_prompts=extra, progress=progress, cancel=cancel, load_image=load_rgb,
                          keep_tokens=request.text_encoder_lora)
@@ -213,7 +215,8 @@ def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
     """Drop the text encoders (kept for text-encoder LoRA); park the VAE on the CPU (only previews
     need it); UNet to the device."""
     request = run_setup.request
-    parts = {"unet": pipe.unet, "vae": pipe.vae.to("cpu") if request.sample_every else None,
+    keep_vae = request.sample_every or request.eval_every
+    parts = {"unet": pipe.unet, "vae": pipe.vae.to("cpu") if keep_vae else None,
              "scheduler": pipe.scheduler}
     if request.text_encoder_lora:
         parts.update(text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2)
@@ -240,6 +243,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
         loss_log.restore(saved["loss_log"], saved["step"])
         progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=checkpoint.name))
     sample_paths = []
+    scores = _checkpoint_scores(run_setup, state)
     timer = StepTimer(request.steps, state.step)
     while state.step < request.steps:
         if cancel.cancelled:
@@ -250,7 +254,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
         state.step += 1
         loss_log.add(state.step, loss, state.lr_scheduler.get_last_lr()[0])
         timer.tick(state.step)
-        sample_paths += _every_n(run_setup, state, loss_log, progress)
+        sample_paths += _every_n(run_setup, state, loss_log, progress, scores)
         _report(progress, state, loss_log, timer, request.steps)
     loss_log.flush()
     if not request.save_every:  # a failed export must still leave something to resume from
@@ -259,15 +263,18 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
     if not request.save_every and state.step != state.resumed_from:
         remove_quietly(checkpoints.checkpoints_dir(run_dir) / f"{checkpoints.PREFIX}{state.step:06d}")
     return {**paths, "samples": sample_paths, "final_loss": loss_log.last[1] if loss_log.last else None,
-            "steps": state.step, "resumed_from": state.resumed_from}
+            "steps": state.step, "resumed_from": state.resumed_from,
+            "scores_csv": scores.csv_path if scores else None, "best_step": scores.best_step if scores else None}
 
 
-def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, progress) -> list:
+def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, progress, scores=None) -> list:
     request, step = run_setup.request, state.step
     if loss_log.due():
         loss_log.flush()
     if request.save_every and (step % request.save_every == 0 or step == request.steps):
         _checkpoint(run_setup, state, loss_log, progress)
+    if scores is not None and (step % request.eval_every == 0 or step == request.steps):
+        scores.evaluate(step, request.steps, lambda name: _render(run_setup, state, name), progress)
     if request.sample_every and (step % request.sample_every == 0 or step == request.steps):
         return [_sample(run_setup, state, progress)]
     return []
@@ -294,13 +301,39 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
                       run_id=run_setup.folder.name, path=folder))
 
 
+def _render(run_setup: setup.RunSetup, state: LoopState, prompt_name: str):
+    """The preview image of a cached prompt: same size, steps and seed every time."""
+    request = run_setup.request
+    embeds = sample_embeddings(state, prompt_name)
+    negative = (torch.zeros_like(embeds[0]), torch.zeros_like(embeds[1]))  # SDXL: zeros for an empty prompt
+    return samples.render(state.parts, embeds, negative, size=(request.resolution, request.resolution),
+                          steps=request.sample_steps, seed=request.sample_seed, device=state.device,
+                          autocast_dtype=run_setup.autocast_dtype)
+
+
+def _eval_prompts(request: TrainRequest, project) -> dict[str, str]:
+    if not request.eval_every:
+        return {}
+    from alchemy_engine.evaluation.checkpoint_scores import eval_prompt_names
+
+    return eval_prompt_names(request.eval_prompts, project.token, project.class_noun)
+
+
+def _checkpoint_scores(run_setup: setup.RunSetup, state: LoopState):
+    """Fidelity scores per checkpoint (``eval_every``), or None (off, or no evaluation models)."""
+    request = run_setup.request
+    if not request.eval_every:
+        return None
+    from alchemy_engine.evaluation.checkpoint_scores import CheckpointScores
+
+    return CheckpointScores.create(run_setup.folder, run_setup.project, _eval_prompts(request, run_setup.project),
+                                   source=request.eval_models, device=str(state.device),
+                                   resumed_from=state.resumed_from, warnings=run_setup.warnings)
+
+
 def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
     request = run_setup.request
-    bucket = (request.resolution, request.resolution)
-    embeds = sample_embeddings(state, SAMPLE)
-    negative = (torch.zeros_like(embeds[0]), torch.zeros_like(embeds[1]))  # SDXL: zeros for an empty prompt
-    image = samples.render(state.parts, embeds, negative, size=bucket, steps=request.sample_steps, seed=request.sample_seed,
-                           device=state.device, autocast_dtype=run_setup.autocast_dtype)
+    image = _render(run_setup, state, SAMPLE)
     path = samples.save_sample(image, run_setup.folder / "samples", state.step)
     progress(Progress(Stage.SAMPLE, step=state.step, total=request.steps, preview=image, preview_path=path))
     return path
