@@ -7,33 +7,12 @@ printed beside the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
-from pathlib import Path
 from typing import Any
 
+from alchemy_engine.api import field_info, field_infos
 from alchemy_engine.cli.common import CliOutput, add_json_flag, add_model_arg, run_job
+from alchemy_engine.cli.options import add_field_option, add_request_options, given
 
-_HELP = {
-    "run": "training run id (default: the newest run with a LoRA)",
-    "lora": "a LoRA .safetensors file instead of the project's run",
-    "device": "cpu, cuda, cuda:N or mps (default: the best available)",
-    "prompts": "auto (live set for pets and people, else object), live, object, or a text file (one prompt a "
-               "line; {token} and {class_noun} are filled in)",
-    "max_prompts": "use only the first N prompts of the set (default 0: all 25)",
-    "per_prompt": "images per prompt, seeds SEED, SEED+1, … (default 4)",
-    "resolution": "image size in pixels, square (default 1024)",
-    "class_images": "images of the plain class prompt for PRES (default 8; 0 skips PRES)",
-    "baseline": "also generate with the LoRA off, for the base model's PRES and DIV (default on; doubles the time)",
-    "insert_into": "a folder of scenes: insert the subject into each (a SCENE.mask.png beside a scene is its "
-                   "mask) and score the subject crop",
-    "sam": "SAM checkpoint for --insert-into (default: the first in models/sam)",
-    "detector": "Grounding DINO folder for --insert-into (default: the first in models/detector)",
-    "eval_models": "where the evaluation models are: a folder of model folders, or 'demo' (default: "
-                   "models/eval/ or the Hugging Face cache)",
-    "clip_model": "clip-vit-large-patch14 (default) or clip-vit-base-patch32",
-    "dinov2": "also score with DINOv2 (facebook/dinov2-base)",
-}
 _SKIP = {"project", "out", "model"}
 
 
@@ -45,34 +24,19 @@ def register(subparsers: Any) -> None:
         description="Generate the DreamBench prompts with the run's LoRA and score subject fidelity (DINO, "
                     "CLIP-I), prompt agreement (CLIP-T), prior preservation (PRES) and diversity (DIV). "
                     "Writes images/, scores.csv, summary.json and contact_sheet.png into --out.")
-    parser.add_argument("project", help="project name, slug or folder")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the results")
+    parser.add_argument("project", help=field_info(EvaluateRequest, "project").help)
+    add_field_option(parser, field_info(EvaluateRequest, "out"), required=True, metavar="DIR")
     add_model_arg(parser)
     add_json_flag(parser)
-    hints = typing.get_type_hints(EvaluateRequest)
-    for field in dataclasses.fields(EvaluateRequest):
-        if field.name not in _SKIP:
-            _add_option(parser, field, hints[field.name])
+    add_request_options(parser, EvaluateRequest, skip=_SKIP)
     parser.set_defaults(handler=evaluate)
-
-
-def _add_option(parser: argparse.ArgumentParser, field: dataclasses.Field, hint: Any) -> None:
-    flag = "--" + field.name.replace("_", "-")
-    kind = ([a for a in typing.get_args(hint) if a is not type(None)] or [hint])[0]
-    help_text = _HELP.get(field.name, f"{field.name.replace('_', ' ')} (default {field.default})")
-    if kind is bool:
-        parser.add_argument(flag, dest=field.name, default=None, action=argparse.BooleanOptionalAction, help=help_text)
-    else:
-        parser.add_argument(flag, dest=field.name, default=None, type=kind, help=help_text,
-                            metavar=field.name.upper())
 
 
 def build_request(args: argparse.Namespace):
     from alchemy_engine.api import EvaluateRequest
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvaluateRequest)
-             if f.name not in _SKIP and getattr(args, f.name, None) is not None}
-    return EvaluateRequest(project=args.project, out=args.out, model=args.model, **given)
+    names = [i.name for i in field_infos(EvaluateRequest) if i.cli and i.name not in _SKIP]
+    return EvaluateRequest(project=args.project, out=args.out, model=args.model, **given(args, names))
 
 
 def evaluate(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.evaluation.prompts import SETS
+from alchemy_engine.fields import setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
 
@@ -32,29 +33,47 @@ class EvaluateRequest(JobRequest):
     ``eval_models``: None (installed models), ``demo``/``demo:mid`` or a folder of model folders.
     """
 
-    project: str
-    out: Path
-    run: str | None = None
-    lora: Path | None = None
-    model: str | None = None
-    device: str | None = None
-    prompts: str = "auto"
-    max_prompts: int = 0
-    per_prompt: int = 4
-    resolution: int = 1024
-    steps: int = 30
-    guidance: float = 7.5
-    negative_prompt: str = DEFAULT_NEGATIVE
-    seed: int = 0
-    lora_scale: float = 1.0
-    class_images: int = 8
-    baseline: bool = True
-    insert_into: Path | None = None
-    sam: str | None = None
-    detector: str | None = None
-    eval_models: str | None = None
-    clip_model: str = CLIP_L
-    dinov2: bool = False
+    project: str = setting(help="project name, slug or folder", cli=False)
+    out: Path = setting(help="folder for the results", cli=False)
+    run: str | None = setting(None, label="Training run", help="training run id (default: the newest run with a LoRA)")
+    lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
+                                help="a LoRA .safetensors file instead of the project's run")
+    model: str | None = setting(None, cli=False, label="Base model",
+                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
+                                     "the local cache, or 'demo' (default: the first SDXL model found)")
+    device: str | None = setting(None, label="Device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    prompts: str = setting("auto", label="Prompt set",
+                           help="auto (live set for pets and people, else object), live, object, or a text file "
+                                "(one prompt a line; {token} and {class_noun} are filled in)")
+    max_prompts: int = setting(0, minimum=0, label="Prompts used",
+                               help="use only the first N prompts of the set (0: all 25)")
+    per_prompt: int = setting(4, minimum=1, maximum=64, label="Images per prompt",
+                              help="images per prompt, seeds SEED, SEED+1, …")
+    resolution: int = setting(1024, minimum=64, maximum=2048, label="Resolution", help="image size in pixels, square")
+    steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
+    guidance: float = setting(7.5, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
+    seed: int = setting(0, minimum=0, label="Seed", help="first seed")
+    lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
+    class_images: int = setting(8, minimum=0, label="Class images",
+                                help="images of the plain class prompt for PRES (0 skips PRES)")
+    baseline: bool = setting(True, label="Base-model baseline",
+                             help="also generate with the LoRA off, for the base model's PRES and DIV (doubles "
+                                  "the time)")
+    insert_into: Path | None = setting(None, metavar="SCENES_DIR", label="Insert into",
+                                       help="a folder of scenes: insert the subject into each (a SCENE.mask.png "
+                                            "beside a scene is its mask) and score the subject crop")
+    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model",
+                              help="SAM checkpoint for --insert-into (default: the best in models/sam)")
+    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector",
+                                   help="Grounding DINO folder for --insert-into (default: the first in "
+                                        "models/detector)")
+    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
+                                      help="where the evaluation models are: a folder of model folders, or 'demo' "
+                                           "(default: models/eval/ or the Hugging Face cache)")
+    clip_model: str = setting(CLIP_L, choices=CLIP_CHOICES, label="CLIP model",
+                              help="the CLIP model of CLIP-I and CLIP-T")
+    dinov2: bool = setting(False, label="DINOv2", help="also score with DINOv2 (facebook/dinov2-base)")
 
     def validate(self) -> None:
         _check(bool(self.project and str(self.project).strip()), "name the project to evaluate")

@@ -95,6 +95,8 @@ class TrainProgressView(QWidget):
             self._reset_stats()
             self.stage.setText("Not running")
             return
+        if event.stage == "note":  # shown on the notes line; the stage and the bar stay as they are
+            return
         self.stage.setText(stage_text(event))
         if event.stage in STEP_STAGES and event.total:
             self.bar.setRange(0, event.total)

@@ -14,7 +14,8 @@ from alchemy_engine.cli.insert_cmd import _insert_request
 from alchemy_engine.cli.train_cmd import build_request
 from alchemy_engine.fields import MISSING, field_infos
 
-REQUESTS = (api.TrainRequest, api.InsertRequest, api.LocateOptions, api.SceneRequest, api.SegmentRequest)
+REQUESTS = (api.TrainRequest, api.InsertRequest, api.LocateOptions, api.SceneRequest, api.SegmentRequest,
+            api.EvaluateRequest)
 
 
 def _parse(*argv: str) -> argparse.Namespace:

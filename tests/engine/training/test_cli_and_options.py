@@ -119,7 +119,7 @@ def test_settings_the_engine_changes_are_reported_and_saved(project):
     notes = [e.message for e in events if e.stage == "note"]
     assert any(n.startswith("optimizer: adamw8bit → adamw (8-bit AdamW needs bitsandbytes") for n in notes)
     assert any(n.startswith("mixed_precision: auto → no") for n in notes)
-    assert list(result.notes) == notes
+    assert set(notes) <= set(result.notes)  # the result also carries the per-phase memory report
     saved = json.loads((result.run_dir / "settings_changed.json").read_text())
     assert saved["optimizer"]["used"] == "adamw" and "bitsandbytes" in saved["optimizer"]["why"]
     request = json.loads((result.run_dir / "train_request.json").read_text())
