@@ -112,6 +112,49 @@ def eval_models_available(source: str | None = None) -> bool:
     return available(source)
 
 
+def export_checkpoint_lora(project, run_id: str, step: int):
+    """Write ``runs/<id>/exports/step-N/lora.safetensors`` and ``lora_kohya.safetensors`` from the
+    kept checkpoint at ``step``; returns ``(lora_path, kohya_path)``."""
+    from alchemy_engine.training.checkpoint_export import export_checkpoint_lora as export
+
+    return export(project, run_id, step)
+
+
+def read_scores(project, run_id: str) -> list[dict]:
+    """``runs/<id>/scores.csv`` as rows (step, dino, clip_i, clip_t, ...); [] when there is none."""
+    from alchemy_engine.evaluation.checkpoint_scores import SCORES_FILE
+    from alchemy_engine.evaluation.checkpoint_scores import read_scores as read
+
+    return read(_run_dir(project, run_id) / SCORES_FILE)
+
+
+def best_scored_step(rows: list[dict]) -> int | None:
+    """The step :func:`read_scores` rows rank best (what ``train --eval-every`` reports)."""
+    from alchemy_engine.evaluation.checkpoint_scores import best_step
+
+    return best_step(rows)
+
+
+def kept_checkpoint_steps(project, run_id: str) -> list[int]:
+    """Steps of the run's kept checkpoints, oldest first (each can be exported)."""
+    from alchemy_engine.project.runs import CHECKPOINT_PREFIX, CHECKPOINT_STATE_FILE, CHECKPOINTS_DIR
+
+    folder = _run_dir(project, run_id) / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return []
+    steps = [int(p.name[len(CHECKPOINT_PREFIX):]) for p in folder.iterdir()
+             if p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()
+             and (p / CHECKPOINT_STATE_FILE).is_file()]
+    return sorted(steps)
+
+
+def _run_dir(project, run_id: str):
+    from pathlib import Path
+
+    root = Path(project.runs_dir) if hasattr(project, "runs_dir") else open_project(str(project)).runs_dir
+    return Path(root) / run_id
+
+
 JOBS = {
     "train": (TrainRequest, train),
     "insert": (InsertRequest, insert),
@@ -154,5 +197,6 @@ __all__ = [
     "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",
     "system_info",
     # fidelity scores
-    "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available", "eval_inventory", "fidelity_table",
+    "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available",
+    "export_checkpoint_lora", "read_scores", "best_scored_step", "kept_checkpoint_steps", "eval_inventory", "fidelity_table",
 ]

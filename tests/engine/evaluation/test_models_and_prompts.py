@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from alchemy_engine.models import eval as eval_models
 from alchemy_engine.evaluation import prompts
+from alchemy_engine.models import eval as eval_models
 from alchemy_engine.models.demo.eval import demo_eval_dir
 
 
