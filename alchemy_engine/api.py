@@ -120,39 +120,36 @@ def export_checkpoint_lora(project, run_id: str, step: int):
     return export(project, run_id, step)
 
 
-def read_scores(project, run_id: str) -> list[dict]:
-    """``runs/<id>/scores.csv`` as rows (step, dino, clip_i, clip_t, ...); [] when there is none."""
+def read_scores(run_dir) -> list[dict]:
+    """A run folder's ``scores.csv`` as rows (step, dino, clip_i, clip_t, ...); [] when there is none."""
+    from pathlib import Path
+
     from alchemy_engine.evaluation.checkpoint_scores import SCORES_FILE
     from alchemy_engine.evaluation.checkpoint_scores import read_scores as read
 
-    return read(_run_dir(project, run_id) / SCORES_FILE)
+    return read(Path(run_dir) / SCORES_FILE)
 
 
 def best_scored_step(rows: list[dict]) -> int | None:
-    """The step :func:`read_scores` rows rank best (what ``train --eval-every`` reports)."""
+    """The step of :func:`read_scores` rows with the highest DINO + CLIP-T (what training reports)."""
     from alchemy_engine.evaluation.checkpoint_scores import best_step
 
     return best_step(rows)
 
 
-def kept_checkpoint_steps(project, run_id: str) -> list[int]:
-    """Steps of the run's kept checkpoints, oldest first (each can be exported)."""
+def kept_checkpoint_steps(run_dir) -> list[int]:
+    """Steps of a run folder's kept checkpoints, oldest first (each can be exported)."""
+    from pathlib import Path
+
     from alchemy_engine.project.runs import CHECKPOINT_PREFIX, CHECKPOINT_STATE_FILE, CHECKPOINTS_DIR
 
-    folder = _run_dir(project, run_id) / CHECKPOINTS_DIR
+    folder = Path(run_dir) / CHECKPOINTS_DIR
     if not folder.is_dir():
         return []
     steps = [int(p.name[len(CHECKPOINT_PREFIX):]) for p in folder.iterdir()
              if p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()
              and (p / CHECKPOINT_STATE_FILE).is_file()]
     return sorted(steps)
-
-
-def _run_dir(project, run_id: str):
-    from pathlib import Path
-
-    root = Path(project.runs_dir) if hasattr(project, "runs_dir") else open_project(str(project)).runs_dir
-    return Path(root) / run_id
 
 
 JOBS = {

@@ -67,7 +67,7 @@ def export_checkpoint_lora(project: Any, run_id: str, step: int) -> tuple[Path, 
     from alchemy_engine.project import open_project
 
     if not hasattr(project, "runs_dir"):
-        project = open_project(str(project))
+        project = open_project(project if isinstance(project, Path) else str(project))
     run_dir = setup.find_run(project, run_id)
     request = setup.saved_request(run_dir)
     folder = checkpoint_folder(run_dir, step)

@@ -23,7 +23,7 @@ def test_export_checkpoint_lora_writes_loadable_files(project, capsys):
 
     result = run(quick_request(project, steps=4, save_every=2, keep_last=2))
     run_id = str(result.run_dir).rstrip("/").split("/")[-1]
-    assert api.kept_checkpoint_steps(project, run_id) == [2, 4]
+    assert api.kept_checkpoint_steps(result.run_dir) == [2, 4]
 
     lora, kohya = api.export_checkpoint_lora(project, run_id, 2)
     assert lora == project.runs_dir / run_id / "exports" / "step-2" / "lora.safetensors"
