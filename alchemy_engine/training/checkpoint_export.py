@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from alchemy_engine.errors import InvalidRequest, ModelError
+from alchemy_engine.errors import AlchemyError, InvalidRequest, ModelError
 from alchemy_engine.project import runs
 from alchemy_engine.training import checkpoints, lora_export, lora_io, setup
 
@@ -61,6 +61,20 @@ def saved_models(tensors: dict[str, torch.Tensor], request) -> dict[str, torch.n
             for component, state in states.items()}
 
 
+def _base_model(model: str | None) -> dict[str, str]:
+    """The base model's name and hash for the metadata, as the finished run writes them; only the
+    name when the model is not where it was (or was not named: "the first found" may have changed)."""
+    from alchemy_engine.models.inventory import resolve_sdxl
+
+    if model is None:
+        return {"base_model": ""}
+    try:
+        source = resolve_sdxl(model)
+        return {"base_model": source.name, "base_model_hash": source.fingerprint()}
+    except AlchemyError:  # moved or deleted since training: the LoRA is still good
+        return {"base_model": str(model)}
+
+
 def export_checkpoint_lora(project: Any, run_id: str, step: int) -> tuple[Path, Path]:
     """Write ``runs/<id>/exports/step-N/lora.safetensors`` and ``lora_kohya.safetensors`` from the
     kept checkpoint at ``step``; returns both paths. ``project`` is a Project, a name or a folder."""
@@ -74,7 +88,7 @@ def export_checkpoint_lora(project: Any, run_id: str, step: int) -> tuple[Path, 
     tensors = checkpoints.read_lora_tensors(folder)
     models = saved_models(tensors, request)
     info = {"token": project.token, "class_noun": project.class_noun,
-            "trigger": f"{project.token} {project.class_noun}", "base_model": str(request.model or ""),
+            "trigger": f"{project.token} {project.class_noun}", **_base_model(request.model),
             "rank": request.rank, "alpha": request.lora_alpha, "steps": int(step),
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
             "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora,

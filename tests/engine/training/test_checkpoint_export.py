@@ -46,3 +46,12 @@ def test_export_checkpoint_lora_writes_loadable_files(project, capsys):
 
     with pytest.raises(InvalidRequest, match="no checkpoint at step 3"):
         api.export_checkpoint_lora(project, run_id, 3)
+
+
+def test_export_with_text_encoder_and_feed_forward_layers_equals_the_finished_run(project):
+    result = run(quick_request(project, steps=2, save_every=2, text_encoder_lora=True, train_ff=True))
+    lora, kohya = api.export_checkpoint_lora(project.root, result.run_dir.name, 2)  # a folder works too
+    for ours, theirs in ((lora, result.lora), (kohya, result.lora_kohya)):
+        a, b = load_file(str(ours)), load_file(str(theirs))
+        assert set(a) == set(b) and any("te2" in k or "text_encoder_2" in k for k in a)
+        assert all(torch.equal(a[k], b[k]) for k in a)
