@@ -112,6 +112,46 @@ def eval_models_available(source: str | None = None) -> bool:
     return available(source)
 
 
+def export_checkpoint_lora(project, run_id: str, step: int):
+    """Write ``runs/<id>/exports/step-N/lora.safetensors`` and ``lora_kohya.safetensors`` from the
+    kept checkpoint at ``step``; returns ``(lora_path, kohya_path)``."""
+    from alchemy_engine.training.checkpoint_export import export_checkpoint_lora as export
+
+    return export(project, run_id, step)
+
+
+def read_scores(run_dir) -> list[dict]:
+    """A run folder's ``scores.csv`` as rows (step, dino, clip_i, clip_t, ...); [] when there is none."""
+    from pathlib import Path
+
+    from alchemy_engine.evaluation.checkpoint_scores import SCORES_FILE
+    from alchemy_engine.evaluation.checkpoint_scores import read_scores as read
+
+    return read(Path(run_dir) / SCORES_FILE)
+
+
+def best_scored_step(rows: list[dict]) -> int | None:
+    """The step of :func:`read_scores` rows with the highest DINO + CLIP-T (what training reports)."""
+    from alchemy_engine.evaluation.checkpoint_scores import best_step
+
+    return best_step(rows)
+
+
+def kept_checkpoint_steps(run_dir) -> list[int]:
+    """Steps of a run folder's kept checkpoints, oldest first (each can be exported)."""
+    from pathlib import Path
+
+    from alchemy_engine.project.runs import CHECKPOINT_PREFIX, CHECKPOINT_STATE_FILE, CHECKPOINTS_DIR
+
+    folder = Path(run_dir) / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return []
+    steps = [int(p.name[len(CHECKPOINT_PREFIX):]) for p in folder.iterdir()
+             if p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX):].isdigit()
+             and (p / CHECKPOINT_STATE_FILE).is_file()]
+    return sorted(steps)
+
+
 JOBS = {
     "train": (TrainRequest, train),
     "insert": (InsertRequest, insert),
@@ -154,5 +194,6 @@ __all__ = [
     "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",
     "system_info",
     # fidelity scores
-    "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available", "eval_inventory", "fidelity_table",
+    "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available",
+    "export_checkpoint_lora", "read_scores", "best_scored_step", "kept_checkpoint_steps", "eval_inventory", "fidelity_table",
 ]

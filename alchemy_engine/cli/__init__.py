@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "alchemy_engine.cli.train_cmd",
     "alchemy_engine.cli.insert_cmd",
     "alchemy_engine.cli.evaluate_cmd",
+    "alchemy_engine.cli.export_cmd",
 )
 
 log = logging.getLogger(__name__)

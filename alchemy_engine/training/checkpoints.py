@@ -190,6 +190,11 @@ def load(checkpoint: Path, *, models: dict[str, torch.nn.Module], optimizer, sch
     return state
 
 
+def read_lora_tensors(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's LoRA parameters, ``<component>/<parameter name>``; raises DamagedCheckpoint."""
+    return _read(Path(checkpoint), runs.LORA_FILE, lambda p: load_file(str(p)))
+
+
 def _read(checkpoint: Path, name: str, reader: Callable[[Path], Any]) -> Any:
     path = checkpoint / name
     try:

@@ -68,6 +68,9 @@ def load_trainable_tensors(models: dict[str, torch.nn.Module], tensors: dict[str
 
 
 def peft_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    saved = getattr(model, "saved_peft_state", None)  # a SavedLora read back from a checkpoint
+    if saved is not None:
+        return dict(saved)
     from peft.utils import get_peft_model_state_dict
 
     return {k: v.detach().to("cpu", torch.float32).contiguous()

@@ -138,12 +138,14 @@ class InsertForm(QWidget):
         self.seed = fw.int_spin_box(insert_info("seed"), minimum=RANDOM_SEED)
         self.seed.setSpecialValueText("random")
         self.variations = fw.int_spin_box(insert_info("variations"))
+        self.rank = fw.check_box(insert_info("rank"))
         self.grow = fw.int_spin_box(locate_info("grow"), suffix=" px")
         self.feather = fw.int_spin_box(locate_info("feather"), suffix=" px")
         self.work_size = fw.int_spin_box(_work_size(insert_info("work_pixels")), suffix=" px", step=64)
         for widget in (self.prompt, self.negative, self.strength, self.steps, self.guidance, self.lora_scale,
                        self.seed, self.variations, self.grow, self.feather, self.work_size):
             form.addRow(self._label(widget), widget)
+        form.addRow("", self.rank)
         return group
 
     @staticmethod
@@ -167,7 +169,7 @@ class InsertForm(QWidget):
         self.bindings.append(self.choice_bindings["style_lora"])
         keep(bind(settings, "style_lora_scale", self.style_lora_scale))
         state.lora_files_changed.connect(self._show_style_choices)
-        for name in ("strength", "steps", "guidance", "lora_scale", "variations"):
+        for name in ("strength", "steps", "guidance", "lora_scale", "variations", "rank"):
             keep(bind(settings, name, getattr(self, name)))
         keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
                   to_model=lambda v: None if v == RANDOM_SEED else v))

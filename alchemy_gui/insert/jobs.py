@@ -23,6 +23,7 @@ from alchemy_engine.api import (
     SceneRequest,
     SegmentRequest,
     SegmentResult,
+    eval_models_available,
     find_models,
     insert,
     load_scene,
@@ -57,6 +58,7 @@ class Choices:
     detectors: tuple[Choice, ...]
     runs: tuple[Choice, ...]
     notes: tuple[str, ...] = ()
+    eval_models: bool = False  # the DINO/CLIP models are there: ranking by fidelity can run
 
 
 def _entries(entries) -> tuple[Choice, ...]:
@@ -91,7 +93,8 @@ def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelTo
         root = Path(inventory.folders["sdxl"]).parent
         notes = (f"No real {', '.join(names[k] for k in demo_only)} model found: the demo ones (random "
                  f"weights) stand in. Put real models in {root} ({', '.join(k + '/' for k in demo_only)}).",)
-    return Choices(found["sdxl"], found["sam"], found["detector"], runs, notes)
+    return Choices(found["sdxl"], found["sam"], found["detector"], runs, notes,
+                   eval_models=eval_models_available())
 
 
 # --- scenes -------------------------------------------------------------------------------------------

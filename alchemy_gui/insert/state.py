@@ -47,7 +47,7 @@ from alchemy_gui.insert.state_history import HistoryActions
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
-                 "style_lora", "style_lora_scale", "seed", "variations", "work_pixels")
+                 "style_lora", "style_lora_scale", "seed", "variations", "work_pixels", "rank")
 AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
@@ -118,6 +118,7 @@ class InsertState(HistoryActions, QObject):
         self.locate = LocateSettings(self)
         self._long_job: JobWorker | None = None
         self._auto_prompt = ""
+        self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False  # the status line reports a SAM result (gone after Undo/Clear)
         self._images: dict[Path, QImage] = {}  # full-size results, loaded when first shown
         self.scene_prompt_changed.connect(self._follow_scene_prompt)
@@ -170,6 +171,9 @@ class InsertState(HistoryActions, QObject):
             self.settings.run = newest  # a run finished since the last listing: use it
         else:
             self.settings.run = _pick(self.settings.run, choices.runs)
+        if choices.eval_models and not self._rank_defaulted:  # on by default when it can run
+            self._rank_defaulted = True
+            self.settings.rank = True
         self.locate.sam = _pick(self.locate.sam, choices.sams)
         self.locate.detector = _pick(self.locate.detector, choices.detectors)
         if choices.notes and not self.message.text:
@@ -359,11 +363,13 @@ class InsertState(HistoryActions, QObject):
             self.busy = False
 
     def _fail(self, failure: JobFailure) -> None:
+        self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)
         self.job_failed.emit(failure)
 
     def set_message(self, text: str) -> None:
+        self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False
         self.message = Message(text)
 

@@ -39,10 +39,11 @@ ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("min_snr_gamma
             ("class_images", "int"), ("prior_weight", "real", 2), ("masked_loss", "bool"),
             ("background_weight", "real", 2), ("gradient_checkpointing", "choice"), ("compile", "choice"),
             ("optimizer", "choice"), ("mixed_precision", "choice"), ("save_every", "int"), ("keep_last", "int"), ("sample_every", "int"),
-            ("sample_prompt", "text"))
+            ("sample_prompt", "text"), ("eval_every", "int"), ("eval_prompts", "int"))
 KINDS = {spec[0]: spec[1] for spec in BASIC + ADVANCED}
 DEPENDS = {"class_images": "prior_preservation", "prior_weight": "prior_preservation",
-           "background_weight": "masked_loss", "sample_prompt": "sample_every"}
+           "background_weight": "masked_loss", "sample_prompt": "sample_every",
+           "eval_prompts": "eval_every"}
 
 
 def info(name: str) -> api.FieldInfo:

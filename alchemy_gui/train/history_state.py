@@ -29,6 +29,9 @@ class RunDetails:
     samples: tuple[tuple[str, QImage], ...]  # (file name, thumbnail), in step order
     settings: dict[str, Any] | None  # the run's train_request.json; None when damaged
     problem: str = ""
+    scores: tuple[dict[str, Any], ...] = ()  # scores.csv rows (step, dino, clip_t, ...), step order
+    best_step: int | None = None  # the scored step with the highest DINO + CLIP-T
+    checkpoints: tuple[int, ...] = ()  # steps of the kept checkpoints (each can be exported)
 
 
 def _details_job(run_dir: Path, progress, cancel) -> RunDetails:
@@ -40,7 +43,24 @@ def _details_job(run_dir: Path, progress, cancel) -> RunDetails:
             image = image.scaled(QSize(SAMPLE_THUMBNAIL, SAMPLE_THUMBNAIL), Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)
         thumbs.append((path.name, image))
-    return RunDetails(found["run"], tuple(found["curve"]), tuple(thumbs), found["settings"], found["problem"])
+    problem = found["problem"]
+    try:
+        scores = tuple(api.read_scores(run_dir))
+    except (ValueError, KeyError, TypeError) as exc:  # a damaged scores.csv: the rest still shows
+        scores, problem = (), "\n".join(filter(None, [problem, f"scores.csv cannot be read ({exc})"]))
+    return RunDetails(found["run"], tuple(found["curve"]), tuple(thumbs), found["settings"], problem,
+                      scores=scores, best_step=api.best_scored_step(list(scores)),
+                      checkpoints=tuple(api.kept_checkpoint_steps(run_dir)))
+
+
+@dataclass(frozen=True)
+class _Export:
+    run_dir: Path  # <project>/runs/<id>
+    step: int
+
+
+def _export_job(request: _Export, progress, cancel) -> tuple[Path, Path]:
+    return api.export_checkpoint_lora(request.run_dir.parent.parent, request.run_dir.name, request.step)
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,15 @@ class RunHistory(QObject):
         worker = self.runner.submit(_delete_job, _Delete(project, run.run_id), "delete run")
         worker.succeeded.connect(lambda trash: self._done(f"Moved run “{run.display_name}” to {trash}."))
         worker.failed.connect(lambda failure: self._failed("Could not delete the run", failure))
+
+    def export_step(self, run: RunInfo, step: int) -> None:
+        """Write the LoRA of ``run``'s kept checkpoint at ``step`` (runs/<id>/exports/step-N/)."""
+        worker = self.runner.submit(_export_job, _Export(Path(run.path), step), "export LoRA")
+        worker.succeeded.connect(lambda paths: self._exported(step, paths))
+        worker.failed.connect(lambda failure: self._failed("Could not export the LoRA", failure))
+
+    def _exported(self, step: int, paths: tuple[Path, Path]) -> None:
+        self.message = f"Exported the LoRA of step {step}: {paths[0]} (kohya layout: {paths[1].name})."
 
     @Slot(object)
     def _on_details(self, details: RunDetails) -> None:
