@@ -93,3 +93,9 @@ def test_engine_type_checks(monkeypatch):
     out, err, status = mypy_api.run(["--config-file", str(ROOT / "pyproject.toml"),
                                      "--cache-dir", str(ROOT / ".mypy_cache")])
     assert status == 0, out[-4000:] + err[-2000:]
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by basename (no packages): two test_x.py files break a full run."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

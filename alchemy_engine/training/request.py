@@ -131,7 +131,7 @@ class TrainRequest(JobRequest):
     eval_every: int = setting(0, minimum=0, label="Score every",
                               help="render the fixed preview prompts every N steps and score them against the "
                                    "photos (DINO, CLIP-T) into runs/<id>/scores.csv (0 = off)")
-    eval_prompts: int = setting(4, minimum=1, maximum=25, label="Scored prompts",
+    eval_prompts: int = setting(4, minimum=1, maximum=8, label="Scored prompts",
                                 help="how many of the DreamBench prompts to render at each scored step")
     eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
                                       help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
