@@ -42,5 +42,5 @@ def record(run_dir: Path, peaks: PhasePeaks, estimate: Any, progress: ProgressCa
         summary += " (estimate / measured RAM: " + ", ".join(ratios) + ")"
     atomic_write_json(Path(run_dir) / MEMORY_FILE, {"phases": table, "estimate": estimate.to_dict()})
     log.info("%s", summary)
-    progress(Progress(Stage.MEMORY, message=summary, run_id=Path(run_dir).name))
+    progress(Progress(Stage.NOTE, message=summary, run_id=Path(run_dir).name))
     return summary
