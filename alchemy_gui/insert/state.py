@@ -1,10 +1,9 @@
 """The Insert area's view-model: the open project, the scene and its mask document, the model and
 sampling settings, the loaded models (one :class:`InsertionSession`) and the jobs that use them.
 
-No widgets here: the panel binds to the observable properties (see
-:mod:`alchemy_gui.common.binding`) and calls one method per user action. Every disk, SAM and SDXL
-step runs as a job on the shared :class:`~alchemy_gui.common.workers.JobRunner`, so nothing here
-imports torch or waits on the disk. Settings start at the engine's request defaults.
+No widgets here: the panel binds to the observable properties (:mod:`alchemy_gui.common.binding`)
+and calls one method per user action. Disk, SAM and SDXL work runs as jobs on the shared
+:class:`~alchemy_gui.common.workers.JobRunner`. Settings start at the engine's request defaults.
 """
 
 from __future__ import annotations
@@ -363,13 +362,11 @@ class InsertState(HistoryActions, QObject):
             self.busy = False
 
     def _fail(self, failure: JobFailure) -> None:
-        self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)
         self.job_failed.emit(failure)
 
     def set_message(self, text: str) -> None:
-        self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False
         self.message = Message(text)
 
