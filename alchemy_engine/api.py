@@ -19,7 +19,7 @@ from alchemy_engine.app_config import (
 )
 from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
 from alchemy_engine.evaluation.report import table_text as fidelity_table
-from alchemy_engine.fields import FieldInfo, defaults, field_info, field_infos
+from alchemy_engine.fields import MODEL_HELP, FieldInfo, defaults, field_info, field_infos
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
     InsertionSession,
@@ -174,7 +174,7 @@ __all__ = [
     "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
     "trash_output",
     # request fields
-    "FieldInfo", "defaults", "field_info", "field_infos",
+    "MODEL_HELP", "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models

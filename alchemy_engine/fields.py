@@ -65,6 +65,21 @@ def setting(default: Any = MISSING, *, help: str, label: str = "", minimum: floa
     return dataclasses.field(default=default, metadata=meta)
 
 
+MODEL_HELP = ("SDXL diffusers folder, single .safetensors file, Hugging Face repo id in the local cache, "
+              "or 'demo' (default: the first SDXL model found)")
+DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: the best available)"
+
+
+def model_setting() -> Any:
+    """The ``model`` field every job that loads SDXL has (the CLI offers it as ``--model``)."""
+    return setting(None, cli=False, label="Base model", help=MODEL_HELP)
+
+
+def device_setting() -> Any:
+    """The ``device`` field every job that runs a model has."""
+    return setting(None, label="Device", help=DEVICE_HELP)
+
+
 def field_infos(cls: type) -> list[FieldInfo]:
     """Every field of the request class ``cls``, in declaration order."""
     hints = typing.get_type_hints(cls)

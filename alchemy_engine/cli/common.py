@@ -16,9 +16,9 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, metavar="PATH|demo",
-                        help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id "
-                             "in the local cache, or 'demo' (default: the first SDXL model found)")
+    from alchemy_engine.api import MODEL_HELP
+
+    parser.add_argument("--model", default=None, metavar="PATH|demo", help=MODEL_HELP)
 
 
 class CliOutput:

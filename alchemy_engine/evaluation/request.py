@@ -8,7 +8,7 @@ from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.evaluation.prompts import SETS
-from alchemy_engine.fields import setting
+from alchemy_engine.fields import device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
 
@@ -38,10 +38,8 @@ class EvaluateRequest(JobRequest):
     run: str | None = setting(None, label="Training run", help="training run id (default: the newest run with a LoRA)")
     lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
                                 help="a LoRA .safetensors file instead of the project's run")
-    model: str | None = setting(None, cli=False, label="Base model",
-                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
-                                     "the local cache, or 'demo' (default: the first SDXL model found)")
-    device: str | None = setting(None, label="Device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    model: str | None = model_setting()
+    device: str | None = device_setting()
     prompts: str = setting("auto", label="Prompt set",
                            help="auto (live set for pets and people, else object), live, object, or a text file "
                                 "(one prompt a line; {token} and {class_noun} are filled in)")

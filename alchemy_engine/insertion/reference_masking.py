@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import setting
+from alchemy_engine.fields import device_setting, setting
 from alchemy_engine.insertion import masks
 from alchemy_engine.insertion.locate import NothingFound
 from alchemy_engine.insertion.request import LocateOptions
@@ -42,7 +42,7 @@ class AutoMaskRequest(JobRequest):
                                    help="detector box score cut-off")
     text_threshold: float = setting(0.25, minimum=0.0, maximum=1.0, label="Text threshold",
                                     help="detector text score cut-off")
-    device: str | None = setting(None, label="Device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    device: str | None = device_setting()
 
     def locate(self, class_noun: str) -> LocateOptions:
         return LocateOptions(text=self.text or class_noun, sam=self.sam, detector=self.detector,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import setting
+from alchemy_engine.fields import device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 
 MASK_MODES = ("replace", "union", "intersect")
@@ -104,8 +104,7 @@ class SegmentRequest(JobRequest):
     image: Path = setting(help="the image to segment", cli=False)
     out: Path = setting(help="where to write the mask PNG", cli=False)
     locate: LocateOptions = setting(default_factory=LocateOptions, help="how to find the subject")
-    device: str | None = setting(None, label="Device",
-                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
+    device: str | None = device_setting()
 
     def validate(self) -> None:
         _check(Path(self.image).is_file(), f"image not found: {self.image}")
@@ -129,11 +128,8 @@ class InsertRequest(JobRequest):
     lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
                                 help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT "
                                      "layout) instead of the project's run")
-    model: str | None = setting(None, cli=False, label="Base model",
-                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
-                                     "the local cache, or 'demo' (default: the first SDXL model found)")
-    device: str | None = setting(None, label="Device",
-                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
+    model: str | None = model_setting()
+    device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile per image size; "
                                 "auto: on for NVIDIA GPUs, off on the CPU and Apple GPUs")
@@ -288,16 +284,13 @@ class SceneRequest(JobRequest):
     project: str = setting(help="project name, slug or folder", cli=False)
     prompt: str = setting(help="a prompt naming the class noun, e.g. 'a dog on a beach'", cli=False)
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
-    model: str | None = setting(None, cli=False, label="Base model",
-                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
-                                     "the local cache, or 'demo' (default: the first SDXL model found)")
+    model: str | None = model_setting()
     width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Width", help="scene width")
     height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     seed: int = setting(0, minimum=0, label="Seed", help="seed of the scene")
-    device: str | None = setting(None, label="Device",
-                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
+    device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile per image size; "
                                 "auto: on for NVIDIA GPUs, off on the CPU and Apple GPUs")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import setting
+from alchemy_engine.fields import device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
@@ -33,9 +33,7 @@ class TrainRequest(JobRequest):
     """
 
     project: str = setting(help="project name, slug or folder", cli=False)
-    model: str | None = setting(None, cli=False, label="Base model",
-                                help="SDXL diffusers folder, single .safetensors file, Hugging Face repo id in "
-                                     "the local cache, or 'demo' (default: the first SDXL model found)")
+    model: str | None = model_setting()
     # schedule
     steps: int = setting(500, minimum=1, label="Steps",
                          help="optimizer steps; 400–800 for 3–5 photos is usual")
@@ -109,8 +107,7 @@ class TrainRequest(JobRequest):
                                    help="clip the gradient norm to this (0 turns clipping off)")
     fit_memory: bool = setting(False, cli=False, label="Fit to memory",
                                help="lower settings until the memory estimate fits the free memory")
-    device: str | None = setting(None, label="Device",
-                                 help="cpu, cuda, cuda:N or mps (default: the best available)")
+    device: str | None = device_setting()
     # outputs and control
     save_every: int = setting(100, minimum=0, label="Save checkpoint every",
                               help="steps between resumable checkpoints (0 = only when stopped)")
