@@ -21,8 +21,9 @@ backward, recomputation not counted) and the memory estimate versus the measured
     OMP_NUM_THREADS=2 python bench/train_bench.py --vs-reference /tmp/ref/train_dreambooth_lora_sdxl.py
 
 ``--vs-reference SCRIPT`` runs our trainer and diffusers' ``train_dreambooth_lora_sdxl.py`` (you
-supply the file, from the diffusers release you have installed; it is not part of this project)
-on the same model, photos and settings, alternating; see ``bench/vs_reference.py``.
+supply the file, the version with ``check_min_version("0.37.0.dev0")``; it is not part of this
+project) on the same model, photos and settings, alternating, both timed by
+``bench/step_probe.py``; see ``bench/vs_reference.py``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _make_project(home: Path):
 
 
 def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: str | None,
-                compile_mode: str | None = None, model_path: str | None = None) -> dict:
+                compile_mode: str | None = None, model_path: str | None = None, probe: bool = False) -> dict:
     import torch
 
     from alchemy_engine import paths
@@ -108,6 +109,10 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
         _patch_full_model(trainer, device)
     stamps: list[float] = []
     marks: dict[str, float] = {}
+    if probe:  # --vs-reference: the instrument the reference's run uses too (bench/step_probe.py)
+        from step_probe import install
+
+        step_probe = install()
 
     def progress(event):
         if event.stage == "caching" and event.message == "encoded" and device.startswith("cuda"):
@@ -125,7 +130,9 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     out = {"step_times": [b - a for a, b in zip(stamps, stamps[1:])], "peak_rss_mb": _peak_rss_mb(),
            "estimate_bytes": result.memory_estimate["peak_bytes"], "final_loss": result.final_loss,
            "memory_peaks": result.memory_peaks, "phases_gib": result.memory_estimate.get("phases_gib"),
-           "notes": list(result.notes)}
+           "notes": list(result.notes), "request": request.to_dict()}
+    if probe:
+        out["probe"] = step_probe.result()
     if device.startswith("cuda"):
         out["train_peak_bytes"] = torch.cuda.max_memory_allocated()
         out["encode_peak_bytes"] = marks.get("encode_peak")
@@ -249,6 +256,7 @@ def main() -> None:
                         help="compare with diffusers' train_dreambooth_lora_sdxl.py at SCRIPT instead of the bare step")
     parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--model", default=None, help=argparse.SUPPRESS)  # ours: a diffusers folder
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # ours: bench/step_probe.py
     parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
                         help="with --vs-reference: our gradient checkpointing (default: auto, our default)")
     parser.add_argument("--ref-checkpointing", action="store_true",
@@ -259,7 +267,7 @@ def main() -> None:
         if args.worker == "ours":
             checkpointing = args.ours_checkpointing or ("on" if args.checkpointing else "off")
             out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile,
-                              args.model)
+                              args.model, args.probe)
         else:
             out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing)
         print(json.dumps(out))
