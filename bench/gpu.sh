@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared GPU check, for a session that is lent a CUDA machine (H100/H200).
 #   here:   bash bench/fetch_gpu_wheels.sh
-#           (optional) put diffusers' examples/dreambooth/train_dreambooth_lora_sdxl.py of the
-#           installed diffusers release at .ref/train_dreambooth_lora_sdxl.py (git-ignored; never commit it)
+#           (optional) put diffusers' examples/dreambooth/train_dreambooth_lora_sdxl.py, the version with
+#           check_min_version("0.37.0.dev0") (bench/vs_reference.py), at .ref/train_dreambooth_lora_sdxl.py
+#           (git-ignored; never commit it)
 #   device: run  command="bash bench/gpu.sh"  carry=[".whl", ".ref"]  timeout_s=600
 # Full-size SDXL is built from resources/ configs with random weights (same compute and memory
 # as the real model). Prints every table; copies them to $OUT when that is set. Sections can be
