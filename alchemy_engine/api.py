@@ -8,15 +8,7 @@ The CLI and the GUI import this module (plus :mod:`~alchemy_engine.errors` and
 
 from __future__ import annotations
 
-from alchemy_engine.app_config import (
-    PRESET_KINDS,
-    Preset,
-    list_presets,
-    load_app_settings,
-    save_app_settings,
-    save_preset,
-    system_info,
-)
+from alchemy_engine.app_config import load_app_settings, save_app_settings, system_info
 from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
 from alchemy_engine.evaluation.report import table_text as fidelity_table
 from alchemy_engine.fields import MODEL_HELP, FieldInfo, defaults, field_info, field_infos
@@ -71,6 +63,16 @@ from alchemy_engine.paths import (
     projects_dir,
     resources_dir,
     sdxl_config_dir,
+)
+from alchemy_engine.presets import (
+    NOT_IN_PRESETS,
+    PRESET_KINDS,
+    Preset,
+    check_preset_values,
+    delete_preset,
+    list_presets,
+    refused_presets,
+    save_preset,
 )
 from alchemy_engine.project import (
     ImportReport,
@@ -191,7 +193,8 @@ __all__ = [
     "CACHE_ENV", "HOME_ENV", "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
     "sdxl_config_dir",
     # the app's settings, presets and this computer
-    "PRESET_KINDS", "Preset", "list_presets", "save_preset", "load_app_settings", "save_app_settings",
+    "NOT_IN_PRESETS", "PRESET_KINDS", "Preset", "check_preset_values", "delete_preset", "list_presets",
+    "refused_presets", "save_preset", "load_app_settings", "save_app_settings",
     "system_info",
     # fidelity scores
     "EvaluateRequest", "EvaluateResult", "evaluate", "eval_models_available",

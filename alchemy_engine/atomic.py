@@ -189,6 +189,16 @@ def move(source: Path, target: Path, then: str = "") -> None:
         raise write_failed(target, exc, then) from exc
 
 
+def delete_file(target: str | os.PathLike, then: str = "") -> None:
+    """Remove a file (gone already is fine), reported like any other write."""
+    target = Path(target)
+    try:
+        _point("delete", target)
+        target.unlink(missing_ok=True)
+    except WRITE_ERRORS as exc:
+        raise write_failed(target, exc, then) from exc
+
+
 def make_dirs(folder: str | os.PathLike, then: str = "") -> Path:
     """``mkdir -p``, reported like any other write."""
     folder = Path(folder)

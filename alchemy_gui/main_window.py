@@ -17,8 +17,9 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
-from alchemy_gui.common.app_settings import AppSettings, WorkspaceSettingsKeeper
+from alchemy_gui.common.app_settings import AppSettings, Extra, WorkspaceSettingsKeeper
 from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.workers import JobFailure, JobRunner
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.projects.browser import ProjectBrowser
@@ -33,6 +34,11 @@ from alchemy_gui.shell.welcome import WelcomeDialog
 from alchemy_gui.train.panel import TrainPanel
 
 TABS = ("Photos", "Train", "Insert")
+
+
+def _preset_extra(choice: PresetChoice) -> Extra:
+    """The preset chosen in a workspace, remembered per project."""
+    return choice.chosen_changed, lambda: choice.chosen, choice.restore
 
 
 class MainWindow(QMainWindow):
@@ -70,10 +76,14 @@ class MainWindow(QMainWindow):
         self.guard = JobGuard([self.runner, self.side_runner], self.train_state, self.insert_state, self)
         self.train_settings = WorkspaceSettingsKeeper(
             self.train_state, "train", {"settings": self.train_state.settings},
-            exclude=("device", "mixed_precision"))  # machine preferences, not the project's
+            exclude=("device", "mixed_precision"),  # machine preferences, not the project's
+            extras={"preset": _preset_extra(self.train_state.presets)})
+        insert = self.insert_state
         self.insert_settings = WorkspaceSettingsKeeper(
-            self.insert_state, "insert", {"settings": self.insert_state.settings, "locate": self.insert_state.locate},
-            exclude=("prompt", "run", "sam", "detector"))  # a scene's prompt; the newest LoRA is picked
+            insert, "insert", {"settings": insert.settings, "locate": insert.locate},
+            exclude=("prompt", "run", "sam", "detector"),  # a scene's prompt; the newest LoRA is picked
+            extras={"preset": _preset_extra(insert.presets),
+                    "lora_files": (insert.lora_files_changed, insert.lora_file_entries, insert.restore_lora_files)})
         self.actions = build_menus(self)
         self._restore_project = self.app_settings.get("last_project")
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, SignalInstance
 
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
@@ -27,6 +27,9 @@ from alchemy_gui.common.request_settings import RequestSettings
 log = logging.getLogger(__name__)
 SAVE_DELAY_MS = 400
 RECENT_SCENES = 10
+# A value remembered beside a workspace's settings: (its change signal, read it, restore it); the
+# restorer receives None for a project that has none saved.
+Extra = tuple[SignalInstance, Callable[[], Any], Callable[[Any], None]]
 
 
 def _plain(value: Any) -> Any:
@@ -87,12 +90,15 @@ class WorkspaceSettingsKeeper(QObject):
     ``state`` needs a ``project`` attribute and a ``project_changed`` signal. ``exclude`` names
     fields never remembered (e.g. the insertion prompt, which belongs to a scene). Values read back
     are type-checked against the field's default so a hand-edited file cannot break a form.
+    ``extras`` (key → :data:`Extra`) are remembered too, restored after the groups (the chosen
+    preset, the LoRA files added from elsewhere); their restorers check what they read back.
     """
 
     def __init__(self, state: QObject, workspace: str, groups: Mapping[str, RequestSettings],
-                 exclude: Iterable[str] = ()) -> None:
+                 exclude: Iterable[str] = (), extras: Mapping[str, Extra] | None = None) -> None:
         super().__init__(state)
         self.state, self.workspace, self.groups = state, workspace, dict(groups)
+        self.extras = dict(extras or {})
         self.exclude = set(exclude)
         self.project = None
         self._restoring = False
@@ -100,12 +106,16 @@ class WorkspaceSettingsKeeper(QObject):
         self._timer.timeout.connect(self.save)
         for settings in self.groups.values():
             settings.changed.connect(self._on_changed)
+        for signal, _read, _restore in self.extras.values():
+            signal.connect(self._on_changed)
         state.project_changed.connect(self._on_project)
         self._on_project(getattr(state, "project", None))
 
     def values(self) -> dict[str, Any]:
-        return {group: {k: v for k, v in settings.values().items() if k not in self.exclude}
-                for group, settings in self.groups.items()}
+        values: dict[str, Any] = {group: {k: v for k, v in settings.values().items() if k not in self.exclude}
+                                  for group, settings in self.groups.items()}
+        values.update({key: read() for key, (_signal, read, _restore) in self.extras.items()})
+        return values
 
     def save(self) -> None:
         self._timer.stop()
@@ -129,10 +139,12 @@ class WorkspaceSettingsKeeper(QObject):
                     if initial is None or value is None or isinstance(value, type(initial)) or (
                             isinstance(initial, float) and isinstance(value, int)):
                         settings.set(name, float(value) if isinstance(initial, float) and value is not None else value)
+            for key, (_signal, _read, restore_extra) in self.extras.items():
+                restore_extra(stored.get(key))
         finally:
             self._restoring = False
 
-    def _on_changed(self, _name: str) -> None:
+    def _on_changed(self, *_: object) -> None:
         if not self._restoring and self.project is not None:
             self._timer.start()
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common import field_widgets as fw
 from alchemy_gui.common.binding import Binding, bind
+from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.insert.jobs import Choice, Choices
 from alchemy_gui.insert.state import InsertState
 
@@ -70,6 +72,8 @@ class InsertForm(QWidget):
         self.bindings: list[Binding] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.preset_picker = PresetPicker(state.presets)
+        layout.addWidget(self.preset_picker)
         layout.addWidget(self._scene_group())
         layout.addWidget(self._model_group())
         layout.addWidget(self._sampling_group())
@@ -114,14 +118,26 @@ class InsertForm(QWidget):
         self.add_style_button = QPushButton("Add…")
         self.add_style_button.setToolTip("Choose a style LoRA .safetensors file (SDXL)")
         self.style_lora_scale = fw.float_spin_box(insert_info("style_lora_scale"))
+        self.remove_lora_button = QPushButton("Remove")
+        self.remove_lora_button.setToolTip("Take the chosen LoRA file off the list (the file itself stays)")
+        self.remove_style_button = QPushButton("Remove")
+        self.remove_style_button.setToolTip("Take the chosen style LoRA file off the list (the file itself stays)")
+        self.lora_missing = QLabel()
+        self.lora_missing.setWordWrap(True)
+        self.lora_missing.setStyleSheet("color: #9a6700;")  # the panels' warning colour
+        lora_row = QHBoxLayout()
+        lora_row.addWidget(self.add_lora_button, 1)
+        lora_row.addWidget(self.remove_lora_button)
         style_row = QHBoxLayout()
         style_row.addWidget(self.style_lora, 1)
         style_row.addWidget(self.add_style_button)
+        style_row.addWidget(self.remove_style_button)
         form.addRow("SDXL", self.model)
         form.addRow("LoRA", self.run)
-        form.addRow("", self.add_lora_button)
+        form.addRow("", lora_row)
         form.addRow("Style LoRA", style_row)
         form.addRow(insert_info("style_lora_scale").label, self.style_lora_scale)
+        form.addRow(self.lora_missing)
         form.addRow("SAM", self.sam)
         form.addRow("Detector", self.detector)
         return group
@@ -169,6 +185,11 @@ class InsertForm(QWidget):
         self.bindings.append(self.choice_bindings["style_lora"])
         keep(bind(settings, "style_lora_scale", self.style_lora_scale))
         state.lora_files_changed.connect(self._show_style_choices)
+        for signal in (state.lora_files_changed, settings.run_changed, settings.style_lora_changed):
+            signal.connect(self._show_lora_files)
+        self.remove_lora_button.clicked.connect(lambda: state.remove_lora_file(settings.run))
+        self.remove_style_button.clicked.connect(lambda: state.remove_lora_file(settings.style_lora))
+        self._show_lora_files()
         for name in ("strength", "steps", "guidance", "lora_scale", "variations", "rank"):
             keep(bind(settings, name, getattr(self, name)))
         keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
@@ -188,6 +209,16 @@ class InsertForm(QWidget):
         self._show_style_choices(self.state.lora_files, refresh=False)
         for binding in self.choice_bindings.values():
             binding.refresh()
+
+    def _show_lora_files(self, *_: object) -> None:
+        """Remove buttons for added files; the files that are gone since they were added."""
+        added = {c.value for c in self.state.lora_files}
+        self.remove_lora_button.setEnabled(self.state.settings.run in added)
+        self.remove_style_button.setEnabled(self.state.settings.style_lora in added)
+        missing = self.state.missing_lora_files()
+        self.lora_missing.setText(f"Missing LoRA file{'s' if len(missing) > 1 else ''}: {', '.join(missing)} — "
+                                  "put it back, or choose it and press Remove." if missing else "")
+        self.lora_missing.setVisible(bool(missing))
 
     def _show_style_choices(self, files: tuple[Choice, ...], refresh: bool = True) -> None:
         _fill(self.style_lora, (Choice(NO_STYLE, None, "no style LoRA"),) + tuple(files))

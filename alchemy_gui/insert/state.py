@@ -23,6 +23,7 @@ from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
 from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
+from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
@@ -114,6 +115,8 @@ class InsertState(HistoryActions, QObject):
         self.session = InsertionSession()  # the loaded models, kept between jobs
         self.document = MaskDocument(self)
         self.settings = InsertionSettings(self)
+        self.presets = PresetChoice("insert", self.settings, self)
+        self._follow_lora_files()  # each added style LoRA keeps its own scale
         self.locate = LocateSettings(self)
         self._long_job: JobWorker | None = None
         self._auto_prompt = ""

@@ -1,13 +1,16 @@
 """The Insert area's history and LoRA-file actions, part of
 :class:`~alchemy_gui.insert.state.InsertState` (which declares the signals and properties they use):
 the project's outputs (newest first or by score), reusing an output's parameters, using it as the
-scene, deleting it to the project's trash, and LoRA files added from elsewhere.
+scene, deleting it to the project's trash, and LoRA files added from elsewhere (remembered per
+project with the scale each was last used at as the style LoRA; a file gone since is offered as
+missing, to put back or remove).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from alchemy_engine import api
 from alchemy_gui.insert.history_jobs import InsertedImage, check_lora_job, parameters_job, trash_job
 from alchemy_gui.insert.jobs import Choice
 
+log = logging.getLogger(__name__)
 REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
           "variations", "work_pixels")  # what "Reuse parameters" takes from an output
 
@@ -27,6 +31,7 @@ class HistoryActions:
     results: Any
     result_order: Any
     lora_files: Any
+    lora_scales: dict[str, float]  # added file → the style scale it was last used at
     _images: dict[Path, QImage]
 
     # --- history ------------------------------------------------------------------------------------
@@ -97,15 +102,85 @@ class HistoryActions:
         path = str(Path(info.path).resolve())
         if path not in {c.value for c in self.lora_files}:
             label = f"{Path(path).name} (file)"
-            self.lora_files = self.lora_files + (Choice(label, path, f"{path}\n{info.description()}"),)
-            if self.choices is not None:
-                self.choices = dataclasses.replace(self.choices, runs=self.choices.runs + self.lora_files[-1:])
+            scale = self.settings.style_lora_scale if style else self.settings.initial["style_lora_scale"]
+            self.lora_scales.setdefault(path, scale)
+            self._set_lora_files(self.lora_files + (Choice(label, path, f"{path}\n{info.description()}"),))
         if style:
             self.settings.style_lora = path
         else:
             self.settings.run = path
         self.set_message(f"{Path(path).name}: {info.description()}.")
 
+    def _set_lora_files(self, files: tuple[Choice, ...]) -> None:
+        """Offer ``files`` after the project's runs, in place of the files offered until now."""
+        old = {c.value for c in self.lora_files}
+        self.lora_files = files
+        if self.choices is not None:
+            runs = tuple(c for c in self.choices.runs if c.value not in old) + files
+            self.choices = dataclasses.replace(self.choices, runs=runs)
+
+    def _follow_lora_files(self) -> None:
+        """Each added file keeps its own style scale: choosing it as the style LoRA brings it back."""
+        self.lora_scales = {}
+        self.settings.style_lora_changed.connect(self._use_style_scale)
+        self.settings.style_lora_scale_changed.connect(self._keep_style_scale)
+
+    def _use_style_scale(self, path: str | None) -> None:
+        if path in self.lora_scales:
+            self.settings.style_lora_scale = self.lora_scales[path]
+
+    def _keep_style_scale(self, scale: float) -> None:
+        if self.settings.style_lora in {c.value for c in self.lora_files}:
+            self.lora_scales[self.settings.style_lora] = scale
+
+    def lora_file_entries(self) -> list[dict[str, Any]]:
+        """The added files as saved with the project's Insert settings."""
+        default = self.settings.initial["style_lora_scale"]
+        return [{"path": c.value, "scale": self.lora_scales.get(c.value, default)} for c in self.lora_files]
+
+    def restore_lora_files(self, entries: Any) -> None:
+        """The files saved by :meth:`lora_file_entries` (None: none). A file that is gone is listed
+        as missing; the style LoRA of settings saved before files were remembered joins the list."""
+        info = api.field_info(api.InsertRequest, "style_lora_scale")
+        files: list[Choice] = []
+        scales: dict[str, float] = {}
+        for entry in entries if isinstance(entries, list) else []:
+            path, scale = (entry.get("path"), entry.get("scale")) if isinstance(entry, dict) else (None, None)
+            if not isinstance(path, str) or not path or path in scales:
+                log.warning("ignored a LoRA file entry in the project's Insert settings: %r", entry)
+                continue
+            ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and info.minimum <= scale <= info.maximum
+            scales[path] = float(scale) if ok else info.default
+            files.append(_file_choice(path))
+        style = self.settings.style_lora
+        if style and style not in scales:
+            scales[style] = self.settings.style_lora_scale
+            files.append(_file_choice(style))
+        self.lora_scales = scales
+        self._set_lora_files(tuple(files))
+
+    def missing_lora_files(self) -> list[str]:
+        return [Path(c.value).name for c in self.lora_files if not Path(c.value).is_file()]
+
+    def remove_lora_file(self, path: str | None) -> None:
+        """Take an added file off the lists (the file itself is not touched)."""
+        if path is None or path not in {c.value for c in self.lora_files}:
+            return
+        self.lora_scales.pop(path, None)
+        if self.settings.style_lora == path:
+            self.settings.style_lora = None
+        self._set_lora_files(tuple(c for c in self.lora_files if c.value != path))
+        if self.settings.run == path:
+            runs = self.choices.runs if self.choices is not None else ()
+            self.settings.run = runs[0].value if runs else None
+        self.set_message(f"{Path(path).name} is off the list (the file itself is untouched).")
+
+
+def _file_choice(path: str) -> Choice:
+    if Path(path).is_file():
+        return Choice(f"{Path(path).name} (file)", path, path)
+    return Choice(f"{Path(path).name} (missing)", path,
+                  f"{path}\nThis file is missing: put it back, or choose it and press Remove.")
 
 
 __all__ = ["HistoryActions", "REUSED"]

@@ -69,8 +69,8 @@ def build_menus(window: MainWindow) -> SimpleNamespace:
 
     presets = bar.addMenu("&Presets")
     report = lambda text: window.statusBar().showMessage(text, 10000)  # noqa: E731
-    a.train_presets = PresetMenu("&Training", "train", window.train_state.settings, window, report)
-    a.insert_presets = PresetMenu("&Insertion", "insert", window.insert_state.settings, window, report)
+    a.train_presets = PresetMenu("&Training", window.train_state.presets, window, report)
+    a.insert_presets = PresetMenu("&Insertion", window.insert_state.presets, window, report)
     presets.addMenu(a.train_presets)
     presets.addMenu(a.insert_presets)
 

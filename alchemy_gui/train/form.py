@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common import field_widgets as fw
 from alchemy_gui.common.binding import Binding, bind, bind_to
+from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.train.state import TrainState
 
 RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 32 can be typed
@@ -94,6 +95,8 @@ class TrainForm(QWidget):
         self.advanced.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.preset_picker = PresetPicker(state.presets)
+        layout.addWidget(self.preset_picker)
         layout.addLayout(basic)
         layout.addWidget(self.advanced_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.advanced)

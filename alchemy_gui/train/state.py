@@ -23,6 +23,7 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.images import qimage_from_pil
+from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.train.history_state import RunHistory
@@ -108,6 +109,7 @@ class TrainState(QObject):
         super().__init__(parent)
         self.runner = runner
         self.settings = TrainSettings(self)
+        self.presets = PresetChoice("train", self.settings, self)
         self.models_folder = ""
         self._models_loaded = False
         self.worker: JobWorker | None = None
