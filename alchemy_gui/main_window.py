@@ -72,7 +72,8 @@ class MainWindow(QMainWindow):
             self.train_state, "train", {"settings": self.train_state.settings},
             exclude=("device", "mixed_precision"))  # machine preferences, not the project's
         self.insert_settings = WorkspaceSettingsKeeper(
-            self.insert_state, "insert", {"settings": self.insert_state.settings, "locate": self.insert_state.locate},
+            self.insert_state, "insert", {"settings": self.insert_state.settings, "locate": self.insert_state.locate,
+                                          "brush": self.insert_state.brush},
             exclude=("prompt", "run", "sam", "detector"))  # a scene's prompt; the newest LoRA is picked
         self.actions = build_menus(self)
         self._restore_project = self.app_settings.get("last_project")

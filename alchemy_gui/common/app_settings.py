@@ -16,13 +16,12 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer
 
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
-from alchemy_gui.common.request_settings import RequestSettings
 
 log = logging.getLogger(__name__)
 SAVE_DELAY_MS = 400
@@ -81,15 +80,30 @@ class AppSettings(QObject):
         return self.get("recent_scenes")
 
 
+class SettingsGroup(Protocol):
+    """What the keeper needs of a group: a ``RequestSettings``, or the Insert brush settings."""
+
+    @property
+    def initial(self) -> Mapping[str, Any]: ...
+
+    @property
+    def changed(self) -> Any: ...  # Signal(str): the name of the setting that changed
+
+    def values(self) -> dict[str, Any]: ...
+
+    def set(self, name: str, value: Any) -> None: ...
+
+
 class WorkspaceSettingsKeeper(QObject):
-    """Remembers ``groups`` (name → RequestSettings) of ``state`` per project, as ``workspace``.
+    """Remembers ``groups`` (name → RequestSettings or another SettingsGroup) of ``state`` per
+    project, as ``workspace``.
 
     ``state`` needs a ``project`` attribute and a ``project_changed`` signal. ``exclude`` names
     fields never remembered (e.g. the insertion prompt, which belongs to a scene). Values read back
     are type-checked against the field's default so a hand-edited file cannot break a form.
     """
 
-    def __init__(self, state: QObject, workspace: str, groups: Mapping[str, RequestSettings],
+    def __init__(self, state: QObject, workspace: str, groups: Mapping[str, SettingsGroup],
                  exclude: Iterable[str] = ()) -> None:
         super().__init__(state)
         self.state, self.workspace, self.groups = state, workspace, dict(groups)
