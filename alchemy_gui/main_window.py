@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
             extras={"preset": _preset_extra(self.train_state.presets)})
         insert = self.insert_state
         self.insert_settings = WorkspaceSettingsKeeper(
-            insert, "insert", {"settings": insert.settings, "locate": insert.locate},
+            insert, "insert", {"settings": insert.settings, "locate": insert.locate, "brush": insert.brush},
             exclude=("prompt", "run", "sam", "detector"),  # a scene's prompt; the newest LoRA is picked
             extras={"preset": _preset_extra(insert.presets),
                     "lora_files": (insert.lora_files_changed, insert.lora_file_entries, insert.restore_lora_files)})

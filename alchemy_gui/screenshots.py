@@ -65,7 +65,7 @@ def _fake_insert(window, folder: Path) -> None:
     import numpy as np
     from PySide6.QtGui import QImage
 
-    from alchemy_gui.insert.state import InsertedImage
+    from alchemy_gui.insert.state import InsertedImage, Tool
 
     insert = window.insert_state
     scene = _subject(folder / "scene.png", 10, 3)
@@ -75,6 +75,10 @@ def _fake_insert(window, folder: Path) -> None:
     yy, xx = np.mgrid[:512, :512]
     mask[((xx - 295) / 130) ** 2 + ((yy - 250) / 110) ** 2 <= 1] = True
     insert.document.set_mask(mask)
+    insert.tool, insert.brush_hardness = Tool.BRUSH, 20  # a soft stroke: the mask's grey levels show
+    insert.document.begin_stroke()
+    insert.document.paint((180, 390), (420, 400), 22, hardness=0.2)
+    insert.document.end_stroke()
     results = []
     for seed in (11, 12, 13):
         image = QImage(str(_subject(folder / f"result-{seed}.png", seed * 9, seed % 4)))

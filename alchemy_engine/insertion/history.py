@@ -23,7 +23,8 @@ import numpy as np
 from alchemy_engine.atomic import atomic_write_json, make_dirs, move
 from alchemy_engine.errors import AlchemyError, InvalidRequest
 from alchemy_engine.insertion import metadata
-from alchemy_engine.insertion.masks import read_mask, save_mask
+from alchemy_engine.insertion.coverage import read_coverage, to_coverage
+from alchemy_engine.insertion.masks import save_mask
 
 log = logging.getLogger(__name__)
 
@@ -166,15 +167,16 @@ def _mask_file(root: Path, scene: Path) -> Path:
 
 
 def save_scene_mask(project: Any, scene: str | Path, mask: np.ndarray | None) -> Path:
-    """Remember ``scene`` as the project's current scene and ``mask`` (bool, scene-sized; None or
-    empty: no mask) as its mask; each written atomically. Returns ``scenes/current.json``."""
+    """Remember ``scene`` as the project's current scene and ``mask`` (scene-sized, bool or uint8
+    grey levels of a soft brush; None or empty: no mask) as its mask, an 8-bit greyscale PNG; each
+    written atomically. Returns ``scenes/current.json``."""
     root = _project_root(project)
     scene = Path(scene).resolve()
     mask_path = _mask_file(root, scene)
     has_mask = mask is not None and bool(np.asarray(mask).any())
     if has_mask:
         make_dirs(mask_path.parent)
-        save_mask(np.asarray(mask, dtype=bool), mask_path)
+        save_mask(to_coverage(mask), mask_path)
     current = root / "scenes" / CURRENT_FILE
     make_dirs(current.parent)
     atomic_write_json(current, {"scene": str(scene), "mask": str(mask_path) if has_mask else None})
@@ -184,7 +186,7 @@ def save_scene_mask(project: Any, scene: str | Path, mask: np.ndarray | None) ->
 @dataclass(frozen=True)
 class SavedScene:
     scene: Path
-    mask: np.ndarray | None  # bool (H, W), or None when none was saved (or it no longer fits)
+    mask: np.ndarray | None  # uint8 (H, W), 0-255 (older binary masks read as 0/255); None when none
 
 
 def load_scene_mask(project: Any, scene: str | Path | None = None) -> SavedScene | None:
@@ -206,7 +208,7 @@ def load_scene_mask(project: Any, scene: str | Path | None = None) -> SavedScene
     mask = None
     if mask_path is not None and mask_path.is_file():
         try:
-            mask = read_mask(mask_path)
+            mask = read_coverage(mask_path)
         except (OSError, ValueError, AlchemyError) as exc:
             log.warning("saved mask %s cannot be read: %s", mask_path, exc)
     return SavedScene(Path(scene), mask)

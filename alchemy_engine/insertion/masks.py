@@ -22,11 +22,9 @@ from alchemy_engine.errors import InvalidRequest
 Box = tuple[int, int, int, int]
 
 
-def to_mask(image_or_array, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A bool mask from a PIL image (any mode; alpha is used when the image has one) or an array.
-
-    ``size`` (W, H) is the scene size the mask must match; a mismatch is an InvalidRequest.
-    """
+def grey_values(image_or_array) -> np.ndarray:
+    """The (H, W) values of a mask before any threshold: a PIL image's alpha when it has one (else
+    its grey level), or an array (3-D: the maximum over channels)."""
     if hasattr(image_or_array, "mode"):
         image = image_or_array
         if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
@@ -37,8 +35,15 @@ def to_mask(image_or_array, size: tuple[int, int] | None = None) -> np.ndarray:
             array = np.asarray(image.convert("L"))
     else:
         array = np.asarray(image_or_array)
-    if array.ndim == 3:
-        array = array.max(axis=2)
+    return array.max(axis=2) if array.ndim == 3 else array
+
+
+def to_mask(image_or_array, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A bool mask from a PIL image (any mode; alpha is used when the image has one) or an array.
+
+    ``size`` (W, H) is the scene size the mask must match; a mismatch is an InvalidRequest.
+    """
+    array = grey_values(image_or_array)
     mask = array > 127 if array.dtype != bool else array.copy()
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         raise InvalidRequest(

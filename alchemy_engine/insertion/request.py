@@ -55,7 +55,8 @@ class LocateOptions(JobRequest):
     points: tuple[Point, ...] = setting((), metavar="X,Y[,0|1]", help="a click in pixels: 1 (default) on "
                                         "the subject, 0 on what is not; repeatable")
     box: BoxF | None = setting(None, metavar="X0,Y0,X1,Y1", help="a box around the subject, pixels")
-    mask: Path | None = setting(None, metavar="PNG", help="your own mask (white = subject), scene-sized")
+    mask: Path | None = setting(None, metavar="PNG", help="your own mask, scene-sized: white = subject, grey = "
+                                 "blended in part (a soft brush), black = kept exactly")
     mask_mode: str = setting("replace", choices=MASK_MODES, label="Mask mode",
                              help="how your mask combines with the SAM mask when both are given")
     text: str | None = setting(None, metavar="WORD", help="what the detector looks for")

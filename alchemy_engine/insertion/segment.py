@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.insertion import masks
+from alchemy_engine.insertion import coverage, masks
 from alchemy_engine.insertion.locate import detect, pick_instances, segment_detections
 from alchemy_engine.insertion.request import LocateOptions, SegmentRequest, SegmentResult
 from alchemy_engine.insertion.session import InsertionSession, default_session
@@ -28,6 +28,15 @@ class MaskOutcome:
     score: float | None = None
     detections: list[dict] = field(default_factory=list)
     embedding_cached: bool = False
+    # uint8 (H, W) when the user's mask has grey levels (a soft brush), shaped like ``mask``
+    # (which is then where it is > 0); None for a plain mask.
+    coverage: np.ndarray | None = None
+
+    def alpha(self, feather: float) -> np.ndarray:
+        """The uint8 alpha the composite blends through: the feathered mask or coverage."""
+        if self.coverage is None:
+            return masks.feather(self.mask, feather)
+        return coverage.feather(self.coverage, feather)
 
 
 def with_models(opts: LocateOptions) -> LocateOptions:
@@ -74,16 +83,25 @@ def build_mask(opts: LocateOptions, scene: Image.Image, session: InsertionSessio
     _check_inside(opts, size)
     user = None
     if opts.mask is not None:
-        user = masks.read_mask(opts.mask, size)
+        user = coverage.read_coverage(opts.mask, size)
     if opts.has_prompts or user is None:
         outcome = _sam_mask(opts, scene, np.asarray(scene.convert("RGB")), session, device,
                             default_text, progress, cancel)
-        outcome.mask = masks.combine(outcome.mask, user, opts.mask_mode) if user is not None else outcome.mask
+        if user is not None:
+            outcome.coverage = coverage.combine(outcome.mask, user, opts.mask_mode)
     else:
-        outcome = MaskOutcome(user)
-    if opts.fill_holes:
-        outcome.mask = masks.fill_holes(outcome.mask)
-    outcome.mask = masks.grow(outcome.mask, opts.grow)
+        outcome = MaskOutcome(user > 0, coverage=user)
+    if outcome.coverage is not None and coverage.is_hard(outcome.coverage):
+        outcome.mask, outcome.coverage = outcome.coverage > 0, None
+    if outcome.coverage is None:
+        if opts.fill_holes:
+            outcome.mask = masks.fill_holes(outcome.mask)
+        outcome.mask = masks.grow(outcome.mask, opts.grow)
+    else:
+        if opts.fill_holes:
+            outcome.coverage = coverage.fill_holes(outcome.coverage)
+        outcome.coverage = coverage.grow(outcome.coverage, opts.grow)
+        outcome.mask = outcome.coverage > 0
     if not outcome.mask.any():
         raise InvalidRequest("the mask is empty: nothing would change. Click on the subject, draw a "
                              "bigger box, grow the mask less (or not at all), or check the mask file")
@@ -113,8 +131,8 @@ def segment(request: SegmentRequest, progress: ProgressCallback = no_progress,
     device = device_policy(request.device).device
     with session.lock:
         outcome = build_mask(request.locate, image, session, device, request.locate.text, progress, cancel)
-    final = masks.feather(outcome.mask, request.locate.feather) if request.locate.feather > 0 else outcome.mask
-    masks.save_mask(final, request.out)
+    final = outcome.alpha(request.locate.feather) if request.locate.feather > 0 else outcome.coverage
+    masks.save_mask(outcome.mask if final is None else final, request.out)
     box = masks.bbox(outcome.mask)
     progress(Progress(stage=Stage.SEGMENT, step=1, total=1, message="done"))
     return SegmentResult(mask=Path(request.out).resolve(), bbox=box, area_fraction=float(outcome.mask.mean()),

@@ -191,7 +191,7 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     ctx.cancel.raise_if_cancelled()
     outcome = build_mask(req.locate, scene, ctx.session, loaded.policy.device, ctx.class_noun,
                          ctx.progress, ctx.cancel)
-    alpha = masks.feather(outcome.mask, req.locate.feather)
+    alpha = outcome.alpha(req.locate.feather)
     plan = _plan(req, alpha, scene.size)
     prompt = req.prompt or insertion_prompt(scene_prompt, ctx.token, ctx.class_noun)
     lora_name = lora.parent.name if lora.name == LORA_FILE else lora.stem

@@ -16,13 +16,12 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, SignalInstance
 
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
-from alchemy_gui.common.request_settings import RequestSettings
 
 log = logging.getLogger(__name__)
 SAVE_DELAY_MS = 400
@@ -84,8 +83,23 @@ class AppSettings(QObject):
         return self.get("recent_scenes")
 
 
+class SettingsGroup(Protocol):
+    """What the keeper needs of a group: a ``RequestSettings``, or the Insert brush settings."""
+
+    @property
+    def initial(self) -> Mapping[str, Any]: ...
+
+    @property
+    def changed(self) -> Any: ...  # Signal(str): the name of the setting that changed
+
+    def values(self) -> dict[str, Any]: ...
+
+    def set(self, name: str, value: Any) -> None: ...
+
+
 class WorkspaceSettingsKeeper(QObject):
-    """Remembers ``groups`` (name → RequestSettings) of ``state`` per project, as ``workspace``.
+    """Remembers ``groups`` (name → RequestSettings or another SettingsGroup) of ``state`` per
+    project, as ``workspace``.
 
     ``state`` needs a ``project`` attribute and a ``project_changed`` signal. ``exclude`` names
     fields never remembered (e.g. the insertion prompt, which belongs to a scene). Values read back
@@ -94,7 +108,7 @@ class WorkspaceSettingsKeeper(QObject):
     preset, the LoRA files added from elsewhere); their restorers check what they read back.
     """
 
-    def __init__(self, state: QObject, workspace: str, groups: Mapping[str, RequestSettings],
+    def __init__(self, state: QObject, workspace: str, groups: Mapping[str, SettingsGroup],
                  exclude: Iterable[str] = (), extras: Mapping[str, Extra] | None = None) -> None:
         super().__init__(state)
         self.state, self.workspace, self.groups = state, workspace, dict(groups)

@@ -157,7 +157,7 @@ def segment_job(request: SegmentRequest, progress: ProgressCallback, cancel: Can
 @dataclass(frozen=True)
 class InsertJob:
     request: InsertRequest  # its locate.mask is filled in by the job
-    mask: np.ndarray  # the canvas mask, bool (H, W)
+    mask: np.ndarray  # the canvas mask, uint8 (H, W) grey levels (a soft brush blends)
     mask_path: Path  # where the job writes it as PNG
 
 
@@ -172,7 +172,7 @@ def insert_job(job: InsertJob, progress: ProgressCallback, cancel: CancelToken,
                session: InsertionSession) -> InsertOutcome:
     """Save the canvas mask, then ``insertion.run`` with it; load the outputs for the UI."""
     request = job.request
-    save_mask(job.mask.astype(bool), job.mask_path)
+    save_mask(job.mask, job.mask_path)  # 8-bit grey: the engine blends where it is grey
     request = dataclasses.replace(request, locate=dataclasses.replace(request.locate, mask=job.mask_path))
     result = insert(request, progress, cancel, session=session)
     images = tuple(QImage(str(path)) for path in result.project_outputs)

@@ -1,4 +1,5 @@
-"""MaskCanvas: the scene fitted to the view, the mask as a tinted overlay, SAM markers and tools.
+"""MaskCanvas: the scene fitted to the view, the mask as a tinted overlay (its alpha follows the
+grey levels of a soft brush), SAM markers and tools.
 
 Coordinate convention (tested): the scene is drawn at ``scale = fit * zoom`` with its top-left
 corner at ``offset`` in widget pixels, where ``fit`` fits the whole image inside the widget
@@ -45,6 +46,7 @@ class MaskCanvas(QWidget):
         self.document = document
         self.tool = Tool.CLICK
         self.brush_size = 24  # diameter in image pixels
+        self.brush_hardness = 1.0  # 1: hard edge; 0: fades out from the centre
         self.zoom = 1.0
         self.pan = QPointF(0.0, 0.0)
         self.mask_colour = QColor(MASK_COLOUR)
@@ -147,6 +149,10 @@ class MaskCanvas(QWidget):
         self.brush_size = max(1, int(size))
         self.update()
 
+    def set_brush_hardness(self, percent: int) -> None:
+        self.brush_hardness = min(max(int(percent), 0), 100) / 100
+        self.update()
+
     def set_mask_style(self, colour: QColor | None = None, opacity: float | None = None) -> None:
         """The overlay's colour and opacity (0 to 1)."""
         if colour is not None and QColor(colour) != self.mask_colour:
@@ -182,15 +188,14 @@ class MaskCanvas(QWidget):
             self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)
             self._overlay_image = QImage()
         elif region is None or self._overlay.shape[:2] != mask.shape:
-            self._overlay = np.zeros(mask.shape + (4,), dtype=np.uint8)
-            self._overlay[mask] = self._rgba()
+            self._overlay = np.empty(mask.shape + (4,), dtype=np.uint8)
+            self._overlay[..., :3] = self._rgba()[:3]
+            self._overlay[..., 3] = mask  # the mask's grey level is the overlay's alpha
             h, w = mask.shape  # the QImage reads the array in place: keep both, update the array
             self._overlay_image = QImage(self._overlay.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
         else:
             x0, y0, x1, y1 = region
-            patch = self._overlay[y0:y1, x0:x1]
-            patch[:] = 0
-            patch[mask[y0:y1, x0:x1]] = self._rgba()
+            self._overlay[y0:y1, x0:x1, 3] = mask[y0:y1, x0:x1]
             rect = QRectF(self.image_to_widget(QPointF(x0, y0)), self.image_to_widget(QPointF(x1, y1)))
             self.update(rect.toAlignedRect().adjusted(-2, -2, 2, 2))
             return
@@ -288,6 +293,10 @@ class MaskCanvas(QWidget):
         painter.drawEllipse(self._hover, radius, radius)
         painter.setPen(QPen(QColor(255, 255, 255), 1.2))
         painter.drawEllipse(self._hover, radius, radius)
+        if self.brush_hardness < 1.0 and radius > 6:  # where the soft edge starts
+            inner = max(radius * self.brush_hardness, 1.0)
+            painter.setPen(QPen(QColor(255, 255, 255, 170), 1.0, Qt.PenStyle.DashLine))
+            painter.drawEllipse(self._hover, inner, inner)
 
     # --- mouse --------------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -353,7 +362,7 @@ class MaskCanvas(QWidget):
         start = self.widget_to_image(self._last)
         end = self.widget_to_image(pos)
         self.document.paint((start.x(), start.y()), (end.x(), end.y()), self.brush_size / 2,
-                            value=self._drag == "paint")
+                            value=self._drag == "paint", hardness=self.brush_hardness)
 
     def leaveEvent(self, event) -> None:
         old, self._hover = self._hover, None

@@ -5,12 +5,13 @@ A plain QObject model (STYLE.md "State and views"): the canvas and the panel bin
 ``<noun>_changed`` signals, which fire only when a value really changes, and call one method per
 user action. Every edit is a step of a :class:`QUndoStack` (undo and redo).
 
-The mask is made of three layers, so that a new SAM result never throws brush work away::
-
-    mask = (sam if mode is "add" else 0) | painted) & ~erased & ~(sam if mode is "subtract")
-
-``sam`` is the latest SAM result for the current points and box, ``painted`` / ``erased`` what
-the brush and the eraser touched. Switching the SAM mode keeps the mask as it is (it becomes the
+The mask is greyscale, uint8 0-255: SAM results and boxes are hard (0 or 255), a soft brush
+paints grey levels (255 = repaint fully, in between = blend, 0 = keep the scene pixel exactly).
+It is made of three layers, so that a new SAM result never throws brush work away: ``sam`` is
+the latest SAM result for the current points and box, ``painted`` / ``erased`` how much the brush
+and the eraser covered (how they combine: :mod:`alchemy_gui.insert.mask_history`). Within one
+stroke the dabs are merged by their maximum before they touch the layers, so overlapping dabs of
+a soft brush do not stack into a hard edge. Switching the SAM mode keeps the mask as it is (it becomes the
 painted layer) and starts new prompts.
 
 Coordinates are image pixels, continuous: pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``, so its
@@ -29,7 +30,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QUndoStack
 
-from alchemy_gui.insert.brush import Box, segment_hit, stamp_segment, union
+from alchemy_gui.insert.brush import Box, segment_dab, stamp_segment, union
 from alchemy_gui.insert.mask_history import Layers, Snapshot, SnapshotCommand, StrokeCommand
 
 Point = tuple[int, int, int]
@@ -47,7 +48,7 @@ class Tool(enum.Enum):
 
 
 class MaskDocument(QObject):
-    """Scene, SAM prompts (points and box), detections and the layered bool mask of the scene's size."""
+    """Scene, SAM prompts (points and box), detections and the layered grey mask of the scene's size."""
 
     scene_changed = Signal(object)  # Path or None
     points_changed = Signal(tuple)  # tuple[Point, ...]
@@ -69,7 +70,8 @@ class MaskDocument(QObject):
         self._mask: np.ndarray | None = None
         self._sam_mode = "add"
         self._detections: tuple = ()
-        self._stroke: tuple[np.ndarray, np.ndarray] | None = None  # painted/erased before the stroke
+        # painted and erased before the open stroke, and the stroke's coverage so far (max of its dabs)
+        self._stroke: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._stroke_region: Box | None = None
         self.stack = QUndoStack(self)
         self.stack.setUndoLimit(MAX_UNDO)
@@ -101,7 +103,7 @@ class MaskDocument(QObject):
 
     @property
     def mask(self) -> np.ndarray | None:
-        """The bool (H, W) mask; edit it only through this document's methods."""
+        """The uint8 (H, W) mask, 0-255; edit it only through this document's methods."""
         return self._mask
 
     @property
@@ -127,7 +129,8 @@ class MaskDocument(QObject):
 
     # --- user actions -------------------------------------------------------------------------------
     def set_scene(self, path: Path | None, image: QImage | None = None, mask: np.ndarray | None = None) -> None:
-        """A new scene (or none): prompts and history start empty; ``mask`` (a saved one) or none."""
+        """A new scene (or none): prompts and history start empty; ``mask`` (a saved one: uint8
+        grey levels, or bool) or none."""
         image = image if image is not None else QImage()
         self._stroke = None
         self.stack.clear()
@@ -135,7 +138,7 @@ class MaskDocument(QObject):
         self._scene_image = image
         self._layers = None if image.isNull() else Layers.empty((image.height(), image.width()))
         if self._layers is not None and mask is not None and mask.shape == self._layers.painted.shape:
-            self._layers.painted[:] = mask
+            self._layers.painted[:] = mask.astype(np.uint8) * 255 if mask.dtype == bool else mask
         self._mask = None if self._layers is None else self._layers.compose(self._sam_mode)
         self.scene_changed.emit(self._scene_path)
         self._set_prompts((), None)
@@ -203,23 +206,31 @@ class MaskDocument(QObject):
         """Call once before the segments of one brush or eraser stroke (one undo step)."""
         self.end_stroke()
         if self._layers is not None:
-            self._stroke = (self._layers.painted.copy(), self._layers.erased.copy())
+            self._stroke = (self._layers.painted.copy(), self._layers.erased.copy(),
+                            np.zeros(self._layers.painted.shape, np.uint8))
             self._stroke_region = None
 
     def paint(self, start: tuple[float, float], end: tuple[float, float], radius: float,
-              value: bool = True) -> bool:
-        """Paint (``value`` True) or erase a round brush from ``start`` to ``end``; only the
-        brush's region is touched."""
+              value: bool = True, hardness: float = 1.0) -> bool:
+        """Paint (``value`` True) or erase a round brush of ``hardness`` (1 hard, 0 softest) from
+        ``start`` to ``end``; only the brush's region is touched."""
         if self._layers is None:
             return False
-        found = segment_hit(self._layers.painted.shape, start, end, radius)
+        found = segment_dab(self._layers.painted.shape, start, end, radius, hardness)
         if found is None:
             return False
-        (x0, y0, x1, y1), hit = found
-        painted, erased = self._layers.painted[y0:y1, x0:x1], self._layers.erased[y0:y1, x0:x1]
-        if bool((painted[hit] == value).all() and (erased[hit] != value).all()):
+        (x0, y0, x1, y1), dab = found
+        where = (slice(y0, y1), slice(x0, x1))
+        painted, erased = self._layers.painted[where], self._layers.erased[where]
+        if self._stroke is None:  # a lone segment: a stroke of its own
+            base, cover = (painted.copy(), erased.copy()), dab
+        else:
+            base, cover = (self._stroke[0][where], self._stroke[1][where]), self._stroke[2][where]
+            np.maximum(cover, dab, out=cover)
+        new = _stroked(base, cover, value)
+        if np.array_equal(new[0], painted) and np.array_equal(new[1], erased):
             return False
-        painted[hit], erased[hit] = value, not value
+        painted[:], erased[:] = new
         region = (x0, y0, x1, y1)
         self._stroke_region = union(self._stroke_region, region)
         self._refresh(region)
@@ -231,12 +242,13 @@ class MaskDocument(QObject):
             self._stroke = None
             return
         before, self._stroke = self._stroke, None
-        if self._stroke_region is not None:
-            x0, y0, x1, y1 = self._stroke_region
+        self._stroke_region, region = None, self._stroke_region
+        if region is not None:
+            x0, y0, x1, y1 = region
             patch = (slice(y0, y1), slice(x0, x1))
             old = (before[0][patch].copy(), before[1][patch].copy())
             new = (self._layers.painted[patch].copy(), self._layers.erased[patch].copy())
-            self.stack.push(StrokeCommand(self, self._stroke_region, old, new))
+            self.stack.push(StrokeCommand(self, region, old, new))
 
     def clear(self) -> None:
         """Forget points, box, detections and mask (one undo step)."""
@@ -302,7 +314,7 @@ class MaskDocument(QObject):
         self._set_prompts((), None)
         if self._layers is not None:
             for layer in (self._layers.sam, self._layers.painted, self._layers.erased):
-                layer[:] = False
+                layer[:] = 0
 
     def _refresh(self, region: Box | None) -> None:
         """Recompose the mask (in ``region`` only, when given) and report a real change."""
@@ -325,6 +337,20 @@ class MaskDocument(QObject):
         if box != self._box:
             self._box = box
             self.box_changed.emit(box)
+
+
+def _scaled(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``a × keep / 255``, rounded, for uint8 arrays (exact at keep 0 and 255)."""
+    return ((a.astype(np.uint16) * keep + 127) // 255).astype(np.uint8)
+
+
+def _stroked(base: tuple[np.ndarray, np.ndarray], cover: np.ndarray, paint: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The painted and erased layers after a stroke of ``cover`` over ``base`` (mask_history)."""
+    painted, erased = base
+    keep = 255 - cover.astype(np.uint16)
+    if paint:
+        return np.maximum(painted, cover), _scaled(erased, keep)
+    return _scaled(painted, keep), 255 - _scaled(255 - erased, keep)
 
 
 __all__ = ["Box", "MaskDocument", "Point", "SAM_MODES", "Tool", "stamp_segment"]

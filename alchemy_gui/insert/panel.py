@@ -102,6 +102,8 @@ class InsertPanel(QWidget):
         keep(bind(state, "brush_size", tools.size))
         keep(bind_to(state, "brush_size", self.canvas.set_brush_size))
         keep(bind_to(state, "brush_size", lambda size: tools.size_label.setText(f"{size} px")))
+        keep(bind(state, "brush_hardness", tools.hardness))
+        keep(bind_to(state, "brush_hardness", self.canvas.set_brush_hardness))
         keep(bind_to(state, "busy", self._show_busy))
         keep(bind_to(state, "progress", self._show_progress))
         keep(bind_to(state, "message", self._show_message))
@@ -148,6 +150,7 @@ class InsertPanel(QWidget):
         self.canvas.set_tool(tool)
         self.tools.select(tool)
         self.tools.size.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
+        self.tools.hardness.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
 
     def _show_busy(self, busy: bool) -> None:
         self.settings.generate_button.setEnabled(not busy)

@@ -1,7 +1,7 @@
 """The Insert panel's keyboard shortcuts and what a result's context menu does.
 
 Shortcuts (active while the Insert panel has focus): B brush, E eraser, S click (SAM), X box,
-[ / ] brush size, F fit, Ctrl+0 100 %, Ctrl+Z undo, Ctrl+Shift+Z redo.
+[ / ] brush size, Shift+[ / Shift+] brush hardness, F fit, Ctrl+0 100 %, Ctrl+Z undo, Ctrl+Shift+Z redo.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from alchemy_gui.insert.mask_document import Tool
 from alchemy_gui.insert.result_view import ResultDialog
 
 BRUSH_STEP = 1.25  # [ and ] scale the brush by this much
+HARDNESS_STEP = 10  # Shift+[ and Shift+] change the hardness by this many percent
 
 
 def result_label(result: InsertedImage) -> str:
@@ -39,9 +40,13 @@ def add_shortcuts(panel: Any) -> list[QShortcut]:
     def brush(factor: float) -> None:
         state.brush_size = max(1, min(256, round(state.brush_size * factor) + (1 if factor > 1 else -1)))
 
+    def hardness(step: int) -> None:
+        state.brush_hardness = max(0, min(100, state.brush_hardness + step))
+
     keys = [("B", lambda: panel._choose_tool(Tool.BRUSH)), ("E", lambda: panel._choose_tool(Tool.ERASER)),
             ("S", lambda: panel._choose_tool(Tool.CLICK)), ("X", lambda: panel._choose_tool(Tool.BOX)),
-            ("[", lambda: brush(1 / BRUSH_STEP)), ("]", lambda: brush(BRUSH_STEP)), ("F", canvas.fit),
+            ("[", lambda: brush(1 / BRUSH_STEP)), ("]", lambda: brush(BRUSH_STEP)),
+            ("Shift+[", lambda: hardness(-HARDNESS_STEP)), ("Shift+]", lambda: hardness(HARDNESS_STEP)), ("F", canvas.fit),
             ("Ctrl+0", canvas.actual_size), (QKeySequence.StandardKey.Undo, state.undo),
             ("Ctrl+Shift+Z", state.redo)]
     shortcuts = []

@@ -26,6 +26,7 @@ from alchemy_gui.common.binding import Property
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
 from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
 from alchemy_gui.insert.jobs import (
     Choice,
@@ -55,7 +56,6 @@ InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
 LocateSettings = settings_class(LocateOptions, LOCATE_FIELDS,
                                 initial=vars(api.defaults(InsertRequest)["locate"]))
 SCENE_DEFAULTS = api.defaults(SceneRequest)
-BRUSH_SIZE = 24  # pixels of the image
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ class InsertState(HistoryActions, QObject):
     scene_size_changed = Signal(object)  # (width, height) of a generated scene
     tool_changed = Signal(object)  # Tool
     brush_size_changed = Signal(object)
+    brush_hardness_changed = Signal(object)  # percent, 0 (soft) to 100 (hard)
     busy_changed = Signal(object)  # an insertion or scene generation is running
     progress_changed = Signal(object)  # the last Progress of that job
     message_changed = Signal(object)  # Message
@@ -102,6 +103,7 @@ class InsertState(HistoryActions, QObject):
     scene_size = Property((SCENE_DEFAULTS["width"], SCENE_DEFAULTS["height"]))
     tool = Property(Tool.CLICK)
     brush_size = Property(BRUSH_SIZE)
+    brush_hardness = Property(BRUSH_HARDNESS)
     busy = Property(False)
     progress = Property(None, same=operator.is_)
     message = Property(Message())
@@ -118,6 +120,7 @@ class InsertState(HistoryActions, QObject):
         self.presets = PresetChoice("insert", self.settings, self)
         self._follow_lora_files()  # each added style LoRA keeps its own scale
         self.locate = LocateSettings(self)
+        self.brush = BrushSettings(self)  # remembered with the other settings (main_window)
         self._long_job: JobWorker | None = None
         self._auto_prompt = ""
         self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found

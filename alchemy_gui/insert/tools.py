@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,8 +30,9 @@ TOOL_TIPS = {
     Tool.CLICK: "Click (S): left-click on the subject, right-click (or Alt+click) on what is not the subject; "
                 "SAM updates the mask after each click",
     Tool.BOX: "Box (X): drag a box around the subject; SAM cuts it out",
-    Tool.BRUSH: "Brush (B): paint the mask (right-drag erases); [ and ] change its size",
-    Tool.ERASER: "Eraser (E): erase from the mask; [ and ] change its size",
+    Tool.BRUSH: "Brush (B): paint the mask (right-drag erases); [ and ] change its size, "
+                "Shift+[ and Shift+] its hardness",
+    Tool.ERASER: "Eraser (E): erase from the mask; [ and ] change its size, Shift+[ and Shift+] its hardness",
 }
 
 
@@ -63,6 +65,14 @@ class ToolBar(QWidget):
         self.size.setRange(1, 256)
         self.size.setFixedWidth(110)
         self.size.setToolTip("Brush size in image pixels ([ smaller, ] larger)")
+        self.hardness = QSpinBox()
+        self.hardness.setRange(0, 100)
+        self.hardness.setSingleStep(10)
+        self.hardness.setPrefix("Hardness ")
+        self.hardness.setSuffix(" %")
+        self.hardness.setToolTip("Brush hardness: 100 % paints a hard edge; lower values fade the edge out, "
+                                 "so the inserted subject blends into the scene there (Shift+[ softer, "
+                                 "Shift+] harder). Grey in the mask = blended in part")
         self.undo = _button("Undo", "Undo the last point, box, stroke, SAM result or clear (Ctrl+Z)")
         self.undo.setEnabled(False)
         self.redo = _button("Redo", "Redo what Undo took back (Ctrl+Shift+Z)")
@@ -94,7 +104,7 @@ class ToolBar(QWidget):
         self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
                                "in the list next to it")
         layout.addSpacing(8)
-        for widget in (self.size, self.size_label, self.undo, self.redo, self.clear):
+        for widget in (self.size, self.size_label, self.hardness, self.undo, self.redo, self.clear):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)

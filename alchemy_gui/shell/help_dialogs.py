@@ -28,6 +28,7 @@ SHORTCUTS = (
     ("Insert canvas", "S / X", "Click with SAM / drag a box"),
     ("Insert canvas", "B / E", "Brush / eraser"),
     ("Insert canvas", "[ / ]", "Smaller / larger brush"),
+    ("Insert canvas", "Shift+[ / Shift+]", "Softer / harder brush (hardness −/+ 10 %)"),
     ("Insert canvas", "F / Ctrl+0", "Fit the scene / 100 %"),
     ("Insert canvas", "Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a mask edit"),
 )

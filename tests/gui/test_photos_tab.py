@@ -91,7 +91,7 @@ def test_correct_one_mask_with_brush_eraser_and_a_sam_click(qtbot, tab):
     qtbot.waitUntil(lambda: "1 with a subject mask" in tab.details.text(), timeout=10_000)
     photo = api.open_project("Rex").photo(name)
     with Image.open(photo.mask_path) as saved:
-        assert np.array_equal(np.asarray(saved) > 127, kept)
+        assert np.array_equal(np.asarray(saved) > 127, kept > 0)  # the canvas mask is 0-255
     assert tab.selected_photo() == name  # the selection survives the reload
 
 

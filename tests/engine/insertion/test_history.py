@@ -95,12 +95,23 @@ def test_the_scene_and_its_mask_are_saved_and_restored(tmp_path):
     mask[2:5, 3:9] = True
     assert api.load_scene_mask(tmp_path) is None
     api.save_scene_mask(tmp_path, scene, mask)
-    saved = api.load_scene_mask(tmp_path)
-    assert saved.scene == scene.resolve() and np.array_equal(saved.mask, mask)
+    saved = api.load_scene_mask(tmp_path)  # a binary mask comes back as 0/255 grey levels
+    assert saved.scene == scene.resolve() and np.array_equal(saved.mask, mask.astype(np.uint8) * 255)
     other = tmp_path / "beach.png"
     Image.new("RGB", (20, 10)).save(other)
     api.save_scene_mask(tmp_path, other, None)  # the current scene changes, park's mask is kept
     assert api.load_scene_mask(tmp_path).scene == other.resolve() and api.load_scene_mask(tmp_path).mask is None
-    assert np.array_equal(api.load_scene_mask(tmp_path, scene).mask, mask)
+    assert np.array_equal(api.load_scene_mask(tmp_path, scene).mask, mask.astype(np.uint8) * 255)
     other.unlink()
     assert api.load_scene_mask(tmp_path) is None  # the scene file is gone
+
+
+def test_a_soft_scene_mask_is_saved_as_8_bit_grey_and_reads_back_unchanged(tmp_path):
+    scene = tmp_path / "park.png"
+    Image.new("RGB", (16, 8)).save(scene)
+    soft = np.arange(128, dtype=np.uint8).reshape(8, 16) * 2
+    api.save_scene_mask(tmp_path, scene, soft)
+    saved = api.load_scene_mask(tmp_path)
+    assert saved.mask.dtype == np.uint8 and np.array_equal(saved.mask, soft)
+    with Image.open(json.loads((tmp_path / "scenes" / "current.json").read_text())["mask"]) as png:
+        assert png.mode == "L"
