@@ -2,7 +2,10 @@
 insertion (target ≤ 30 ms); time from a fresh process to the window shown (target ≤ 2 s); brush
 stroke latency on a 4000×3000 scene.
 
-    OMP_NUM_THREADS=2 QT_QPA_PLATFORM=offscreen python bench/ui_bench.py
+    OMP_NUM_THREADS=2 QT_QPA_PLATFORM=offscreen python bench/ui_bench.py [--attribute]
+
+``--attribute`` also samples every thread's stack while the heartbeat is late and prints the
+stacks seen most often per stall (see bench/stall_probe.py).
 
 A heartbeat QTimer (5 ms) on the UI thread records the largest gap between its ticks, less the
 interval: that is how long the window could not repaint or take input. Runs on the demo models in
@@ -101,43 +104,59 @@ def main() -> int:
     window.show()
     beat = Heartbeat()
     beat.timer.start()
+    probe = None
+    if "--attribute" in sys.argv:
+        from stall_probe import StallProbe
+
+        probe = StallProbe(beat)
+        probe.start()
     run_until(app, lambda: bool(window.projects_state.projects), 30)
     window.projects_state.open("bench")
     run_until(app, lambda: window.train_state.project is not None and not window.runner.busy, 60)
-    rows = []
+    rows: list[tuple[str, float, str]] = []
+    attributions: list[tuple[str, dict]] = []
+
+    def measured(what: str, outcome: str) -> None:
+        rows.append((what, beat.worst * 1000, outcome))
+        if probe is not None:
+            attributions.append((what, probe.take()))
 
     train = window.train_state
     for name, value in {"model": "demo", "steps": 20, "resolution": 64, "rank": 4, "save_every": 10,
                         "sample_every": 10, "sample_steps": 2}.items():
         train.settings.set(name, value)
-    beat.reset()
-    train.start()
-    run_until(app, lambda: not train.running and not window.runner.busy, 600)
-    rows.append(("first demo training run, 20 steps at 64 px (imports torch)", beat.worst * 1000,
-                 train.status.text.split(":")[0]))
-    beat.reset()
-    train.start()
-    run_until(app, lambda: not train.running and not window.runner.busy, 600)
-    rows.append(("second demo training run (torch loaded)", beat.worst * 1000, train.status.text.split(":")[0]))
+    for what in ("first demo training run, 20 steps at 64 px (imports torch)", "second demo training run (torch loaded)"):
+        if probe is not None:
+            probe.take()
+        beat.reset()
+        train.start()
+        run_until(app, lambda: not train.running and not window.runner.busy, 600)
+        measured(what, train.status.text.split(":")[0])
 
     insert = window.insert_state
     scene = folder / "scene.png"
     Image.fromarray(np.random.default_rng(9).integers(0, 255, (512, 512, 3), dtype=np.uint8)).save(scene)
     insert.open_scene(scene)
     run_until(app, lambda: insert.document.scene_path is not None and not window.runner.busy, 60)
+    if probe is not None:
+        probe.take()
     beat.reset()
     insert.document.add_point(256, 256, 1)
     insert.request_mask()
     run_until(app, lambda: window.runner.busy, 10)  # jobs start on the next turn of the event loop
     run_until(app, lambda: not window.runner.busy, 300)
-    rows.append(("SAM click (demo SAM, first click: encoder + decoder)", beat.worst * 1000, insert.message.text[:40]))
+    measured("SAM click (demo SAM, first click: encoder + decoder)", insert.message.text[:40])
     if insert.document.has_mask:
         insert.settings.steps = 2
+        if probe is not None:
+            probe.take()
         beat.reset()
         insert.insert()
         run_until(app, lambda: not window.runner.busy and not insert.busy, 600)
-        rows.append(("insertion (demo SDXL, 2 steps)", beat.worst * 1000, insert.message.text[:40]))
+        measured("insertion (demo SDXL, 2 steps)", insert.message.text[:40])
 
+    if probe is not None:
+        probe.stop()
     big = folder / "big.png"
     Image.new("RGB", (4000, 3000), (120, 140, 160)).save(big)
     insert.open_scene(big)
@@ -156,6 +175,11 @@ def main() -> int:
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(400, 280))
     latencies.sort()
     window.close()
+    if probe is not None:
+        from stall_probe import report
+
+        for what, samples in attributions:
+            print(f"## {what}\n{report(samples)}")
 
     print(f"| window shown after process start | {seconds:.2f} s (target ≤ 2 s); torch loaded: {torch_at_start} |")
     for what, stall, outcome in rows:

@@ -3,13 +3,19 @@
 Inference keeps SDXL, LoRAs, SAM and the detector loaded so a second insertion or click is quick;
 training needs that memory back. Holders (``InsertionSession``) register themselves here, and the
 trainer calls :func:`release_all` before it loads anything: neither side imports the other.
+
+:func:`import_long_lived` keeps Python's cyclic collector from stalling the process: see there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
+import sys
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -19,6 +25,62 @@ class ModelHolder(Protocol):
 
 _holders: weakref.WeakSet = weakref.WeakSet()
 _lock = threading.Lock()
+
+# What loading an SDXL pipeline imports: diffusers loads these lazily, and they pull in torch._dynamo,
+# torch.distributed, sympy, scipy, peft (about 3,000 modules, 330 k objects).
+SDXL_LIBRARIES = (
+    "torch",
+    "diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl",
+    "diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img",
+    "diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_inpaint",
+    "diffusers.models.unets.unet_2d_condition",
+    "diffusers.models.autoencoders.autoencoder_kl",
+    "diffusers.guiders",
+    "transformers.models.clip.modeling_clip",
+    "transformers.models.clip.tokenization_clip",
+    "peft",
+)
+
+
+def import_long_lived(*modules: str) -> None:
+    """Import ``modules`` with the automatic cyclic collector paused, then freeze every live object.
+
+    torch, diffusers and transformers leave about 500 k objects behind, and a full collection walks
+    them all while holding the GIL: 0.3-0.8 s (measured, ``bench/RESULTS.md``) during which no other
+    thread runs, the GUI's included. The collector runs a full pass each time the heap grows by a
+    quarter (several times during these imports) and :func:`free_device_memory` runs one on purpose.
+    Frozen objects (``gc.freeze``) are skipped by every later pass, so those take milliseconds.
+
+    Call it before a job loads its models: what is alive then is long-lived (modules, classes,
+    library caches). Frozen objects are still freed by reference counting; only a reference cycle
+    among them would never be collected, so no model that is about to be dropped should be alive
+    (models without cycles, like a loaded SDXL pipeline, are freed as usual). Does nothing once all
+    ``modules`` are imported.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return
+    with collector_paused():
+        try:
+            for name in missing:
+                importlib.import_module(name)
+        finally:
+            gc.freeze()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic cyclic collection inside (imports, model loading). Loading SDXL makes tens of
+    thousands of short-lived containers (each CLIP tokenizer's 48 k merges are lists) that reference
+    counting frees anyway; a full pass that meets them holds the GIL for 60-140 ms. One job runs
+    at a time, so pauses do not overlap."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def register(holder: ModelHolder) -> None:

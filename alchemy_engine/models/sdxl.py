@@ -33,7 +33,7 @@ def _from_folder(source: SdxlSource, dtype: torch.dtype) -> Any:
 
     return StableDiffusionXLPipeline.from_pretrained(
         source.path, dtype=dtype, local_files_only=True, use_safetensors=True,
-        variant=source.variant,
+        variant=source.variant, **shared_tokenizers(Path(source.path)),
     )
 
 
@@ -51,7 +51,30 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     with lazy_single_file():  # one component's tensors at a time, not the whole file (loading.py)
         return StableDiffusionXLPipeline.from_single_file(
             str(source.path), config=str(config), local_files_only=True, dtype=dtype,
+            **shared_tokenizers(config),
         )
+
+
+_TOKENIZERS: dict[tuple[str, int], Any] = {}
+
+
+def shared_tokenizers(folder: Path) -> dict[str, Any]:
+    """The pipeline's two CLIP tokenizers, read once per folder (and change of it) in a process.
+
+    Reading one parses a 2 MB ``tokenizer.json`` and builds its BPE model while holding the GIL
+    (50-140 ms each on a loaded 2-core machine, a stall of the GUI's thread); nothing changes a
+    tokenizer once built, so every later load of the model shares them.
+    """
+    from transformers import CLIPTokenizer
+
+    found = {}
+    for name in ("tokenizer", "tokenizer_2"):
+        sub = folder / name
+        key = (str(sub.resolve()), sub.stat().st_mtime_ns)
+        if key not in _TOKENIZERS:
+            _TOKENIZERS[key] = CLIPTokenizer.from_pretrained(sub, local_files_only=True)
+        found[name] = _TOKENIZERS[key]
+    return found
 
 
 def _quiet_loading_bars() -> None:
@@ -71,9 +94,14 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
     test model needs its own configs; real SDXL files use the bundled ones).
     """
     from alchemy_engine.models.inventory import resolve_sdxl
+    from alchemy_engine.models.resident import SDXL_LIBRARIES, collector_paused, import_long_lived
 
-    source = resolve_sdxl(spec)
-    policy = policy or device_policy()
+    import_long_lived(*SDXL_LIBRARIES)
+    with collector_paused():
+        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir)
+
+
+def _load(source: SdxlSource, policy: DevicePolicy, config_dir: Path | None) -> Any:
     _quiet_loading_bars()
     try:
         if source.kind == "single_file":

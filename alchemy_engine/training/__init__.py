@@ -14,6 +14,9 @@ __all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory"]
 def run(request, progress=None, cancel=None):
     """See :func:`alchemy_engine.training.trainer.run`."""
     from alchemy_engine.jobs import no_progress
+    from alchemy_engine.models.resident import SDXL_LIBRARIES, import_long_lived
+
+    import_long_lived("alchemy_engine.training.trainer", *SDXL_LIBRARIES)
     from alchemy_engine.training.trainer import run as _run
 
     return _run(request, progress or no_progress, cancel)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import (
     QColorDialog,
     QFileDialog,
@@ -211,9 +211,13 @@ class InsertPanel(QWidget):
         if not path:
             self.canvas.set_preview(None)
         elif self.results.compare.isChecked():
-            self.canvas.set_preview(self.insert_state.result_image(path))
+            self.insert_state.with_result_image(path, lambda image: self._show_compared(path, image))
         else:
             self.canvas.set_preview(self.document.scene_image)
+
+    def _show_compared(self, path: str, image: QImage) -> None:
+        if self.results.current_path() == path and self.results.compare.isChecked():  # still the one asked for
+            self.canvas.set_preview(image)
 
     def open_result_folder(self) -> None:
         path = self.results.current_path()

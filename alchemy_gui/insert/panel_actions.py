@@ -71,10 +71,7 @@ def result_action(panel: Any, name: str, path: str) -> None:
     elif name == "scene":
         state.use_as_scene(result.path)
     elif name == "copy":
-        image = state.result_image(result.path)
-        if image is not None:
-            QGuiApplication.clipboard().setImage(image)
-            state.set_message(f"Copied {result.path.name} to the clipboard.")
+        state.with_result_image(result.path, lambda image: _copy(state, result.path, image))
     elif name == "reveal":
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.path.parent)))
     elif name == "delete":
@@ -84,15 +81,32 @@ def result_action(panel: Any, name: str, path: str) -> None:
             state.delete_result(result.path)
 
 
-def show_large(parent: QWidget, result: InsertedImage) -> ResultDialog:
-    after = parent.insert_state.result_image(result.path) or QImage()
-    before = QImage(str(result.scene)) if result.scene is not None and Path(result.scene).is_file() else QImage()
-    caption = result_tooltip(result)
-    dialog = ResultDialog(f"Result — {result.path.name}", before, after, caption, parent)
+def _copy(state: Any, path: Path, image: QImage) -> None:
+    if image.isNull():
+        state.set_message(f"Could not read {path.name}: is it still on disk? Nothing was copied.")
+        return
+    QGuiApplication.clipboard().setImage(image)
+    state.set_message(f"Copied {path.name} to the clipboard.")
+
+
+def show_large(parent: QWidget, result: InsertedImage) -> None:
+    """Open the result large once the output and its scene are decoded (off the UI thread)."""
+    state = parent.insert_state
+
+    def with_after(after: QImage) -> None:
+        if result.scene is None:
+            _open_large(parent, result, QImage(), after)
+        else:  # a scene no longer on disk reads as a null image: the dialog says so
+            state.read_image(result.scene, lambda before: _open_large(parent, result, before, after))
+
+    state.with_result_image(result.path, with_after)
+
+
+def _open_large(parent: QWidget, result: InsertedImage, before: QImage, after: QImage) -> None:
+    dialog = ResultDialog(f"Result — {result.path.name}", before, after, result_tooltip(result), parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
     parent.result_dialog = dialog  # kept for tests
-    return dialog
 
 
 __all__ = ["add_shortcuts", "result_action", "result_label", "result_tooltip", "show_large"]

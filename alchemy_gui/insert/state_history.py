@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QImage
 
 from alchemy_engine import api
+from alchemy_gui.common.thumbnails import FullImageLoader
 from alchemy_gui.insert.history_jobs import InsertedImage, check_lora_job, parameters_job, trash_job
 from alchemy_gui.insert.jobs import Choice
 
@@ -33,6 +35,7 @@ class HistoryActions:
     lora_files: Any
     lora_scales: dict[str, float]  # added file → the style scale it was last used at
     _images: dict[Path, QImage]
+    _full_images: FullImageLoader  # made on first use (read_image)
 
     # --- history ------------------------------------------------------------------------------------
     def _on_history(self, found: tuple[InsertedImage, ...]) -> None:
@@ -42,14 +45,30 @@ class HistoryActions:
     def result(self, path: str | Path) -> InsertedImage | None:
         return next((r for r in self.results if r.path == Path(path)), None)
 
-    def result_image(self, path: str | Path) -> QImage | None:
-        """The full-size output (read on first use and kept)."""
+    def with_result_image(self, path: str | Path, then: Callable[[QImage], None]) -> bool:
+        """Call ``then`` with the full-size output on the UI thread: at once when it was read before,
+        else once a pool thread has decoded it (kept from then on). False when ``path`` is no result."""
         path = Path(path)
         if self.result(path) is None:
-            return None
-        if path not in self._images:
-            self._images[path] = QImage(str(path))
-        return self._images[path]
+            return False
+        if path in self._images:
+            then(self._images[path])
+            return True
+
+        def loaded(image: QImage) -> None:
+            if not image.isNull() and self.result(path) is not None:
+                self._images[path] = image
+            then(image)
+
+        self.read_image(path, loaded)
+        return True
+
+    def read_image(self, path: str | Path, then: Callable[[QImage], None]) -> None:
+        """Decode any image file off the UI thread; ``then(QImage)`` (null if unreadable) on it."""
+        loader = getattr(self, "_full_images", None)
+        if loader is None:
+            loader = self._full_images = FullImageLoader(self)
+        loader.load(path, then)
 
     def score_names(self) -> tuple[str, ...]:
         return tuple(sorted({name for r in self.results for name in r.scores}))

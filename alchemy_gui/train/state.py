@@ -22,7 +22,7 @@ from alchemy_engine.api import TrainRequest, list_runs_job
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.images import qimage_from_pil
+from alchemy_gui.common.images import previews_as_qimages
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
@@ -229,7 +229,7 @@ class TrainState(QObject):
                      "progress": Progress("waiting", message="waiting for the current job to finish")}
         self._show_job()
         self.status = Status("Resuming…" if run_id else "Starting…")
-        self.worker = self.runner.submit(api.train, request, "train")
+        self.worker = self.runner.submit(previews_as_qimages(api.train), request, "train")
         self.worker.progress.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_trained)
         self.worker.failed.connect(self._on_train_failed)
@@ -253,8 +253,8 @@ class TrainState(QObject):
         last = history[-1] if history else None
         if event.loss_smoothed is not None and (last is None or (event.step > last[0] and event.loss_smoothed != last[1])):
             job["loss_history"] = history + ((event.step, float(event.loss_smoothed)),)
-        if event.preview is not None:
-            job["preview"] = qimage_from_pil(event.preview)
+        if event.preview is not None:  # a QImage already (made on the job thread)
+            job["preview"] = event.preview
         self._show_job()
 
     def _show_job(self) -> None:

@@ -1,8 +1,14 @@
-"""Inference models kept loaded by a session are freed when training starts."""
+"""Inference models kept loaded by a session are freed when training starts; heavy imports and
+model loading keep the cyclic collector from stalling the process."""
 
 from __future__ import annotations
 
+import gc
+import sys
+import weakref
+
 import pytest
+import torch
 
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.insertion.session import InsertionSession
@@ -28,3 +34,72 @@ def test_training_frees_inference_models_first(monkeypatch):
     with pytest.raises(AlchemyError, match="stop here"):
         train(TrainRequest(project="any"))
     assert released == [True]
+
+
+@pytest.fixture
+def unfrozen():
+    """The tests below freeze this test process's heap: give it back to the collector afterwards."""
+    yield
+    gc.unfreeze()
+
+
+def _tracked(obj) -> bool:
+    """Whether the cyclic collector still walks ``obj`` (frozen objects are not listed)."""
+    return any(o is obj for o in gc.get_objects())
+
+
+def test_import_long_lived_imports_with_the_collector_paused_then_freezes(tmp_path, monkeypatch, unfrozen):
+    (tmp_path / "uistall_probe_module.py").write_text("import gc\nCOLLECTOR_ON = gc.isenabled()\nTABLE = {'a': []}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    resident.import_long_lived("uistall_probe_module")
+    module = sys.modules["uistall_probe_module"]
+    assert module.COLLECTOR_ON is False and gc.isenabled()
+    assert not _tracked(module.TABLE)  # frozen: full collections no longer walk it
+    made_after = {"b": []}
+    resident.import_long_lived("uistall_probe_module")  # nothing missing: nothing frozen again
+    assert _tracked(made_after)
+
+
+def test_collector_pause_ends_on_errors_and_keeps_a_disabled_collector_disabled():
+    with pytest.raises(RuntimeError), resident.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with resident.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_sdxl_loads_with_the_collector_paused_shares_tokenizers_and_is_freed_without_it(unfrozen):
+    """Freezing is safe only for objects without reference cycles: a loaded pipeline (alive when a
+    later import freezes the heap) must still be freed by reference counting alone. A second load
+    reuses the tokenizers (building one holds the GIL)."""
+    from alchemy_engine.models.device import DevicePolicy
+    from alchemy_engine.models.sdxl import _load, load_sdxl_pipeline
+
+    seen = []
+
+    def load(*args):
+        seen.append(gc.isenabled())
+        return _load(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("alchemy_engine.models.sdxl._load", load)
+        pipe = load_sdxl_pipeline("demo", DevicePolicy("cpu", torch.float32, torch.float32))
+    assert seen == [False] and gc.isenabled()
+    again = load_sdxl_pipeline("demo", DevicePolicy("cpu", torch.float32, torch.float32))
+    assert again.tokenizer is pipe.tokenizer and again.tokenizer_2 is pipe.tokenizer_2
+    assert again.tokenizer is not again.tokenizer_2 and again.unet is not pipe.unet
+    del again
+    parts = [pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2, *pipe.unet.parameters()]
+    refs = [weakref.ref(part) for part in parts]
+    del parts, pipe
+    gc.disable()
+    try:
+        assert [r for r in refs if r() is not None] == []
+    finally:
+        gc.enable()

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from test_insert_panel import _open, _paint, _scene
 
 from alchemy_engine import api
@@ -37,6 +39,21 @@ def _output(project, name: str, seed: int, mtime: float, scene: Path, scores: di
     return path
 
 
+def _record_image_reads(monkeypatch) -> list[int]:
+    """The ids of the threads that decode whole images from now on."""
+    from alchemy_gui.common import thumbnails
+
+    reads: list[int] = []
+
+    class Reader(thumbnails.QImageReader):
+        def read(self):
+            reads.append(threading.get_ident())
+            return super().read()
+
+    monkeypatch.setattr(thumbnails, "QImageReader", Reader)
+    return reads
+
+
 def _open_project(qtbot, panel, project) -> None:
     with qtbot.waitSignal(panel.projects_state.current_changed, timeout=30000):
         panel.projects_state.open(project.slug)
@@ -59,7 +76,9 @@ def test_results_strip_shows_every_output_with_scores_and_actions(qtbot, panel, 
         result_action(panel, "reuse", str(old))
     assert panel.settings.seed.value() == 1 and panel.settings.steps.value() == 9
     assert panel.settings.strength.value() == 0.55 and panel.settings.prompt.text() == "a sks dog 1"
+    reads = _record_image_reads(monkeypatch)
     result_action(panel, "view", str(old))
+    qtbot.waitUntil(lambda: getattr(panel, "result_dialog", None) is not None, timeout=30000)
     dialog = panel.result_dialog
     assert not dialog.view.before.isNull() and not dialog.view.after.isNull() and dialog.slider.isEnabled()
     dialog.toggle.setChecked(True)
@@ -67,7 +86,14 @@ def test_results_strip_shows_every_output_with_scores_and_actions(qtbot, panel, 
     screenshot(dialog, "insert_result_before_after")
     dialog.close()
     result_action(panel, "copy", str(old))
-    assert "Copied" in panel.message.text()
+    qtbot.waitUntil(lambda: "Copied" in panel.message.text(), timeout=30000)
+    assert not QGuiApplication.clipboard().image().isNull()
+    assert len(reads) == 2 and threading.main_thread().ident not in reads  # result and scene, off the UI thread
+    strip.list.setCurrentRow(next(i for i in range(2) if strip.list.item(i).data(Qt.ItemDataRole.UserRole) == str(new)))
+    assert strip.compare.isChecked()
+    qtbot.waitUntil(lambda: panel.canvas.showing_preview, timeout=30000)  # compared once decoded
+    assert len(reads) == 3 and threading.main_thread().ident not in reads
+    strip.list.setCurrentItem(None)
     from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
