@@ -23,15 +23,15 @@ plain ``from_single_file``). Were a converter to both rename an input and transf
 placeholders would be wrong, so that converter falls back to converting with real data.
 
 Measured on demo:mid as a single file (212 MiB of fp32 models, ``bench/loading_bench.py``, figures
-in ``bench/RESULTS.md``): the loading peak above the process's start is 1.01× the models' size from
-an fp16 file (diffusers' default: 1.48×) and 0.98× from an fp32 file (default: 1.01×). For full
-SDXL from its 6.9 GB fp16 file into 13.9 GB of fp32 models on a CPU that leaves ~0.4 GB above the
-models (the largest tensor and OpenCLIP's fused q/k/v, converted ahead of their assignment)
+in ``bench/RESULTS.md``): the loading peak above the process's start is 1.00× the models' size from
+an fp16 file (1.12× in one run of seven; diffusers' default: 1.49×) and 0.98× from an fp32 file
+(default: 1.01×). For full SDXL from its 6.9 GB fp16 file into 13.9 GB of fp32 models on a CPU
+that leaves ~0.4 GB above the models (the largest tensor and OpenCLIP's fused q/k/v, converted ahead of their assignment)
 instead of the 5 GB UNet or the whole file. The alternative, a one-time conversion into a cached
 diffusers folder that later loads memory-mapped, was measured too and not chosen: it costs the
 file's size again on disk (6.9 GB; 113 MiB for demo:mid), its first load peaks like this path, and
-its later loads peaked higher (1.30× from the fp16 folder, as if the component being built were
-resident twice: its mapped fp16 pages and its fp32 copy).
+its later loads peaked higher (1.14–1.30× from the fp16 folder: the mapped fp16 pages of the
+component being built count as resident beside its fp32 copy, as much as the kernel keeps).
 """
 
 from __future__ import annotations
