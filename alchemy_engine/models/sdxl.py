@@ -48,11 +48,12 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
         raise ModelError(f"the SDXL config folder {config} is missing; reinstall the app")
     from alchemy_engine.models.loading import lazy_single_file
 
-    with lazy_single_file():  # one component's tensors at a time, not the whole file (loading.py)
-        return StableDiffusionXLPipeline.from_single_file(
+    with lazy_single_file():  # streamed tensor by tensor into the built models (loading.py)
+        pipe = StableDiffusionXLPipeline.from_single_file(
             str(source.path), config=str(config), local_files_only=True, dtype=dtype,
             **shared_tokenizers(config),
         )
+    return pipe
 
 
 _TOKENIZERS: dict[tuple[str, int], Any] = {}

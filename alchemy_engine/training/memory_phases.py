@@ -3,8 +3,8 @@ memory, separately. The training phase's device figure is :func:`memory.estimate
 activation trace; this module adds what the other phases hold:
 
 * **loading**: the process itself (libraries, measured as the resident set when the estimate is
-  made), every component's weights in the run's precision, plus what the loader reads beside the
-  built models: one component at a time in the file's precision (see ``models/loading.py``);
+  made), every component's weights in the run's precision, plus, for a single file, the tensors
+  read beside the built models: one at a time, and the few a converter transforms (``models/loading.py``);
 * **caching**: all weights plus the VAE encoder's largest activations (its first block's channels
   at full resolution, about four alive at once); on CUDA the UNet waits in host RAM meanwhile;
 * **training**: the UNet, LoRA, optimizer state and activations; the VAE stays in RAM for previews.
@@ -24,6 +24,7 @@ import torch
 GIB = 1024 ** 3
 PROCESS_FALLBACK = int(0.9 * GIB)  # torch + diffusers + transformers + peft imported, when RSS is unknown
 CPU_SLACK = 96 * 1024 ** 2  # freed encoder memory the C allocator keeps (measured on demo:mid)
+FP16_SDXL_SINGLE_FILE_EXTRA = 420 * 1024 ** 2  # its largest tensor (126 MB) + OpenCLIP in_proj (315 MB)
 
 
 def process_bytes() -> int:
@@ -60,20 +61,19 @@ def component_info(source) -> dict[str, int]:
     return _component_info(str(_config_root(source)))
 
 
-def _file_bytes_per_param(source) -> int:
-    """Precision of the weights on disk: fp16 files (most single files, ``fp16`` variants) or fp32."""
-    if getattr(source, "variant", None) == "fp16":
-        return 2
-    if getattr(source, "kind", "") == "single_file":
-        from alchemy_engine.models.probe import HeaderError, read_safetensors_header
+def _single_file_extra_bytes(source) -> int:
+    """What loading a single file holds beside the built models (``models/loading.py``): the tensor
+    being cast into its model (at most the file's largest), and the inputs diffusers' converters
+    transform rather than rename, all read ahead of their assignment; of those only OpenCLIP's fused
+    q/k/v (``in_proj_*``) weigh anything (~0.3 GB in SDXL's fp16 files)."""
+    from alchemy_engine.models.probe import HeaderError, read_safetensors_header
 
-        try:
-            header = read_safetensors_header(Path(source.path))
-        except (HeaderError, OSError):  # the loader reports it; the estimate assumes the usual fp16
-            return 2
-        dtypes = [v.get("dtype") for k, v in header.tensors.items() if k.startswith("model.")]
-        return 4 if dtypes and dtypes.count("F32") > len(dtypes) // 2 else 2
-    return 4
+    try:
+        header = read_safetensors_header(Path(source.path))
+    except (HeaderError, OSError):  # the loader reports it; the estimate assumes SDXL's fp16 figures
+        return FP16_SDXL_SINGLE_FILE_EXTRA
+    sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.tensors.items()}
+    return max(sizes.values(), default=0) + sum(n for k, n in sizes.items() if ".in_proj_" in k)
 
 
 def phases(parts: dict[str, int], request, source, policy, unet_params: int,
@@ -85,9 +85,8 @@ def phases(parts: dict[str, int], request, source, policy, unet_params: int,
     vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
     unet_w = unet_params * dtype_bytes
     encoders_w = info["text_encoders"] * dtype_bytes + info["vae"] * dtype_bytes
-    # folders load memory-mapped, one component at a time; single files are converted per component
-    single = getattr(source, "kind", "") == "single_file"
-    largest = max(unet_params, info["text_encoders"], info["vae"]) * _file_bytes_per_param(source) if single else 0
+    # folders load memory-mapped, one component at a time; single files are streamed tensor by tensor
+    largest = _single_file_extra_bytes(source) if getattr(source, "kind", "") == "single_file" else 0
     vae_acts = 4 * info["vae_width"] * request.resolution ** 2 * vae_bytes
     train = sum(v for k, v in parts.items() if k not in ("encode_phase",))
     base = process_bytes() if process is None else process
