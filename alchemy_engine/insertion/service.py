@@ -2,8 +2,9 @@
 
 scene (load or generate with LoRA off) → mask (detector + SAM, clicks, box, mask PNG) → fill
 holes, grow, feather → crop plan around the mask at about one megapixel → masked img2img with
-the LoRA for each seed, in batches when memory allows (``batches.py``) → paste back through the feathered alpha (exact outside) → PNGs with
-metadata in the project's ``outputs/`` and in ``request.out``.
+the LoRA for each seed, several seeds a call when memory allows (``batches.py``) → paste back
+through the feathered alpha (exact outside) → PNGs with metadata in the project's ``outputs/``
+and in ``request.out``.
 """
 
 from __future__ import annotations

@@ -46,9 +46,9 @@ def choose_batch_size(requested: str | int, variations: int, device: str, free_b
                       per_image_bytes: int) -> BatchChoice:
     """The batch size for ``variations`` images: the user's, or for ``auto`` what fits.
 
-    ``auto`` batches only on GPUs (CUDA, MPS): on the CPU a batch of four ran no faster per image
-    than one at a time (``bench/insert_bench.py --variations 4``, ``bench/RESULTS.md``) and only
-    holds more memory. On a GPU it is as many images as fit ``free_bytes`` less :data:`MARGIN`, at
+    ``auto`` batches only on GPUs (CUDA, MPS): on the CPU a batch of four ran at most a few percent
+    faster than one at a time, within the noise (``bench/insert_bench.py --variations 4``,
+    ``bench/RESULTS.md``), and holds four images' activations. On a GPU it is as many images as fit ``free_bytes`` less :data:`MARGIN`, at
     most :data:`MAX_BATCH`; 1 when the free memory cannot be measured."""
     forced = parse_batch_size(requested)
     if variations <= 1:
@@ -58,7 +58,7 @@ def choose_batch_size(requested: str | int, variations: int, device: str, free_b
         return BatchChoice(size, f"batch size {forced} as asked" + (f" ({size} variations)" if size < forced else ""))
     kind = device.split(":")[0]
     if kind not in ("cuda", "mps"):
-        return BatchChoice(1, "batch size auto: 1 on the CPU, where batching is no faster per image")
+        return BatchChoice(1, "batch size auto: 1 on the CPU, where batching is not measurably faster")
     need = f"{per_image_bytes / GIB:.2f} GiB a variation"
     if free_bytes is None:
         return BatchChoice(1, f"batch size auto: 1, the free memory of {kind} cannot be measured")
