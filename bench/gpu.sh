@@ -34,6 +34,10 @@ want compile && timeout 200 python3 bench/compile_bench.py --device cuda --size 
 want infer && timeout 120 python3 bench/inference_bench.py --device cuda --size full --resolution 1024 \
   2>&1 | tee "$out/inference_gpu.txt"
 want insert && timeout 200 python3 bench/insert_bench.py --device cuda --gpu 2>&1 | tee "$out/insert_gpu.txt"
+# 3b. 4 insertion variations one call each vs one batched call (demo:mid at 1024²: call overhead and
+#     batching, not full-size SDXL compute); also prints the largest pixel difference per seed
+want batch && timeout 150 python3 bench/insert_bench.py --device cuda --skip-crop --variations 4 --work-size 1024 \
+  --steps 8 --repeats 3 2>&1 | tee "$out/batch_gpu.txt"
 # 4. ours vs diffusers' reference script, full size, 1024², bf16, each tool's defaults
 if want reference && [ -f .ref/train_dreambooth_lora_sdxl.py ]; then
   timeout 400 python3 bench/train_bench.py --device cuda --sizes full --steps 40 --warmup 10 --repeats 1 \

@@ -8,16 +8,20 @@ process, after one warm-up call of each:
 * ``full``: ``StableDiffusionXLInpaintPipeline`` on the whole frame at the scene's size, sharing
   the same modules (``from_pipe``), the same steps, strength and CFG, no LoRA.
 
-Target: crop time ≤ 0.35 × full-frame time. ``--gpu`` also times full-size SDXL text-to-image at
+Target: crop time ≤ 0.35 × full-frame time. ``--variations N`` also times N variations one pipeline
+call each (``batch_size 1``) against one batched call (``batch_size N``), whole frame at
+``--work-size``², and checks the images match per seed. ``--gpu`` also times full-size SDXL text-to-image at
 1024², 30 steps with CFG, on CUDA in bfloat16 (random weights; target ≤ 1.5 s per image).
 
     OMP_NUM_THREADS=2 python bench/insert_bench.py                    # CPU, demo:mid, 2048² scene
     python bench/insert_bench.py --device cuda --gpu                  # on a CUDA machine
+    OMP_NUM_THREADS=2 python bench/insert_bench.py --skip-crop --variations 4 --work-size 512
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -127,6 +131,47 @@ def crop_vs_full(args: argparse.Namespace, work: Path) -> dict:
     return results
 
 
+def batched_vs_sequential(args: argparse.Namespace, work: Path) -> dict:
+    """``--variations N`` images of one insertion, one pipeline call each vs all N in one call; the
+    whole frame at ``--work-size``², same seeds; also the largest pixel difference per seed."""
+    from alchemy_engine.insertion import InsertionSession, InsertRequest, LocateOptions, run
+    from alchemy_engine.models.inventory import resolve_sdxl
+    from alchemy_engine.project import create_project
+
+    project = create_project("Batch", class_noun="dog")
+    session = InsertionSession()
+    loaded = session.sdxl(args.model, args.device)
+    make_lora(project.runs_dir / "bench" / "lora.safetensors", resolve_sdxl(args.model).path / "unet")
+    folder = work / "batch"
+    folder.mkdir()
+    scene, mask, _ = make_scene(folder, args.work_size, 0.2)
+    base = InsertRequest(project="Batch", model=args.model, device=args.device, scene=scene,
+                         locate=LocateOptions(mask=mask, grow=8, feather=8.0), steps=args.steps,
+                         strength=args.strength, guidance=args.guidance, seed=1, crop_to_mask=False,
+                         work_pixels=args.work_size ** 2, variations=args.variations)
+    requests = {"sequential": dataclasses.replace(base, batch_size="1"),
+                "batched": dataclasses.replace(base, batch_size=str(args.variations))}
+    images = {name: run(request, session=session) for name, request in requests.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in requests}
+    for _ in range(args.repeats):  # alternated, so a change in the machine's load hits both
+        for name, request in requests.items():
+            times[name] += _timed(lambda: images.__setitem__(name, run(request, session=session)), 1,
+                                  loaded.policy.device)
+    results: dict = {}
+    for name, request in requests.items():
+        results[name] = {"median_s": statistics.median(times[name]), "times_s": times[name]}
+        print(f"{name} ({args.variations} variations, batch size {request.batch_size}): "
+              f"{statistics.median(times[name]):.2f} s (runs {', '.join(f'{t:.2f}' for t in times[name])})",
+              flush=True)
+    diffs = [int(np.abs(np.asarray(Image.open(a), dtype=int) - np.asarray(Image.open(b), dtype=int)).max())
+             for a, b in zip(images["sequential"].project_outputs, images["batched"].project_outputs)]
+    results.update(ratio=results["batched"]["median_s"] / results["sequential"]["median_s"],
+                   ratio_fastest=min(times["batched"]) / min(times["sequential"]), max_pixel_difference=diffs)
+    print(f"ratio batched / sequential = {results['ratio']:.3f} (medians), {results['ratio_fastest']:.3f} "
+          f"(fastest runs); largest pixel difference per seed {diffs}", flush=True)
+    return results
+
+
 def gpu_full_size(args: argparse.Namespace) -> dict:
     """Full-size SDXL (random weights) at 1024², 30 steps with CFG, bfloat16 on CUDA."""
     import torch
@@ -169,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--gpu", action="store_true", help="also time full-size SDXL on CUDA")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet for --gpu")
-    parser.add_argument("--skip-crop", action="store_true", help="only the --gpu part")
+    parser.add_argument("--skip-crop", action="store_true", help="skip crop vs full (only --gpu / --variations)")
+    parser.add_argument("--variations", type=int, default=0,
+                        help="also time N variations one call each vs batched (whole frame at --work-size²)")
     args = parser.parse_args(argv)
 
     import torch
@@ -186,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_crop:
             report["crop_vs_full"] = crop_vs_full(args, work)
             print(f"ratio crop / full = {report['crop_vs_full']['ratio']:.3f} (target <= 0.35)", flush=True)
+        if args.variations > 1:
+            report["batched_vs_sequential"] = batched_vs_sequential(args, work)
         if args.gpu:
             report["gpu"] = gpu_full_size(args)
     finally:

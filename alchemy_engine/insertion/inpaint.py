@@ -8,6 +8,7 @@ repainted. Progress is reported and cancellation checked once per denoising step
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +53,12 @@ def steps_run(steps: int, strength: float) -> int:
 
 
 def step_callback(progress: ProgressCallback, cancel: CancelToken, stage: Stage, offset: int, total: int,
-                  message: str = ""):
-    """A ``callback_on_step_end`` that reports each step and stops the pipeline when cancelled."""
+                  message: str = "", per_step: int = 1):
+    """A ``callback_on_step_end`` that reports each step and stops the pipeline when cancelled;
+    ``per_step``: how many images one step advances (a batch of variations)."""
 
     def callback(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-        progress(Progress(stage=stage, step=offset + step + 1, total=total, message=message))
+        progress(Progress(stage=stage, step=offset + (step + 1) * per_step, total=total, message=message))
         if cancel.cancelled:
             pipe._interrupt = True  # belt and braces: diffusers skips the remaining steps
             raise JobCancelled("cancelled by the user")
@@ -65,9 +67,10 @@ def step_callback(progress: ProgressCallback, cancel: CancelToken, stage: Stage,
     return callback
 
 
-def speed_events(progress: ProgressCallback, loaded: Any, size: tuple[int, int]) -> None:
+def speed_events(progress: ProgressCallback, loaded: Any, size: tuple[int, int], images: int = 1) -> None:
     """The loaded model's pending notes (compile on/off and why) and, when a compiled UNet meets a
-    new size, the ``Stage.COMPILE`` event; after a call, a compile that fell back to eager."""
+    new size or batch of ``images``, the ``Stage.COMPILE`` event; after a call, a compile that fell
+    back to eager."""
     from alchemy_engine.models.inference_speed import compile_failure
 
     speed = getattr(loaded, "speed", None)
@@ -75,7 +78,7 @@ def speed_events(progress: ProgressCallback, loaded: Any, size: tuple[int, int])
         return
     for note in speed.take_notes():
         progress(Progress(stage=Stage.NOTE, message=note))
-    notice = speed.compile_notice(loaded.base.unet, size)
+    notice = speed.compile_notice(loaded.base.unet, size, batch=2 * images)
     if notice:
         progress(Progress(stage=Stage.COMPILE, message=notice))
     failure = compile_failure(loaded.base)
@@ -118,18 +121,41 @@ def _generator(seed: int) -> Any:
 
 def inpaint(pipe: Any, image: Image.Image, mask: Image.Image, sampling: Sampling, callback) -> Image.Image:
     """Repaint ``mask`` (L, 255 = repaint) of ``image``; both already at the work size."""
+    return inpaint_batch(pipe, image, mask, [sampling], callback)[0]
+
+
+def inpaint_batch(pipe: Any, image: Image.Image, mask: Image.Image, samplings: list[Sampling],
+                  callback) -> list[Image.Image]:
+    """One repaint of ``image`` per sampling (same prompt and settings, one seed each) in one call.
+
+    Each image is the one its seed gives alone: one generator per image, and the scene passed once
+    per image, because the pipeline VAE-encodes (and samples the latent distribution) per image
+    with that image's generator only when it has as many images as generators; the VAE decodes one
+    image at a time (slicing), as it does alone, so its memory does not grow with the batch."""
     from alchemy_engine.models.inference_speed import call_with_fallback, vae_tiling
 
+    first = samplings[0]
+    if any(dataclasses.replace(s, seed=first.seed) != first for s in samplings):
+        raise ValueError("a batch shares every setting but the seed")
     width, height = image.size
     vae_tiling(pipe, width, height)
-    result = call_with_fallback(pipe, lambda: pipe(
-        prompt=sampling.prompt, negative_prompt=sampling.negative_prompt or None,
-        image=image, mask_image=mask, width=width, height=height,
-        strength=sampling.strength, num_inference_steps=sampling.steps,
-        guidance_scale=sampling.guidance, generator=_generator(sampling.seed),
-        callback_on_step_end=callback, output_type="pil",
-    ))
-    return result.images[0]
+    count = len(samplings)
+    generators = [_generator(s.seed) for s in samplings]
+    if count > 1:
+        pipe.vae.enable_slicing()
+    try:
+        result = call_with_fallback(pipe, lambda: pipe(
+            prompt=first.prompt, negative_prompt=first.negative_prompt or None,
+            image=[image] * count if count > 1 else image, mask_image=[mask] * count if count > 1 else mask,
+            width=width, height=height, num_images_per_prompt=count,
+            strength=first.strength, num_inference_steps=first.steps, guidance_scale=first.guidance,
+            generator=generators if count > 1 else generators[0],
+            callback_on_step_end=callback, output_type="pil",
+        ))
+    finally:
+        if count > 1:
+            pipe.vae.disable_slicing()
+    return list(result.images)
 
 
 def text_to_image(pipe: Any, size: tuple[int, int], sampling: Sampling, callback) -> Image.Image:

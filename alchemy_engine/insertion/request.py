@@ -20,8 +20,10 @@ from typing import Any
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
+from alchemy_engine.models.inference_memory import MAX_BATCH
 
 MASK_MODES = ("replace", "union", "intersect")
+BATCH_SIZES = ("auto", *(str(n) for n in range(1, MAX_BATCH + 1)))
 DEFAULT_NEGATIVE = "blurry, lowres, deformed, disfigured, watermark, text"
 SDXL_RESOLUTIONS = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216),
                     (1344, 768), (768, 1344), (1536, 640), (640, 1536))
@@ -167,6 +169,10 @@ class InsertRequest(JobRequest):
     seed: int | None = setting(None, minimum=0, label="Seed",
                                help="first seed; variations use seed+1, seed+2 … (default: random)")
     variations: int = setting(1, minimum=1, maximum=64, label="Variations", help="how many images")
+    batch_size: str = setting("auto", choices=BATCH_SIZES, label="Batch size",
+                              help="variations repainted in one pipeline call (the same images as one at a "
+                                   "time, faster on a GPU); auto: as many as the GPU's free memory holds, "
+                                   "1 on the CPU")
     blur: float = setting(0.0, minimum=0.0, maximum=256.0, metavar="PX", label="Blur first",
                           help="blur the masked region before repainting, as the paper does (0: off)")
     crop_to_mask: bool = setting(True, label="Crop to mask",
@@ -220,6 +226,8 @@ class InsertRequest(JobRequest):
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
         _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
         _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
+        _check(str(self.batch_size).strip().lower() in BATCH_SIZES,
+               f"batch size must be auto or a whole number from 1 to {MAX_BATCH}; got {self.batch_size!r}")
         for name in ("seed", "scene_seed"):
             value = getattr(self, name)
             _check(value is None or 0 <= value < 2**63, f"{name} must be a non-negative integer")

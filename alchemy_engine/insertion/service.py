@@ -2,8 +2,9 @@
 
 scene (load or generate with LoRA off) → mask (detector + SAM, clicks, box, mask PNG) → fill
 holes, grow, feather → crop plan around the mask at about one megapixel → masked img2img with
-the LoRA for each seed → paste back through the feathered alpha (exact outside) → PNGs with
-metadata in the project's ``outputs/`` and in ``request.out``.
+the LoRA for each seed, several seeds a call when memory allows (``batches.py``) → paste back
+through the feathered alpha (exact outside) → PNGs with metadata in the project's ``outputs/``
+and in ``request.out``.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ import numpy as np
 from PIL import Image
 
 from alchemy_engine.errors import ModelError
-from alchemy_engine.insertion import composite, masks, metadata
+from alchemy_engine.insertion import batches, composite, masks, metadata
 from alchemy_engine.insertion.inpaint import (
     Sampling,
     blur_inside,
-    inpaint,
     insertion_prompt,
     pipeline_mask,
     sampler_name,
-    speed_events,
-    step_callback,
-    steps_run,
 )
 from alchemy_engine.insertion.masks import save_mask
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
@@ -136,20 +133,13 @@ def _plan(req: InsertRequest, alpha: np.ndarray, size: tuple[int, int]) -> masks
     return masks.full_frame_plan(size, req.work_pixels)
 
 
-def _variation(ctx: _Context, loaded: Any, scene: Image.Image, alpha: np.ndarray, inside: np.ndarray,
-               plan: masks.CropPlan, sampling: Sampling, index: int) -> Image.Image:
-    req = ctx.request
+def _work_inputs(req: InsertRequest, scene: Image.Image, alpha: np.ndarray,
+                 plan: masks.CropPlan) -> tuple[Image.Image, Image.Image]:
+    """The crop SDXL repaints (at work size, blurred inside the mask) and the mask it repaints."""
     x0, y0, x1, y1 = plan.box
     work = scene.crop(plan.box).resize(plan.work_size, Image.Resampling.LANCZOS)
     repaint = pipeline_mask(alpha[y0:y1, x0:x1], plan.work_size)
-    work = blur_inside(work, repaint, req.blur)
-    per = steps_run(req.steps, req.strength)
-    callback = step_callback(ctx.progress, ctx.cancel, Stage.INSERT, index * per, per * req.variations,
-                             message=f"variation {index + 1}/{req.variations} (seed {sampling.seed})")
-    speed_events(ctx.progress, loaded, plan.work_size)
-    generated = inpaint(loaded.inpaint, work, repaint, sampling, callback)
-    speed_events(ctx.progress, loaded, plan.work_size)
-    return composite.paste(scene, generated, plan.box, alpha, match_colour=req.colour_match, inside=inside)
+    return blur_inside(work, repaint, req.blur), repaint
 
 
 def _save_outputs(ctx: _Context, image: Image.Image, info: metadata.GenerationInfo, stem: str,
@@ -207,9 +197,15 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     ranker = _ranker(ctx, loaded) if req.rank else None
     ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
     seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
-    for index, seed in enumerate(seeds):
-        sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed, req.strength)
-        image = _variation(ctx, loaded, scene, alpha, outcome.mask, plan, sampling, index)
+    work, repaint = _work_inputs(req, scene, alpha, plan)
+    sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength)
+    runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
+    choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
+
+    def finish(index: int, generated: Image.Image) -> None:
+        seed = seeds[index]
+        image = composite.paste(scene, generated, plan.box, alpha, match_colour=req.colour_match,
+                                inside=outcome.mask)
         info = metadata.GenerationInfo(
             prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
             sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
@@ -223,6 +219,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         copies.append(copy)
         ctx.progress(Progress(stage=Stage.OUTPUT, step=index + 1, total=req.variations,
                               message=f"saved {target.name}", preview=image, preview_path=target))
+
+    batches.run_batches(runner, seeds, choice, finish)
     mask_path = save_mask(alpha, mask_path, exclusive=True)
     if req.out is not None:
         metadata.copy_new(mask_path, Path(req.out).resolve(), mask_path.stem)

@@ -3,7 +3,10 @@ MPS fp16 + float32 VAE, CPU float32. Torch is imported inside functions."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import ModelError
@@ -63,3 +66,29 @@ def device_policy(prefer: str | None = None) -> DevicePolicy:
     bf16 = bool(cuda and torch.cuda.is_bf16_supported())
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     return choose_device_policy(prefer, cuda, bf16, mps)
+
+
+def free_device_bytes(device: Any) -> int | None:
+    """Memory a new allocation on ``device`` can still get, in bytes, or None when it cannot be known.
+
+    CUDA: the driver's free memory plus what PyTorch's cache holds unused (it hands that out first);
+    MPS: the recommended working set minus what the driver has allocated; CPU: ``MemAvailable``."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        free = int(torch.cuda.mem_get_info(device)[0])
+        return free + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "mps":
+        mps = getattr(torch, "mps", None)
+        if mps is None or not hasattr(mps, "recommended_max_memory"):
+            return None
+        return max(0, int(mps.recommended_max_memory()) - int(mps.driver_allocated_memory()))
+    if device.type == "cpu":
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None

@@ -15,13 +15,13 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from alchemy_engine.errors import AlchemyError
+from alchemy_engine.models.device import free_device_bytes
 from alchemy_engine.training import lora_io, memory_phases, optimizers
 from alchemy_engine.training.request import TrainRequest
 
@@ -187,19 +187,6 @@ def unet_config(source) -> dict[str, Any]:
 
     folder = Path(source.path) / "unet" if Path(source.path).is_dir() else paths.sdxl_config_dir() / "unet"
     return json.loads((folder / "config.json").read_text())
-
-
-def free_device_bytes(device: torch.device) -> int | None:
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "cpu":
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-        with contextlib.suppress(ValueError, OSError, AttributeError):
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return None
 
 
 def _encode_phase_bytes(request: TrainRequest, policy, device: torch.device) -> int:

@@ -36,12 +36,13 @@ def test_train_eval_every_writes_one_row_per_evaluated_step(trained):
     assert result.to_dict()["scores_csv"] == str(result.scores_csv)
 
 
-def test_insert_rank_orders_three_outputs_with_scores_in_the_png(trained_home, tmp_path, capsys):
+@pytest.mark.parametrize("batch_size", ["1", "2"])  # ranking is the same with variations in batches
+def test_insert_rank_orders_three_outputs_with_scores_in_the_png(trained_home, tmp_path, capsys, batch_size):
     scene = write_png(tmp_path / "scene.png", np.asarray(structured_image((96, 64), seed=11)))
     mask = write_png(tmp_path / "m.png", box_mask((96, 64), (20, 10, 60, 50)))
     code = main(["insert", "Rex", "--scene", str(scene), "--mask", str(mask), "--model", "demo", "--steps", "2",
                  "--seed", "5", "-n", "3", "--work-size", "128", "--out", str(tmp_path / "out"), "--rank",
-                 "--eval-models", "demo", "--json"])
+                 "--eval-models", "demo", "--batch-size", batch_size, "--json"])
     assert code == 0
     result = _last_json(capsys)
     assert len(result["outputs"]) == len(result["scores"]) == 3 and sorted(result["seeds"]) == [5, 6, 7]

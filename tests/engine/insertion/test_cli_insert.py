@@ -25,9 +25,11 @@ def test_insert_json_last_line(tmp_path, project, capsys):
     mask = write_mask(tmp_path / "m.png", (96, 64), (10, 10, 40, 40))
     code = main(["insert", "Rex", "--scene", str(scene), "--mask", str(mask), "--model", "demo",
                  "--steps", "2", "--seed", "5", "-n", "2", "--work-size", "128", "--out", str(tmp_path / "out"),
-                 "--json"])
+                 "--batch-size", "2", "--json"])
     assert code == 0
-    result = _last_json(capsys)
+    captured = capsys.readouterr()
+    assert '"stage": "note", "step": 0, "total": 0, "message": "batch size 2 as asked"' in captured.out
+    result = json.loads([line for line in captured.out.splitlines() if line.strip()][-1])
     assert result["seeds"] == [5, 6] and len(result["outputs"]) == 2
     assert {"outputs", "mask", "scene", "seeds"} <= set(result)
     for path in result["outputs"]:

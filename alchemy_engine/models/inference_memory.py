@@ -1,0 +1,154 @@
+"""How many images one denoising call can take at once: the UNet's inference memory per image.
+
+Measured, not guessed, like the training estimate (``training/memory.py``): the UNet is built on
+PyTorch's ``meta`` device (shapes only, no storage) and run forward once at the working latent size
+under a dispatch mode that sees every tensor the forward creates and, through weak references,
+when it is freed; the most bytes alive at once is the activation peak of one image (two rows with
+classifier-free guidance). Attention counts as fused kernels keep it (q, k, v, output) on CUDA,
+where SDPA uses flash / memory-efficient kernels; elsewhere the score matrix is counted as well.
+LoRA layers add small temporaries that the margin of :func:`choose_batch_size` covers; the VAE
+decodes one image at a time in a batched call (``insertion/inpaint.py``), so it does not scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+MAX_BATCH = 8
+MARGIN = 0.25  # allocator rounding, fragmentation, LoRA temporaries, the scheduler's tensors
+GIB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """How many variations go through the pipeline in one call, and why (a note for the user)."""
+
+    size: int
+    reason: str
+
+
+def parse_batch_size(value: str | int) -> int | None:
+    """``"auto"`` → None; ``"4"`` or ``4`` → 4; anything else → ValueError."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+        raise ValueError(f"batch size must be auto or a whole number from 1 to {MAX_BATCH}; got {value!r}")
+    return int(text)
+
+
+def choose_batch_size(requested: str | int, variations: int, device: str, free_bytes: int | None,
+                      per_image_bytes: int) -> BatchChoice:
+    """The batch size for ``variations`` images: the user's, or for ``auto`` what fits.
+
+    ``auto`` batches only on GPUs (CUDA, MPS): on the CPU a batch of four ran at most a few percent
+    faster than one at a time, within the noise (``bench/insert_bench.py --variations 4``,
+    ``bench/RESULTS.md``), and holds four images' activations. On a GPU it is as many images as fit ``free_bytes`` less :data:`MARGIN`, at
+    most :data:`MAX_BATCH`; 1 when the free memory cannot be measured."""
+    forced = parse_batch_size(requested)
+    if variations <= 1:
+        return BatchChoice(1, "one variation")
+    if forced is not None:
+        size = min(forced, variations)
+        return BatchChoice(size, f"batch size {forced} as asked" + (f" ({size} variations)" if size < forced else ""))
+    kind = device.split(":")[0]
+    if kind not in ("cuda", "mps"):
+        return BatchChoice(1, "batch size auto: 1 on the CPU, where batching is not measurably faster")
+    need = f"{per_image_bytes / GIB:.2f} GiB a variation"
+    if free_bytes is None:
+        return BatchChoice(1, f"batch size auto: 1, the free memory of {kind} cannot be measured")
+    fits = int(free_bytes * (1 - MARGIN) // max(per_image_bytes, 1))
+    size = max(1, min(fits, MAX_BATCH, variations))
+    return BatchChoice(size, f"batch size auto: {size} ({need}, {free_bytes / GIB:.1f} GiB free, "
+                             f"{MARGIN:.0%} kept spare)")
+
+
+def per_image_bytes(unet_config: dict[str, Any], latent_size: tuple[int, int], dtype: Any, device: str,
+                    guidance: bool = True) -> int:
+    """Peak activation bytes of one UNet step for one image at ``latent_size`` (height, width)."""
+    return _unet_peak(json.dumps(dict(unet_config), sort_keys=True, default=list), int(latent_size[0]),
+                      int(latent_size[1]), str(dtype), 2 if guidance else 1, device.startswith("cuda"))
+
+
+class _LiveBytes:
+    """Bytes of the tensors created under it that are still alive, and the most at once."""
+
+    def __init__(self, ignored: set[int]) -> None:
+        self.ignored = ignored  # storages of weights and inputs: not activations
+        self.refs: dict[int, list[int]] = {}  # storage → [bytes, live tensors on it]
+        self.live = 0
+        self.peak = 0
+
+    def track(self, tensor: Any) -> None:
+        storage = tensor.untyped_storage()
+        key = storage._cdata
+        if key in self.ignored:
+            return
+        entry = self.refs.get(key)
+        if entry is None:
+            entry = self.refs[key] = [storage.nbytes(), 0]
+            self.live += entry[0]
+            self.peak = max(self.peak, self.live)
+        entry[1] += 1
+        weakref.finalize(tensor, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.refs[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.live -= entry[0]
+            del self.refs[key]
+
+
+@contextlib.contextmanager
+def _fused_attention():
+    """SDPA as a fused kernel keeps it: just the output (no score matrix) on the meta device."""
+    import torch
+
+    original = torch.nn.functional.scaled_dot_product_attention
+    torch.nn.functional.scaled_dot_product_attention = lambda q, k, v, *a, **kw: torch.empty_like(q)
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+
+
+@functools.lru_cache(maxsize=16)
+def _unet_peak(config_json: str, height: int, width: int, dtype_name: str, rows: int, fused: bool) -> int:
+    import torch
+    from diffusers import UNet2DConditionModel
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    dtype = getattr(torch, dtype_name.replace("torch.", ""))
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(json.loads(config_json))
+    unet = torch.nn.Module.to(unet, dtype)  # ModelMixin.to would warn about fp32-only modules
+    config = unet.config
+    text_dim = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+    args = dict(sample=torch.empty(rows, config.in_channels, height, width, device="meta", dtype=dtype),
+                timestep=torch.zeros(rows, device="meta", dtype=torch.long),
+                encoder_hidden_states=torch.empty(rows, 77, config.cross_attention_dim, device="meta", dtype=dtype),
+                added_cond_kwargs={"text_embeds": torch.empty(rows, text_dim, device="meta", dtype=dtype),
+                                   "time_ids": torch.empty(rows, 6, device="meta", dtype=dtype)})
+    ignored = {t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers(), *tree_leaves(args)]}
+    live = _LiveBytes(ignored)
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for leaf in tree_leaves(out):
+                if isinstance(leaf, torch.Tensor):
+                    live.track(leaf)
+            return out
+
+    attention = _fused_attention() if fused else contextlib.nullcontext()
+    with torch.no_grad(), attention, Watch():
+        out = unet(**args)
+    del out
+    return live.peak  # rows = the rows one image takes (two with guidance)
