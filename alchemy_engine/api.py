@@ -107,6 +107,18 @@ from alchemy_engine.training import run as train
 from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
 
 
+def warm_up() -> None:
+    """Import what every job needs (torch, diffusers, transformers, peft, the trainer) ahead of the
+    first job, with the cyclic collector kept off those objects (see ``resident.import_long_lived``).
+
+    The window calls this on a thread once it is shown: torch's import holds the GIL for about half
+    a second in C code, and paying that while the artist looks at the project list beats paying it
+    in the middle of their first training run or insertion, which also starts sooner."""
+    from alchemy_engine.models.resident import SDXL_LIBRARIES, import_long_lived
+
+    import_long_lived("alchemy_engine.training.trainer", *SDXL_LIBRARIES)
+
+
 def eval_models_available(source: str | None = None) -> bool:
     """Whether insertion ranking can run (the GUI turns --rank on by default when it can)."""
     from alchemy_engine.evaluation.ranking import eval_models_available as available

@@ -1,4 +1,5 @@
-"""Start the desktop app. Imports no ML package: torch loads lazily inside jobs."""
+"""Start the desktop app. Imports no ML package itself: torch loads on a background thread once
+the window is shown (``common/warm_up.py``), or inside the first job, whichever comes first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import sys
 
 from alchemy_engine import api
+
+WARM_UP_DELAY_MS = 300
 
 
 def create_application(argv: list[str] | None = None):
@@ -50,10 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     apply_startup_preferences()
     app = create_application(argv)
+    from PySide6.QtCore import QTimer
+
+    from alchemy_gui.common.warm_up import start_warm_up
     from alchemy_gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
+    QTimer.singleShot(WARM_UP_DELAY_MS, start_warm_up)  # the first paint goes first
     return app.exec()
 
 
