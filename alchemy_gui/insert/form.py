@@ -154,12 +154,13 @@ class InsertForm(QWidget):
         self.seed = fw.int_spin_box(insert_info("seed"), minimum=RANDOM_SEED)
         self.seed.setSpecialValueText("random")
         self.variations = fw.int_spin_box(insert_info("variations"))
+        self.batch_size = fw.choice_box(insert_info("batch_size"))
         self.rank = fw.check_box(insert_info("rank"))
         self.grow = fw.int_spin_box(locate_info("grow"), suffix=" px")
         self.feather = fw.int_spin_box(locate_info("feather"), suffix=" px")
         self.work_size = fw.int_spin_box(_work_size(insert_info("work_pixels")), suffix=" px", step=64)
         for widget in (self.prompt, self.negative, self.strength, self.steps, self.guidance, self.lora_scale,
-                       self.seed, self.variations, self.grow, self.feather, self.work_size):
+                       self.seed, self.variations, self.batch_size, self.grow, self.feather, self.work_size):
             form.addRow(self._label(widget), widget)
         form.addRow("", self.rank)
         return group
@@ -190,7 +191,7 @@ class InsertForm(QWidget):
         self.remove_lora_button.clicked.connect(lambda: state.remove_lora_file(settings.run))
         self.remove_style_button.clicked.connect(lambda: state.remove_lora_file(settings.style_lora))
         self._show_lora_files()
-        for name in ("strength", "steps", "guidance", "lora_scale", "variations", "rank"):
+        for name in ("strength", "steps", "guidance", "lora_scale", "variations", "batch_size", "rank"):
             keep(bind(settings, name, getattr(self, name)))
         keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
                   to_model=lambda v: None if v == RANDOM_SEED else v))

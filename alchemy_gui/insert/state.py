@@ -48,7 +48,8 @@ from alchemy_gui.insert.state_history import HistoryActions
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
-                 "style_lora", "style_lora_scale", "seed", "variations", "work_pixels", "rank")
+                 "style_lora", "style_lora_scale", "seed", "variations", "batch_size", "work_pixels",
+                 "rank")
 AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)

@@ -84,6 +84,12 @@ def test_insert_form_shows_the_request_defaults_and_help(qtbot):
         else:
             assert widget.toolTip() == info.help, name
         assert (widget.minimum(), widget.maximum()) == pytest.approx((info.minimum, info.maximum)), name
+    batch = api.field_info(InsertRequest, "batch_size")
+    assert form.batch_size.currentText() == defaults["batch_size"] == "auto"
+    assert tuple(form.batch_size.itemText(i) for i in range(form.batch_size.count())) == batch.choices
+    assert form.batch_size.toolTip() == batch.help
+    form.batch_size.setCurrentText("2")
+    assert state.settings.batch_size == "2"
     assert defaults["seed"] is None and form.seed.value() == RANDOM_SEED and form.seed.text() == "random"
     assert form.work_size.value() ** 2 == defaults["work_pixels"]
     assert form.negative.text() == defaults["negative_prompt"] and form.prompt.text() == ""
