@@ -36,8 +36,8 @@ def decide(mode: str, device: Any) -> tuple[bool, str]:
         return False, "asked for"
     if kind == "cuda":
         return True, "auto: on for NVIDIA GPUs, where compiled kernels repay the compile time within a run"
-    return False, (f"auto: off on {kind}, where compiling takes minutes and has not been shown to repay "
-                   "them within a run (bench/compile_bench.py); --compile on forces it")
+    return False, (f"auto: off on {kind}, where compiling takes minutes and did not repay them (on a CPU the "
+                   "compiled step was slower; bench/compile_bench.py); --compile on forces it")
 
 
 def compile_errors() -> tuple[type[BaseException], ...]:
