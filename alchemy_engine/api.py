@@ -109,14 +109,17 @@ from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTI
 
 def warm_up() -> None:
     """Import what every job needs (torch, diffusers, transformers, peft, the trainer) ahead of the
-    first job, with the cyclic collector kept off those objects (see ``resident.import_long_lived``).
+    first job, with the cyclic collector kept off those objects (see ``resident.import_long_lived``),
+    and build the two CLIP tokenizers every SDXL model shares.
 
     The window calls this on a thread once it is shown: torch's import holds the GIL for about half
     a second in C code, and paying that while the artist looks at the project list beats paying it
     in the middle of their first training run or insertion, which also starts sooner."""
     from alchemy_engine.models.resident import SDXL_LIBRARIES, import_long_lived
+    from alchemy_engine.models.sdxl import shared_tokenizers
 
     import_long_lived("alchemy_engine.training.trainer", *SDXL_LIBRARIES)
+    shared_tokenizers(sdxl_config_dir())  # what every SDXL load reuses (see there)
 
 
 def eval_models_available(source: str | None = None) -> bool:

@@ -8,6 +8,8 @@ through ``from_pretrained`` with ``use_safetensors=True`` so no pickle file is e
 
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,26 +58,35 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     return pipe
 
 
-_TOKENIZERS: dict[tuple[str, int], Any] = {}
+_TOKENIZERS: dict[str, Any] = {}
 
 
 def shared_tokenizers(folder: Path) -> dict[str, Any]:
-    """The pipeline's two CLIP tokenizers, read once per folder (and change of it) in a process.
+    """The pipeline's two CLIP tokenizers, built once per process for each distinct content.
 
-    Reading one parses a 2 MB ``tokenizer.json`` and builds its BPE model while holding the GIL
-    (50-140 ms each on a loaded 2-core machine, a stall of the GUI's thread); nothing changes a
-    tokenizer once built, so every later load of the model shares them.
+    Building one parses a 2 MB vocabulary and its BPE merges while holding the GIL (50-140 ms each
+    on a loaded 2-core machine, a stall of the GUI's thread); nothing changes a tokenizer once
+    built. They are keyed by their files' bytes, not their folder: the bundled ones, built ahead by
+    ``api.warm_up``, serve every single-file checkpoint and any folder that ships the same files.
     """
     from transformers import CLIPTokenizer
 
     found = {}
     for name in ("tokenizer", "tokenizer_2"):
         sub = folder / name
-        key = (str(sub.resolve()), sub.stat().st_mtime_ns)
+        key = _content_key(sub)
         if key not in _TOKENIZERS:
             _TOKENIZERS[key] = CLIPTokenizer.from_pretrained(sub, local_files_only=True)
         found[name] = _TOKENIZERS[key]
     return found
+
+
+def _content_key(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes())  # a few MB; hashlib releases the GIL over large buffers
+    return digest.hexdigest()
 
 
 def _quiet_loading_bars() -> None:

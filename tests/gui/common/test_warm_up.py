@@ -38,6 +38,11 @@ def test_engine_warm_up_imports_the_libraries_and_freezes_them():
         "api.warm_up()\n"
         "assert {'torch', 'diffusers', 'peft', 'alchemy_engine.training.trainer'} <= set(sys.modules)\n"
         "assert gc.isenabled() and gc.get_freeze_count() > 100_000, gc.get_freeze_count()\n"
+        "from alchemy_engine.models import sdxl\n"
+        "built = dict(sdxl._TOKENIZERS)\n"
+        "assert len(built) == 2\n"
+        "again = sdxl.shared_tokenizers(api.sdxl_config_dir())\n"
+        "assert {id(t) for t in again.values()} == {id(t) for t in built.values()}\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
