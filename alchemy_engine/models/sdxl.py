@@ -9,7 +9,6 @@ through ``from_pretrained`` with ``use_safetensors=True`` so no pickle file is e
 from __future__ import annotations
 
 import hashlib
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
