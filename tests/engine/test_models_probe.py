@@ -3,8 +3,8 @@ with a message that says what they are, and pickle files are never opened."""
 
 from __future__ import annotations
 
-import os
 import pickle
+import random
 from pathlib import Path
 
 import pytest
@@ -108,9 +108,9 @@ def test_truncated_download_is_reported(tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     (b"", "only 0 bytes"),
-    (os.urandom(4096).replace(b"\x80", b"\x00").replace(b"PK", b"pk"), "safetensors header"),
+    (random.Random(7).randbytes(4096).replace(b"\x80", b"\x00").replace(b"PK", b"pk"), "safetensors header"),
     (b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}", "not valid JSON"),
-])
+], ids=["empty", "random-bytes", "bad-json"])
 def test_garbage_files_are_reported(tmp_path, content, words):
     path = tmp_path / "weird.safetensors"
     path.write_bytes(content)
