@@ -104,12 +104,15 @@ class ToolBar(QWidget):
         self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
                                "in the list next to it")
         layout.addSpacing(8)
-        for widget in (self.size, self.size_label, self.hardness, self.undo, self.redo, self.clear):
+        for widget in (self.size, self.size_label, self.hardness):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)
         layout.addWidget(self.instance)
         self.instance.setVisible(False)
+        for widget in (self.undo, self.redo, self.clear):  # on this row so the panel fits 1366 px
+            view.addWidget(widget)
+        view.addSpacing(8)
         view.addWidget(self.sam_mode)
         view.addSpacing(8)
         view.addWidget(QLabel("Mask"))

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -147,10 +148,9 @@ class TrainPanel(QWidget):
         self.open_button = QPushButton("Open folder")
         self.open_button.setToolTip("Show the run's folder (LoRA files, loss.csv, samples)")
         self.run_message = _label("", "hint")
-        run_buttons = QHBoxLayout()
-        run_buttons.addStretch(1)
-        for button in (self.resume_button, self.rename_button, self.delete_button, self.open_button):
-            run_buttons.addWidget(button)
+        run_buttons = QGridLayout()  # two by two: the panel must fit a 1366-pixel-wide laptop screen
+        for index, button in enumerate((self.resume_button, self.rename_button, self.delete_button, self.open_button)):
+            run_buttons.addWidget(button, index // 2, index % 2)
         self.run_details = RunDetailsView(self.train_state.history)
         run_list = QWidget()
         list_box = QVBoxLayout(run_list)
@@ -173,7 +173,14 @@ class TrainPanel(QWidget):
         box.addWidget(progress_box, 3)
         box.addLayout(status_row)
         box.addWidget(runs_box, 3)
-        return column
+        # Scrolls on screens shorter than the charts, previews and run list need (768-pixel laptops).
+        scroll = QScrollArea()
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(column.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        return scroll
 
     def _bind(self) -> None:
         """Every binding of the panel in one place (the form binds its own fields)."""

@@ -51,12 +51,13 @@ class RunDetailsView(QWidget):
         self.checkpoint_combo = QComboBox()
         self.checkpoint_combo.setToolTip("The run's kept checkpoints (Keep last checkpoints); the best scored "
                                          "step is marked")
-        self.export_button = QPushButton("Export LoRA of this step")
+        self.export_button = QPushButton("Export LoRA")
         self.export_button.setToolTip("Write runs/<id>/exports/step-N/lora.safetensors and lora_kohya.safetensors "
                                       "from the chosen checkpoint")
         self.export_button.clicked.connect(self.export_selected)
         self.checkpoints_empty = QLabel("No kept checkpoints (Save checkpoint every was 0, or they were removed).")
         self.checkpoints_empty.setObjectName("hint")
+        self.checkpoints_empty.setWordWrap(True)
         checkpoint_row = QHBoxLayout()
         checkpoint_row.addWidget(QLabel("Checkpoint:"))
         checkpoint_row.addWidget(self.checkpoint_combo, 1)
@@ -75,6 +76,7 @@ class RunDetailsView(QWidget):
         self.samples.setMovement(QListView.Movement.Static)
         self.samples_empty = QLabel("No preview images: this run had “Sample every” at 0.")
         self.samples_empty.setObjectName("hint")
+        self.samples_empty.setWordWrap(True)
         samples_page = QWidget()
         samples_box = QVBoxLayout(samples_page)
         samples_box.setContentsMargins(0, 0, 0, 0)

@@ -1,0 +1,33 @@
+"""The window fits a 1366×768 laptop screen: its minimum size leaves room for a taskbar and a
+title bar, with a project open on every tab (what does not fit scrolls)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from alchemy_engine import api
+
+from .conftest import open_project
+
+LAPTOP = (1366, 768)
+DESKTOP_CHROME = (16, 40 + 32)  # window frame; taskbar and title bar
+
+
+def test_the_window_fits_a_1366_by_768_screen(qtbot, open_window, tmp_path):
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.full((256, 256, 3), 40 * i, np.uint8)).save(photos[-1])
+    api.create_project("Rex", class_noun="dog", images=photos)
+    window = open_window()
+    open_project(qtbot, window, "Rex")
+    limit = (LAPTOP[0] - DESKTOP_CHROME[0], LAPTOP[1] - DESKTOP_CHROME[1])
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        qtbot.wait(10)
+        needed = window.minimumSizeHint().expandedTo(window.minimumSize())
+        assert needed.width() <= limit[0] and needed.height() <= limit[1], (window.tabs.tabText(index), needed)
+        window.resize(*limit)
+        qtbot.wait(10)
+        assert window.width() <= limit[0] and window.height() <= limit[1]
