@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QByteArray, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
     def __init__(self, *, welcome: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("Image Alchemy")
-        self.resize(1200, 780)
+        self.resize(*_first_size())
         self.app_settings = AppSettings(self)
         self.runner = JobRunner(self)
         self.side_runner = JobRunner(self)  # About, Preferences, first-run check: never behind a training run
@@ -272,3 +272,16 @@ class MainWindow(QMainWindow):
             runner.wait_idle()
         self.overview.thumbnails.wait()
         super().closeEvent(event)
+
+
+def _first_size() -> tuple[int, int]:
+    """1200×780, or less on a short screen (a 768-pixel laptop less its taskbar and title bar)."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return 1200, 780
+    available = screen.availableGeometry()
+    return min(1200, available.width()), min(780, available.height() - TITLE_BAR)
+
+
+TITLE_BAR = 32  # the window manager's, outside the size we set
+
