@@ -320,10 +320,11 @@ class TrainState(QObject):
         browsed = [m for m in self.models if m["kind"] == "browsed"]
         self._models_loaded = True
         self.models = tuple(browsed + [e for e in entries if e["path"] not in {b["path"] for b in browsed}])
-        if self.settings.model is None:  # None means "the first SDXL found": make that visible
+        if self.settings.model is None:  # None means "the first SDXL found" (demo in demo mode): show it
             real = [e for e in entries if e["kind"] not in ("demo", "unusable")]
-            if real:
-                self.settings.model = real[0]["path"]
+            demo = [e for e in entries if e["kind"] == "demo"] if api.demo_mode() else []
+            if real or demo:
+                self.settings.model = (real or demo)[0]["path"]
         self._revalidate()
 
     @Slot(object)

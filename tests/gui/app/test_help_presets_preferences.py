@@ -88,3 +88,26 @@ def test_first_run_welcome_offers_the_demo_models(qtbot, monkeypatch):
     assert api.demo_mode() and window.app_settings.get("demo_models") is True
     window.close()
     monkeypatch.delenv("IMAGE_ALCHEMY_DEMO", raising=False)
+
+
+def test_demo_mode_starts_training_on_the_demo_model(qtbot, monkeypatch, tmp_path):
+    """`main.py --demo` (or "Use the demo models"): the Train form shows "demo" chosen, not "no model"."""
+    import numpy as np
+    from PIL import Image
+
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"p{i}.png")
+        Image.fromarray(np.full((256, 256, 3), 50 * i, np.uint8)).save(photos[-1])
+    api.create_project("Rex", class_noun="dog", images=photos)
+    monkeypatch.setenv("IMAGE_ALCHEMY_DEMO", "1")
+    window = MainWindow(welcome=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: bool(window.projects_state.projects), timeout=30_000)
+    window.projects_state.open(window.projects_state.projects[0].slug)
+    train = window.train_state
+    qtbot.waitUntil(lambda: train.project is not None and train._models_loaded and not window.runner.busy,
+                    timeout=30_000)
+    assert train.settings.model == "demo" and train.error == ""
+    assert window.train_panel.form.model_combo.currentText().startswith("demo")
