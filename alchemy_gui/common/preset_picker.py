@@ -1,5 +1,5 @@
 """The preset picker at the top of the Train and Insert forms: a combo of the built-in and the
-user's presets, "Save as preset…" and "Delete preset", bound to a
+user's presets, "Save…" (as a preset) and "Delete", bound to a
 :class:`~alchemy_gui.common.presets_model.PresetChoice`.
 
 Choosing a preset fills the form; once a field differs from it the combo reads "Balanced *", and
@@ -38,9 +38,10 @@ class PresetPicker(QWidget):
         self.combo.setObjectName("presetPicker")
         self.combo.setToolTip("Fill the form from a preset; “*” means a field was changed since")
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.save_button = QPushButton("Save as preset…")
-        self.save_button.setToolTip("Keep the current settings under a name of yours")
-        self.delete_button = QPushButton("Delete preset")
+        # Short labels next to "Preset": the forms must fit a 1366-pixel screen.
+        self.save_button = QPushButton("Save…")
+        self.save_button.setToolTip("Save as preset: keep the current settings under a name of yours")
+        self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Delete the chosen preset (only your own presets can be deleted)")
         self.problem = QLabel()
         self.problem.setObjectName("presetProblem")
