@@ -81,7 +81,9 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    folders = [p for p in runs_dir.iterdir() if p.is_dir() and (p / REQUEST_FILE).is_file()]
+    # Hidden folders are a run folder still being made, or left half-made by a killed process.
+    folders = [p for p in runs_dir.iterdir()
+               if p.is_dir() and not p.name.startswith(".") and (p / REQUEST_FILE).is_file()]
     return [read_run(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
 
 

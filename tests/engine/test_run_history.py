@@ -82,3 +82,12 @@ def test_a_run_that_trains_cannot_be_deleted(project):
     assert run.is_dir()
     api.delete_run(project, run.name)
     assert not run.exists()
+
+
+def test_a_half_made_run_folder_is_never_listed(project):
+    """A process killed while it made a run folder leaves its hidden staging folder, request included."""
+    _fake_run(project)
+    staging = project.runs_dir / ".tmp-20260102-040404-fedcba-1a2b3c4d"
+    staging.mkdir()
+    (staging / "train_request.json").write_text(json.dumps({"steps": 6}), encoding="utf-8")
+    assert [r.path.name for r in api.list_runs(project.runs_dir)] == ["20260102-030405-abcdef"]

@@ -76,7 +76,13 @@ def assert_clean(root: Path, *others: Path, temporaries: bool = False) -> None:
     refs = project.references_dir
     on_disk = {p.name for p in refs.iterdir() if not p.name.endswith(".mask.png")} if refs.is_dir() else set()
     assert on_disk <= recorded, f"photos without a record: {on_disk - recorded}"
+    from alchemy_engine.project.runs import list_runs
+
+    listed = {r.path.name for r in list_runs(project.runs_dir)}
     for run in project.runs_dir.iterdir() if project.runs_dir.is_dir() else []:
+        if temporaries and run.name.startswith(".tmp-"):
+            assert run.name not in listed  # a run folder the kill stopped half-made is never shown
+            continue
         assert (run / "train_request.json").is_file(), f"run folder without its request: {run}"
     for folder in (root, *others):
         for path in Path(folder).rglob("*"):
