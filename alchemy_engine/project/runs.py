@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from alchemy_engine.atomic import remove_quietly
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +168,22 @@ def lora_runs(runs_dir: Path) -> list[Path]:
     """The ``runs/<id>/lora.safetensors`` files of a project, newest first."""
     found = Path(runs_dir).glob(f"*/{LORA_FILE}")
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.parent.name), reverse=True)
+
+
+STALE_STAGING_S = 3600  # a run folder is staged in well under a second; an hour-old one was killed
+
+
+def remove_stale_staging(runs_dir: Path, older_than_s: float = STALE_STAGING_S) -> list[Path]:
+    """Delete hidden run folders that a killed process left half-made (``atomic_dir`` staging).
+
+    Only those older than ``older_than_s``: another process may be staging its run right now."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    stale = [p for p in runs_dir.glob(".tmp-*") if p.is_dir() and p.stat().st_mtime < cutoff]
+    for path in stale:
+        log.info("removing a run folder left half-made: %s", path)
+        remove_quietly(path)
+    return stale
+

@@ -17,7 +17,7 @@ import torch
 from alchemy_engine.atomic import atomic_dir, atomic_write_json, write_file
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.project.jobs import check_run_free
-from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id
+from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id, remove_stale_staging
 from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
@@ -171,6 +171,7 @@ def create_run_dir(setup: RunSetup) -> Path:
     """A new ``runs/<id>/`` with the request saved in it, created whole (one rename), so no empty
     or half-made run folder is ever seen. Resumed runs keep theirs."""
     if setup.run_dir is None:
+        remove_stale_staging(setup.project.runs_dir)
         final = Path(setup.project.runs_dir) / new_run_id()
         text = setup.request.to_json() + "\n"
         with atomic_dir(final, then="start the training again") as staging:

@@ -91,3 +91,21 @@ def test_a_half_made_run_folder_is_never_listed(project):
     staging.mkdir()
     (staging / "train_request.json").write_text(json.dumps({"steps": 6}), encoding="utf-8")
     assert [r.path.name for r in api.list_runs(project.runs_dir)] == ["20260102-030405-abcdef"]
+
+
+def test_a_new_run_removes_staging_folders_a_kill_left_but_not_fresh_ones(project):
+    import os
+    import time
+
+    from alchemy_engine.project.runs import STALE_STAGING_S, remove_stale_staging
+
+    old = project.runs_dir / ".tmp-20260101-000000-aaaaaa-11111111"
+    fresh = project.runs_dir / ".tmp-20260102-000000-bbbbbb-22222222"  # another process staging now
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "train_request.json").write_text("{}", encoding="utf-8")
+    then = time.time() - STALE_STAGING_S - 60
+    os.utime(old, (then, then))
+    kept = _fake_run(project)
+    assert remove_stale_staging(project.runs_dir) == [old]
+    assert not old.exists() and fresh.is_dir() and kept.is_dir()
