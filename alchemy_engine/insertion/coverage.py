@@ -32,11 +32,7 @@ def to_coverage(image_or_array, size: tuple[int, int] | None = None) -> np.ndarr
         cover = np.clip(np.round(array * 255.0), 0, 255).astype(np.uint8)
     else:
         cover = np.clip(array, 0, 255).astype(np.uint8)
-    if size is not None and (cover.shape[1], cover.shape[0]) != tuple(size):
-        raise InvalidRequest(
-            f"the mask is {cover.shape[1]}x{cover.shape[0]} but the scene is {size[0]}x{size[1]}; "
-            "draw the mask on this scene or resize it to the scene's size")
-    return cover
+    return masks.check_size(cover, size)
 
 
 def read_coverage(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:

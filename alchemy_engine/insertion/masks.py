@@ -45,6 +45,11 @@ def to_mask(image_or_array, size: tuple[int, int] | None = None) -> np.ndarray:
     """
     array = grey_values(image_or_array)
     mask = array > 127 if array.dtype != bool else array.copy()
+    return check_size(mask, size)
+
+
+def check_size(mask: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``mask`` itself when it matches the scene size ``size`` (W, H) or no size is given."""
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         raise InvalidRequest(
             f"the mask is {mask.shape[1]}x{mask.shape[0]} but the scene is {size[0]}x{size[1]}; "

@@ -121,21 +121,14 @@ def _fused_attention():
 @functools.lru_cache(maxsize=16)
 def _unet_peak(config_json: str, height: int, width: int, dtype_name: str, rows: int, fused: bool) -> int:
     import torch
-    from diffusers import UNet2DConditionModel
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
 
+    from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
+
     dtype = getattr(torch, dtype_name.replace("torch.", ""))
-    with torch.device("meta"):
-        unet = UNet2DConditionModel.from_config(json.loads(config_json))
-    unet = torch.nn.Module.to(unet, dtype)  # ModelMixin.to would warn about fp32-only modules
-    config = unet.config
-    text_dim = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-    args = dict(sample=torch.empty(rows, config.in_channels, height, width, device="meta", dtype=dtype),
-                timestep=torch.zeros(rows, device="meta", dtype=torch.long),
-                encoder_hidden_states=torch.empty(rows, 77, config.cross_attention_dim, device="meta", dtype=dtype),
-                added_cond_kwargs={"text_embeds": torch.empty(rows, text_dim, device="meta", dtype=dtype),
-                                   "time_ids": torch.empty(rows, 6, device="meta", dtype=dtype)})
+    unet = meta_unet(config_json, dtype)
+    args = meta_unet_inputs(unet.config, rows, height, width, dtype)
     ignored = {t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers(), *tree_leaves(args)]}
     live = _LiveBytes(ignored)
 

@@ -22,6 +22,7 @@ import torch
 
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.models.device import free_device_bytes
+from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
 from alchemy_engine.training import lora_io, memory_phases, optimizers
 from alchemy_engine.training.request import TrainRequest
 
@@ -211,19 +212,11 @@ def _vae_params(source) -> int:
 
 @functools.lru_cache(maxsize=8)
 def _param_counts(config_json: str, train_ff: bool) -> dict[str, int]:
-    unet = _meta_unet(config_json)
+    unet = meta_unet(config_json, torch.float32)
     targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
     per_rank = sum(m.in_features + m.out_features for name, m in unet.named_modules()
                    if isinstance(m, torch.nn.Linear) and name.endswith(targets))
     return {"unet": sum(p.numel() for p in unet.parameters()), "lora_per_rank": per_rank}
-
-
-def _meta_unet(config_json: str, dtype: torch.dtype = torch.float32):
-    from diffusers import UNet2DConditionModel
-
-    with torch.device("meta"):
-        unet = UNet2DConditionModel.from_config(json.loads(config_json))
-    return torch.nn.Module.to(unet, dtype)  # ModelMixin.to would warn about fp32-only modules
 
 
 class _FusedAttention(torch.autograd.Function):
@@ -259,7 +252,7 @@ def activation_bytes(config_json: str, batch: int, height: int, width: int, dtyp
     from diffusers.models.resnet import ResnetBlock2D
 
     dtype = getattr(torch, dtype_name.replace("torch.", ""))
-    unet = _meta_unet(config_json, dtype)
+    unet = meta_unet(config_json, dtype)
     unet.requires_grad_(False)
     targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
     tracker = _SavedTracker()
@@ -273,13 +266,7 @@ def activation_bytes(config_json: str, batch: int, height: int, width: int, dtyp
         if isinstance(module, (ResnetBlock2D, BasicTransformerBlock)):
             module.register_forward_pre_hook(tracker.enter)
             module.register_forward_hook(tracker.leave)
-    config = unet.config
-    text_dim = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-    args = dict(sample=torch.empty(batch, config.in_channels, height, width, device="meta", dtype=dtype),
-                timestep=torch.zeros(batch, device="meta", dtype=torch.long),
-                encoder_hidden_states=torch.empty(batch, 77, config.cross_attention_dim, device="meta", dtype=dtype),
-                added_cond_kwargs={"text_embeds": torch.empty(batch, text_dim, device="meta", dtype=dtype),
-                                   "time_ids": torch.empty(batch, 6, device="meta", dtype=dtype)})
+    args = meta_unet_inputs(unet.config, batch, height, width, dtype)
     with _fused_sdpa(), torch.autograd.graph.saved_tensors_hooks(tracker.pack, lambda t: t):
         unet(**args)
     return tracker.result(checkpointing)
