@@ -21,9 +21,9 @@ from PySide6.QtGui import QImage
 
 from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
-from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.presets_model import PresetChoice
+from alchemy_gui.common.project_jobs import ProjectJobGuard, same_project
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
@@ -66,10 +66,6 @@ class Message:
     text: str = ""
     error: bool = False
     detail: str = ""
-
-
-def same_project(a: Any, b: Any) -> bool:
-    return a is b or (a is not None and b is not None and a.root == b.root)
 
 
 def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
@@ -354,7 +350,7 @@ class InsertState(HistoryActions, QObject):
     # --- jobs and messages ----------------------------------------------------------------------------
     def _submit(self, fn, request, name: str, on_success, long: bool = False) -> JobWorker:
         worker = self.runner.submit(fn, request, name)
-        guard = _Guard(self, self.project, on_success, long)
+        guard = ProjectJobGuard(self, self.project, on_success, long)
         worker.succeeded.connect(guard.succeeded)
         worker.failed.connect(guard.failed)
         worker.progress.connect(guard.progress)
@@ -376,32 +372,6 @@ class InsertState(HistoryActions, QObject):
     def set_message(self, text: str) -> None:
         self._message_from_sam = False
         self.message = Message(text)
-
-
-class _Guard(QObject):
-    """Routes one job's signals to the state, dropping results meant for a project since closed."""
-
-    def __init__(self, state: InsertState, project, on_success, long: bool) -> None:
-        super().__init__(state)
-        self.state, self.project, self.on_success, self.long = state, project, on_success, long
-
-    def succeeded(self, result) -> None:
-        self._done()
-        if same_project(self.state.project, self.project):
-            self.on_success(result)
-
-    def failed(self, failure: JobFailure) -> None:
-        self._done()
-        if same_project(self.state.project, self.project):
-            self.state._fail(failure)
-
-    def progress(self, event: Progress) -> None:
-        if self.long and same_project(self.state.project, self.project):
-            self.state.progress = event
-
-    def _done(self) -> None:
-        self.state._job_done(self.long)
-        self.deleteLater()
 
 
 __all__ = ["InsertState", "InsertedImage", "Message", "Tool"]

@@ -24,6 +24,7 @@ from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.images import previews_as_qimages
 from alchemy_gui.common.presets_model import PresetChoice
+from alchemy_gui.common.project_jobs import same_project
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.train.history_state import RunHistory
@@ -55,11 +56,6 @@ def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
 
     inventory = find_models().to_dict()
     return inventory["sdxl"], inventory["folders"]["sdxl"]
-
-
-def same_project(a, b) -> bool:
-    """One project on disk (Project objects are replaced when the project is re-read)."""
-    return a is b or (a is not None and b is not None and Path(a.root) == Path(b.root))
 
 
 def _run_settings_job(run_dir: Path, progress, cancel) -> dict[str, Any]:
