@@ -11,7 +11,7 @@ from PIL import Image
 from train_helpers import quick_request
 
 from alchemy_engine.cli import main
-from alchemy_engine.training import run
+from alchemy_engine.training import TrainRequest, run
 
 
 @pytest.fixture(autouse=True)
@@ -103,6 +103,20 @@ def test_text_encoder_lora_trains_and_exports_both_encoders(project):
     pipe.load_lora_weights(str(result.lora))
     for encoder in (pipe.text_encoder, pipe.text_encoder_2):
         assert any("lora_A" in name for name, _ in encoder.named_parameters())
+
+
+def test_adamw_is_fused_on_the_cpu():
+    """One kernel for all LoRA tensors: the per-tensor foreach step cost ~18 ms a step on demo:mid."""
+    import torch
+
+    from alchemy_engine.training import optimizers
+
+    param = torch.nn.Parameter(torch.zeros(4))
+    optimizer = optimizers.create(TrainRequest(project="unused"), [{"params": [param]}], torch.device("cpu"))
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"]
+    param.grad = torch.ones(4)
+    optimizer.step()
+    assert torch.all(param < 0)
 
 
 def test_prodigy_optimizer_trains(project):
