@@ -61,13 +61,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _full_pipeline(device: str):
+def _full_pipeline(device: str, without: tuple[str, ...] = ()):
     import torch
     from diffusers import StableDiffusionXLPipeline
 
     from alchemy_engine.models.demo import build_sdxl_components
 
-    pipe = StableDiffusionXLPipeline(**build_sdxl_components("full", device=device, dtype=torch.bfloat16))
+    parts = build_sdxl_components("full", device=device, dtype=torch.bfloat16)
+    pipe = StableDiffusionXLPipeline(**{**parts, **dict.fromkeys(without)})
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -98,7 +99,7 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     import torch
 
     from alchemy_engine import paths
-    from alchemy_engine.training import TrainRequest, run, trainer
+    from alchemy_engine.training import TrainRequest, run
 
     os.environ.setdefault("IMAGE_ALCHEMY_CACHE", str(paths.cache_root()))  # keep demo models between runs
     home = Path(tempfile.mkdtemp(prefix="train_bench_"))
@@ -106,7 +107,7 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     project = _make_project(home)
     model = model_path or {"tiny": "demo", "mid": "demo:mid", "full": "demo"}[size]
     if size == "full" and not model_path:  # random full-size SDXL, built in memory on the GPU
-        _patch_full_model(trainer, device)
+        _patch_full_model(device)
     stamps: list[float] = []
     marks: dict[str, float] = {}
     if probe:  # --vs-reference: the instrument the reference's run uses too (bench/step_probe.py)
@@ -140,13 +141,13 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
     return out
 
 
-def _patch_full_model(trainer, device: str) -> None:
+def _patch_full_model(device: str) -> None:
     from diffusers import UNet2DConditionModel
 
     from alchemy_engine import paths
-    from alchemy_engine.training import memory
+    from alchemy_engine.training import memory, staged_models
 
-    trainer._load_pipeline = lambda run_setup, progress: _full_pipeline(device)
+    staged_models.StagedModels._load = lambda self, without: _full_pipeline(device, without)
     full_config = dict(UNet2DConditionModel.load_config(paths.sdxl_config_dir() / "unet"))
     memory.unet_config = lambda source: full_config
 

@@ -29,16 +29,21 @@ def _load_errors() -> tuple[type[BaseException], ...]:
     return (OSError, ValueError, KeyError, SingleFileComponentError)
 
 
-def _from_folder(source: SdxlSource, dtype: torch.dtype) -> Any:
+ENCODERS = ("text_encoder", "text_encoder_2", "vae")
+COMPONENTS = ("unet", *ENCODERS)
+
+
+def _from_folder(source: SdxlSource, dtype: torch.dtype, without: dict[str, None]) -> Any:
     from diffusers import StableDiffusionXLPipeline
 
     return StableDiffusionXLPipeline.from_pretrained(
         source.path, dtype=dtype, local_files_only=True, use_safetensors=True,
-        variant=source.variant, **shared_tokenizers(Path(source.path)),
+        variant=source.variant, **shared_tokenizers(Path(source.path)), **without,
     )
 
 
-def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path | None) -> Any:
+def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path | None,
+                      without: dict[str, None]) -> Any:
     from diffusers import StableDiffusionXLPipeline
 
     from alchemy_engine.models.probe import require_sdxl_checkpoint
@@ -52,7 +57,7 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     with lazy_single_file():  # streamed tensor by tensor into the built models (loading.py)
         pipe = StableDiffusionXLPipeline.from_single_file(
             str(source.path), config=str(config), local_files_only=True, dtype=dtype,
-            **shared_tokenizers(config),
+            **shared_tokenizers(config), **without,
         )
     return pipe
 
@@ -98,30 +103,35 @@ def _quiet_loading_bars() -> None:
 
 
 def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: DevicePolicy | None = None,
-                       config_dir: Path | None = None) -> Any:
+                       config_dir: Path | None = None, without: tuple[str, ...] = ()) -> Any:
     """A ready ``StableDiffusionXLPipeline`` on ``policy.device``; never touches the network.
 
     ``config_dir`` replaces the bundled SDXL configs for single-file checkpoints (a reduced-size
-    test model needs its own configs; real SDXL files use the bundled ones).
+    test model needs its own configs; real SDXL files use the bundled ones). The components named
+    in ``without`` (of :data:`COMPONENTS`) are not read at all and are ``None`` on the pipeline:
+    training loads the encoders and the UNet one after the other, never both.
     """
+    unknown = set(without) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown SDXL components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
     from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.models.resident import SDXL_LIBRARIES, collector_paused, import_long_lived
 
     import_long_lived(*SDXL_LIBRARIES)
     with collector_paused():
-        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir)
+        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without))
 
 
-def _load(source: SdxlSource, policy: DevicePolicy, config_dir: Path | None) -> Any:
+def _load(source: SdxlSource, policy: DevicePolicy, config_dir: Path | None, without: dict[str, None]) -> Any:
     _quiet_loading_bars()
     try:
         if source.kind == "single_file":
-            pipe = _from_single_file(source, policy.dtype, config_dir)
+            pipe = _from_single_file(source, policy.dtype, config_dir, without)
         else:
-            pipe = _from_folder(source, policy.dtype)
+            pipe = _from_folder(source, policy.dtype, without)
     except _load_errors() as exc:
         raise ModelError(f"cannot load SDXL from {source.path}: {exc}") from exc
-    if policy.vae_upcast:
+    if policy.vae_upcast and pipe.vae is not None:
         pipe.vae.register_to_config(force_upcast=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(policy.device)

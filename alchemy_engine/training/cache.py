@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -24,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
+from alchemy_engine.models.device import DevicePolicy
 from alchemy_engine.training import dataset, text_encoders
 from alchemy_engine.training.dataset import Example, TrainImage
 
@@ -52,6 +54,9 @@ class TensorCache:
         payload = json.dumps({"v": CACHE_VERSION, "kind": kind, "model": self.model_fingerprint, **parts},
                              sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    def has(self, kind: str, key: str) -> bool:
+        return (self.root / kind / f"{key}.safetensors").is_file()
 
     def get_or_compute(self, kind: str, key: str,
                        compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -122,12 +127,35 @@ def encode_prompt(pipe, prompt: str) -> dict[str, torch.Tensor]:
     return {"prompt_embeds": embeds[0].float(), "pooled_embeds": pooled[0].float()}
 
 
-def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: int, flip: bool,
-            extra_prompts: dict[str, str], progress: ProgressCallback, cancel: CancelToken,
-            load_image: Callable, keep_tokens: bool = False) -> PreparedData:
-    """Encode (or reuse) every example's latents and every prompt's embeddings."""
+def _latent_key(cache: TensorCache, image: TrainImage, resolution: int, flipped: bool, dtype: torch.dtype) -> str:
+    return cache.key("latents", content=image.content_key(), resolution=resolution, flipped=flipped,
+                     vae_dtype=str(dtype), masked=image.mask_path is not None)
+
+
+def _embedding_key(cache: TensorCache, prompt: str, dtype: torch.dtype) -> str:
+    return cache.key("embeddings", prompt=prompt, dtype=str(dtype))
+
+
+def fully_cached(images: list[TrainImage], cache: TensorCache, *, resolution: int, flip: bool,
+                 extra_prompts: dict[str, str], policy: DevicePolicy) -> dict[str, bool]:
+    """Whether every latent (``"latents"``) and every embedding (``"embeddings"``) is in the cache:
+    what is, needs no VAE or text encoder loaded."""
+    variants = (False, True) if flip else (False,)
+    prompts = {image.prompt for image in images} | set(extra_prompts.values())
+    return {"latents": all(cache.has("latents", _latent_key(cache, image, resolution, flipped, policy.vae_dtype))
+                           for image in images for flipped in variants),
+            "embeddings": all(cache.has("embeddings", _embedding_key(cache, p, policy.dtype)) for p in prompts)}
+
+
+def prepare(images: list[TrainImage], encoders: Callable[[], Any], cache: TensorCache, *, policy: DevicePolicy,
+            resolution: int, flip: bool, extra_prompts: dict[str, str], progress: ProgressCallback,
+            cancel: CancelToken, load_image: Callable, keep_tokens: bool = False) -> PreparedData:
+    """Encode (or reuse) every example's latents and every prompt's embeddings.
+
+    ``encoders()`` gives a pipeline with the VAE (in ``policy.vae_dtype``) and both text encoders
+    (in ``policy.dtype``); it is called only for what the cache lacks, so a fully cached run never
+    needs it."""
     buckets = dataset.make_buckets(resolution)
-    vae_dtype = str(pipe.vae.dtype)
     examples: list[Example] = []
     latents: list[torch.Tensor] = []
     masks: list[torch.Tensor | None] = []
@@ -138,14 +166,12 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
     variants = (False, True) if flip else (False,)
     total = len(images) * len(variants)
     for image_index, image in enumerate(images):
-        content = image.content_key()
         for flipped in variants:
             progress(Progress(Stage.CACHING, step=len(examples), total=total, message="encoding photos"))
             cancel.raise_if_cancelled()
-            key = cache.key("latents", content=content, resolution=resolution, flipped=flipped,
-                            vae_dtype=vae_dtype, masked=image.mask_path is not None)
+            key = _latent_key(cache, image, resolution, flipped, policy.vae_dtype)
             tensors = cache.get_or_compute("latents", key, functools.partial(
-                _encode_example, pipe, image, buckets, flipped, load_image))
+                _encode_example, encoders, image, buckets, flipped, load_image))
             lat = tensors["latents"]
             examples.append(Example(image_index, flipped, (lat.shape[-1] * 8, lat.shape[-2] * 8)))
             latents.append(lat)
@@ -153,13 +179,14 @@ def prepare(images: list[TrainImage], pipe, cache: TensorCache, *, resolution: i
             time_ids.append(tensors["time_ids"])
             is_class.append(image.is_class)
             prompt_index.append(prompts.setdefault(image.prompt, len(prompts)))
-    rows = [_embed(pipe, cache, p, cancel) for p in prompts]
-    extra = {name: _embed(pipe, cache, p, cancel) for name, p in extra_prompts.items()}
+    rows = [_embed(encoders, cache, p, policy.dtype, cancel) for p in prompts]
+    extra = {name: _embed(encoders, cache, p, policy.dtype, cancel) for name, p in extra_prompts.items()}
     progress(Progress(Stage.CACHING, step=total, total=total, message="encoded"))
     data = PreparedData(examples, latents, masks, time_ids, is_class, prompt_index,
                         torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]),
                         {name: (a[None], b[None]) for name, (a, b) in extra.items()})
     if keep_tokens:
+        pipe = encoders()
         data.prompt_tokens = _stack_tokens([text_encoders.tokenize(pipe, p) for p in prompts])
         data.extra_tokens = {name: _stack_tokens([text_encoders.tokenize(pipe, p)]) for name, p in extra_prompts.items()}
     return data
@@ -169,11 +196,12 @@ def _stack_tokens(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
     return {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
 
 
-def _encode_example(pipe, image: TrainImage, buckets, flipped: bool, load_image) -> dict[str, torch.Tensor]:
+def _encode_example(encoders: Callable[[], Any], image: TrainImage, buckets, flipped: bool,
+                    load_image) -> dict[str, torch.Tensor]:
     picture = load_image(image.path)
     bucket = dataset.nearest_bucket(picture.size, buckets)
     placement = dataset.place(picture.size, bucket)
-    out = {"latents": encode_latents(pipe, dataset.pixels(picture, placement, flipped)),
+    out = {"latents": encode_latents(encoders(), dataset.pixels(picture, placement, flipped)),
            "time_ids": torch.tensor(placement.time_ids(flipped), dtype=torch.float32)}
     if image.mask_path is not None:
         from PIL import Image
@@ -187,9 +215,9 @@ def _encode_example(pipe, image: TrainImage, buckets, flipped: bool, load_image)
     return out
 
 
-def _embed(pipe, cache: TensorCache, prompt: str, cancel: CancelToken) -> tuple[torch.Tensor, torch.Tensor]:
+def _embed(encoders: Callable[[], Any], cache: TensorCache, prompt: str, dtype: torch.dtype,
+           cancel: CancelToken) -> tuple[torch.Tensor, torch.Tensor]:
     cancel.raise_if_cancelled()
-    dtype = str(pipe.text_encoder_2.dtype)
-    key = cache.key("embeddings", prompt=prompt, dtype=dtype)
-    tensors = cache.get_or_compute("embeddings", key, lambda: encode_prompt(pipe, prompt))
+    key = _embedding_key(cache, prompt, dtype)
+    tensors = cache.get_or_compute("embeddings", key, lambda: encode_prompt(encoders(), prompt))
     return tensors["prompt_embeds"], tensors["pooled_embeds"]

@@ -76,11 +76,16 @@ def class_images_dir(project, fingerprint: str, prompt: str, resolution: int, st
     return Path(project.cache_dir) / "training" / "class_images" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def class_image_files(folder: Path, count: int) -> list[Path]:
+    return [folder / f"{i:04d}.png" for i in range(count)]
+
+
 def class_images(pipe, folder: Path, *, prompt: str, count: int, resolution: int, steps: int, seed: int,
                  progress: ProgressCallback, cancel: CancelToken) -> list[TrainImage]:
-    """Make (or reuse) ``count`` class images with the base model; cancel is checked every step."""
+    """Make (or reuse) ``count`` class images with the base model; cancel is checked every step.
+    ``pipe`` is a callable giving the whole pipeline, called only if an image is missing."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = [folder / f"{i:04d}.png" for i in range(count)]
+    files = class_image_files(folder, count)
     missing = [f for f in files if not f.exists()]
 
     def on_step(_pipe, _step, _t, kwargs):
@@ -91,7 +96,7 @@ def class_images(pipe, folder: Path, *, prompt: str, count: int, resolution: int
         cancel.raise_if_cancelled()
         progress(Progress(Stage.CLASS_IMAGES, step=done, total=len(missing), message=prompt))
         generator = torch.Generator("cpu").manual_seed(seed * 100_003 + int(file.stem))
-        image = pipe(prompt, width=resolution, height=resolution, num_inference_steps=steps,
+        image = pipe()(prompt, width=resolution, height=resolution, num_inference_steps=steps,
                      generator=generator, callback_on_step_end=on_step).images[0]
         with atomic_path(file) as tmp:
             image.save(tmp, format="PNG")

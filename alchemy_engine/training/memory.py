@@ -89,8 +89,11 @@ class MemoryEstimate:
                              "rank", "gradient_checkpointing", "optimizer", "train_ff")}}
 
 
-def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
-    """Peak bytes of training ``request`` on ``policy.device`` (``free_bytes=-1``: ask the device)."""
+def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1, plan=None) -> MemoryEstimate:
+    """Peak bytes of training ``request`` on ``policy.device`` (``free_bytes=-1``: ask the device).
+
+    ``plan``: which models the run loads first (``staged_models.LoadPlan``); by default the worst
+    case, as if nothing were cached."""
     device = torch.device(policy.device)
     config = unet_config(source)
     dtype_bytes = torch.finfo(policy.dtype).bits // 8
@@ -116,7 +119,7 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1)
     parts["overhead"] = overhead + (OVERHEAD_BYTES if device.type == "cuda" else 0)
     free = free_device_bytes(device) if free_bytes == -1 else free_bytes
     process = memory_phases.process_bytes()
-    phases = memory_phases.phases(parts, request, source, policy, counts["unet"], process)
+    phases = memory_phases.phases(parts, request, source, policy, counts["unet"], process, plan)
     return MemoryEstimate(device=str(device), parts=parts, free_bytes=free, request=request, phases=phases,
                           resident_bytes=process if device.type == "cpu" else 0)
 

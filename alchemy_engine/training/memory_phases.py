@@ -3,11 +3,14 @@ memory, separately. The training phase's device figure is :func:`memory.estimate
 activation trace; this module adds what the other phases hold:
 
 * **loading**: the process itself (libraries, measured as the resident set when the estimate is
-  made), every component's weights in the run's precision, plus, for a single file, the tensors
-  read beside the built models: one at a time, and the few a converter transforms (``models/loading.py``);
-* **caching**: all weights plus the VAE encoder's largest activations (its first block's channels
-  at full resolution, about four alive at once); on CUDA the UNet waits in host RAM meanwhile;
-* **training**: the UNet, LoRA, optimizer state and activations; the VAE stays in RAM for previews.
+  made), the weights of the encoders the run loads first (``staged_models.LoadPlan``: the VAE and
+  text encoders, or none when everything is cached; every component when class images must be
+  drawn), plus, for a single file, the tensors read beside the built models: one at a time, and the
+  few a converter transforms (``models/loading.py``);
+* **caching**: those weights plus the VAE encoder's largest activations (its first block's channels
+  at full resolution, about four alive at once), the VAE in the precision it encodes in;
+* **training**: the UNet (loaded only now), LoRA, optimizer state and activations; the VAE stays in
+  RAM for previews.
 
 On the CPU host and device are the same memory and only the host figures are given.
 """
@@ -77,27 +80,37 @@ def _single_file_extra_bytes(source) -> int:
 
 
 def phases(parts: dict[str, int], request, source, policy, unet_params: int,
-           process: int | None = None) -> dict[str, dict[str, int | None]]:
+           process: int | None = None, plan=None) -> dict[str, dict[str, int | None]]:
     """Phase → ``host_bytes`` and ``device_bytes`` (None on the CPU, where they are the same memory)."""
+    from alchemy_engine.training.staged_models import LoadPlan
+
+    plan = plan or LoadPlan(all_at_once=request.prior_preservation)
     device = torch.device(policy.device)
     info = component_info(source)
     dtype_bytes = torch.finfo(policy.dtype).bits // 8
     vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
     unet_w = unet_params * dtype_bytes
-    encoders_w = info["text_encoders"] * dtype_bytes + info["vae"] * dtype_bytes
+    # the VAE is loaded in the run's precision and encodes in vae_dtype
+    text_w = info["text_encoders"] * dtype_bytes if plan.text_encoders or plan.all_at_once else 0
+    vae_w = info["vae"] * vae_bytes if plan.vae or plan.all_at_once else 0
+    first_w = text_w + vae_w + (unet_w if plan.all_at_once else 0)
     # folders load memory-mapped, one component at a time; single files are streamed tensor by tensor
     largest = _single_file_extra_bytes(source) if getattr(source, "kind", "") == "single_file" else 0
-    vae_acts = 4 * info["vae_width"] * request.resolution ** 2 * vae_bytes
+    first_largest = largest if plan.loads_encoders else 0
+    vae_acts = 4 * info["vae_width"] * request.resolution ** 2 * vae_bytes if plan.vae or plan.all_at_once else 0
     train = sum(v for k, v in parts.items() if k not in ("encode_phase",))
     base = process_bytes() if process is None else process
     if device.type == "cpu":
-        return {"loading": {"host_bytes": base + unet_w + encoders_w + largest, "device_bytes": None},
-                "caching": {"host_bytes": base + unet_w + encoders_w + vae_acts, "device_bytes": None},
-                "training": {"host_bytes": base + train + CPU_SLACK, "device_bytes": None}}
+        slack = CPU_SLACK if plan.loads_encoders else 0
+        return {"loading": {"host_bytes": base + first_w + first_largest, "device_bytes": None},
+                "caching": {"host_bytes": base + first_w + vae_acts, "device_bytes": None},
+                "training": {"host_bytes": base + max(train + slack, unet_w + largest), "device_bytes": None}}
     previews = info["vae"] * dtype_bytes if request.sample_every else 0
-    return {"loading": {"host_bytes": base + unet_w + encoders_w + largest, "device_bytes": unet_w + encoders_w},
-            "caching": {"host_bytes": base + unet_w, "device_bytes": encoders_w + vae_acts},
-            "training": {"host_bytes": base + previews, "device_bytes": train}}
+    unet_waits = unet_w if plan.all_at_once else 0  # drawn class images first: the UNet waits in host RAM
+    return {"loading": {"host_bytes": base + first_w + first_largest, "device_bytes": first_w},
+            "caching": {"host_bytes": base + unet_waits, "device_bytes": first_w - unet_waits + vae_acts},
+            "training": {"host_bytes": base + previews + (0 if plan.all_at_once else unet_w + largest),
+                         "device_bytes": train}}
 
 
 def describe(estimated: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:

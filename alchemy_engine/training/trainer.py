@@ -1,8 +1,9 @@
 """Stage 1: teach SDXL the project's subject as a LoRA. Read :func:`run` top to bottom.
 
 1. check the request, project, photos and model; estimate peak memory (``--fit`` adapts settings);
-2. load SDXL once; make class images (prior preservation); encode photos and prompts, reusing the
-   project cache; release the VAE and text encoders from the device;
+2. load the VAE and text encoders only for what the project cache lacks (``staged_models.py``);
+   make class images (prior preservation); encode photos and prompts, reusing the project cache;
+   release the encoders, then load the UNet;
 3. attach LoRA to the UNet, build optimizer and LR schedule, restore a checkpoint when resuming;
 4. loop: noise, timestep, UNet forward, weighted loss, backward, optimizer step; cancel is checked
    every step; losses are logged, checkpoints saved and previews drawn every N steps;
@@ -40,6 +41,7 @@ from alchemy_engine.training import (
     peak_report,
     samples,
     setup,
+    staged_models,
 )
 from alchemy_engine.training import (
     compile as train_compile,
@@ -70,7 +72,7 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     progress(Progress(Stage.PREPARING, message="checking photos and model"))
     run_setup = setup.prepare(request)
     resident.release_all()  # inference models kept loaded for the next click must make room
-    estimate = _fit_memory(run_setup, progress)
+    estimate, load_plan = _fit_memory(run_setup, progress)
     resuming = run_setup.run_dir is not None
     what = f"training run {run_setup.folder.name}" if resuming else "training a new run"
     with contextlib.ExitStack() as held:
@@ -78,7 +80,7 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
         if resuming:
             held.enter_context(run_lock(run_setup.folder, what))
             checkpoints.remove_partial(run_setup.folder)
-        out, cache_stats, peaks, notes = _run_held(run_setup, estimate, progress, cancel,
+        out, cache_stats, peaks, notes = _run_held(run_setup, estimate, load_plan, progress, cancel,
                                                    lambda: _hold_new_run(run_setup, job, held, progress))
         notes.append(peak_report.record(run_setup.folder, peaks, estimate, progress))
     return TrainResult(run_dir=run_setup.folder, lora=out["lora"], lora_kohya=out["kohya"],
@@ -106,22 +108,24 @@ def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, pr
         progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
 
 
-def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel,
+def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.LoadPlan, progress, cancel,
               make_run_dir) -> tuple[dict, cache.CacheStats, PhasePeaks, list[str]]:
-    pipe = state = None
+    models = state = None
     peaks, notes = PhasePeaks(run_setup.device), []
     try:
+        models = staged_models.StagedModels(run_setup, load_plan, progress)
         with peaks.phase("loading"):
-            pipe = _load_pipeline(run_setup, progress)
+            models.load_first()
         cancel.raise_if_cancelled()  # Ctrl+C during the load: stop before any run folder exists
         with peaks.phase("caching"):
-            data, cache_stats = _prepare_data(run_setup, pipe, progress, cancel)
+            data, cache_stats = _prepare_data(run_setup, models, progress, cancel)
             cancel.raise_if_cancelled()
             make_run_dir()
             log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
-            parts = _release_encoders(run_setup, pipe)
-            pipe = None
+            parts = models.release_encoders()
+            resident.free_device_memory()
         with peaks.phase("training"):
+            parts = models.add_unet(parts)
             state = build_loop(run_setup, parts, data)
             del parts, data
             notes += _compile(run_setup, state, progress)
@@ -130,23 +134,28 @@ def _run_held(run_setup: setup.RunSetup, estimate, progress, cancel,
     except torch.cuda.OutOfMemoryError as exc:
         raise AlchemyError(memory.out_of_memory_message(run_setup.request, estimate)) from exc
     finally:
-        pipe = state = None  # every model reference of this job, then the device's cache
+        models = state = None  # every model reference of this job, then the device's cache
         resident.free_device_memory()
 
 
-def _fit_memory(run_setup: setup.RunSetup, progress: ProgressCallback) -> memory.MemoryEstimate:
+def _fit_memory(run_setup: setup.RunSetup,
+                progress: ProgressCallback) -> tuple[memory.MemoryEstimate, staged_models.LoadPlan]:
     _speed_choices(run_setup)
+    _require_sdxl_unet(run_setup)
     request = run_setup.request
-    estimate = memory.estimate(request, run_setup.source, run_setup.policy)
-    if request.fit_memory and not request.resume_run:
-        estimate = memory.fit(request, run_setup.source, run_setup.policy)
-        run_setup.request = estimate.request
+    changes = {}
+    if request.fit_memory and not request.resume_run:  # as if nothing were cached: the worst case
+        fitted = memory.fit(request, run_setup.source, run_setup.policy)
+        run_setup.request, changes = fitted.request, fitted.changes
         run_setup.changes += [setup.SettingChange(name, before, after, "--fit: lowered until the memory "
-                                                  "estimate fits") for name, (before, after) in estimate.changes.items()]
+                                                  "estimate fits") for name, (before, after) in changes.items()]
+    load_plan = _plan_loading(run_setup)
+    estimate = dataclasses.replace(memory.estimate(run_setup.request, run_setup.source, run_setup.policy,
+                                                   plan=load_plan), changes=changes)
     progress(Progress(Stage.MEMORY, message=f"{estimate.summary()}; {estimate.phase_summary()}"))
     if estimate.free_bytes is not None and not estimate.fits:
         run_setup.warnings.append(estimate.summary() + " — training may run out of memory; " + memory.LOWER_HINT)
-    return estimate
+    return estimate, load_plan
 
 
 def _speed_choices(run_setup: setup.RunSetup) -> None:
@@ -174,57 +183,68 @@ def _compile(run_setup: setup.RunSetup, state: LoopState, progress: ProgressCall
     return []
 
 
-def _load_pipeline(run_setup: setup.RunSetup, progress: ProgressCallback):
-    from alchemy_engine.models.sdxl import load_sdxl_pipeline
-
-    progress(Progress(Stage.LOADING, message=f"loading {run_setup.source.name}"))
-    pipe = load_sdxl_pipeline(run_setup.source, run_setup.policy)
-    config = pipe.unet.config
-    if config.get("addition_embed_type") != "text_time" or pipe.text_encoder_2 is None:
+def _require_sdxl_unet(run_setup: setup.RunSetup) -> None:
+    """Refuse a non-SDXL folder from its UNet config, before anything is loaded or encoded."""
+    if memory.unet_config(run_setup.source).get("addition_embed_type") != "text_time":
         raise ModelError(f"{run_setup.source.name} is not an SDXL base model (its UNet lacks SDXL's "
                          "size conditioning); choose an SDXL checkpoint")
-    return pipe
 
 
-def _prepare_data(run_setup: setup.RunSetup, pipe, progress, cancel) -> tuple[cache.PreparedData, cache.CacheStats]:
+def _class_images_folder(run_setup: setup.RunSetup):
+    request, project = run_setup.request, run_setup.project
+    prompt = inputs.class_prompt(request, project.class_noun)
+    return prompt, inputs.class_images_dir(project, run_setup.fingerprint, prompt, request.resolution,
+                                           request.sample_steps)
+
+
+def _extra_prompts(run_setup: setup.RunSetup) -> dict[str, str]:
+    request, project = run_setup.request, run_setup.project
+    extra = {SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
+    extra.update(_eval_prompts(request, project))
+    return extra
+
+
+def _plan_loading(run_setup: setup.RunSetup) -> staged_models.LoadPlan:
+    """What the first load needs, from what the project cache and class-image folder already hold."""
+    from alchemy_engine.training.dataset import TrainImage
+
+    request = run_setup.request
+    images = list(run_setup.images)
+    class_images_missing = False
+    if request.prior_preservation:
+        prompt, folder = _class_images_folder(run_setup)
+        files = inputs.class_image_files(folder, request.class_images)
+        class_images_missing = not all(f.exists() for f in files)
+        images += [TrainImage(path=f, prompt=prompt, is_class=True) for f in files if f.exists()]
+    cached = cache.fully_cached(images, _tensor_cache(run_setup), resolution=request.resolution, flip=request.flip,
+                                extra_prompts=_extra_prompts(run_setup), policy=run_setup.policy)
+    return staged_models.plan(request, class_images_missing=class_images_missing, cached=cached)
+
+
+def _tensor_cache(run_setup: setup.RunSetup) -> cache.TensorCache:
+    return cache.TensorCache(run_setup.project.cache_dir / "training", run_setup.fingerprint)
+
+
+def _prepare_data(run_setup: setup.RunSetup, models: staged_models.StagedModels, progress,
+                  cancel) -> tuple[cache.PreparedData, cache.CacheStats]:
     """Class images (if asked), then latents and embeddings; the UNet waits on the CPU meanwhile."""
     from alchemy_engine.image_files import load_rgb
 
-    request, project = run_setup.request, run_setup.project
+    request = run_setup.request
     images = list(run_setup.images)
     if request.prior_preservation:
-        prompt = inputs.class_prompt(request, project.class_noun)
-        folder = inputs.class_images_dir(project, run_setup.fingerprint, prompt, request.resolution,
-                                         request.sample_steps)
-        images += inputs.class_images(pipe, folder, prompt=prompt, count=request.class_images,
+        prompt, folder = _class_images_folder(run_setup)
+        images += inputs.class_images(models.whole_pipeline, folder, prompt=prompt, count=request.class_images,
                                       resolution=request.resolution, steps=request.sample_steps,
                                       seed=request.seed, progress=progress, cancel=cancel)
-    if run_setup.device.type == "cuda":
-        pipe.unet.to("cpu")
-        torch.cuda.empty_cache()
-    store = cache.TensorCache(project.cache_dir / "training", run_setup.fingerprint)
-    extra = {SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
-    extra.update(_eval_prompts(request, project))
-    data = cache.prepare(images, pipe, store, resolution=request.resolution, flip=request.flip,
-                         extra_prompts=extra, progress=progress, cancel=cancel, load_image=load_rgb,
-                         keep_tokens=request.text_encoder_lora)
+        if run_setup.device.type == "cuda" and models.pipe is not None and models.pipe.unet is not None:
+            models.pipe.unet.to("cpu")
+            torch.cuda.empty_cache()
+    store = _tensor_cache(run_setup)
+    data = cache.prepare(images, models.encoders, store, policy=run_setup.policy,
+                         resolution=request.resolution, flip=request.flip, extra_prompts=_extra_prompts(run_setup),
+                         progress=progress, cancel=cancel, load_image=load_rgb, keep_tokens=request.text_encoder_lora)
     return data, store.stats
-
-
-def _release_encoders(run_setup: setup.RunSetup, pipe) -> dict:
-    """Drop the text encoders (kept for text-encoder LoRA); park the VAE on the CPU (only previews
-    need it); UNet to the device."""
-    request = run_setup.request
-    keep_vae = request.sample_every or request.eval_every
-    parts = {"unet": pipe.unet, "vae": pipe.vae.to("cpu") if keep_vae else None,
-             "scheduler": pipe.scheduler}
-    if request.text_encoder_lora:
-        parts.update(text_encoder=pipe.text_encoder, text_encoder_2=pipe.text_encoder_2)
-    for name in ("text_encoder", "text_encoder_2", "vae"):
-        setattr(pipe, name, None)
-    resident.free_device_memory()
-    parts["unet"].to(run_setup.device)
-    return parts
 
 
 def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes: list[str]) -> dict:
