@@ -8,7 +8,7 @@ activation trace; this module adds what the other phases hold:
   drawn), plus, for a single file, the tensors read beside the built models: one at a time, and the
   few a converter transforms (``models/loading.py``);
 * **caching**: those weights plus the VAE encoder's largest activations (its first block's channels
-  at full resolution, about four alive at once), the VAE in the precision it encodes in;
+  at full resolution, about four alive at once, six and a half on the CPU), the VAE in the precision it encodes in;
 * **training**: the UNet (loaded only now), LoRA, optimizer state and activations; the VAE stays in
   RAM for previews.
 
@@ -26,6 +26,10 @@ import torch
 
 GIB = 1024 ** 3
 PROCESS_FALLBACK = int(0.9 * GIB)  # torch + diffusers + transformers + peft imported, when RSS is unknown
+# full-resolution activations of the VAE encoder's first block alive at once: 6.5 measured on the CPU
+# (full SDXL, 512²: oneDNN convolutions also keep reordered copies of input and output); 4 on GPUs
+VAE_ENCODER_ALIVE_CPU = 6.5
+VAE_ENCODER_ALIVE = 4
 CPU_SLACK = 96 * 1024 ** 2  # freed encoder memory the C allocator keeps (measured on demo:mid)
 FP16_SDXL_SINGLE_FILE_EXTRA = 420 * 1024 ** 2  # its largest tensor (126 MB) + OpenCLIP in_proj (315 MB)
 
@@ -97,7 +101,8 @@ def phases(parts: dict[str, int], request, source, policy, unet_params: int,
     # folders load memory-mapped, one component at a time; single files are streamed tensor by tensor
     largest = _single_file_extra_bytes(source) if getattr(source, "kind", "") == "single_file" else 0
     first_largest = largest if plan.loads_encoders else 0
-    vae_acts = 4 * info["vae_width"] * request.resolution ** 2 * vae_bytes if plan.vae or plan.all_at_once else 0
+    alive = VAE_ENCODER_ALIVE_CPU if device.type == "cpu" else VAE_ENCODER_ALIVE
+    vae_acts = int(alive * info["vae_width"] * request.resolution ** 2 * vae_bytes) if plan.vae or plan.all_at_once else 0
     train = sum(v for k, v in parts.items() if k not in ("encode_phase",))
     base = process_bytes() if process is None else process
     if device.type == "cpu":
