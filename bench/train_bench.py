@@ -152,7 +152,10 @@ def _patch_full_model(device: str) -> None:
     memory.unet_config = lambda source: full_config
 
 
-def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointing: bool) -> dict:
+def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointing: bool, lora: bool = True) -> dict:
+    """``lora=False`` is the floor: the frozen UNet's forward and the backward to its input, no
+    LoRA and no optimizer — what any LoRA trainer's step costs at least (the backward through all
+    layers up to the first LoRA is needed whatever is trained)."""
     import torch
 
     from alchemy_engine.models.demo import build_sdxl_components
@@ -160,15 +163,18 @@ def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointi
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     unet = build_sdxl_components(size, device=device, dtype=dtype)["unet"]
-    params = lora_io.add_unet_lora(unet, 16, 16.0, train_ff=False)
+    if lora:
+        params = lora_io.add_unet_lora(unet, 16, 16.0, train_ff=False)
+        optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True)  # as ours (training/optimizers.py)
+    else:
+        unet.requires_grad_(False)
     if checkpointing:
         unet.enable_gradient_checkpointing()
     unet.train()
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
     cfg = unet.config
     side = resolution // 8
     text_dim = cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim
-    latents = torch.randn(1, 4, side, side, device=device, dtype=dtype)
+    latents = torch.randn(1, 4, side, side, device=device, dtype=dtype, requires_grad=not lora)
     noise = torch.randn_like(latents)
     timesteps = torch.tensor([500], device=device)
     embeds = torch.randn(1, 77, cfg.cross_attention_dim, device=device, dtype=dtype)
@@ -181,8 +187,9 @@ def worker_bare(size: str, device: str, resolution: int, steps: int, checkpointi
         with autocast:
             pred = unet(latents, timesteps, embeds, added_cond_kwargs=added, return_dict=False)[0]
         torch.nn.functional.mse_loss(pred.float(), noise.float()).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        if lora:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         stamps.append(time.perf_counter())
     _sync(device)
     out = {"step_times": [b - a for a, b in zip(stamps, stamps[1:])], "peak_rss_mb": _peak_rss_mb()}
@@ -255,7 +262,7 @@ def main() -> None:
                         help="our trainer's --compile (default: its own default, auto)")
     parser.add_argument("--vs-reference", metavar="SCRIPT", type=Path, default=None,
                         help="compare with diffusers' train_dreambooth_lora_sdxl.py at SCRIPT instead of the bare step")
-    parser.add_argument("--worker", choices=("ours", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("ours", "bare", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--model", default=None, help=argparse.SUPPRESS)  # ours: a diffusers folder
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # ours: bench/step_probe.py
     parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
@@ -270,7 +277,8 @@ def main() -> None:
             out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile,
                               args.model, args.probe)
         else:
-            out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing)
+            out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing,
+                              lora=args.worker == "bare")
         print(json.dumps(out))
         return
     if args.vs_reference:

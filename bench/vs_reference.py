@@ -23,7 +23,9 @@ reference ``--repeats`` times: the steady-state step is the median interval betw
 ``optimizer.step()`` calls after ``--warmup`` steps (best median of the repeats); whole-process
 time is start to exit (loading, caching and saving included) and peak RSS the process's maximum.
 The settings table is read from what each trainer built (optimizer, UNet, LoRA config, prompts) and
-marks every difference. Targets (issue 12): step ≤ 0.5×, peak memory ≤ 0.8×.
+marks every difference. Targets (issue 12): step ≤ 0.5×, peak memory ≤ 0.8×. A third process per
+pair times the floor (``train_bench.worker_bare(lora=False)``): the same UNet's forward and backward
+to its input with no LoRA and no optimizer, the least a LoRA step can cost on this device.
 """
 
 from __future__ import annotations
@@ -148,10 +150,14 @@ def compare(args) -> None:
 
     photos = work / "photos"
     make_photos(photos)
-    runs: dict[str, list[dict]] = {"ours": [], "reference": []}
+    from train_bench import run_worker
+
+    runs: dict[str, list[dict]] = {"ours": [], "reference": [], "floor": []}
     for n in range(args.repeats):
         runs["ours"].append(run_ours(args, model))
         runs["reference"].append(run_reference(script, model, photos, args, work))
+        runs["floor"].append(run_worker("floor", args.sizes, args.device, args.resolution, args.steps,
+                                        bool(runs["ours"][-1]["settings"].get("unet", {}).get("gradient_checkpointing"))))
         print(f"pair {n + 1}/{args.repeats}: done", file=sys.stderr, flush=True)
     print(settings_table(runs["ours"][0], runs["reference"][0]))
     print(table(runs, args))
@@ -199,7 +205,7 @@ def _cell(value: object) -> str:
 
 
 def table(runs: dict[str, list[dict]], args) -> str:
-    best = {k: min(v, key=lambda r: _median(r["step_times"], args.warmup)) for k, v in runs.items()}
+    best = {k: min(v, key=lambda r: _median(r["step_times"], args.warmup)) for k, v in runs.items() if v}
     ours, ref = best["ours"], best["reference"]
     o_step, r_step = _median(ours["step_times"], args.warmup), _median(ref["step_times"], args.warmup)
     o_sec = min(r["seconds"] for r in runs["ours"])
@@ -225,6 +231,10 @@ def table(runs: dict[str, list[dict]], args) -> str:
              f"| whole process (best) | {o_sec:.1f} s | {r_sec:.1f} s | **{o_sec / r_sec:.2f}** | — |",
              f"| peak RSS (best) | {o_rss:.0f} MB | {r_rss:.0f} MB | **{o_rss / r_rss:.2f}** | ≤ 0.8 |",
              f"| optimizer steps timed | {ours['steps']} | {ref['steps']} | | |"]
+    if "floor" in best:
+        f_step = _median(best["floor"]["step_times"], args.warmup)
+        lines.append(f"| floor: the UNet's forward + backward alone, no LoRA, no optimizer | {f_step * 1000:.1f} ms | "
+                     f"{r_step * 1000:.1f} ms | **{f_step / r_step:.2f}** | (no LoRA trainer's step is below it) |")
     return "\n".join(lines)
 
 
