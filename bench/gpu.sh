@@ -38,8 +38,12 @@ want insert && timeout 200 python3 bench/insert_bench.py --device cuda --gpu 2>&
 #     batching, not full-size SDXL compute); also prints the largest pixel difference per seed
 want batch && timeout 150 python3 bench/insert_bench.py --device cuda --skip-crop --variations 4 --work-size 1024 \
   --steps 8 --repeats 3 2>&1 | tee "$out/batch_gpu.txt"
-# 4. ours vs diffusers' reference script, full size, 1024², bf16, each tool's defaults
+# 4. ours vs diffusers' reference script, full size, 1024²: both in bf16 (equal settings), then each
+#    tool's defaults (the script's own --mixed_precision is fp32)
 if want reference && [ -f .ref/train_dreambooth_lora_sdxl.py ]; then
   timeout 400 python3 bench/train_bench.py --device cuda --sizes full --steps 40 --warmup 10 --repeats 1 \
     --vs-reference .ref/train_dreambooth_lora_sdxl.py 2>&1 | tee "$out/vs_reference_gpu.txt"
+  want defaults && timeout 400 python3 bench/train_bench.py --device cuda --sizes full --steps 40 --warmup 10 \
+    --repeats 1 --ref-precision no --vs-reference .ref/train_dreambooth_lora_sdxl.py \
+    2>&1 | tee "$out/vs_reference_gpu_defaults.txt"
 fi

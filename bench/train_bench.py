@@ -267,6 +267,9 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # ours: bench/step_probe.py
     parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
                         help="with --vs-reference: our gradient checkpointing (default: auto, our default)")
+    parser.add_argument("--ref-precision", choices=("no", "fp16", "bf16"), default=None,
+                        help="with --vs-reference: the reference's --mixed_precision (default: the precision ours "
+                             "uses on the device, bf16 on CUDA; 'no' is the script's own default, fp32)")
     parser.add_argument("--ref-checkpointing", action="store_true",
                         help="with --vs-reference: pass --gradient_checkpointing to the reference script")
     args = parser.parse_args()

@@ -92,7 +92,7 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[subprocess.Complete
 
 
 def reference_command(script: Path, model: Path, photos: Path, out_dir: Path, args) -> list[str]:
-    precision = "bf16" if args.device.startswith("cuda") else "no"
+    precision = getattr(args, "ref_precision", None) or ("bf16" if args.device.startswith("cuda") else "no")
     command = [str(script), "--pretrained_model_name_or_path", str(model), "--instance_data_dir", str(photos),
                "--instance_prompt", PROMPT, "--output_dir", str(out_dir),
                "--resolution", str(args.resolution), "--train_batch_size", "1",
@@ -222,7 +222,8 @@ def table(runs: dict[str, list[dict]], args) -> str:
     lines = [f"\nours vs {Path(args.vs_reference).name} (check_min_version {getattr(args, 'script_version', '?')}): "
              f"demo:{args.sizes}, {args.resolution}², {args.steps} steps, rank 16, batch 1, device {args.device}, "
              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}, load average {load:.1f}, "
-             f"{args.repeats} alternating pairs (best of each)",
+             f"{args.repeats} alternating pairs (best of each); the reference's --mixed_precision "
+             f"{getattr(args, 'ref_precision', None) or 'as ours'}",
              f"gradient checkpointing ours {_on(o_ckpt)} / reference {_on(r_ckpt)} ({equal}); ours chose: "
              f"{'; '.join(chosen) or 'n/a'}; the reference's default is off", "",
              "| measure | ours | reference | ours / reference | target |", "|---|---|---|---|---|",
