@@ -71,12 +71,13 @@ def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, 
     """The job: generate a scene alone (the GUI's *Generate scene*), saved with its metadata."""
     from alchemy_engine.insertion.session import default_session
     from alchemy_engine.project import open_project
+    from alchemy_engine.project.jobs import project_job
 
     request.validate()
     cancel = cancel or CancelToken()
     project = open_project(request.project)
     session = session or default_session()
-    with session.lock:
+    with project_job(project.root, "a scene being made"), session.lock:  # no rename or delete meanwhile
         progress(Progress(stage=Stage.LOAD, message="loading SDXL"))
         loaded = session.sdxl(request.model, request.device, request.compile)
         image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,

@@ -227,3 +227,23 @@ def test_scene_job_makes_a_scene_with_the_lora_off(project, session):
     assert REQUEST_KEY in read_png_text(first.path)
     with pytest.raises(InvalidRequest):
         make_scene(dataclasses.replace(request, steps=0), session=session)
+
+
+def test_a_scene_being_made_holds_its_project(project, session):
+    """A rename or delete while the scene is generated would lose it: both are refused meanwhile."""
+    from alchemy_engine.errors import ProjectError
+    from alchemy_engine.insertion import SceneRequest, make_scene
+    from alchemy_engine.project import delete_project, rename_project
+
+    refused = []
+
+    def try_rename_and_delete(event):
+        if event.stage == "scene" and not refused:
+            for change in (lambda: rename_project(project, "Other"), lambda: delete_project(project)):
+                with pytest.raises(ProjectError, match="in use by a scene being made"):
+                    change()
+            refused.append(True)
+
+    result = make_scene(SceneRequest(project="Rex", prompt="a dog on a beach", model="demo", width=64, height=64,
+                                     steps=2, seed=3), try_rename_and_delete, session=session)
+    assert refused and result.path.is_file()
