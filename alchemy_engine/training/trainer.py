@@ -119,13 +119,13 @@ def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.Load
         cancel.raise_if_cancelled()  # Ctrl+C during the load: stop before any run folder exists
         with peaks.phase("caching"):
             data, cache_stats = _prepare_data(run_setup, models, progress, cancel)
-            cancel.raise_if_cancelled()
-            make_run_dir()
-            log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
             parts = models.release_encoders()
             resident.free_device_memory()
         with peaks.phase("training"):
             parts = models.add_unet(parts)
+            cancel.raise_if_cancelled()  # stopped while encoding or loading: still no run folder
+            make_run_dir()
+            log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
             state = build_loop(run_setup, parts, data)
             del parts, data
             notes += _compile(run_setup, state, progress)

@@ -10,6 +10,7 @@ from train_helpers import make_project, quick_request
 from alchemy_engine.errors import AlchemyError, ImageImportError, InvalidRequest, JobCancelled, ModelError
 from alchemy_engine.jobs import CancelToken
 from alchemy_engine.models import lora_files
+from alchemy_engine.project.runs import list_runs
 from alchemy_engine.training import run, trainer
 from alchemy_engine.training.request import TrainRequest
 
@@ -126,6 +127,18 @@ def test_out_of_memory_names_the_settings_to_lower(project, monkeypatch):
         run(quick_request(project))
 
 
+def test_cancel_while_the_unet_loads_leaves_no_run(project):
+    cancel = CancelToken()
+
+    def cancel_on_unet_load(event):
+        if event.stage == "loading" and "UNet" in event.message:
+            cancel.cancel()
+
+    with pytest.raises(JobCancelled):
+        run(quick_request(project), cancel_on_unet_load, cancel)
+    assert list_runs(project.runs_dir) == []
+
+
 def test_cancel_during_caching_leaves_a_consistent_cache(project, shared_cache):
     cancel = CancelToken()
 
@@ -137,5 +150,6 @@ def test_cancel_during_caching_leaves_a_consistent_cache(project, shared_cache):
         run(quick_request(project), cancel_on_second_photo, cancel)
     cache = project.cache_dir / "training"
     assert not [p for p in cache.rglob("*") if ".tmp" in p.name]
+    assert list_runs(project.runs_dir) == []  # stopped before training: no run to resume or clean up
     result = run(quick_request(project, steps=1))
     assert result.cache["latents_reused"] == 1 and result.cache["latents_computed"] == 2
