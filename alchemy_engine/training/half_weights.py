@@ -12,8 +12,10 @@ or :class:`HalfStoredConv2d` (still an ``nn.Linear`` / ``nn.Conv2d``, so peft wr
 for the backward pass, upcasting it again there for the input's gradient: no fp32 copy of any
 weight stays alive between forward and backward. A Linear does it with saved-tensor hooks around
 ``F.linear`` (autograd's own derivative runs, so the gradient is bit-identical for every input
-layout); a Conv2d with an autograd function that calls autograd's own ``convolution_backward``
-for the input only, and keeps not even the input (a frozen conv's gradient does not need it).
+layout; under ``torch.compile``, which cannot trace those hooks, an autograd function that matches
+it up to float rounding); a Conv2d with an autograd function that calls autograd's own
+``convolution_backward`` for the input only, and keeps not even the input (a frozen conv's
+gradient does not need it).
 
 The layers carry ``compute_dtype``, which peft reads (it would otherwise cast a new LoRA layer to
 its base layer's dtype, rounding LoRA's initial values), so LoRA attached after the conversion
@@ -61,6 +63,25 @@ class _WeightUpcastOnUnpack:
         return packed
 
 
+class _LinearFromHalf(torch.autograd.Function):
+    """What a half-stored Linear runs inside ``torch.compile``, which cannot trace saved-tensor
+    hooks: the same upcast, keeping the half weight only; its input gradient is ``grad @ weight``,
+    equal to autograd's up to float rounding (autograd picks the matrix product's layout by the
+    input's strides), as compiled runs are anyway."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(weight)
+        return F.linear(x, weight.to(x.dtype), bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        grad_x = grad.matmul(weight.to(grad.dtype)) if ctx.needs_input_grad[0] else None
+        grad_bias = grad.flatten(0, -2).sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, None, grad_bias
+
+
 class _Conv2dFromHalf(torch.autograd.Function):
     """``F.conv2d`` with a half weight upcast to the input's dtype. Keeps the half weight and, for
     a contiguous input, only its shape: the weight is frozen, so its gradient (which needs the
@@ -97,9 +118,11 @@ class HalfStoredLinear(torch.nn.Linear):
     compute_dtype: torch.dtype  # read by peft for the dtype of LoRA layers wrapping this one
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight.to(x.dtype)
         if not _tracked(x, self.bias):
-            return F.linear(x, weight, self.bias)
+            return F.linear(x, self.weight.to(x.dtype), self.bias)
+        if torch.compiler.is_compiling():
+            return _LinearFromHalf.apply(x, self.weight, self.bias)
+        weight = self.weight.to(x.dtype)
         hooks = _WeightUpcastOnUnpack(self.weight, weight)
         with torch.autograd.graph.saved_tensors_hooks(hooks.pack, hooks.unpack):
             return F.linear(x, weight, self.bias)

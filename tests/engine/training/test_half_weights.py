@@ -113,6 +113,23 @@ def test_a_the_input_gradient_is_bit_identical_for_any_input_layout(layout):
     assert torch.equal(torch.autograd.grad(out, x, grad_out)[0], torch.autograd.grad(expected, x, grad_out)[0])
 
 
+def test_a_under_torch_compile_a_linear_runs_a_traceable_function_with_the_same_result(monkeypatch):
+    torch.manual_seed(0)
+    reference = _half_exact(torch.nn.Linear(32, 48))
+    layer = copy.deepcopy(reference)
+    half_weights.store_layer(layer, torch.float16)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # saved-tensor hooks are not traceable
+    x = torch.randn(1, 32, 2, 2).permute(0, 2, 3, 1).reshape(1, 4, 32).requires_grad_(True)
+    kept: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        out = layer(x)
+    expected = reference(x)
+    grad_out = torch.randn_like(expected)
+    assert torch.equal(out, expected) and [t.dtype for t in kept] == [torch.float16]
+    torch.testing.assert_close(torch.autograd.grad(out, x, grad_out)[0],
+                               torch.autograd.grad(expected, x, grad_out)[0], rtol=1e-5, atol=1e-6)
+
+
 def _watch_linear_upcasts(monkeypatch) -> list[weakref.ref]:
     """Weak references to every fp32 upcast a half-stored Linear makes in its forward."""
     refs: list[weakref.ref] = []
