@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,8 +135,9 @@ def _check_weight_dtype(run_setup: RunSetup) -> None:
     """Half weight storage needs fp32 compute; asked for on a model that is not stored in that
     half precision, it rounds the weights: allowed, with a warning."""
     from alchemy_engine.models.sources import stored_unet_dtype
+    from alchemy_engine.training.half_weights import DTYPE_NAMES
 
-    request, compute = run_setup.request, _DTYPE_NAMES[run_setup.policy.dtype]
+    request, compute = run_setup.request, DTYPE_NAMES[run_setup.policy.dtype]
     conflict = weight_dtype_conflict(request.weight_dtype, compute)
     if conflict:
         raise InvalidRequest(conflict)
