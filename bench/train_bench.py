@@ -95,7 +95,8 @@ def _make_project(home: Path):
 
 
 def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointing: str | None,
-                compile_mode: str | None = None, model_path: str | None = None, probe: bool = False) -> dict:
+                compile_mode: str | None = None, model_path: str | None = None, probe: bool = False,
+                weight_dtype: str | None = None) -> dict:
     import torch
 
     from alchemy_engine import paths
@@ -123,7 +124,8 @@ def worker_ours(size: str, device: str, resolution: int, steps: int, checkpointi
         if event.stage == "training":
             stamps.append(time.perf_counter())
 
-    chosen = {k: v for k, v in (("gradient_checkpointing", checkpointing), ("compile", compile_mode)) if v}
+    chosen = {k: v for k, v in (("gradient_checkpointing", checkpointing), ("compile", compile_mode),
+                                ("weight_dtype", weight_dtype)) if v}
     request = TrainRequest(project=str(project.root), model=model, steps=steps, resolution=resolution, rank=16,
                            save_every=0, sample_every=0, device=device, **chosen)
     result = run(request, progress)
@@ -265,6 +267,7 @@ def main() -> None:
     parser.add_argument("--worker", choices=("ours", "bare", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--model", default=None, help=argparse.SUPPRESS)  # ours: a diffusers folder
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # ours: bench/step_probe.py
+    parser.add_argument("--weight-dtype", default=None, help=argparse.SUPPRESS)  # ours: bench/half_weights_bench.py
     parser.add_argument("--ours-checkpointing", choices=("auto", "on", "off"), default=None,
                         help="with --vs-reference: our gradient checkpointing (default: auto, our default)")
     parser.add_argument("--ref-precision", choices=("no", "fp16", "bf16"), default=None,
@@ -278,7 +281,7 @@ def main() -> None:
         if args.worker == "ours":
             checkpointing = args.ours_checkpointing or ("on" if args.checkpointing else "off")
             out = worker_ours(size, args.device, args.resolution, args.steps, checkpointing, args.compile,
-                              args.model, args.probe)
+                              args.model, args.probe, args.weight_dtype)
         else:
             out = worker_bare(size, args.device, args.resolution, args.steps, args.checkpointing,
                               lora=args.worker == "bare")

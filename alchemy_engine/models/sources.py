@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models.probe import HeaderError, file_fingerprint
+from alchemy_engine.models.probe import HeaderError, file_fingerprint, read_safetensors_header
 
 SDXL_REPO_ID = "stabilityai/stable-diffusion-xl-base-1.0"
 SDXL_KINDS = ("demo", "diffusers", "single_file", "hf_cache")
 SDXL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 _WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
+_SAFETENSORS_DTYPES = {"F16": "fp16", "BF16": "bf16", "F32": "fp32"}
+_LDM_UNET = "model.diffusion_model."
 
 @dataclass(frozen=True)
 class SdxlSource:
@@ -130,3 +132,26 @@ def folder_fingerprint(folder: Path) -> str:
         for file in (found[0] if found else []):
             digest.update(f"{component}/{file.name}:{file.stat().st_size}".encode())
     return digest.hexdigest()[:16]
+
+
+def stored_unet_dtype(source: SdxlSource) -> tuple[str | None, str]:
+    """("fp16" | "bf16" | "fp32" | None, why): the precision the source's UNet layer weights (its
+    tensors of two or more dimensions) are stored in, from the safetensors headers only; None when
+    they mix precisions or the headers cannot be read (``why`` says which)."""
+    if source.kind == "single_file":
+        files, prefix = [Path(source.path)], _LDM_UNET
+    else:
+        found = _component_weights(Path(source.path), "unet")
+        files, prefix = ([f for f in found[0] if f.suffix == ".safetensors"] if found else []), ""
+    dtypes: set[str] = set()
+    for file in files:
+        try:
+            header = read_safetensors_header(file)
+        except (HeaderError, OSError) as exc:  # the loader reports an unreadable file; here it means "unknown"
+            return None, f"its UNet weights' precision cannot be read ({exc})"
+        dtypes |= {entry["dtype"] for key, entry in header.tensors.items()
+                   if key.startswith(prefix) and len(entry["shape"]) >= 2}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in _SAFETENSORS_DTYPES:
+        return None, f"its UNet weights are stored as {', '.join(sorted(dtypes)) or 'nothing readable'}"
+    name = _SAFETENSORS_DTYPES[dtypes.pop()]
+    return name, f"its UNet weights are stored in {name}"

@@ -23,7 +23,7 @@ import torch
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.models.device import free_device_bytes
 from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
-from alchemy_engine.training import lora_io, memory_phases, optimizers
+from alchemy_engine.training import half_weights, lora_io, memory_phases, optimizers
 from alchemy_engine.training.request import TrainRequest
 
 GIB = 1024 ** 3
@@ -86,7 +86,7 @@ class MemoryEstimate:
                 "parts_gib": {k: round(v / GIB, 3) for k, v in self.parts.items()}, "changes": self.changes,
                 "phases_gib": memory_phases.describe(self.phases), "resident_gib": round(self.resident_bytes / GIB, 3),
                 "settings": {k: getattr(self.request, k) for k in ("resolution", "batch_size", "grad_accum",
-                             "rank", "gradient_checkpointing", "optimizer", "train_ff")}}
+                             "rank", "gradient_checkpointing", "optimizer", "train_ff", "weight_dtype")}}
 
 
 def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1, plan=None) -> MemoryEstimate:
@@ -102,15 +102,21 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1,
     opt = optimizers.effective_optimizer(request.optimizer, device)
     side = request.resolution // 8
     batch = request.batch_size * (2 if request.prior_preservation else 1)
+    if request.weight_dtype == "auto":  # decided first: cheaper than checkpointing
+        request = dataclasses.replace(request, weight_dtype=choose_weight_dtype(request, source, policy, free_bytes)[0])
     if request.gradient_checkpointing == "auto":
         choice, _ = choose_checkpointing(request, source, policy, free_bytes)
         request = dataclasses.replace(request, gradient_checkpointing=choice)
+    storage = half_weights.storage_dtype(request.weight_dtype, policy.dtype)
     acts = activation_bytes(json.dumps(config, sort_keys=True), batch, side, side, str(policy.dtype),
-                            request.checkpointing_on, request.train_ff)
-    parts = {"unet_weights": counts["unet"] * dtype_bytes,
+                            request.checkpointing_on, request.train_ff, str(storage) if storage else "")
+    half_bytes = torch.finfo(storage).bits // 8 if storage else dtype_bytes
+    parts = {"unet_weights": (counts["unet"] - counts["storable"]) * dtype_bytes + counts["storable"] * half_bytes,
              "lora_and_optimizer": lora_params * (4 + 4 + _OPTIMIZER_STATE_BYTES[opt]),
              "activations": acts["saved"], "backward_transient": acts["transient"],
              "encode_phase": _encode_phase_bytes(request, policy, device)}
+    if storage:  # each half weight is upcast while its layer runs
+        parts["weight_upcast"] = counts["largest_storable"] * dtype_bytes
     if request.text_encoder_lora:  # both CLIP encoders stay on the device, with their LoRA state
         parts["text_encoders"] = 817_000_000 * dtype_bytes
     if device.type == "cpu" and request.sample_every:
@@ -143,6 +149,37 @@ def choose_checkpointing(request: TrainRequest, source, policy, free_bytes: int 
                   f"more than the {free / GIB:.1f} GiB free")
 
 
+def choose_weight_dtype(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
+    """The storage precision of the frozen UNet weights for ``weight_dtype="auto"``, and why.
+
+    With fp16/bf16 compute: that precision (the weights are in it already). With fp32 compute:
+    the half precision the model file stores its UNet weights in — lossless — but only when the
+    estimate with fp32 weights (and without checkpointing, where that is auto), plus
+    :data:`AUTO_MARGIN`, does not fit the free memory; otherwise fp32."""
+    from alchemy_engine.models.sources import stored_unet_dtype
+
+    compute = half_weights.DTYPE_NAMES[policy.dtype]
+    if request.weight_dtype != "auto":
+        return request.weight_dtype, "as asked"
+    if compute != "fp32":
+        return compute, f"training computes in {compute}"
+    stored, why = (stored_unet_dtype(source) if getattr(source, "kind", "")  # estimate-only sources have none
+                   else (None, "the precision of its UNet weights is unknown"))
+    if stored not in half_weights.HALF_DTYPES:
+        return "fp32", f"{why}: storing them in half precision would round them"
+    device = torch.device(policy.device)
+    free = free_device_bytes(device) if free_bytes == -1 else free_bytes
+    full = dataclasses.replace(request, weight_dtype="fp32", gradient_checkpointing="off"
+                               if request.gradient_checkpointing == "auto" else request.gradient_checkpointing)
+    need = estimate(full, source, policy, free).need_bytes
+    if free is not None and need * (1 + AUTO_MARGIN) <= free:
+        return "fp32", (f"with fp32 weights the run needs {need / GIB:.1f} GiB (+{AUTO_MARGIN:.0%} margin) "
+                        f"of {free / GIB:.1f} GiB free")
+    room = "the free memory cannot be measured" if free is None else f"more than the {free / GIB:.1f} GiB free"
+    return stored, (f"{why}, so {stored} storage is lossless; with fp32 weights the run needs {need / GIB:.1f} GiB "
+                    f"(+{AUTO_MARGIN:.0%} margin), {room}")
+
+
 def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
     """The first of a ladder of cheaper settings whose estimate fits; quality-neutral changes first."""
     first = estimate(request, source, policy, free_bytes)
@@ -151,7 +188,7 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
     request = first.request  # gradient_checkpointing "auto" decided
     current, result = request, first
     changes: dict[str, list[Any]] = {}
-    for field, value in _ladder(request, torch.device(policy.device)):
+    for field, value in _ladder(request, torch.device(policy.device), _lossless_half(source, policy)):
         before = getattr(current, field)
         if before == value:
             continue
@@ -169,8 +206,19 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
                        "close other programs that use the GPU, or train on a larger GPU")
 
 
-def _ladder(request: TrainRequest, device: torch.device) -> list[tuple[str, Any]]:
-    steps: list[tuple[str, Any]] = [("gradient_checkpointing", "on")]
+def _lossless_half(source, policy) -> str | None:
+    """The half precision the UNet weights can be stored in without rounding, with fp32 compute."""
+    from alchemy_engine.models.sources import stored_unet_dtype
+
+    if policy.dtype != torch.float32 or not getattr(source, "kind", ""):
+        return None
+    stored = stored_unet_dtype(source)[0]
+    return stored if stored in half_weights.HALF_DTYPES else None
+
+
+def _ladder(request: TrainRequest, device: torch.device, lossless_half: str | None = None) -> list[tuple[str, Any]]:
+    steps: list[tuple[str, Any]] = [("weight_dtype", lossless_half)] if lossless_half else []
+    steps.append(("gradient_checkpointing", "on"))
     if optimizers.bitsandbytes_usable(device):
         steps.append(("optimizer", "adamw8bit"))
     steps += [("batch_size", 1), ("train_ff", False), ("prior_preservation", False)]
@@ -219,7 +267,9 @@ def _param_counts(config_json: str, train_ff: bool) -> dict[str, int]:
     targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
     per_rank = sum(m.in_features + m.out_features for name, m in unet.named_modules()
                    if isinstance(m, torch.nn.Linear) and name.endswith(targets))
-    return {"unet": sum(p.numel() for p in unet.parameters()), "lora_per_rank": per_rank}
+    storable = [m.weight.numel() for m in half_weights.storable_layers(unet.requires_grad_(False))]
+    return {"unet": sum(p.numel() for p in unet.parameters()), "lora_per_rank": per_rank,
+            "storable": sum(storable), "largest_storable": max(storable, default=0)}
 
 
 class _FusedAttention(torch.autograd.Function):
@@ -249,8 +299,9 @@ def _fused_sdpa():
 
 @functools.lru_cache(maxsize=32)
 def activation_bytes(config_json: str, batch: int, height: int, width: int, dtype_name: str,
-                     checkpointing: bool, train_ff: bool) -> dict[str, int]:
-    """Bytes autograd keeps for one LoRA training forward at latent size ``height × width``."""
+                     checkpointing: bool, train_ff: bool, storage_name: str = "") -> dict[str, int]:
+    """Bytes autograd keeps for one LoRA training forward at latent size ``height × width``
+    (``storage_name``: the frozen weights' half storage dtype, whose layers keep less)."""
     from diffusers.models.attention import BasicTransformerBlock
     from diffusers.models.resnet import ResnetBlock2D
 
@@ -264,6 +315,8 @@ def activation_bytes(config_json: str, batch: int, height: int, width: int, dtyp
             module.weight.requires_grad_(True)
             if dtype != torch.float32:  # fp32 weights: no autocast, no cast copies
                 module.register_forward_hook(tracker.lora_input)
+    if storage_name:
+        half_weights.store_frozen_weights(unet, getattr(torch, storage_name.replace("torch.", "")), dtype)
     tracker.seen.update(t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers()])  # not activations
     for module in unet.modules():
         if isinstance(module, (ResnetBlock2D, BasicTransformerBlock)):

@@ -93,7 +93,8 @@ def phases(parts: dict[str, int], request, source, policy, unet_params: int,
     info = component_info(source)
     dtype_bytes = torch.finfo(policy.dtype).bits // 8
     vae_bytes = torch.finfo(policy.vae_dtype).bits // 8
-    unet_w = unet_params * dtype_bytes
+    unet_w = unet_params * dtype_bytes  # as loaded beside the encoders (class images to draw)
+    unet_trained_w = parts.get("unet_weights", unet_w)  # loaded alone: straight in its storage dtype
     # the VAE is loaded in the run's precision and encodes in vae_dtype
     text_w = info["text_encoders"] * dtype_bytes if plan.text_encoders or plan.all_at_once else 0
     vae_w = info["vae"] * vae_bytes if plan.vae or plan.all_at_once else 0
@@ -109,12 +110,12 @@ def phases(parts: dict[str, int], request, source, policy, unet_params: int,
         slack = CPU_SLACK if plan.loads_encoders else 0
         return {"loading": {"host_bytes": base + first_w + first_largest, "device_bytes": None},
                 "caching": {"host_bytes": base + first_w + vae_acts, "device_bytes": None},
-                "training": {"host_bytes": base + max(train + slack, unet_w + largest), "device_bytes": None}}
+                "training": {"host_bytes": base + max(train + slack, unet_trained_w + largest), "device_bytes": None}}
     previews = info["vae"] * dtype_bytes if request.sample_every else 0
     unet_waits = unet_w if plan.all_at_once else 0  # drawn class images first: the UNet waits in host RAM
     return {"loading": {"host_bytes": base + first_w + first_largest, "device_bytes": first_w},
             "caching": {"host_bytes": base + unet_waits, "device_bytes": first_w - unet_waits + vae_acts},
-            "training": {"host_bytes": base + previews + (0 if plan.all_at_once else unet_w + largest),
+            "training": {"host_bytes": base + previews + (0 if plan.all_at_once else unet_trained_w + largest),
                          "device_bytes": train}}
 
 

@@ -18,6 +18,7 @@ from alchemy_engine.jobs import JobRequest
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+WEIGHT_DTYPES = ("auto", "fp32", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 ON_OFF_AUTO = ("auto", "on", "off")
 MAX_RESOLUTION = 2048
@@ -101,6 +102,12 @@ class TrainRequest(JobRequest):
                                   "own learning rate (set the learning rate to 1.0)")
     mixed_precision: str = setting("auto", choices=MIXED_PRECISION, label="Mixed precision",
                                    help="auto: bf16/fp16 on GPUs, fp32 on the CPU")
+    weight_dtype: str = setting("auto", choices=WEIGHT_DTYPES, label="Base weight precision",
+                                help="precision the frozen UNet weights are stored in while training computes in "
+                                     "fp32 (the CPU): fp16/bf16 halve the UNet's memory, losslessly when the model "
+                                     "file holds fp16/bf16 weights (SDXL's do); auto: half only then, and only when "
+                                     "fp32 weights would not fit the free memory; with fp16/bf16 mixed precision the "
+                                     "weights are in that precision already")
     weight_decay: float = setting(1e-4, minimum=0.0, maximum=1.0, label="Weight decay",
                                   help="AdamW weight decay of the LoRA weights")
     max_grad_norm: float = setting(1.0, minimum=0.0, label="Gradient clipping",
@@ -216,6 +223,11 @@ class TrainRequest(JobRequest):
             _require(value in ON_OFF_AUTO, f"{name} must be one of auto, on, off (got {value!r})")
         _require(self.mixed_precision in MIXED_PRECISION,
                  f"mixed_precision must be one of {', '.join(MIXED_PRECISION)} (got {self.mixed_precision!r})")
+        _require(self.weight_dtype in WEIGHT_DTYPES,
+                 f"weight_dtype must be one of {', '.join(WEIGHT_DTYPES)} (got {self.weight_dtype!r})")
+        explicit = self.mixed_precision in ("fp16", "bf16")  # auto: checked once the device is known (setup.py)
+        conflict = weight_dtype_conflict(self.weight_dtype, self.mixed_precision) if explicit else ""
+        _require(not conflict, conflict)
         _require(_finite(self.weight_decay) and 0 <= self.weight_decay < 1,
                  f"weight_decay must be between 0 and 1 (got {self.weight_decay!r})")
         _require(_finite(self.max_grad_norm) and self.max_grad_norm >= 0,
@@ -262,6 +274,16 @@ class TrainResult:
         out["warnings"] = list(self.warnings)
         out["notes"] = list(self.notes)
         return out
+
+
+def weight_dtype_conflict(weight_dtype: str, compute: str) -> str:
+    """Why ``weight_dtype`` cannot run with training computing in ``compute`` ("fp32", "fp16",
+    "bf16"), or "" when it can: a stored precision other than the compute one needs fp32 compute."""
+    if compute == "fp32" or weight_dtype in ("auto", compute):
+        return ""
+    return (f"weight_dtype {weight_dtype} needs training to compute in fp32, but this run computes in {compute} "
+            f"(mixed precision), where the UNet weights are stored in {compute} already: use weight_dtype auto, "
+            "or mixed_precision no for fp32 compute")
 
 
 def _require(ok: bool, message: str) -> None:

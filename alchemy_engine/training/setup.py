@@ -21,7 +21,7 @@ from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id, 
 from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
-from alchemy_engine.training.request import TrainRequest
+from alchemy_engine.training.request import TrainRequest, weight_dtype_conflict
 
 if TYPE_CHECKING:
     from alchemy_engine.models.device import DevicePolicy
@@ -128,6 +128,26 @@ def _engine_choices(run_setup: RunSetup) -> None:
         used = {torch.float32: "no", torch.float16: "fp16", torch.bfloat16: "bf16"}[policy.dtype]
         run_setup.changes.append(SettingChange("mixed_precision", "auto", used,
                                                f"the best precision on {policy.device}"))
+    _check_weight_dtype(run_setup)
+
+
+def _check_weight_dtype(run_setup: RunSetup) -> None:
+    """Half weight storage needs fp32 compute; asked for on a model that is not stored in that
+    half precision, it rounds the weights: allowed, with a warning."""
+    from alchemy_engine.models.sources import stored_unet_dtype
+    from alchemy_engine.training.half_weights import DTYPE_NAMES
+
+    request, compute = run_setup.request, DTYPE_NAMES[run_setup.policy.dtype]
+    conflict = weight_dtype_conflict(request.weight_dtype, compute)
+    if conflict:
+        raise InvalidRequest(conflict)
+    if compute == "fp32" and request.weight_dtype in ("fp16", "bf16"):
+        stored, why = stored_unet_dtype(run_setup.source)
+        if stored != request.weight_dtype:
+            run_setup.warnings.append(f"weight_dtype {request.weight_dtype}: {why}, so storing them in "
+                                      f"{request.weight_dtype} rounds them (the trained LoRA fits a slightly "
+                                      "different base); weight_dtype auto stores in half precision only when "
+                                      "that is lossless")
 
 
 def saved_request(run_dir: Path) -> TrainRequest:

@@ -20,6 +20,8 @@ from typing import Any
 
 from alchemy_engine.errors import ModelError
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
+from alchemy_engine.models.device import DevicePolicy
+from alchemy_engine.training import half_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,22 +96,30 @@ class StagedModels:
         return parts
 
     def add_unet(self, parts: dict[str, Any]) -> dict[str, Any]:
-        """``parts`` with the UNet and scheduler on the training device, loaded now if needed."""
+        """``parts`` with the UNet and scheduler on the training device, loaded now if needed;
+        with half weight storage (``weight_dtype``) loaded straight in half, so its full-precision
+        copy never exists."""
+        compute = self.run_setup.policy.dtype
+        storage = half_weights.storage_dtype(self.run_setup.request.weight_dtype, compute)
         if "unet" not in parts:
-            pipe = self._load(("text_encoder", "text_encoder_2", "vae"))
+            policy = dataclasses.replace(self.run_setup.policy, dtype=storage) if storage else None
+            pipe = self._load(("text_encoder", "text_encoder_2", "vae"), policy)
             parts.update(unet=pipe.unet, scheduler=pipe.scheduler)
+            if storage:
+                half_weights.finish_half_loaded(parts["unet"], storage, compute)
+        half_weights.store_as_asked(parts["unet"], self.run_setup.request.weight_dtype, compute)  # loaded whole
         parts.setdefault("vae", None)
         parts["unet"].to(self.run_setup.device)
         return parts
 
-    def _load(self, without: tuple[str, ...]) -> Any:
+    def _load(self, without: tuple[str, ...], policy: DevicePolicy | None = None) -> Any:
         from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
         source = self.run_setup.source
         what = "the UNet" if "text_encoder" in without and "vae" in without else \
             "the encoders" if "unet" in without else "the whole model"
         self.progress(Progress(Stage.LOADING, message=f"loading {what} of {source.name}"))
-        pipe = load_sdxl_pipeline(source, self.run_setup.policy, without=without)
+        pipe = load_sdxl_pipeline(source, policy or self.run_setup.policy, without=without)
         if pipe.text_encoder_2 is None and "text_encoder_2" not in without:
             raise ModelError(f"{source.name} is not an SDXL base model (it has no second text encoder); "
                              "choose an SDXL checkpoint")

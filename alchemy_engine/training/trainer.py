@@ -159,7 +159,11 @@ def _fit_memory(run_setup: setup.RunSetup,
 
 
 def _speed_choices(run_setup: setup.RunSetup) -> None:
-    """``auto`` gradient checkpointing (by the memory estimate) and compile (by device), never silent."""
+    """``auto`` weight storage and gradient checkpointing (by the memory estimate; half weights first,
+    they cost less speed) and compile (by device), never silent."""
+    if run_setup.request.weight_dtype == "auto" and run_setup.policy.dtype == torch.float32:
+        run_setup.change("weight_dtype", *memory.choose_weight_dtype(run_setup.request, run_setup.source,
+                                                                     run_setup.policy))
     request = run_setup.request
     if request.gradient_checkpointing == "auto":
         choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy)
