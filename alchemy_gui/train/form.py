@@ -39,7 +39,8 @@ ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("min_snr_gamma
             ("noise_offset", "real", 4), ("flip", "bool"), ("prior_preservation", "bool"),
             ("class_images", "int"), ("prior_weight", "real", 2), ("masked_loss", "bool"),
             ("background_weight", "real", 2), ("gradient_checkpointing", "choice"), ("compile", "choice"),
-            ("optimizer", "choice"), ("mixed_precision", "choice"), ("weight_dtype", "choice"), ("save_every", "int"), ("keep_last", "int"), ("sample_every", "int"),
+            ("optimizer", "choice"), ("mixed_precision", "choice"), ("weight_dtype", "choice"),
+            ("save_every", "int"), ("keep_last", "int"), ("sample_every", "int"),
             ("sample_prompt", "text"), ("eval_every", "int"), ("eval_prompts", "int"))
 KINDS = {spec[0]: spec[1] for spec in BASIC + ADVANCED}
 DEPENDS = {"class_images": "prior_preservation", "prior_weight": "prior_preservation",
