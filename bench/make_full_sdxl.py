@@ -1,5 +1,7 @@
 """Write full-size SDXL with random weights as one original-layout fp16 ``.safetensors`` (6.9 GB),
-the shape of a real SDXL checkpoint: same tensors, compute and memory, no download.
+the shape of a real SDXL checkpoint: same tensors, compute and memory, no download; or, with
+``--folder``, as a diffusers folder in bf16 (what ``train_bench.py --vs-reference --sizes full``
+gives both trainers).
 
     OMP_NUM_THREADS=2 python3 bench/make_full_sdxl.py ~/sd_xl_base_random.safetensors
 
@@ -22,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", type=Path)
+    parser.add_argument("--folder", action="store_true", help="a diffusers folder in bf16 instead of one fp16 file")
     args = parser.parse_args()
     import torch
     from diffusers import StableDiffusionXLPipeline
@@ -29,13 +32,16 @@ def main() -> None:
 
     from alchemy_engine.models.demo import build_sdxl_components
 
-    torch.set_default_dtype(torch.float16)  # build straight in fp16: half the memory of fp32 then cast
+    torch.set_default_dtype(torch.bfloat16 if args.folder else torch.float16)  # half the memory of fp32, cast
     try:
         pipe = StableDiffusionXLPipeline(**build_sdxl_components("full"))
     finally:
         torch.set_default_dtype(torch.float32)
     args.target.parent.mkdir(parents=True, exist_ok=True)
-    write_ldm_checkpoint(pipe, args.target)
+    if args.folder:
+        pipe.save_pretrained(args.target)
+    else:
+        write_ldm_checkpoint(pipe, args.target)
     print(f"wrote {args.target} ({args.target.stat().st_size / 1e9:.2f} GB)")
 
 

@@ -73,15 +73,14 @@ def check_script(script: Path) -> str:
 def _model_dir(size: str) -> Path:
     """The demo model as a diffusers folder; full size: random SDXL written once in bf16 (~7 GB)."""
     sys.path.insert(0, str(HERE.parent))
-    from alchemy_engine.models.demo import build_sdxl_components, demo_sdxl_dir
+    from alchemy_engine.models.demo import demo_sdxl_dir
 
     if size != "full":
         return demo_sdxl_dir(size)
     if not (FULL_DIR / "model_index.json").is_file():
-        import torch
-        from diffusers import StableDiffusionXLPipeline
-
-        StableDiffusionXLPipeline(**build_sdxl_components("full", dtype=torch.bfloat16)).save_pretrained(FULL_DIR)
+        # in a child process: the 7 GB built here would otherwise stay in this process's heap while both
+        # trainers run (on a 24 GB CPU machine the reference was killed for memory)
+        subprocess.run([sys.executable, str(HERE / "make_full_sdxl.py"), "--folder", str(FULL_DIR)], check=True)
     return FULL_DIR
 
 
