@@ -126,7 +126,7 @@ class TrainProgressView(QWidget):
         self.bar.setFormat("")
 
     def _show_notes(self, notes: tuple) -> None:
-        self.notes.setText("\n".join(f"ⓘ {note}" for note in notes))
+        self.notes.setText("\n".join(f"ℹ {note}" for note in notes))  # ℹ: in DejaVu, unlike ⓘ (a box on plain Linux)
         self.notes.setVisible(bool(notes))
 
     def _show_loss_history(self, points: tuple) -> None:
