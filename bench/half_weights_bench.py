@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,26 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TRAIN_BENCH = Path(__file__).resolve().parent / "train_bench.py"
-
-
-def fp16_unet_copy(size: str) -> Path:
-    """The demo SDXL folder of ``size`` with its UNet saved in fp16 (built once in the cache)."""
-    import torch
-    from diffusers import UNet2DConditionModel
-
-    from alchemy_engine import paths
-    from alchemy_engine.models.demo import demo_sdxl_dir
-
-    target = paths.cache_root() / f"bench-demo-{size}-fp16-unet"
-    if not (target / "model_index.json").is_file():
-        staging = target.with_name(target.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(demo_sdxl_dir(size), staging)
-        unet = UNet2DConditionModel.from_pretrained(staging / "unet")
-        (staging / "unet" / "diffusion_pytorch_model.safetensors").unlink()
-        torch.nn.Module.to(unet, torch.float16).save_pretrained(staging / "unet")
-        staging.rename(target)
-    return target
 
 
 def run_ours(model: Path, size: str, resolution: int, steps: int, checkpointing: str, weight_dtype: str) -> dict:
@@ -69,13 +48,7 @@ def upcast_pass_seconds(model: Path, repeats: int = 5) -> tuple[float, int]:
     unet = UNet2DConditionModel.from_pretrained(model / "unet", torch_dtype=torch.float32)
     half_weights.store_as_asked(unet, "fp16", torch.float32)
     weights = [m.weight for m in half_weights.storable_layers(unet)]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for weight in weights:
-            weight.to(torch.float32)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), len(weights)
+    return _upcast_pass_median(weights, repeats), len(weights)
 
 
 def full_sdxl_upcast_seconds(repeats: int = 3) -> tuple[float, int]:
@@ -94,13 +67,20 @@ def full_sdxl_upcast_seconds(repeats: int = 3) -> tuple[float, int]:
     shapes = [m.weight.shape for m in half_weights.storable_layers(meta_unet(json.dumps(config), torch.float32)
                                                                     .requires_grad_(False))]
     weights = [torch.zeros(shape, dtype=torch.float16) for shape in shapes]
+    return _upcast_pass_median(weights, repeats), sum(w.numel() for w in weights)
+
+
+def _upcast_pass_median(weights: list, repeats: int) -> float:
+    """Median seconds of upcasting every one of ``weights`` to fp32 once."""
+    import torch
+
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         for weight in weights:
             weight.to(torch.float32)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), sum(w.numel() for w in weights)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -118,7 +98,9 @@ def main() -> None:
         seconds, count = full_sdxl_upcast_seconds()
         print(f"full SDXL: one upcast pass over {count / 1e9:.2f} B stored fp16 weights: {seconds:.2f} s")
         return
-    model = fp16_unet_copy(args.size)
+    from alchemy_engine.models.demo import demo_sdxl_fp16_unet_dir
+
+    model = demo_sdxl_fp16_unet_dir(args.size)
     runs: dict[str, list[dict]] = {"fp32": [], "fp16": []}
     for _ in range(args.repeats):  # interleaved, so a busy spell on a shared machine hits both
         for weight_dtype in runs:

@@ -8,7 +8,12 @@ under ``cache_root()/demo_models``. This package imports the loaders; they never
 
 from alchemy_engine.models.demo.cache import DEMO_FORMAT_VERSION, build_once, demo_cache_dir
 from alchemy_engine.models.demo.files import demo_detector_dir, demo_sam_checkpoint
-from alchemy_engine.models.demo.sdxl import SDXL_SIZES, build_sdxl_components, demo_sdxl_dir
+from alchemy_engine.models.demo.sdxl import (
+           SDXL_SIZES,
+           build_sdxl_components,
+           demo_sdxl_dir,
+           demo_sdxl_fp16_unet_dir,
+)
 
 __all__ = ["DEMO_FORMAT_VERSION", "SDXL_SIZES", "build_once", "build_sdxl_components", "demo_cache_dir",
-           "demo_detector_dir", "demo_sam_checkpoint", "demo_sdxl_dir"]
+           "demo_detector_dir", "demo_sam_checkpoint", "demo_sdxl_dir", "demo_sdxl_fp16_unet_dir"]

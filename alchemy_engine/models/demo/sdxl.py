@@ -111,3 +111,21 @@ def demo_sdxl_dir(size: str = "tiny") -> Path:
         StableDiffusionXLPipeline(**build_sdxl_components(size)).save_pretrained(folder)
 
     return build_once(demo_cache_dir() / f"sdxl-{size}", write)
+
+
+def demo_sdxl_fp16_unet_dir(size: str = "tiny") -> Path:
+    """:func:`demo_sdxl_dir` with its UNet saved in fp16, as SDXL's own files store it (half-weight
+    storage is lossless only from such a file)."""
+
+    def write(folder: Path) -> None:
+        import shutil
+
+        import torch
+        from diffusers import UNet2DConditionModel
+
+        shutil.copytree(demo_sdxl_dir(size), folder)
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+        torch.nn.Module.to(unet, torch.float16).save_pretrained(folder / "unet")
+
+    return build_once(demo_cache_dir() / f"sdxl-{size}-fp16-unet", write)

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import gc
 import json
-import shutil
 import subprocess
 import sys
 import types
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from train_helpers import quick_request, subprocess_env
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.models.demo import demo_sdxl_fp16_unet_dir
 from alchemy_engine.models.device import DevicePolicy
 from alchemy_engine.models.sources import SdxlSource, stored_unet_dtype
 from alchemy_engine.training import half_weights, lora_io, memory, run, setup
@@ -37,28 +37,11 @@ def _half_exact(module: torch.nn.Module, dtype=torch.float16) -> torch.nn.Module
     return module.requires_grad_(False)
 
 
-def _fp16_copy(size: str, target: Path) -> Path:
-    """The demo SDXL folder with its UNet saved in fp16, like SDXL's own files (built once)."""
-    from diffusers import UNet2DConditionModel
-
-    from alchemy_engine.models.demo import demo_sdxl_dir
-
-    if not (target / "model_index.json").is_file():
-        staging = target.with_name(target.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(demo_sdxl_dir(size), staging)
-        unet = UNet2DConditionModel.from_pretrained(staging / "unet")
-        (staging / "unet" / "diffusion_pytorch_model.safetensors").unlink()
-        torch.nn.Module.to(unet, torch.float16).save_pretrained(staging / "unet")
-        staging.rename(target)
-    return target
-
-
 @pytest.fixture(scope="module")
 def fp16_demo(shared_cache) -> Path:
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache setting
         mp.setenv("IMAGE_ALCHEMY_CACHE", str(shared_cache))
-        return _fp16_copy("tiny", shared_cache / "demo-tiny-fp16-unet")
+        return demo_sdxl_fp16_unet_dir("tiny")
 
 
 # (a) one layer: bit-identical outputs and input gradients, and only the half weight kept
@@ -333,7 +316,7 @@ def test_the_stored_unet_dtype_is_read_from_the_headers(tmp_path, fp16_demo):
 
 def test_half_weights_estimate_is_within_15_percent_of_every_measured_phase_on_demo_mid(project, shared_cache):
     """In a fresh process (memory a previous test freed would be reused, below the estimate)."""
-    model = _fp16_copy("mid", shared_cache / "demo-mid-fp16-unet")
+    model = demo_sdxl_fp16_unet_dir("mid")
     command = [sys.executable, str(MAIN), "train", str(project.root), "--model", str(model), "--json",
                "--resolution", "256", "--rank", "16", "--steps", "2", "--weight-dtype", "fp16",
                "--save-every", "0", "--sample-every", "0"]
