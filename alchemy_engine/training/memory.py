@@ -156,15 +156,12 @@ def choose_weight_dtype(request: TrainRequest, source, policy, free_bytes: int |
     the half precision the model file stores its UNet weights in — lossless — but only when the
     estimate with fp32 weights (and without checkpointing, where that is auto), plus
     :data:`AUTO_MARGIN`, does not fit the free memory; otherwise fp32."""
-    from alchemy_engine.models.sources import stored_unet_dtype
-
     compute = half_weights.DTYPE_NAMES[policy.dtype]
     if request.weight_dtype != "auto":
         return request.weight_dtype, "as asked"
     if compute != "fp32":
         return compute, f"training computes in {compute}"
-    stored, why = (stored_unet_dtype(source) if getattr(source, "kind", "")  # estimate-only sources have none
-                   else (None, "the precision of its UNet weights is unknown"))
+    stored, why = _stored_unet_dtype(source)
     if stored not in half_weights.HALF_DTYPES:
         return "fp32", f"{why}: storing them in half precision would round them"
     device = torch.device(policy.device)
@@ -208,12 +205,19 @@ def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> M
 
 def _lossless_half(source, policy) -> str | None:
     """The half precision the UNet weights can be stored in without rounding, with fp32 compute."""
+    if policy.dtype != torch.float32:
+        return None
+    stored = _stored_unet_dtype(source)[0]
+    return stored if stored in half_weights.HALF_DTYPES else None
+
+
+def _stored_unet_dtype(source) -> tuple[str | None, str]:
+    """The precision the model file stores its UNet weights in, and how that is known."""
     from alchemy_engine.models.sources import stored_unet_dtype
 
-    if policy.dtype != torch.float32 or not getattr(source, "kind", ""):
-        return None
-    stored = stored_unet_dtype(source)[0]
-    return stored if stored in half_weights.HALF_DTYPES else None
+    if not getattr(source, "kind", ""):  # estimate-only sources have no file
+        return None, "the precision of its UNet weights is unknown"
+    return stored_unet_dtype(source)
 
 
 def _ladder(request: TrainRequest, device: torch.device, lossless_half: str | None = None) -> list[tuple[str, Any]]:

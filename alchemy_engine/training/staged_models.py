@@ -107,7 +107,8 @@ class StagedModels:
             parts.update(unet=pipe.unet, scheduler=pipe.scheduler)
             if storage:
                 half_weights.finish_half_loaded(parts["unet"], storage, compute)
-        half_weights.store_as_asked(parts["unet"], self.run_setup.request.weight_dtype, compute)  # loaded whole
+        else:  # loaded whole, beside the encoders, in the compute precision
+            half_weights.store_as_asked(parts["unet"], self.run_setup.request.weight_dtype, compute)
         parts.setdefault("vae", None)
         parts["unet"].to(self.run_setup.device)
         return parts
