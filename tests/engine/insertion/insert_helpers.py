@@ -52,3 +52,9 @@ def write_mask(path: Path, size, box) -> Path:
     array[y0:y1, x0:x1] = 255
     Image.fromarray(array, "L").save(path)
     return path
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file's pixels as an (h, w, 3) uint8 array (the file closed again)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))

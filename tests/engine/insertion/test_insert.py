@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from insert_helpers import TINY_WORK, noisy_scene, write_mask
+from insert_helpers import TINY_WORK, noisy_scene, read_rgb, write_mask
 from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest, JobCancelled, ModelError
@@ -23,11 +23,6 @@ def _request(scene, mask=None, **changes) -> InsertRequest:
     return InsertRequest(**{**base, **changes})
 
 
-def _rgb(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 @pytest.mark.parametrize("scene_size,box,crop", [
     ((160, 96), (0, 0, 40, 30), True),      # top-left corner, non-square scene
     ((96, 160), (60, 120, 96, 160), True),  # bottom-right corner, portrait scene
@@ -37,7 +32,7 @@ def test_pixels_outside_the_feathered_mask_are_bit_identical(tmp_path, project, 
     scene = noisy_scene(tmp_path / "scene.png", scene_size)
     mask = write_mask(tmp_path / "mask.png", scene_size, box)
     result = run(_request(scene, mask, crop_to_mask=crop, out=tmp_path / "out"), session=session)
-    before, after = _rgb(scene), _rgb(result.outputs[0])
+    before, after = read_rgb(scene), read_rgb(result.outputs[0])
     alpha = np.asarray(Image.open(result.mask))
     assert after.shape == before.shape
     assert np.array_equal(after[alpha == 0], before[alpha == 0])
@@ -54,7 +49,7 @@ def test_same_seed_same_image_and_lora_scale_changes_the_inside(tmp_path, projec
     loads = session.loads
     again = run(_request(scene, mask), session=session)
     off = run(_request(scene, mask, lora_scale=0.0), session=session)
-    a, b, c = (_rgb(r.project_outputs[0]) for r in (one, again, off))
+    a, b, c = (read_rgb(r.project_outputs[0]) for r in (one, again, off))
     assert np.array_equal(a, b)
     inside = np.asarray(Image.open(mask)) > 0
     assert np.abs(a[inside].astype(int) - c[inside]).mean() > 1.0
@@ -66,7 +61,7 @@ def test_variations_use_consecutive_seeds_and_metadata_reads_back(tmp_path, proj
     mask = write_mask(tmp_path / "mask.png", (128, 96), (20, 20, 60, 70))
     result = run(_request(scene, mask, variations=2, seed=100, lora_scale=0.5), session=session)
     assert result.seeds == (100, 101) and len(result.outputs) == 2
-    assert not np.array_equal(_rgb(result.outputs[0]), _rgb(result.outputs[1]))
+    assert not np.array_equal(read_rgb(result.outputs[0]), read_rgb(result.outputs[1]))
     text = read_png_text(result.outputs[1])
     fields = parse_parameters(text["parameters"])
     assert fields["prompt"] == "a photo of sks dog <lora:run-1:0.5>"
@@ -86,7 +81,7 @@ def test_automatic_mode_end_to_end_with_a_generated_scene(tmp_path, project, ses
     result = run(req, events.append, session=session)
     assert result.scene.parent == project.scenes_dir and result.prompt == "a sks dog on a beach"
     assert result.detections and len(result.outputs) == 1
-    scene, out = _rgb(result.scene), _rgb(result.outputs[0])
+    scene, out = read_rgb(result.scene), read_rgb(result.outputs[0])
     alpha = np.asarray(Image.open(result.mask))
     assert np.array_equal(out[alpha == 0], scene[alpha == 0])
     stages = {e.stage for e in events}
@@ -102,14 +97,14 @@ def test_huge_scene_costs_a_work_size_run(tmp_path, project, session):
     result = run(_request(tmp_path / "big.png", mask), session=session)
     x0, y0, x1, y1 = result.crop_box
     assert (x1 - x0) * (y1 - y0) < 0.01 * size[0] * size[1] and result.work_size == (128, 128)
-    out = _rgb(result.outputs[0])
+    out = read_rgb(result.outputs[0])
     assert out.shape == (2000, 3000, 3) and (out[:990] == (40, 90, 160)).all()
 
 
 def test_tiny_scene_is_upscaled(tmp_path, project, session):
     scene = noisy_scene(tmp_path / "s.png", (40, 24))
     result = run(_request(scene, write_mask(tmp_path / "m.png", (40, 24), (10, 5, 20, 15))), session=session)
-    assert _rgb(result.outputs[0]).shape == (24, 40, 3) and result.work_size[0] >= 128
+    assert read_rgb(result.outputs[0]).shape == (24, 40, 3) and result.work_size[0] >= 128
 
 
 def test_shared_pipelines_are_views_not_copies(session):

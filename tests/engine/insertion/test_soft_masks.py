@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from insert_helpers import TINY_WORK, noisy_scene
+from insert_helpers import TINY_WORK, noisy_scene, read_rgb
 from PIL import Image
 
 from alchemy_engine.cli import main
@@ -73,11 +73,6 @@ def _request(scene, mask, **changes) -> InsertRequest:
     return InsertRequest(**{**base, **changes})
 
 
-def _rgb(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def test_soft_mask_keeps_zero_pixels_exact_and_blends_the_rest(tmp_path, project, session):
     size = (96, 80)
     scene = noisy_scene(tmp_path / "scene.png", size)
@@ -90,7 +85,7 @@ def test_soft_mask_keeps_zero_pixels_exact_and_blends_the_rest(tmp_path, project
     soft_result = run(_request(scene, tmp_path / "soft.png"), session=session)
     hard_result = run(_request(scene, tmp_path / "hard.png"), session=session)
     assert soft_result.crop_box == hard_result.crop_box
-    before, out, generated = _rgb(scene), _rgb(soft_result.outputs[0]), _rgb(hard_result.outputs[0])
+    before, out, generated = read_rgb(scene), read_rgb(soft_result.outputs[0]), read_rgb(hard_result.outputs[0])
     assert np.array_equal(out[soft == 0], before[soft == 0])
     m = soft.astype(np.float64)[..., None] / 255.0
     expected = np.round(before * (1.0 - m) + generated * m).astype(np.uint8)
@@ -109,6 +104,6 @@ def test_cli_insert_takes_a_greyscale_mask(tmp_path, project, capsys):
                  "--out", str(tmp_path / "out"), "--json"])
     assert code == 0
     result = json.loads([line for line in capsys.readouterr().out.splitlines() if line.strip()][-1])
-    out = _rgb(result["outputs"][0])
-    assert np.array_equal(out[soft == 0], _rgb(scene)[soft == 0])
+    out = read_rgb(result["outputs"][0])
+    assert np.array_equal(out[soft == 0], read_rgb(scene)[soft == 0])
     assert np.array_equal(np.asarray(Image.open(result["mask"])), soft)

@@ -90,15 +90,8 @@ def test_first_run_welcome_offers_the_demo_models(qtbot, monkeypatch):
     monkeypatch.delenv("IMAGE_ALCHEMY_DEMO", raising=False)
 
 
-def test_demo_mode_starts_training_on_the_demo_model(qtbot, monkeypatch, tmp_path):
+def test_demo_mode_starts_training_on_the_demo_model(qtbot, monkeypatch, photos):
     """`main.py --demo` (or "Use the demo models"): the Train form shows "demo" chosen, not "no model"."""
-    import numpy as np
-    from PIL import Image
-
-    photos = []
-    for i in range(3):
-        photos.append(tmp_path / f"p{i}.png")
-        Image.fromarray(np.full((256, 256, 3), 50 * i, np.uint8)).save(photos[-1])
     api.create_project("Rex", class_noun="dog", images=photos)
     monkeypatch.setenv("IMAGE_ALCHEMY_DEMO", "1")
     window = MainWindow(welcome=False)

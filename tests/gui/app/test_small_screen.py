@@ -3,9 +3,6 @@ title bar, with a project open on every tab (what does not fit scrolls)."""
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image
-
 from alchemy_engine import api
 
 from .conftest import open_project
@@ -14,11 +11,7 @@ LAPTOP = (1366, 768)
 DESKTOP_CHROME = (16, 40 + 32)  # window frame; taskbar and title bar
 
 
-def test_the_window_fits_a_1366_by_768_screen(qtbot, open_window, tmp_path):
-    photos = []
-    for i in range(3):
-        photos.append(tmp_path / f"p{i}.png")
-        Image.fromarray(np.full((256, 256, 3), 40 * i, np.uint8)).save(photos[-1])
+def test_the_window_fits_a_1366_by_768_screen(qtbot, open_window, photos):
     api.create_project("Rex", class_noun="dog", images=photos)
     window = open_window()
     open_project(qtbot, window, "Rex")
