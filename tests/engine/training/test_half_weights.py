@@ -118,12 +118,42 @@ def _watch_linear_upcasts(monkeypatch) -> list[weakref.ref]:
     refs: list[weakref.ref] = []
     original = half_weights._WeightUpcastOnUnpack.__init__
 
-    def init(self, half, full):
+    def init(self, half, full, scratch):
         refs.append(weakref.ref(full))
-        original(self, half, full)
+        original(self, half, full, scratch)
 
     monkeypatch.setattr(half_weights._WeightUpcastOnUnpack, "__init__", init)
     return refs
+
+
+def test_a_unets_layers_upcast_into_one_shared_buffer_the_size_of_the_largest_weight(monkeypatch):
+    from alchemy_engine.models.demo import build_sdxl_components
+
+    unet = build_sdxl_components("tiny")["unet"].requires_grad_(False)
+    half_weights.store_frozen_weights(unet, torch.float16)
+    layers = [m for m in unet.modules() if isinstance(m, (half_weights.HalfStoredLinear, half_weights.HalfStoredConv2d))]
+    scratch = layers[0].upcast_scratch
+    assert len(layers) > 50 and all(m.upcast_scratch is scratch for m in layers)
+    pointers: set[int] = set()
+    original = half_weights.UpcastScratch.upcast
+
+    def upcast(self, half, dtype):
+        full = original(self, half, dtype)
+        pointers.add(full.untyped_storage().data_ptr())
+        return full
+
+    monkeypatch.setattr(half_weights.UpcastScratch, "upcast", upcast)
+    cfg = unet.config
+    text_dim = cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim
+    x = torch.randn(1, 4, 16, 16, requires_grad=True)
+    out = unet(x, torch.tensor([10]), torch.randn(1, 77, cfg.cross_attention_dim), return_dict=False,
+               added_cond_kwargs={"text_embeds": torch.randn(1, text_dim), "time_ids": torch.randn(1, 6)})[0]
+    out.square().mean().backward()
+    (buffer,) = scratch._buffers.values()  # every forward and backward upcast went into one fp32 buffer
+    assert pointers == {buffer.untyped_storage().data_ptr()} and buffer.dtype == torch.float32
+    assert buffer.numel() == max(m.weight.numel() for m in layers)
+    half_weights.store_frozen_weights(unet, torch.float16)  # again: a no-op that keeps the shared buffer
+    assert all(m.upcast_scratch is scratch for m in layers)
 
 
 def test_the_unet_trains_identically_with_lora_and_checkpointing_and_reports_fp32():
