@@ -39,8 +39,8 @@ _FIT_RESOLUTIONS = (896, 768, 640, 512)
 AUTO_MARGIN = 0.15  # gradient_checkpointing auto: off only when the estimate + 15 % fits
 # Freed step temporaries the C allocator (glibc) keeps in the heap during a CPU step, as a share of
 # the bytes one forward saves for backward: measured peak RSS minus peak live malloc bytes
-# (mallinfo2), demo:mid at 256²-1024² and full SDXL at 512², with and without checkpointing —
-# 0.69-0.72 of it with checkpointing (the recomputed units churn as much), 0.89-0.92 without.
+# (mallinfo2; bench/allocator_retention.py), demo:mid at 256²-1024² and full SDXL at 512² —
+# 0.51-0.74 of it with checkpointing (the recomputed units churn as much), 0.92 without.
 CPU_RETAINED_CHECKPOINTED = 0.7
 CPU_RETAINED = 0.9
 
