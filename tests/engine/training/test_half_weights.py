@@ -113,6 +113,23 @@ def test_a_under_torch_compile_a_linear_runs_a_traceable_function_with_the_same_
                                torch.autograd.grad(expected, x, grad_out)[0], rtol=1e-5, atol=1e-6)
 
 
+def test_a_half_stored_conv_and_linear_compile_in_one_graph_with_the_eager_result():
+    """torch.compile traces both autograd functions, the shared upcast buffer's holder included."""
+    torch.manual_seed(0)
+    reference = _half_exact(torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1), torch.nn.Conv2d(4, 8, 3, padding=1),
+                                                torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 5)))
+    model = copy.deepcopy(reference)
+    half_weights.store_frozen_weights(model, torch.float16)
+    assert [type(m) for m in model][1::2] == [half_weights.HalfStoredConv2d, half_weights.HalfStoredLinear]
+    x = torch.randn(2, 4, 6, 6, requires_grad=True)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    out = compiled(x)
+    expected = reference(x)
+    assert torch.equal(out, expected)
+    assert torch.equal(torch.autograd.grad(out.sum(), x)[0], torch.autograd.grad(expected.sum(), x)[0])
+
+
 def _watch_linear_upcasts(monkeypatch) -> list[weakref.ref]:
     """Weak references to every fp32 upcast a half-stored Linear makes in its forward."""
     refs: list[weakref.ref] = []
