@@ -46,8 +46,8 @@ def _glibc():
 def _load_unet(model: str, storage: str, full_file: str | None):
     import torch
 
+    from alchemy_engine.models import half_weights
     from alchemy_engine.models.device import DevicePolicy
-    from alchemy_engine.training import half_weights
 
     half = storage == "fp16"
     if model == "full":

@@ -43,7 +43,7 @@ def upcast_pass_seconds(model: Path, repeats: int = 5) -> tuple[float, int]:
     import torch
     from diffusers import UNet2DConditionModel
 
-    from alchemy_engine.training import half_weights
+    from alchemy_engine.models import half_weights
 
     unet = UNet2DConditionModel.from_pretrained(model / "unet", torch_dtype=torch.float32)
     half_weights.store_as_asked(unet, "fp16", torch.float32)
@@ -59,8 +59,8 @@ def full_sdxl_upcast_seconds(repeats: int = 3) -> tuple[float, int]:
     import torch
 
     from alchemy_engine import paths
+    from alchemy_engine.models import half_weights
     from alchemy_engine.models.meta_unet import meta_unet
-    from alchemy_engine.training import half_weights
     from alchemy_engine.training.memory import unet_config
 
     config = unet_config(types.SimpleNamespace(path=paths.sdxl_config_dir()))  # SDXL base 1.0

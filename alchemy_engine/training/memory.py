@@ -24,9 +24,10 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import AlchemyError
+from alchemy_engine.models import half_weights
 from alchemy_engine.models.device import free_device_bytes
 from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
-from alchemy_engine.training import half_weights, lora_io, memory_phases, optimizers
+from alchemy_engine.training import lora_io, memory_phases, optimizers
 from alchemy_engine.training.request import TrainRequest
 
 GIB = 1024 ** 3

@@ -134,8 +134,8 @@ def _engine_choices(run_setup: RunSetup) -> None:
 def _check_weight_dtype(run_setup: RunSetup) -> None:
     """Half weight storage needs fp32 compute; asked for on a model that is not stored in that
     half precision, it rounds the weights: allowed, with a warning."""
+    from alchemy_engine.models.half_weights import DTYPE_NAMES
     from alchemy_engine.models.sources import stored_unet_dtype
-    from alchemy_engine.training.half_weights import DTYPE_NAMES
 
     request, compute = run_setup.request, DTYPE_NAMES[run_setup.policy.dtype]
     conflict = weight_dtype_conflict(request.weight_dtype, compute)

@@ -20,8 +20,8 @@ from typing import Any
 
 from alchemy_engine.errors import ModelError
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
+from alchemy_engine.models import half_weights
 from alchemy_engine.models.device import DevicePolicy
-from alchemy_engine.training import half_weights
 
 
 @dataclasses.dataclass(frozen=True)
