@@ -1,7 +1,7 @@
 """Models kept loaded across insertion jobs in one process (the GUI holds one InsertionSession).
 
 One SDXL base pipeline is loaded per model; the text-to-image, inpaint and img2img pipelines are
-views of the same modules made with ``from_pipe`` (no copies). LoRAs are loaded once as named
+views of the same modules (no copies, no casts). LoRAs are loaded once as named
 adapters and switched per call with ``set_adapters``; scene generation turns them off so the
 scene comes from unmodified SDXL. SAM models and detectors are cached by checkpoint and device.
 Call :meth:`InsertionSession.release` before training to give the memory back.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import threading
 import warnings
@@ -54,8 +55,7 @@ class LoadedSdxl:
         if self._inpaint is None:
             from diffusers import StableDiffusionXLInpaintPipeline
 
-            self._inpaint = StableDiffusionXLInpaintPipeline.from_pipe(self.base)
-            self._inpaint.set_progress_bar_config(disable=True)
+            self._inpaint = self._view(StableDiffusionXLInpaintPipeline)
         return self._inpaint
 
     @property
@@ -63,9 +63,19 @@ class LoadedSdxl:
         if self._img2img is None:
             from diffusers import StableDiffusionXLImg2ImgPipeline
 
-            self._img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(self.base)
-            self._img2img.set_progress_bar_config(disable=True)
+            self._img2img = self._view(StableDiffusionXLImg2ImgPipeline)
         return self._img2img
+
+    def _view(self, pipeline_class: Any) -> Any:
+        """A pipeline of another task over the base pipeline's very modules. Not diffusers'
+        ``from_pipe``: it casts every module to ``dtype``, float32 unless given (diffusers 0.42) —
+        a GPU's bf16 SDXL became float32 at the first insertion, twice the memory."""
+        accepted = inspect.signature(pipeline_class.__init__).parameters
+        components = {name: module for name, module in self.base.components.items() if name in accepted}
+        pipe = pipeline_class(**components,
+                              force_zeros_for_empty_prompt=self.base.config.force_zeros_for_empty_prompt)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
 
 
 def lora_adapter_name(path: Path) -> str:

@@ -115,6 +115,22 @@ def test_shared_pipelines_are_views_not_copies(session):
     assert session.sdxl("demo") is loaded
 
 
+def test_the_views_keep_the_models_precision(session):
+    """diffusers' from_pipe cast every shared module to float32: a GPU's bf16 SDXL doubled in size."""
+    import torch
+
+    from alchemy_engine.insertion.session import LoadedSdxl
+    from alchemy_engine.models.device import DevicePolicy
+    from alchemy_engine.models.sdxl import load_sdxl_pipeline
+
+    base = load_sdxl_pipeline("demo", DevicePolicy("cpu", torch.bfloat16, torch.float32))
+    loaded = LoadedSdxl(None, None, base, "bf16")
+    for pipe in (loaded.inpaint, loaded.img2img):
+        assert pipe.unet is base.unet and pipe.scheduler is base.scheduler
+        assert pipe.config.force_zeros_for_empty_prompt == base.config.force_zeros_for_empty_prompt
+    assert {m.dtype for m in (base.unet, base.vae, base.text_encoder, base.text_encoder_2)} == {torch.bfloat16}
+
+
 def test_cancel_stops_at_the_next_step(tmp_path, project, session):
     scene = noisy_scene(tmp_path / "scene.png", (64, 64))
     cancel = CancelToken()
