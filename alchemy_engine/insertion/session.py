@@ -69,7 +69,8 @@ class LoadedSdxl:
     def _view(self, pipeline_class: Any) -> Any:
         """A pipeline of another task over the base pipeline's very modules. Not diffusers'
         ``from_pipe``: it casts every module to ``dtype``, float32 unless given (diffusers 0.42) —
-        a GPU's bf16 SDXL became float32 at the first insertion, twice the memory."""
+        a GPU's bf16 SDXL became float32 at the first insertion, twice the memory — and a cast
+        would also undo UNet weights kept in half (``inference_memory.choose_unet_storage``)."""
         accepted = inspect.signature(pipeline_class.__init__).parameters
         components = {name: module for name, module in self.base.components.items() if name in accepted}
         pipe = pipeline_class(**components,
@@ -104,8 +105,10 @@ class InsertionSession:
     # --- SDXL -----------------------------------------------------------------------------------
     def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto") -> LoadedSdxl:
         from alchemy_engine.models import inference_speed
-        from alchemy_engine.models.device import device_policy
+        from alchemy_engine.models.device import device_policy, free_device_bytes
+        from alchemy_engine.models.inference_memory import choose_unet_storage
         from alchemy_engine.models.inventory import resolve_sdxl
+        from alchemy_engine.models.peaks import rss_bytes
         from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
         source = resolve_sdxl(spec)
@@ -115,10 +118,13 @@ class InsertionSession:
             if self._sdxl is not None and self._sdxl_key == key:
                 return self._sdxl
             self.release_sdxl()
-            pipe = load_sdxl_pipeline(source, policy)
+            # decided when loading only: once loaded, the models themselves take the free memory
+            storage, why = choose_unet_storage(source, policy, free_device_bytes(policy.device), rss_bytes() or 0)
+            pipe = load_sdxl_pipeline(source, policy, unet_storage=storage)
             self.loads += 1
-            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint(),
-                                    speed=inference_speed.prepare(pipe, policy.device, compile_mode))
+            speed = inference_speed.prepare(pipe, policy.device, compile_mode)
+            speed.notes.extend([why] if why else [])
+            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint(), speed=speed)
             self._sdxl_key = key
             return self._sdxl
 

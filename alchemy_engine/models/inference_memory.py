@@ -1,4 +1,5 @@
-"""How many images one denoising call can take at once: the UNet's inference memory per image.
+"""How many images one denoising call can take at once: the UNet's inference memory per image;
+and, on the CPU, whether the UNet's weights must stay in half precision to fit (:func:`choose_unet_storage`).
 
 Measured, not guessed, like the training estimate (``training/memory.py``): the UNet is built on
 PyTorch's ``meta`` device (shapes only, no storage) and run forward once at the working latent size
@@ -21,6 +22,9 @@ from typing import Any
 
 MAX_BATCH = 8
 MARGIN = 0.25  # allocator rounding, fragmentation, LoRA temporaries, the scheduler's tensors
+# peak RSS of an insertion on the CPU over its models' fp32 weights, the process aside: full SDXL
+# from a single fp16 file, 512² work size, 16.2 GiB over 12.9 GiB (bench/RESULTS.md)
+CPU_MODELS_PEAK = 1.25
 GIB = 1024 ** 3
 
 
@@ -66,6 +70,34 @@ def choose_batch_size(requested: str | int, variations: int, device: str, free_b
     size = max(1, min(fits, MAX_BATCH, variations))
     return BatchChoice(size, f"batch size auto: {size} ({need}, {free_bytes / GIB:.1f} GiB free, "
                              f"{MARGIN:.0%} kept spare)")
+
+
+def choose_unet_storage(source: Any, policy: Any, available_bytes: int | None,
+                        process_bytes: int = 0) -> tuple[Any, str]:
+    """The precision to keep the UNet's frozen weights in for inference (None: as the run computes),
+    and why (a note for the user; empty when nothing changes).
+
+    Only on the CPU, where models run in fp32: half precision (the file's own fp16 / bf16, so the
+    upcast is exact and the images are the same bit for bit) when the fp32 models would not fit the
+    available RAM — :data:`CPU_MODELS_PEAK` times their weights, plus the process. It halves the
+    UNet's weights (full SDXL: 10.3 → 5.1 GB) at the cost of one upcast pass over them per step."""
+    import torch
+
+    from alchemy_engine.models.half_weights import HALF_DTYPES
+    from alchemy_engine.models.sources import stored_unet_dtype, weight_values
+
+    if policy.device != "cpu" or policy.dtype != torch.float32 or available_bytes is None:
+        return None, ""
+    stored, _ = stored_unet_dtype(source)
+    values = weight_values(source)
+    if stored not in HALF_DTYPES or values is None:
+        return None, ""
+    need = int(values * 4 * CPU_MODELS_PEAK) + process_bytes
+    if need <= available_bytes:
+        return None, ""
+    return HALF_DTYPES[stored], (f"UNet weights kept in {stored} as the file stores them (exact; computed in fp32): "
+                                 f"in fp32 the models would need about {need / GIB:.1f} GiB of the "
+                                 f"{available_bytes / GIB:.1f} GiB free")
 
 
 def per_image_bytes(unet_config: dict[str, Any], latent_size: tuple[int, int], dtype: Any, device: str,

@@ -103,13 +103,16 @@ def _quiet_loading_bars() -> None:
 
 
 def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: DevicePolicy | None = None,
-                       config_dir: Path | None = None, without: tuple[str, ...] = ()) -> Any:
+                       config_dir: Path | None = None, without: tuple[str, ...] = (),
+                       unet_storage: torch.dtype | None = None) -> Any:
     """A ready ``StableDiffusionXLPipeline`` on ``policy.device``; never touches the network.
 
     ``config_dir`` replaces the bundled SDXL configs for single-file checkpoints (a reduced-size
     test model needs its own configs; real SDXL files use the bundled ones). The components named
     in ``without`` (of :data:`COMPONENTS`) are not read at all and are ``None`` on the pipeline:
-    training loads the encoders and the UNet one after the other, never both.
+    training loads the encoders and the UNet one after the other, never both. ``unet_storage``
+    (float16 / bfloat16): the UNet is read straight in that precision and its frozen weights stay
+    in it, computed in ``policy.dtype`` (``half_weights.py``); the other components as ``policy``.
     """
     unknown = set(without) - set(COMPONENTS)
     if unknown:
@@ -119,16 +122,31 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
 
     import_long_lived(*SDXL_LIBRARIES)
     with collector_paused():
-        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without))
+        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without),
+                     unet_storage)
 
 
-def _load(source: SdxlSource, policy: DevicePolicy, config_dir: Path | None, without: dict[str, None]) -> Any:
+def _read(source: SdxlSource, dtype: torch.dtype, config_dir: Path | None, without: dict[str, None]) -> Any:
+    if source.kind == "single_file":
+        return _from_single_file(source, dtype, config_dir, without)
+    return _from_folder(source, dtype, without)
+
+
+def _load(source: SdxlSource, policy: DevicePolicy, config_dir: Path | None, without: dict[str, None],
+          unet_storage: torch.dtype | None = None) -> Any:
     _quiet_loading_bars()
     try:
-        if source.kind == "single_file":
-            pipe = _from_single_file(source, policy.dtype, config_dir, without)
-        else:
-            pipe = _from_folder(source, policy.dtype, without)
+        if unet_storage is None or "unet" in without:
+            pipe = _read(source, policy.dtype, config_dir, without)
+        else:  # the rest first, then the UNet alone in half: its full-precision copy never exists
+            from diffusers import StableDiffusionXLPipeline
+
+            from alchemy_engine.models import half_weights
+
+            rest = _read(source, policy.dtype, config_dir, {**without, "unet": None})
+            unet = _read(source, unet_storage, config_dir, dict.fromkeys(ENCODERS)).unet
+            half_weights.finish_half_loaded(unet, unet_storage, policy.dtype)
+            pipe = StableDiffusionXLPipeline(**{**rest.components, "unet": unet})
     except _load_errors() as exc:
         raise ModelError(f"cannot load SDXL from {source.path}: {exc}") from exc
     if policy.vae_upcast and pipe.vae is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,25 @@ def folder_fingerprint(folder: Path) -> str:
         for file in (found[0] if found else []):
             digest.update(f"{component}/{file.name}:{file.stat().st_size}".encode())
     return digest.hexdigest()[:16]
+
+
+def weight_values(source: SdxlSource) -> int | None:
+    """How many values the source's weights hold (all its components), from the safetensors headers
+    only; None when a header cannot be read."""
+    if source.kind == "single_file":
+        files = [Path(source.path)]
+    else:
+        files = [f for component in SDXL_COMPONENTS
+                 for f in (_component_weights(Path(source.path), component) or ([], None))[0]
+                 if f.suffix == ".safetensors"]
+    total = 0
+    for file in files:
+        try:
+            header = read_safetensors_header(file)
+        except (HeaderError, OSError):  # the loader reports an unreadable file; here it means "unknown"
+            return None
+        total += sum(math.prod(entry["shape"]) for entry in header.tensors.values())
+    return total
 
 
 def stored_unet_dtype(source: SdxlSource) -> tuple[str | None, str]:

@@ -149,3 +149,24 @@ def test_the_loading_estimate_adds_the_largest_tensor_and_the_fused_qkv(demo_fil
     fused_qkv = sum(n for k, n in sizes.items() if k.endswith(("attn.in_proj_weight", "attn.in_proj_bias")))
     extra = _single_file_extra_bytes(types.SimpleNamespace(path=demo_files["fp16"], kind="single_file"))
     assert fused_qkv > 0 and extra == max(sizes.values()) + fused_qkv
+
+
+def test_the_unet_loads_straight_in_half_from_a_half_file_and_equals_the_fp32_load(demo_files):
+    from alchemy_engine.models import half_weights
+    from alchemy_engine.models.inventory import resolve_sdxl
+    from alchemy_engine.models.sources import weight_values
+
+    path = demo_files["fp16"]
+    full = load_sdxl_pipeline(path, CPU, config_dir=_config_dir())
+    half = load_sdxl_pipeline(path, CPU, config_dir=_config_dir(), unet_storage=torch.float16)
+    stored = {id(m.weight) for m in half.unet.modules()
+              if isinstance(m, (half_weights.HalfStoredLinear, half_weights.HalfStoredConv2d))}
+    assert len(stored) > 50
+    for name in COMPONENTS:
+        want, got = getattr(full, name).state_dict(), getattr(half, name).state_dict(keep_vars=True)
+        assert got.keys() == want.keys(), name
+        for key, tensor in got.items():
+            expected_dtype = torch.float16 if id(tensor) in stored else torch.float32
+            assert tensor.dtype == expected_dtype and torch.equal(tensor.float(), want[key]), (name, key)
+    values = sum(p.numel() for name in COMPONENTS for p in getattr(full, name).parameters())
+    assert abs(weight_values(resolve_sdxl(str(path))) - values) < 0.01 * values  # all four components
