@@ -172,6 +172,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
         loaded = session.sdxl(request.model, request.device, request.compile)
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
+        ctx.notes.extend([loaded.memory_note] if loaded.memory_note else [])
         return _run_loaded(ctx, loaded, lora)
 
 

@@ -49,6 +49,7 @@ class LoadedSdxl:
     _inpaint: Any = None
     _img2img: Any = None
     speed: Any = None  # models.inference_speed.SpeedState: compile, fused q/k/v, notes
+    memory_note: str = ""  # why the UNet's weights are kept in half (every insertion says it)
 
     @property
     def inpaint(self) -> Any:
@@ -124,7 +125,7 @@ class InsertionSession:
             self.loads += 1
             speed = inference_speed.prepare(pipe, policy.device, compile_mode)
             speed.notes.extend([why] if why else [])
-            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint(), speed=speed)
+            self._sdxl = LoadedSdxl(source, policy, pipe, source.fingerprint(), speed=speed, memory_note=why)
             self._sdxl_key = key
             return self._sdxl
 

@@ -63,5 +63,8 @@ def test_an_insertion_with_the_unet_kept_in_half_gives_the_same_image(tmp_path, 
     lora_weights = [p for name, p in unet.named_parameters() if "lora_" in name]
     assert lora_weights and all(p.dtype == torch.float32 for p in lora_weights)  # the LoRA stays fp32
     assert any(e.stage == Stage.NOTE and e.message.startswith("UNet weights kept in fp16") for e in events)
+    assert [n for n in result.notes if n.startswith("UNet weights kept in fp16")]  # the GUI's "Note: …"
+    again = run(request, session=tight)  # the next insertion says it too: it is as slow
+    assert [n for n in again.notes if n.startswith("UNet weights kept in fp16")] and tight.loads == 1
     assert np.array_equal(read_rgb(result.project_outputs[0]), expected)  # the upcast is exact
     tight.release()
