@@ -42,7 +42,8 @@ def main() -> None:
         pipe.save_pretrained(args.target)
     else:
         write_ldm_checkpoint(pipe, args.target)
-    print(f"wrote {args.target} ({args.target.stat().st_size / 1e9:.2f} GB)")
+    files = args.target.rglob("*") if args.folder else [args.target]
+    print(f"wrote {args.target} ({sum(f.stat().st_size for f in files if f.is_file()) / 1e9:.2f} GB)")
 
 
 if __name__ == "__main__":

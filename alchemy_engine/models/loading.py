@@ -1,4 +1,5 @@
-"""Single ``.safetensors`` SDXL files, streamed tensor by tensor into the built models.
+"""SDXL weights streamed tensor by tensor into the built models: single ``.safetensors`` files
+(below) and diffusers folders (:func:`lazy_folder`).
 
 diffusers' ``from_single_file`` reads the whole checkpoint into a state dict (6.9 GB for SDXL in
 fp16), converts each component's share to diffusers names, then copies it into the built model:
@@ -6,7 +7,8 @@ the file's tensors and every built model are alive at once (a 20 GiB peak for fu
 a CPU). Here nothing is read until a weight is copied into its model:
 
 * :class:`LazyCheckpoint` is the file as a ``dict`` whose values are read only when looked up
-  (ordinary reads, no memory map, so nothing of the file counts towards the process's memory);
+  (a tensor about to be cast is a view of its own bytes mapped alone, released with the view; any
+  other is read into memory, so no more of the file counts towards the process's memory);
 * each converter diffusers calls (UNet, VAE, both CLIPs) is first run over *meta* tensors with
   the file's shapes: an output that is the very same object as an input is a pure rename. The
   converter then runs once more with real data only for the inputs it transforms (the VAE's 1×1
@@ -32,6 +34,11 @@ diffusers folder that later loads memory-mapped, was measured too and not chosen
 file's size again on disk (6.9 GB; 113 MiB for demo:mid), its first load peaks like this path, and
 its later loads peaked higher (1.14–1.30× from the fp16 folder: the mapped fp16 pages of the
 component being built count as resident beside its fp32 copy, as much as the kernel keeps).
+
+Full SDXL on the CPU, into 13.2 GiB of fp32 models (``loading_bench.py --measure``, alternating):
+the 6.9 GB fp16 file peaks 1.00–1.02× above the process's start in 12.8–13.4 s (reading each tensor
+into memory first: 1.04–1.07×, 16.8–17.2 s); a bf16 diffusers folder 1.01× in 15.5–17.2 s, where
+diffusers' ``from_pretrained`` peaks 1.11–1.37× in 14.9–17.1 s.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ import contextlib
 import functools
 import inspect
 import json
+import mmap
+import os
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,9 +67,14 @@ class LazyCheckpoint(dict):
     """A safetensors file as a ``dict`` of name → tensor, each read from disk when it is looked up.
 
     Keys are all there (``in``, ``keys()``, iteration, ``len`` work as usual); values are not kept:
-    two lookups read twice, and dropping the returned tensor frees it."""
+    two lookups read twice, and dropping the returned tensor frees it.
 
-    def __init__(self, path: str | Path) -> None:
+    ``cast_to``: the precision the loader will cast floating tensors to. A tensor stored in another
+    precision is then a view of the file mapped for that tensor alone (the cast is its copy, and
+    the mapping goes with the view: 1.4× faster than reading it first for full SDXL's bf16 UNet);
+    any other is read into memory of its own, since it may become a model's weight as it is."""
+
+    def __init__(self, path: str | Path, cast_to: torch.dtype | None = None) -> None:
         path = Path(path)
         with path.open("rb") as fh:
             (length,) = struct.unpack("<Q", fh.read(8))
@@ -70,19 +84,46 @@ class LazyCheckpoint(dict):
         self._entries = header
         self._start = 8 + length
         self._path = path
+        self._cast_to = cast_to
         self._meta: dict[str, torch.Tensor] | None = None
+        self._assigned: dict[str, torch.Tensor] = {}  # keys a loader renamed (diffusers' old attention names)
+
+    def __setitem__(self, key: str, value: torch.Tensor) -> None:
+        self._assigned[key] = value
+        dict.__setitem__(self, key, None)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self._assigned.pop(key, None)
 
     def read(self, key: str) -> torch.Tensor:
+        if key in self._assigned:
+            return self._assigned[key]
         entry = self._entries[key]
         begin, end = entry["data_offsets"]
-        buffer = bytearray(end - begin)
-        with self._path.open("rb") as fh:
-            fh.seek(self._start + begin)
-            fh.readinto(buffer)
         dtype = _DTYPES[entry["dtype"]]
-        if not buffer:
+        if end == begin:
             return torch.empty(entry["shape"], dtype=dtype)
-        return torch.frombuffer(buffer, dtype=dtype).reshape(entry["shape"])
+        with self._path.open("rb") as fh:
+            if self._cast_to is not None and dtype.is_floating_point and dtype != self._cast_to:
+                data = self._mapped(fh, self._start + begin, end - begin, key)
+            else:
+                data = torch.empty(end - begin, dtype=torch.uint8)  # no zero-filled buffer first
+                fh.seek(self._start + begin)
+                self._check_length(key, end - begin, fh.readinto(data.numpy().data))
+        return data.view(dtype).reshape(entry["shape"])
+
+    def _mapped(self, fh: Any, offset: int, length: int, key: str) -> torch.Tensor:
+        aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+        self._check_length(key, length, min(length, os.fstat(fh.fileno()).st_size - offset))
+        # copy-on-write: torch wants a writable buffer; nothing writes, so the pages stay the page cache's
+        view = mmap.mmap(fh.fileno(), offset - aligned + length, offset=aligned, access=mmap.ACCESS_COPY)
+        return torch.frombuffer(view, dtype=torch.uint8, offset=offset - aligned, count=length)
+
+    def _check_length(self, key: str, want: int, got: int) -> None:
+        if got != want:
+            raise ModelError(f"{self._path} is cut short ({key} lacks {want - got} bytes); "
+                             "download the file again or choose another model")
 
     def meta(self) -> dict[str, torch.Tensor]:
         """Every tensor as a meta tensor of its shape and dtype; the same objects on every call."""
@@ -105,7 +146,7 @@ class LazyCheckpoint(dict):
                 return default[0]
             raise KeyError(key)
         value = self.read(key)
-        dict.pop(self, key)
+        del self[key]
         return value
 
     def values(self) -> Iterator[torch.Tensor]:  # type: ignore[override]
@@ -232,8 +273,9 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def lazy_single_file() -> Iterator[None]:
-    """While active, diffusers' single-file pipeline loader streams the checkpoint (module docstring)."""
+def lazy_single_file(cast_to: torch.dtype | None = None) -> Iterator[None]:
+    """While active, diffusers' single-file pipeline loader streams the checkpoint (module docstring);
+    ``cast_to``: the precision the models are built in (:class:`LazyCheckpoint`)."""
     from diffusers.loaders import single_file, single_file_model, single_file_utils
 
     placeholders = _Placeholders()
@@ -243,7 +285,7 @@ def lazy_single_file() -> Iterator[None]:
         path = Path(str(pretrained_model_link_or_path))
         if path.suffix == ".safetensors" and path.is_file():
             placeholders.path = path
-            return LazyCheckpoint(path)
+            return LazyCheckpoint(path, cast_to)
         return original_load(pretrained_model_link_or_path, *args, **kwargs)
 
     mappings = single_file_model.SINGLE_FILE_LOADABLE_CLASSES
@@ -259,3 +301,40 @@ def lazy_single_file() -> Iterator[None]:
             fn = module.load_model_dict_into_meta
             stack.enter_context(_patched(module, "load_model_dict_into_meta", placeholders.load_streamed(fn)))
         yield
+
+
+@contextlib.contextmanager
+def lazy_folder(cast_to: torch.dtype | None = None) -> Iterator[None]:
+    """While active, diffusers reads a model folder's ``.safetensors`` weights one tensor at a time.
+
+    ``from_pretrained`` memory-maps each weights file and keeps the mapping until the model is
+    built: every page of a half-precision file counts as resident beside the full-precision model
+    being filled (full SDXL's bf16 folder into fp32: up to a 1.37× peak, the 4.8 GB UNet file on top).
+    Read as :class:`LazyCheckpoint` instead, one tensor in the file's precision is alive at a time;
+    the values and their handling are diffusers' own (``load_model_dict_into_meta``). The text
+    encoders (transformers) are read with safetensors' ``pread`` backend, transformers' own choice
+    on Windows, for the same reason (its mapping held the 1.4 GB OpenCLIP file on top)."""
+    from diffusers.models import model_loading_utils, modeling_utils
+    from transformers import modeling_utils as transformers_modeling
+
+    def load_state_dict(checkpoint_file, disable_mmap: bool = False, map_location="cpu", _original=None):
+        if (isinstance(checkpoint_file, (str, Path)) and str(checkpoint_file).endswith(".safetensors")
+                and str(map_location) == "cpu"):
+            return LazyCheckpoint(checkpoint_file, cast_to)
+        return _original(checkpoint_file, disable_mmap=disable_mmap, map_location=map_location)
+
+    with contextlib.ExitStack() as stack:
+        for module in (modeling_utils, model_loading_utils):
+            lazy = functools.partial(load_state_dict, _original=module.load_state_dict)
+            stack.enter_context(_patched(module, "load_state_dict", lazy))
+        stack.enter_context(_patched(transformers_modeling, "safe_open",
+                                     functools.partial(_read_not_mapped, transformers_modeling.safe_open)))
+        yield
+
+
+def _read_not_mapped(safe_open: Callable[..., Any], filename: Any, framework: str, device: Any = "cpu",
+                     backend: str | None = None, **kwargs: Any) -> Any:
+    if backend == "mmap" and str(device) == "cpu":
+        backend = "pread"
+    return safe_open(filename, framework=framework, device=device, **kwargs,
+                     **({"backend": backend} if backend is not None else {}))

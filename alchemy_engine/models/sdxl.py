@@ -36,10 +36,13 @@ COMPONENTS = ("unet", *ENCODERS)
 def _from_folder(source: SdxlSource, dtype: torch.dtype, without: dict[str, None]) -> Any:
     from diffusers import StableDiffusionXLPipeline
 
-    return StableDiffusionXLPipeline.from_pretrained(
-        source.path, dtype=dtype, local_files_only=True, use_safetensors=True,
-        variant=source.variant, **shared_tokenizers(Path(source.path)), **without,
-    )
+    from alchemy_engine.models.loading import lazy_folder
+
+    with lazy_folder(dtype):  # one tensor at a time, not the whole memory-mapped file (loading.py)
+        return StableDiffusionXLPipeline.from_pretrained(
+            source.path, dtype=dtype, local_files_only=True, use_safetensors=True,
+            variant=source.variant, **shared_tokenizers(Path(source.path)), **without,
+        )
 
 
 def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path | None,
@@ -54,7 +57,7 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
         raise ModelError(f"the SDXL config folder {config} is missing; reinstall the app")
     from alchemy_engine.models.loading import lazy_single_file
 
-    with lazy_single_file():  # streamed tensor by tensor into the built models (loading.py)
+    with lazy_single_file(dtype):  # streamed tensor by tensor into the built models (loading.py)
         pipe = StableDiffusionXLPipeline.from_single_file(
             str(source.path), config=str(config), local_files_only=True, dtype=dtype,
             **shared_tokenizers(config), **without,

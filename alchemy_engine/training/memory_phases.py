@@ -5,8 +5,8 @@ activation trace; this module adds what the other phases hold:
 * **loading**: the process itself (libraries, measured as the resident set when the estimate is
   made), the weights of the encoders the run loads first (``staged_models.LoadPlan``: the VAE and
   text encoders, or none when everything is cached; every component when class images must be
-  drawn), plus, for a single file, the tensors read beside the built models: one at a time, and the
-  few a converter transforms (``models/loading.py``);
+  drawn), plus the tensors read beside the built models: one at a time (the largest), and, for a
+  single file, the few a converter transforms (``models/loading.py``);
 * **caching**: those weights plus the VAE encoder's largest activations (its first block's channels
   at full resolution, about four alive at once, six and a half on the CPU), the VAE in the precision it encodes in;
 * **training**: the UNet (loaded only now), LoRA, optimizer state and activations; the VAE stays in
@@ -31,7 +31,8 @@ PROCESS_FALLBACK = int(0.9 * GIB)  # torch + diffusers + transformers + peft imp
 VAE_ENCODER_ALIVE_CPU = 6.5
 VAE_ENCODER_ALIVE = 4
 CPU_SLACK = 96 * 1024 ** 2  # freed encoder memory the C allocator keeps (measured on demo:mid)
-FP16_SDXL_SINGLE_FILE_EXTRA = 420 * 1024 ** 2  # its largest tensor (126 MB) + OpenCLIP in_proj (315 MB)
+FP16_SDXL_IN_PROJ = 300 * 1024 ** 2  # OpenCLIP's fused q/k/v in an fp16 single file
+FP16_SDXL_EXTRA = 120 * 1024 ** 2 + FP16_SDXL_IN_PROJ  # its largest tensor (126 MB) + that
 
 
 def process_bytes() -> int:
@@ -68,19 +69,21 @@ def component_info(source) -> dict[str, int]:
     return _component_info(str(_config_root(source)))
 
 
-def _single_file_extra_bytes(source) -> int:
-    """What loading a single file holds beside the built models (``models/loading.py``): the tensor
-    being cast into its model (at most the file's largest), and the inputs diffusers' converters
+def _loading_extra_bytes(source) -> int:
+    """What loading holds beside the built models (``models/loading.py``): the tensor being cast into
+    its model (at most the largest), and, from a single file, the inputs diffusers' converters
     transform rather than rename, all read ahead of their assignment; of those only OpenCLIP's fused
     q/k/v (``in_proj_*``) weigh anything (~0.3 GB in SDXL's fp16 files)."""
     from alchemy_engine.models.probe import HeaderError, read_safetensors_header
 
+    single = getattr(source, "kind", "") == "single_file"
+    files = [Path(source.path)] if single else sorted(Path(source.path).glob("*/*.safetensors"))
     try:
-        header = read_safetensors_header(Path(source.path))
+        sizes = {f"{file}:{k}": v["data_offsets"][1] - v["data_offsets"][0]
+                 for file in files for k, v in read_safetensors_header(file).tensors.items()}
     except (HeaderError, OSError):  # the loader reports it; the estimate assumes SDXL's fp16 figures
-        return FP16_SDXL_SINGLE_FILE_EXTRA
-    sizes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.tensors.items()}
-    return max(sizes.values(), default=0) + sum(n for k, n in sizes.items() if ".in_proj_" in k)
+        return FP16_SDXL_EXTRA if single else FP16_SDXL_EXTRA - FP16_SDXL_IN_PROJ
+    return max(sizes.values(), default=0) + sum(n for k, n in sizes.items() if single and ".in_proj_" in k)
 
 
 def phases(parts: dict[str, int], request, source, policy, unet_params: int,
@@ -99,8 +102,7 @@ def phases(parts: dict[str, int], request, source, policy, unet_params: int,
     text_w = info["text_encoders"] * dtype_bytes if plan.text_encoders or plan.all_at_once else 0
     vae_w = info["vae"] * vae_bytes if plan.vae or plan.all_at_once else 0
     first_w = text_w + vae_w + (unet_w if plan.all_at_once else 0)
-    # folders load memory-mapped, one component at a time; single files are streamed tensor by tensor
-    largest = _single_file_extra_bytes(source) if getattr(source, "kind", "") == "single_file" else 0
+    largest = _loading_extra_bytes(source)  # streamed tensor by tensor, from a folder or a single file
     first_largest = largest if plan.loads_encoders else 0
     alive = VAE_ENCODER_ALIVE_CPU if device.type == "cpu" else VAE_ENCODER_ALIVE
     vae_acts = int(alive * info["vae_width"] * request.resolution ** 2 * vae_bytes) if plan.vae or plan.all_at_once else 0

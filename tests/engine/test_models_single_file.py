@@ -142,12 +142,12 @@ def test_the_loading_estimate_adds_the_largest_tensor_and_the_fused_qkv(demo_fil
     cast (at most the largest) and OpenCLIP's fused q/k/v, not a whole component."""
     import types
 
-    from alchemy_engine.training.memory_phases import _single_file_extra_bytes
+    from alchemy_engine.training.memory_phases import _loading_extra_bytes
 
     file = LazyCheckpoint(demo_files["fp16"])
     sizes = {k: v.numel() * v.element_size() for k, v in file.items()}
     fused_qkv = sum(n for k, n in sizes.items() if k.endswith(("attn.in_proj_weight", "attn.in_proj_bias")))
-    extra = _single_file_extra_bytes(types.SimpleNamespace(path=demo_files["fp16"], kind="single_file"))
+    extra = _loading_extra_bytes(types.SimpleNamespace(path=demo_files["fp16"], kind="single_file"))
     assert fused_qkv > 0 and extra == max(sizes.values()) + fused_qkv
 
 
