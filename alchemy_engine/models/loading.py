@@ -314,8 +314,8 @@ def lazy_folder(cast_to: torch.dtype | None = None) -> Iterator[None]:
     the values and their handling are diffusers' own (``load_model_dict_into_meta``). The text
     encoders (transformers) are read with safetensors' ``pread`` backend, transformers' own choice
     on Windows, for the same reason (its mapping held the 1.4 GB OpenCLIP file on top)."""
+    import transformers.modeling_utils as transformers_modeling
     from diffusers.models import model_loading_utils, modeling_utils
-    from transformers import modeling_utils as transformers_modeling
 
     def load_state_dict(checkpoint_file, disable_mmap: bool = False, map_location="cpu", _original=None):
         if (isinstance(checkpoint_file, (str, Path)) and str(checkpoint_file).endswith(".safetensors")
