@@ -135,17 +135,20 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def weight_files(source: SdxlSource) -> list[Path]:
+    """The ``.safetensors`` files that hold the source's weights, every component's."""
+    if source.kind == "single_file":
+        return [Path(source.path)]
+    return [f for component in SDXL_COMPONENTS
+            for f in (_component_weights(Path(source.path), component) or ([], None))[0]
+            if f.suffix == ".safetensors"]
+
+
 def weight_values(source: SdxlSource) -> int | None:
     """How many values the source's weights hold (all its components), from the safetensors headers
     only; None when a header cannot be read."""
-    if source.kind == "single_file":
-        files = [Path(source.path)]
-    else:
-        files = [f for component in SDXL_COMPONENTS
-                 for f in (_component_weights(Path(source.path), component) or ([], None))[0]
-                 if f.suffix == ".safetensors"]
     total = 0
-    for file in files:
+    for file in weight_files(source):
         try:
             header = read_safetensors_header(file)
         except (HeaderError, OSError):  # the loader reports an unreadable file; here it means "unknown"

@@ -75,12 +75,14 @@ def _loading_extra_bytes(source) -> int:
     transform rather than rename, all read ahead of their assignment; of those only OpenCLIP's fused
     q/k/v (``in_proj_*``) weigh anything (~0.3 GB in SDXL's fp16 files)."""
     from alchemy_engine.models.probe import HeaderError, read_safetensors_header
+    from alchemy_engine.models.sources import weight_files
 
-    single = getattr(source, "kind", "") == "single_file"
-    files = [Path(source.path)] if single else sorted(Path(source.path).glob("*/*.safetensors"))
+    if not getattr(source, "kind", ""):  # estimate-only sources have no file
+        return 0
+    single = source.kind == "single_file"
     try:
         sizes = {f"{file}:{k}": v["data_offsets"][1] - v["data_offsets"][0]
-                 for file in files for k, v in read_safetensors_header(file).tensors.items()}
+                 for file in weight_files(source) for k, v in read_safetensors_header(file).tensors.items()}
     except (HeaderError, OSError):  # the loader reports it; the estimate assumes SDXL's fp16 figures
         return FP16_SDXL_EXTRA if single else FP16_SDXL_EXTRA - FP16_SDXL_IN_PROJ
     return max(sizes.values(), default=0) + sum(n for k, n in sizes.items() if single and ".in_proj_" in k)
