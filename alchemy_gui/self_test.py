@@ -28,6 +28,7 @@ from PIL import Image
 
 from alchemy_engine import api
 from alchemy_engine.api import create_project, find_models
+from alchemy_gui import bundle_hint
 
 PHOTO_SIZES = ((256, 256), (320, 256), (256, 320))
 SCENE_SIZE = (128, 96)
@@ -232,6 +233,9 @@ def run_checks(work: Path, say: Callable[[str], None] = print) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - shown: FAIL line + traceback
             detail, ok = f"{type(exc).__name__}: {exc}", False
             trace = "".join(traceback.format_exception(exc)).rstrip()
+            missing = bundle_hint.hint(exc)
+            if missing:
+                detail += f"\n      hint: {missing}"
         seconds = time.perf_counter() - start
         say(f"{'PASS' if ok else 'FAIL'}  {name:<9} {seconds:6.1f} s  {detail}")
         if not ok:

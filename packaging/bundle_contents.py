@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.metadata
 import importlib.util
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,10 +46,20 @@ RUNTIME_LIBRARIES = (
     ("nvidia", "cuda_nvrtc/lib/libnvrtc-builtins.so.*", "nvidia/cuda_nvrtc/lib"),
 )
 
-# Distributions whose metadata is read at import time (version checks in transformers/diffusers).
+# Distributions whose metadata is read at run time (version checks in transformers, diffusers and
+# huggingface_hub). tests/gui/test_self_test.py records every lookup the self-test's journey makes
+# and fails, naming the distribution, when one is missing here.
 METADATA = ("diffusers", "transformers", "peft", "accelerate", "torch", "torchvision", "tqdm", "safetensors",
             "huggingface-hub", "tokenizers", "numpy", "Pillow", "regex", "requests", "filelock", "packaging",
-            "pyyaml", "segment-anything", "platformdirs", "psutil")
+            "pyyaml", "segment-anything", "platformdirs", "psutil", "httpx2", "httpcore2", "rich", "torchsde")
+
+# Optional accelerators that transformers and diffusers use when importable, and the app never needs:
+# `kernels` downloads compute kernels from the Hugging Face Hub at run time (the app downloads
+# nothing unasked; transformers >= 5 depends on it and imports it whenever it is present, and its
+# data files missing from the bundle broke training); flash-attn, xformers, deepspeed and torchao
+# are CUDA builds the app does not call (it uses PyTorch's own scaled-dot-product attention). Left
+# out, `find_spec` reports them absent and those libraries switch the feature off.
+OPTIONAL_ACCELERATORS = ("kernels", "flash_attn", "xformers", "deepspeed", "torchao")
 
 # Modules never used by the app: torch.compile's compiler backend (triton with its CUDA compiler,
 # ~0.9 GB), notebooks, plotting, test runners, and what optional imports in transformers/diffusers
@@ -56,7 +67,8 @@ METADATA = ("diffusers", "transformers", "peft", "accelerate", "torch", "torchvi
 # `find_spec` first, so a missing one just switches a feature off.
 EXCLUDE_MODULES = ("triton", "tkinter", "matplotlib", "IPython", "jupyter", "notebook", "pytest", "_pytest",
                    "tensorboard", "torch.utils.tensorboard", "pandas", "scipy", "sklearn",
-                   "botocore", "boto3", "awscli", "moto", "cfnlint", "jedi", "parso", "libcst")
+                   "botocore", "boto3", "awscli", "moto", "cfnlint", "jedi", "parso", "libcst",
+                   *OPTIONAL_ACCELERATORS)
 
 # Files collected by the hooks that the app never opens, as glob patterns on the path inside the
 # bundle. Measured by packaging/build.sh (bench/RESULTS.md, "Frozen build").
@@ -119,3 +131,34 @@ def runtime_libraries() -> list[tuple[str, str]]:
 
 def data_dirs() -> list[tuple[str, str]]:
     return [(str(ROOT / source), dest) for source, dest in DATA_DIRS]
+
+
+def _normal(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def data_file_rule(relative: str) -> str | None:
+    """The rule that puts a package's data file in the bundle, or None. ``relative`` is its path
+    inside site-packages ('/'-separated), e.g. 'transformers/models/clip/tokenizer.json'."""
+    package = relative.split("/")[0]
+    if excluded(relative) or package not in COLLECT_ALL or "tests" in relative.split("/")[1:-1]:
+        return None
+    return "COLLECT_ALL"
+
+
+def metadata_rule(distribution: str) -> str | None:
+    return "METADATA" if _normal(distribution) in {_normal(name) for name in METADATA} else None
+
+
+def uncovered(files: Iterable[str], metadata: Iterable[str]) -> list[str]:
+    """What a run read from installed packages that the bundle would lack: one line each, naming
+    the package and the rule of this file that would add it."""
+    lines = []
+    for relative in sorted(files):
+        if data_file_rule(relative) is None:
+            package = relative.split("/")[0]
+            lines.append(f"{package} reads {relative}, which the bundle lacks: add {package!r} to COLLECT_ALL in "
+                         f"packaging/bundle_contents.py (or to OPTIONAL_ACCELERATORS if the app does not need it)")
+    lines += [f"the metadata of {name!r} is looked up but not bundled: add {name!r} to METADATA in "
+              f"packaging/bundle_contents.py" for name in sorted(metadata) if metadata_rule(name) is None]
+    return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from alchemy_gui import self_test
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "packaging"))
+import bundle_contents as contents  # noqa: E402
 
 
 def _main_module():
@@ -20,13 +23,20 @@ def _main_module():
     return module
 
 
-def test_self_test_from_source_passes_every_check_without_the_modules_the_bundle_leaves_out():
+def test_self_test_from_source_passes_every_check_without_the_modules_the_bundle_leaves_out(tmp_path):
     """The whole journey, with packaging/bundle_contents.EXCLUDE_MODULES unimportable as in the
-    frozen app: an exclusion that the app needs fails here, not only after a 10-minute build."""
+    frozen app: an exclusion that the app needs fails here, not only after a 10-minute build. The
+    run also records every package data file it opens and every distribution's metadata it looks
+    up; the spec's rules must put each one in the bundle."""
+    loads = tmp_path / "loads.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_ALCHEMY_")}
+    env["ALCHEMY_RECORD_LOADS"] = str(loads)
     done = subprocess.run([sys.executable, str(ROOT / "tests" / "run_without_excluded.py"), "--self-test"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    read = json.loads(loads.read_text(encoding="utf-8"))
+    assert {"transformers", "torch"} <= set(read["metadata"])  # the recorder saw the lookups
+    assert contents.uncovered(read["files"], read["metadata"]) == []
     lines = done.stdout.splitlines()
     passed = [line.split()[1] for line in lines if line.startswith("PASS")]
     assert passed == [name for name, _ in self_test.CHECKS]
