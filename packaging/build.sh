@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Build the frozen one-folder app (Linux, macOS) and run its self-test:
-#   packaging/build.sh [--cpu] [--no-self-test] [--no-venv] [--keep-all] [--dist DIR] [--work DIR]
-# 1. makes a virtual environment (build/venv) and installs the project with the `packaging` extra
-#    (--cpu first installs PyTorch's CPU-only build on Linux: a bundle without the CUDA libraries);
+# Build the frozen one-folder app (Linux, macOS) from its lock and run its self-test:
+#   packaging/build.sh [--cpu] [--relock] [--no-self-test] [--no-venv] [--keep-all] [--dist DIR] [--work DIR]
+# 1. picks this platform's lock (packaging/locks/<platform>-py<XY>.txt; packaging/lock.py says which)
+#    and makes the build environment (build/venv) from it: `pip install --require-hashes -r LOCK`,
+#    then the project itself without dependencies; the environment is remade when the lock changes;
 # 2. runs PyInstaller on packaging/image_alchemy.spec;
 # 3. runs the frozen `ImageAlchemy --self-test`;
 # 4. prints where the bundle is, its size, and the self-test result.
-# --no-venv uses the python3 on PATH as it is (the project already installed with its extras);
+# --relock first re-resolves the newest allowed versions (uv, with hashes) into a candidate lock,
+#    builds and self-tests from it, and only when the self-test passes writes it into packaging/locks/.
+# --cpu builds from the CPU-only PyTorch lock on Linux (a bundle without the CUDA libraries).
+# --no-venv uses the python3 on PATH as it is (not the lock: a quick local try, never a release);
 # --keep-all builds without the exclusions of packaging/bundle_contents.py, to measure them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cpu=0 self_test=1 use_venv=1 keep_all=0
+cpu=0 self_test=1 use_venv=1 keep_all=0 relock=0
 dist="$root/dist" work="$root/build/pyinstaller" venv="$root/build/venv"
 python="${PYTHON:-python3}"
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu) cpu=1 ;;
+    --relock) relock=1 ;;
     --self-test) self_test=1 ;;
     --no-self-test) self_test=0 ;;
     --no-venv) use_venv=0 ;;
@@ -33,28 +38,38 @@ done
 
 fail() { echo "error: $*" >&2; exit 1; }
 seconds() { date +%s; }
+[ "$relock" = 0 ] || [ "$self_test" = 1 ] || fail "--relock writes a lock only after the frozen self-test passes; drop --no-self-test"
 
 command -v "$python" >/dev/null || fail "$python not found; install Python 3.10 or newer, or set PYTHON=/path/to/python3"
+lock_tool="$root/packaging/lock.py"
+cpu_flag=$([ "$cpu" = 1 ] && echo --cpu || true)
 if [ "$use_venv" = 1 ]; then
-  if [ ! -x "$venv/bin/python" ]; then
-    echo "== making the build environment $venv"
+  if [ "$relock" = 1 ]; then
+    tools="$root/build/lock-tools"
+    [ -x "$tools/bin/python" ] || "$python" -m venv "$tools" || fail "could not make a virtual environment; on Debian/Ubuntu: apt install python3-venv"
+    "$tools/bin/python" -m pip install --quiet "uv>=0.5" || fail "could not install uv, the resolver; check the network"
+    lock="$root/build/lock-candidate.txt"
+    echo "== resolving a new lock into $lock"
+    "$tools/bin/python" "$lock_tool" resolve $cpu_flag --out "$lock" >/dev/null || exit 1
+  else
+    lock=$("$python" "$lock_tool" path $cpu_flag) || exit 1
+  fi
+  stamp=$("$python" "$lock_tool" stamp "$lock")
+  if [ "$(cat "$venv/.lock-stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "== making the build environment $venv from $(basename "$lock")"
+    rm -rf "$venv"
     "$python" -m venv "$venv" || fail "could not make a virtual environment; on Debian/Ubuntu: apt install python3-venv"
+    "$venv/bin/python" -m pip install --require-hashes --no-deps -r "$lock" \
+      || fail "pip could not install the locked packages from $lock; see the messages above"
+    "$venv/bin/python" -m pip install --no-deps -e "$root" >/dev/null || fail "pip could not install the project"
+    echo "$stamp" > "$venv/.lock-stamp"
+  else
+    echo "== build environment $venv matches $(basename "$lock")"
   fi
   python="$venv/bin/python"
-  "$python" -m pip install --upgrade pip >/dev/null
-  if [ "$cpu" = 1 ]; then
-    if [ "$(uname -s)" = Linux ]; then
-      echo "== installing the CPU-only PyTorch build"
-      "$python" -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu \
-        || fail "could not install CPU-only PyTorch; check the network, or build without --cpu"
-    else
-      echo "== --cpu: PyTorch's default macOS build has no CUDA already"
-    fi
-  fi
-  echo "== installing Image Alchemy with the packaging extra"
-  "$python" -m pip install -e "$root[packaging]" || fail "pip could not install the project; see the messages above"
 else
-  [ "$cpu" = 0 ] || fail "--cpu installs PyTorch into the build environment; it cannot be combined with --no-venv"
+  [ "$cpu" = 0 ] || fail "--cpu picks the CPU-only lock for the build environment; it cannot be combined with --no-venv"
+  [ "$relock" = 0 ] || fail "--relock builds from a new build environment; it cannot be combined with --no-venv"
   "$python" -c "import PyInstaller" 2>/dev/null || fail "PyInstaller is missing: $python -m pip install -e '.[packaging]'"
 fi
 
@@ -84,5 +99,14 @@ if [ "$self_test" = 1 ]; then
   start=$(seconds)
   "$exe" --self-test || status=$?
   echo "self-test:  $([ "$status" = 0 ] && echo passed || echo "FAILED (exit status $status)") in $(( $(seconds) - start )) s"
+fi
+if [ "$relock" = 1 ]; then
+  if [ "$status" = 0 ]; then
+    final=$("$python" "$lock_tool" target $cpu_flag)
+    mv "$lock" "$final"
+    echo "lock:       wrote $final (the build from it passed its self-test)"
+  else
+    echo "lock:       unchanged; the candidate $lock failed the self-test" >&2
+  fi
 fi
 exit "$status"
