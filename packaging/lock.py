@@ -2,8 +2,10 @@
 
     python packaging/lock.py path [--cpu]           the lock this machine builds from (or why none)
     python packaging/lock.py target [--cpu]         where this machine's lock belongs (--relock)
-    python packaging/lock.py resolve [--cpu] --out FILE [--platform NAME]
+    python packaging/lock.py resolve [--cpu] --out FILE [--platform NAME] [--keep-pins]
                                                     re-resolve the newest allowed versions into FILE
+                                                    (--keep-pins: keep FILE's versions where they
+                                                    still fit, e.g. after adding a dependency)
     python packaging/lock.py stamp FILE             a fingerprint of FILE (build.sh remakes the
                                                     build environment when it changes)
 
@@ -89,10 +91,11 @@ def existing_lock(cpu: bool = False) -> Path:
                     f"({path.relative_to(ROOT)}){hint}; make one with packaging/build.sh{flag} --relock{where}")
 
 
-def compile_command(plat: Platform, out: Path, version: tuple[int, int] | None = None) -> list[str]:
+def compile_command(plat: Platform, out: Path, version: tuple[int, int] | None = None,
+                    keep_pins: bool = False) -> list[str]:
     major, minor = version or sys.version_info[:2]
     command = [sys.executable, "-m", "uv", "pip", "compile", str(ROOT / "pyproject.toml"),
-               "--extra", "packaging", "--generate-hashes", "--quiet", "--upgrade",
+               "--extra", "packaging", "--generate-hashes", "--quiet", *([] if keep_pins else ["--upgrade"]),
                "--python-version", f"{major}.{minor}", "--python-platform", plat.target,
                "--constraint", str(CONSTRAINTS), "--output-file", str(out),
                "--custom-compile-command", f"packaging/build.sh --relock  ({plat.name}, Python {major}.{minor})"]
@@ -104,8 +107,8 @@ def compile_command(plat: Platform, out: Path, version: tuple[int, int] | None =
     return command
 
 
-def resolve(plat: Platform, out: Path, version: tuple[int, int] | None = None) -> None:
-    command = compile_command(plat, out, version)
+def resolve(plat: Platform, out: Path, version: tuple[int, int] | None = None, keep_pins: bool = False) -> None:
+    command = compile_command(plat, out, version, keep_pins)
     try:
         env = {**os.environ, "MACOSX_DEPLOYMENT_TARGET": plat.macos} if plat.macos else None
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     resolve_cmd.add_argument("--cpu", action="store_true")
     resolve_cmd.add_argument("--out", type=Path, required=True)
     resolve_cmd.add_argument("--platform", choices=sorted(PLATFORMS), help="default: this machine's")
+    resolve_cmd.add_argument("--keep-pins", action="store_true")
     stamp_cmd = sub.add_parser("stamp")
     stamp_cmd.add_argument("file", type=Path)
     args = parser.parse_args(argv)
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             print(lock_path(this_platform(args.cpu)))
         elif args.command == "resolve":
             plat = PLATFORMS[args.platform] if args.platform else this_platform(args.cpu)
-            resolve(plat, args.out)
+            resolve(plat, args.out, keep_pins=args.keep_pins)
             print(args.out)
         else:
             print(stamp(args.file))

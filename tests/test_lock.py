@@ -84,6 +84,8 @@ def test_the_resolver_is_asked_for_hashes_for_the_platform_with_the_caps():
     assert linux[linux.index("--python-version") + 1] == "3.11"
     assert linux[linux.index("--constraint") + 1] == str(lock.CONSTRAINTS)
     assert "--index" not in linux  # PyPI only
+    kept = lock.compile_command(lock.PLATFORMS["linux-x86_64"], Path("out.txt"), (3, 11), keep_pins=True)
+    assert "--upgrade" not in kept  # a new dependency joins without moving the tested pins
     cpu = lock.compile_command(lock.PLATFORMS["linux-x86_64-cpu"], Path("out.txt"), (3, 11))
     assert cpu[cpu.index("--index") + 1] == "pytorch=https://download.pytorch.org/whl/cpu"
 
