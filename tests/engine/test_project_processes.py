@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +60,12 @@ _KILLED_WRITER = """
 import sys
 from alchemy_engine.project import open_project
 project = open_project(sys.argv[1])
-print("ready", flush=True)
 i = 0
 while True:
     i += 1
     project.update(settings={"counter": i, "padding": "x" * 200_000})
+    if i == 20:
+        print("wrote 20", flush=True)  # the parent kills it now, during the writes that follow
 """
 
 
@@ -74,14 +74,13 @@ def test_killing_a_writer_mid_write_leaves_a_valid_project_json(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(project.root)],
                              stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(0.7)  # many writes of a 200 kB file are in flight by now
+        assert child.stdout.readline().strip() == "wrote 20"
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         child.stdout.close()
     record = json.loads(project.project_file.read_text())
     assert record["name"] == "Killed"
-    assert open_project("Killed").settings.get("counter", 0) >= 1
+    assert open_project("Killed").settings["counter"] >= 20
     project.update(settings={"after": True})  # the OS released the dead writer's lock
     assert open_project("Killed").settings["after"] is True

@@ -26,14 +26,20 @@ def test_release_all_empties_every_live_session():
 
 
 def test_training_frees_inference_models_first(monkeypatch):
-    released = []
-    monkeypatch.setattr(resident, "release_all", lambda: released.append(True) or 0)
+    """A session's SAM is gone by the time training sizes its memory (the run stops there)."""
+    session = InsertionSession()
+    session.sam("demo", "cpu")
+    held_when_sizing = []
+
+    def size_memory(*args):
+        held_when_sizing.append(bool(session._sam))
+        raise AlchemyError("stop here")
+
     monkeypatch.setattr("alchemy_engine.training.trainer.setup.prepare", lambda request: None)
-    monkeypatch.setattr("alchemy_engine.training.trainer._fit_memory",
-                        lambda *a: (_ for _ in ()).throw(AlchemyError("stop here")))
+    monkeypatch.setattr("alchemy_engine.training.trainer._fit_memory", size_memory)
     with pytest.raises(AlchemyError, match="stop here"):
         train(TrainRequest(project="any"))
-    assert released == [True]
+    assert held_when_sizing == [False]
 
 
 @pytest.fixture
