@@ -49,8 +49,16 @@ from alchemy_engine.models.inventory import (
     find_sdxl_sources,
     resolve_sdxl,
 )
+from alchemy_engine.models.folders import (
+    DetectedFolder,
+    add_model_folder,
+    detect_installs,
+    list_model_folders,
+    remove_model_folder,
+)
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
+from alchemy_engine.models.scanner import ScanRequest, ScanResult, ScannedModel, scan_models
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
     CACHE_ENV,
@@ -176,6 +184,7 @@ JOBS = {
     "scene": (SceneRequest, make_scene),
     "mask": (AutoMaskRequest, auto_mask),
     "evaluate": (EvaluateRequest, evaluate),
+    "scan_models": (ScanRequest, scan_models),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
@@ -197,6 +206,9 @@ __all__ = [
     # models
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
     "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora", "require_sdxl_checkpoint", "resolve_sdxl",
+    # model folders of other apps, scanned in place
+    "DetectedFolder", "add_model_folder", "detect_installs", "list_model_folders", "remove_model_folder",
+    "ScanRequest", "ScanResult", "ScannedModel", "scan_models",
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",
