@@ -41,6 +41,8 @@ from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.catalogue import CatalogueModel, catalogue_status, load_catalogue
+from alchemy_engine.models.download import DownloadRequest, DownloadResult, download_models
 from alchemy_engine.models.eval import eval_inventory
 from alchemy_engine.models.inventory import (
     default_detector,
@@ -185,6 +187,7 @@ JOBS = {
     "mask": (AutoMaskRequest, auto_mask),
     "evaluate": (EvaluateRequest, evaluate),
     "scan_models": (ScanRequest, scan_models),
+    "download_models": (DownloadRequest, download_models),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
@@ -209,6 +212,8 @@ __all__ = [
     # model folders of other apps, scanned in place
     "DetectedFolder", "add_model_folder", "detect_installs", "list_model_folders", "remove_model_folder",
     "ScanRequest", "ScanResult", "ScannedModel", "scan_models",
+    # the catalogue of models fetched on request
+    "CatalogueModel", "catalogue_status", "load_catalogue", "DownloadRequest", "DownloadResult", "download_models",
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",

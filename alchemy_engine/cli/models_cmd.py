@@ -23,9 +23,10 @@ def register(subparsers: Any) -> None:
     check.add_argument("path", type=Path, help="a .safetensors file or a diffusers folder")
     add_json_flag(check)
     check.set_defaults(handler=check_model)
-    from alchemy_engine.cli.model_folders_cmd import register_actions
+    from alchemy_engine.cli import model_download_cmd, model_folders_cmd
 
-    register_actions(actions)
+    model_folders_cmd.register_actions(actions)
+    model_download_cmd.register_actions(actions)
 
 
 def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
