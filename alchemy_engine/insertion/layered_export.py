@@ -37,10 +37,8 @@ def _layers(result: Path, scene: Path, mask: Path) -> tuple[Image.Image, Image.I
     """``(mask RGBA, subject RGBA, scene RGBA)``, all the result's size."""
     image = load_rgb(result)
     backdrop = load_rgb(scene)
-    alpha = Image.open(mask)
-    alpha.load()
-    if alpha.mode != "L":
-        alpha = alpha.convert("L")
+    with Image.open(mask) as opened:
+        alpha = opened.convert("L")
     if backdrop.size != image.size or alpha.size != image.size:
         raise InvalidRequest(f"the scene ({backdrop.size}), mask ({alpha.size}) and result ({image.size}) "
                              "differ in size; export the layers of the insertion that made this result")
