@@ -206,7 +206,8 @@ def scan_models(request: ScanRequest | None = None, progress: ProgressCallback =
     missing = tuple(str(r) for r in roots if not r.is_dir())
     cache = _load_cache()
     progress(Progress(Stage.WORK, message="listing the model folders"))
-    items = [(root, path, is_folder) for root in present for path, is_folder in _walk(root, cancel)]
+    items = [(root, path, is_folder) for root in present
+             for path, is_folder in sorted(_walk(root, cancel), key=lambda found: str(found[0]).lower())]
     models: list[ScannedModel] = []
     probed = reused = 0
     for n, (root, path, is_folder) in enumerate(items, 1):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings
 from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.shell.models_page import ModelsPage
 
 DEVICES = (("Automatic (GPU when there is one)", ""), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple Metal", "mps"))
 KINDS = (("sdxl", "SDXL base models"), ("sam", "SAM (segmentation)"), ("detector", "Detector (auto-detect)"))
@@ -93,11 +95,18 @@ class PreferencesDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        first = QWidget()
+        first_layout = QVBoxLayout(first)
+        first_layout.addWidget(models)
+        first_layout.addWidget(general)
+        self.models_page = ModelsPage(runner)  # model folders, scan, downloads
+        self.tabs = QTabWidget()
+        self.tabs.addTab(first, "General")
+        self.tabs.addTab(self.models_page, "Models")
         layout = QVBoxLayout(self)
-        layout.addWidget(models)
-        layout.addWidget(general)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(760, 620)
         self._load()
         worker = runner.submit(find_models_job, None, "find models (preferences)")
         worker.succeeded.connect(self.show_models)
