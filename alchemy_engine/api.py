@@ -36,7 +36,12 @@ from alchemy_engine.insertion.history import (
     trash_output,
 )
 from alchemy_engine.insertion.inpaint import insertion_prompt
-from alchemy_engine.insertion.layered_export import LAYER_NAMES, export_layers, read_ora_layers
+from alchemy_engine.insertion.layered_export import (
+    LAYER_NAMES,
+    export_layers,
+    export_output_layers,
+    read_ora_layers,
+)
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
 from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
@@ -204,7 +209,7 @@ __all__ = [
     "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
     "trash_output",
     # an insertion as layers for the artist's editor
-    "LAYER_NAMES", "export_layers", "read_ora_layers",
+    "LAYER_NAMES", "export_layers", "export_output_layers", "read_ora_layers",
     # request fields
     "MODEL_HELP", "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks

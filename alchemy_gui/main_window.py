@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.projects_state, self.runner)
         self.tabs.addTab(self.train_panel, TABS[1])
         self.insert_panel = InsertPanel(self.projects_state, self.runner)
+        self.insert_panel.side_runner = self.side_runner
         self.tabs.addTab(self.insert_panel, TABS[2])
         self.tabs.setTabToolTip(0, "The project's reference photos")
         self.tabs.setTabToolTip(1, "Teach SDXL the subject (a LoRA)")

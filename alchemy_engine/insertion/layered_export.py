@@ -120,6 +120,25 @@ def export_layers(result: str | Path, scene: str | Path, mask: str | Path, out_s
     return written
 
 
+def export_output_layers(output: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """:func:`export_layers` for an insertion output PNG, finding its scene and mask from the
+    output's own metadata (written by the insertion that made it)."""
+    import json
+
+    from alchemy_engine.insertion import metadata
+
+    output = Path(output)
+    try:
+        made = json.loads(metadata.read_png_text(output).get(metadata.RESULT_KEY) or "{}")
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"{output.name} cannot be read: {exc}") from exc
+    scene, mask = (made.get("scene"), made.get("mask")) if isinstance(made, dict) else (None, None)
+    if not scene or not mask or not Path(scene).is_file() or not Path(mask).is_file():
+        raise InvalidRequest(f"{output.name} does not name an existing scene and mask (made by another tool, "
+                             "or its files were moved); layers need both")
+    return export_layers(output, scene, mask, formats=formats)
+
+
 def read_ora_layers(path: str | Path) -> list[tuple[str, bool, np.ndarray]]:
     """``(name, visible, RGBA array)`` of each layer of an ``.ora``, top first (tests, round trips)."""
     import xml.etree.ElementTree as ET  # noqa: N817 - the usual name

@@ -82,6 +82,9 @@ class PreferencesDialog(QDialog):
         self.demo = QCheckBox("Offer the demo models (random weights: noise images, for trying the app)")
         self.demo.setToolTip("Starts the app as `main.py --demo` does: every unset model is the built-in demo. "
                              "Takes effect after a restart.")
+        self.editor = QLineEdit()
+        self.editor.setPlaceholderText("the system's default app for .ora files")
+        self.editor.setToolTip("The program 'Open as layers in editor' starts (e.g. krita, gimp, or its full path)")
         general = QGroupBox("Running")
         form = QFormLayout(general)
         form.addRow("Device:", self.device)
@@ -92,6 +95,7 @@ class PreferencesDialog(QDialog):
         note.setWordWrap(True)
         form.addRow("", note)
         form.addRow("", self.demo)
+        form.addRow("Layered results open in:", self.editor)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -118,6 +122,7 @@ class PreferencesDialog(QDialog):
         self.precision.setCurrentIndex(max(0, self.precision.findData(s.get("precision", "auto"))))
         self.data_folder.setText(s.get("data_folder", ""))
         self.demo.setChecked(bool(s.get("demo_models", False)))
+        self.editor.setText(s.get("editor", ""))
 
     def show_models(self, inventory: dict) -> None:
         for kind, line in self.model_lines.items():
@@ -135,6 +140,7 @@ class PreferencesDialog(QDialog):
         s.set("precision", self.precision.currentData())
         s.set("data_folder", self.data_folder.text().strip())
         s.set("demo_models", self.demo.isChecked())
+        s.set("editor", self.editor.text().strip())
         s.flush()
         super().accept()
 
