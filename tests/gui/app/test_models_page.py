@@ -54,6 +54,9 @@ def test_models_page_scans_a_comfy_folder_and_downloads(qtbot, open_window, tmp_
     assert "1 SDXL models, 2 LoRAs, 1 SAM" in page.scan_status.text()
     qtbot.waitUntil(lambda: any(m.get("location") for m in window.train_state.models), timeout=30_000)
     assert [m["name"] for m in window.train_state.models if m.get("location")] == ["x"]
+    combo = window.train_panel.form.model_combo  # the Train picker says where it lives, in its own group
+    qtbot.waitUntil(lambda: any(combo.itemText(i) == "x   — ComfyUI/models" for i in range(combo.count())),
+                    timeout=30_000)
 
     assert "Test licence" in licence_text(page.catalogue) and "https://example.invalid/licence" in licence_text(page.catalogue)
     events = []
