@@ -27,7 +27,7 @@ from alchemy_gui.projects.new_project_dialog import NewProjectDialog
 from alchemy_gui.projects.overview import ProjectOverview
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.shell.job_guard import JobGuard
-from alchemy_gui.shell.menus import build_menus
+from alchemy_gui.shell.menus import build_menus, open_preferences
 from alchemy_gui.shell.preferences import find_models_job
 from alchemy_gui.shell.trash_dialog import RestoreDialog
 from alchemy_gui.shell.welcome import WelcomeDialog
@@ -198,10 +198,17 @@ class MainWindow(QMainWindow):
             return None
         self.welcome = WelcomeDialog(inventory["folders"]["sdxl"], self)
         self.welcome.use_demo.connect(self.use_demo_models)
+        self.welcome.find_models.connect(self.find_models)
         self.welcome.finished.connect(
             lambda _r: self.welcome.dont_show.isChecked() and self.app_settings.set("welcome_dismissed", True))
         self.welcome.open()
         return self.welcome
+
+    def find_models(self) -> None:
+        """First run: Preferences → Models, looking for other apps' model folders at once."""
+        dialog = open_preferences(self)
+        dialog.tabs.setCurrentWidget(dialog.models_page)
+        dialog.models_page.detect()
 
     def use_demo_models(self) -> None:
         os.environ["IMAGE_ALCHEMY_DEMO"] = "1"

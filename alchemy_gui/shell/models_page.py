@@ -85,6 +85,7 @@ class ModelsPage(QWidget):
         self.found = QTreeWidget()
         self.found.setHeaderLabels(["Model", "What it is", "Size"])
         self.found.setColumnWidth(0, 260)
+        self.found.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a folder's tail tells the apps apart
         self.scan_status = QLabel("")
         self.scan_status.setWordWrap(True)
         folders_box = QGroupBox("Model folders of other apps")

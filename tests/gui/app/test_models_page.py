@@ -70,3 +70,35 @@ def test_models_page_scans_a_comfy_folder_and_downloads(qtbot, open_window, tmp_
     screenshot(dialog, "preferences-models")
     dialog.reject()
     window.close()
+
+
+def test_first_run_finds_the_models_of_other_apps(qtbot, monkeypatch, tmp_path, screenshot):
+    """First run, no SDXL installed: *Find my models…* opens Preferences → Models, finds the ComfyUI
+    install in the home folder and, once the artist agrees, searches it in place."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from alchemy_gui.main_window import MainWindow
+
+    monkeypatch.delenv("IMAGE_ALCHEMY_DEMO", raising=False)
+    monkeypatch.delenv("INVOKEAI_ROOT", raising=False)
+    home = tmp_path / "home"
+    comfy = comfy_tree(home)
+    monkeypatch.setenv("HOME", str(home))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda parent, title, text: asked.append(text) or QMessageBox.StandardButton.Yes)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: getattr(window, "welcome", None) is not None and window.welcome.isVisible(),
+                    timeout=30_000)
+    window.welcome.find_button.click()
+    page = window.dialog.models_page
+    qtbot.waitUntil(lambda: page.found.topLevelItemCount() == 3, timeout=30_000)
+    assert "ComfyUI: " + str((comfy / "models/checkpoints").resolve()) in asked[0]
+    assert [str(p) for p in api.list_model_folders()] == [
+        str((comfy / "models" / sub).resolve()) for sub in ("checkpoints", "loras", "sams")]
+    qtbot.waitUntil(lambda: any(m.get("location") for m in window.train_state.models), timeout=30_000)
+    screenshot(window.dialog, "first-run-find-models")
+    window.dialog.reject()
+    window.close()
