@@ -96,8 +96,8 @@ def scan_folders(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | N
     for folder in result.folders:
         out.info(f"{folder}:")
         for model in (m for m in result.models if m.folder == folder):
-            base = f" for {model.lora_base}" if model.lora_base else ""
-            out.info(f"  {model.name:<40} {model.use}{base:<10} {model.size_bytes / 1e9:6.2f} GB")
+            what = model.use + (f" for {model.lora_base}" if model.lora_base else "")
+            out.info(f"  {model.name:<40} {what:<18} {model.size_bytes / 1e9:6.2f} GB")
     for folder in result.missing_folders:
         out.info(f"{folder}: missing (an unplugged drive?)")
     out.info(f"{len(result.models)} files; {result.probed} headers read, {result.reused} from the cache")

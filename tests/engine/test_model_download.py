@@ -207,3 +207,35 @@ def test_requests_are_checked_before_anything_is_fetched(hub):
         download_models(_request(models=("nope",)))
     assert DownloadRequest(token="secret").to_dict()["token"] is None
     assert not hub.requests
+
+
+def test_the_shipped_catalogue_covers_what_the_app_needs(monkeypatch):
+    """The catalogue in resources/ reads, every file is safetensors / config (or Meta's SAM .pth),
+    and the required set is what training, insertion and automatic masks need."""
+    monkeypatch.delenv("IMAGE_ALCHEMY_CATALOGUE", raising=False)
+    from alchemy_engine.models.catalogue import load_catalogue
+
+    models = {m.id: m for m in load_catalogue()}
+    assert {"sdxl-base", "sam-vit-b", "sam-vit-h", "grounding-dino-tiny", "dino-vits16",
+            "clip-vit-large-patch14"} <= set(models)
+    assert {m.id for m in models.values() if m.required} == {"sdxl-base", "sam-vit-b", "grounding-dino-tiny"}
+    for model in models.values():
+        assert model.licence and model.licence_url.startswith("https://") and model.size > 0
+        for file in model.files:
+            assert file.path.endswith((".safetensors", ".json", ".txt")) or file.name.startswith("sam_vit_")
+    assert models["sdxl-base"].files[0].sha256 and models["sdxl-base"].folder().name == "sdxl"
+    assert models["dino-vits16"].target == "eval/dino-vits16"  # where the score models are looked for
+
+
+def test_a_catalogue_naming_a_pickle_is_refused(tmp_path, monkeypatch):
+    from alchemy_engine.models.catalogue import load_catalogue
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"models": [{"id": "x", "title": "x", "repo": "a/b", "target": "sdxl",
+                                            "files": [{"path": "model.ckpt", "size": 1, "sha256": None}]}]}))
+    with pytest.raises(ModelError, match="not a safetensors or config file"):
+        load_catalogue(path)
+    path.write_text(json.dumps({"models": [{"id": "x", "title": "x", "repo": "a/b", "target": "../../etc",
+                                            "files": []}]}))
+    with pytest.raises(ModelError, match="not a folder under models/"):
+        load_catalogue(path)
