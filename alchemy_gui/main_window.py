@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self.app_settings = AppSettings(self)
         self.runner = JobRunner(self)
         self.side_runner = JobRunner(self)  # About, Preferences, first-run check: never behind a training run
+        self.download_runner = JobRunner(self)  # model downloads (minutes): never in front of the side jobs
         self.projects_state = ProjectsState(self.runner, self)
 
         self.browser = ProjectBrowser(self.projects_state)
@@ -74,7 +75,7 @@ class MainWindow(QMainWindow):
 
         self.train_state = self.train_panel.train_state
         self.insert_state = self.insert_panel.insert_state
-        self.guard = JobGuard([self.runner, self.side_runner], self.train_state, self.insert_state, self)
+        self.guard = JobGuard([self.runner, self.side_runner, self.download_runner], self.train_state, self.insert_state, self)
         self.train_settings = WorkspaceSettingsKeeper(
             self.train_state, "train", {"settings": self.train_state.settings},
             exclude=("device", "mixed_precision"),  # machine preferences, not the project's
@@ -275,7 +276,7 @@ class MainWindow(QMainWindow):
                 self.guard.stop_then(self.close)
             return
         self.save_layout()
-        for runner in (self.runner, self.side_runner):
+        for runner in (self.runner, self.side_runner, self.download_runner):  # a cancelled download resumes
             runner.cancel_all()
             runner.wait_idle()
         self.overview.thumbnails.wait()

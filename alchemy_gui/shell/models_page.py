@@ -60,9 +60,11 @@ class ModelsPage(QWidget):
 
     models_changed = Signal()
 
-    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, runner: JobRunner, download_runner: JobRunner | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.runner = runner  # scans, detection, the catalogue's state: quick disk jobs
+        self.download_runner = download_runner or runner
         self.download_worker: JobWorker | None = None
         self.catalogue: list[dict] = []
         self.folders = QListWidget()
@@ -126,6 +128,9 @@ class ModelsPage(QWidget):
         layout.addWidget(download_box, 1)
         self.show_folders()
         self.refresh_catalogue()
+        current = self.download_runner.current
+        if current is not None and current.name == "download models":  # reopened while one runs
+            self._follow(current)
 
     # --- folders ----------------------------------------------------------------------------------
     def show_folders(self) -> None:
@@ -258,7 +263,11 @@ class ModelsPage(QWidget):
         if not confirmed and not self.confirm_licences(chosen):
             return None
         request = api.DownloadRequest(tuple(model_ids), accept_licences=True, token=self.token.text().strip() or None)
-        worker = self.runner.submit(api.download_models, request, "download models")
+        worker = self.download_runner.submit(api.download_models, request, "download models")
+        self._follow(worker)
+        return worker
+
+    def _follow(self, worker: JobWorker) -> None:
         self.download_worker = worker
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -268,7 +277,6 @@ class ModelsPage(QWidget):
         worker.succeeded.connect(self.download_done)
         worker.failed.connect(self.download_failed)
         worker.finished.connect(self._download_finished)
-        return worker
 
     def show_progress(self, event: Progress) -> None:
         if event.stage == Stage.DOWNLOAD and event.total:

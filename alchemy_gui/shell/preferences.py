@@ -48,7 +48,8 @@ def model_status(inventory: dict, kind: str) -> str:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None,
+                 download_runner: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
@@ -103,7 +104,7 @@ class PreferencesDialog(QDialog):
         first_layout = QVBoxLayout(first)
         first_layout.addWidget(models)
         first_layout.addWidget(general)
-        self.models_page = ModelsPage(runner)  # model folders, scan, downloads
+        self.models_page = ModelsPage(runner, download_runner)  # model folders, scan, downloads
         self.tabs = QTabWidget()
         self.tabs.addTab(first, "General")
         self.tabs.addTab(self.models_page, "Models")
