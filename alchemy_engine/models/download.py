@@ -33,6 +33,7 @@ from typing import Any
 
 from alchemy_engine.atomic import FileLock, fsync_dir, make_dirs, move
 from alchemy_engine.errors import InvalidRequest, ModelError
+from alchemy_engine.fields import setting
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.catalogue import (
     CatalogueFile,
@@ -54,11 +55,13 @@ class DownloadRequest(JobRequest):
     """Which catalogue models to fetch. ``token``: for gated repos (else HF_TOKEN / a saved login).
     ``accept_licences``: the user has seen each licence and its link (front-ends show them first)."""
 
-    models: tuple[str, ...] = ()
-    required: bool = False
-    accept_licences: bool = False
-    token: str | None = None
-    timeout_s: float = 10.0
+    models: tuple[str, ...] = setting((), cli=False, label="Models", help="catalogue ids to fetch")
+    required: bool = setting(False, label="Everything required", help="also every model the app needs")
+    accept_licences: bool = setting(False, label="Licences accepted",
+                                    help="the user has read each model's licence (shown with its link)")
+    token: str | None = setting(None, label="Hugging Face token", help="for gated repos (default: HF_TOKEN)")
+    timeout_s: float = setting(10.0, minimum=0.1, maximum=600.0, label="Timeout (s)",
+                               help="how long to wait for the server to answer")
 
     def validate(self) -> None:
         if not self.models and not self.required:

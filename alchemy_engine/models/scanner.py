@@ -26,6 +26,7 @@ from typing import Any
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_write_json
 from alchemy_engine.errors import ModelError
+from alchemy_engine.fields import setting
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class ScannedModel:
 class ScanRequest(JobRequest):
     """Which folders to scan; empty means the configured model folders."""
 
-    folders: tuple[str, ...] = ()
+    folders: tuple[str, ...] = setting((), cli=False, label="Folders",
+                                       help="folders to scan (default: the model folders)")
 
     def validate(self) -> None:
         from alchemy_engine.errors import InvalidRequest
@@ -78,7 +80,8 @@ class ScanRequest(JobRequest):
 @dataclass(frozen=True)
 class ScanResult:
     models: tuple[ScannedModel, ...] = ()
-    folders: tuple[str, ...] = ()
+    folders: tuple[str, ...] = setting((), cli=False, label="Folders",
+                                       help="folders to scan (default: the model folders)")
     missing_folders: tuple[str, ...] = ()  # configured but absent (an unplugged drive)
     probed: int = 0  # files whose header was read this time
     reused: int = 0  # files answered from the cache
