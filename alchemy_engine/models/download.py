@@ -96,14 +96,13 @@ class _ProgressFile:
     def __init__(self, handle: Any, label: str, done: int, total: int, progress: ProgressCallback,
                  cancel: CancelToken) -> None:
         self._handle, self._label, self._progress, self._cancel = handle, label, progress, cancel
-        self.done, self.total, self.written = done, total, 0
+        self.done, self.total = done, total
         self._start, self._start_done, self._last = time.monotonic(), done, 0.0
 
     def write(self, data: bytes) -> int:
         self._cancel.raise_if_cancelled()
         self._handle.write(data)
         self.done += len(data)
-        self.written += len(data)
         now = time.monotonic()
         if now - self._last >= _REPORT_EVERY_S or self.done >= self.total:
             self._last = now
@@ -117,7 +116,13 @@ class _ProgressFile:
                                 message=f"{self._label}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB, "
                                         f"{speed / 1e6:,.1f} MB/s"))
 
-    def __getattr__(self, name: str) -> Any:  # seek / tell / truncate / flush for http_get's resume path
+    def truncate(self, size: int | None = None) -> int:
+        """A server that ignored the Range request sends the whole file: start the count again."""
+        kept = self._handle.truncate(size)
+        self.done = self._start_done = kept
+        return kept
+
+    def __getattr__(self, name: str) -> Any:  # seek / tell / flush for http_get's resume path
         return getattr(self._handle, name)
 
 

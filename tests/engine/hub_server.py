@@ -37,6 +37,7 @@ class HubFile:
     chunk_delay: float = 0.0
     body: bytes | None = None  # what GET really sends, if not ``data``
     chunk: int = CHUNK  # bytes sent between two ``chunk_delay`` pauses
+    ignore_range: bool = False  # answer a Range request with the whole file (some CDNs do)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class FakeHub:
                     return
                 body = entry.body if entry.body is not None else entry.data
                 first = int(re.match(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-"))[1])
+                first = 0 if entry.ignore_range else first
                 self._headers(entry, 206 if first else 200, len(body) - first, first)
                 try:
                     for start in range(first, len(body), entry.chunk):

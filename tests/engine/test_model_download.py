@@ -176,6 +176,21 @@ def test_cancel_keeps_the_bytes_and_the_next_run_resumes(hub, alchemy_home):
     assert (alchemy_home / "models/sdxl/big.safetensors").read_bytes() == BIG
 
 
+def test_a_server_ignoring_the_range_sends_it_all_and_the_file_is_still_right(hub, alchemy_home):
+    hub.files["acme/base/big.safetensors"].chunk_delay = 0.05
+    cancel = CancelToken()
+    with pytest.raises(JobCancelled):
+        download_models(_request(models=("base",), required=False),
+                        lambda e: e.step > 3 * MB and cancel.cancel(), cancel)
+    hub.files["acme/base/big.safetensors"].chunk_delay = 0
+    hub.files["acme/base/big.safetensors"].ignore_range = True
+    events: list[Progress] = []
+    download_models(_request(models=("base",), required=False), events.append)
+    assert (alchemy_home / "models/sdxl/big.safetensors").read_bytes() == BIG
+    assert hub.gets("big.safetensors")[-1].startswith("bytes=")  # it asked for the rest, got everything
+    assert max(e.step for e in events) == len(BIG)
+
+
 def test_two_downloads_of_one_file_at_once_one_waits(hub, alchemy_home):
     hub.files["acme/base/big.safetensors"].chunk_delay = 0.02
     results, errors, waited = [], [], []
