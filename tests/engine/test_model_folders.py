@@ -177,3 +177,19 @@ def test_a_comfy_checkpoint_is_listed_and_resolved_in_place(tmp_path, capsys):
     assert resolve_sdxl("x.safetensors").path == checkpoint.resolve()
     assert not any((tmp_path / "alchemy_home" / "models").glob("**/*.safetensors"))
     assert [e.name for e in find_models().sdxl if e.location] == ["x"]
+
+
+def test_cli_detect_lists_then_adds_other_apps_folders(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    comfy = comfy_tree(home)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("INVOKEAI_ROOT", raising=False)
+    assert cli_main(["models", "folders", "detect", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert {d["holds"] for d in found["detected"]} == {"checkpoints", "loras", "sams"} and found["folders"] == []
+    assert cli_main(["models", "folders", "detect", "--add", "--json"]) == 0
+    added = json.loads(capsys.readouterr().out.splitlines()[-1])["folders"]
+    assert added == [str((comfy / "models" / s).resolve()) for s in ("checkpoints", "loras", "sams")]
+    assert cli_main(["models", "scan", "--json"]) == 0
+    scanned = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert sorted(m["use"] for m in scanned["models"]) == ["lora", "lora", "sam", "sdxl"]
