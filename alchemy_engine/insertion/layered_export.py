@@ -30,6 +30,7 @@ from alchemy_engine.image_files import load_rgb
 
 LAYER_NAMES = ("mask", "subject", "scene")  # top to bottom
 FORMATS = ("ora", "psd", "png")
+LAYERS_DIR = "layers"  # beside a project's outputs
 _THUMB = 256
 
 
@@ -122,7 +123,8 @@ def export_layers(result: str | Path, scene: str | Path, mask: str | Path, out_s
 
 def export_output_layers(output: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """:func:`export_layers` for an insertion output PNG, finding its scene and mask from the
-    output's own metadata (written by the insertion that made it)."""
+    output's own metadata (written by the insertion that made it). The files go to a ``layers/``
+    folder beside it, so a project's ``outputs/`` keeps listing only results."""
     import json
 
     from alchemy_engine.insertion import metadata
@@ -136,7 +138,7 @@ def export_output_layers(output: str | Path, formats: tuple[str, ...] = FORMATS)
     if not scene or not mask or not Path(scene).is_file() or not Path(mask).is_file():
         raise InvalidRequest(f"{output.name} does not name an existing scene and mask (made by another tool, "
                              "or its files were moved); layers need both")
-    return export_layers(output, scene, mask, formats=formats)
+    return export_layers(output, scene, mask, output.parent / LAYERS_DIR / output.stem, formats)
 
 
 def read_ora_layers(path: str | Path) -> list[tuple[str, bool, np.ndarray]]:

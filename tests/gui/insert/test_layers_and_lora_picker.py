@@ -46,11 +46,12 @@ def test_save_as_layers_and_open_in_the_chosen_editor(qtbot, panel, project, tmp
     monkeypatch.setattr(layers_action.QProcess, "startDetached", lambda program, args: started.append((program, args)) or True)
     result_action(panel, "editor", str(output))
     qtbot.waitUntil(lambda: "Saved layers" in panel.message.text(), timeout=30_000)
-    ora = output.with_suffix(".ora")
+    ora = output.parent / "layers" / "insert-1-7.ora"  # beside, not among, the project's results
     assert started == [("krita", [str(ora)])]
     layers = api.read_ora_layers(ora)
     assert [(name, visible) for name, visible, _ in layers] == [("mask", False), ("subject", True), ("scene", True)]
-    assert output.with_suffix(".psd").is_file() and output.with_name("insert-1-7-subject.png").is_file()
+    assert ora.with_suffix(".psd").is_file() and ora.with_name("insert-1-7-subject.png").is_file()
+    assert panel.results.list.count() == 1
 
     (project.outputs_dir / "insert-1-mask.png").unlink()
     result_action(panel, "layers", str(output))
