@@ -268,6 +268,9 @@ def download_models(request: DownloadRequest, progress: ProgressCallback = no_pr
     present: list[str] = []
     total_fetched = total_resumed = 0
     make_dirs(staging_dir())
+    todo = [(m, f) for m in models for f in m.files if not m.destination(f).is_file()]
+    partial = sum(partial_file(m, f).stat().st_size for m, f in todo if partial_file(m, f).is_file())
+    _check_free_space(staging_dir(), max(sum(f.size for _, f in todo) - partial, 0))  # all of it, up front
     for model in models:
         for file in model.files:
             destination = model.destination(file)

@@ -145,6 +145,7 @@ def test_disk_full_before_and_during_the_transfer(hub, alchemy_home, monkeypatch
         patch.setattr(download.shutil, "disk_usage", lambda p: usage._replace(free=1000))
         with pytest.raises(ModelError, match="not enough free disk space"):
             download_models(_request(models=("base",), required=False))
+    assert not hub.requests  # refused before asking the server anything
     writes = {"n": 0}
     real_write = download._ProgressFile.write
 
