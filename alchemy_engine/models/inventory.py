@@ -106,9 +106,17 @@ def _model_folder_sources() -> list[SdxlSource]:
     """SDXL checkpoints and diffusers folders in the user's model folders (ComfyUI, A1111, ...)."""
     from alchemy_engine.models.scanner import folder_models
 
-    return [SdxlSource("diffusers" if Path(m.path).is_dir() else "single_file", Path(m.path),
-                       Path(m.path).stem if Path(m.path).is_file() else Path(m.path).name)
-            for m in folder_models("sdxl")]
+    sources = []
+    for model in folder_models("sdxl"):
+        path = Path(model.path)
+        if not path.is_dir():  # the scan read its header: an SDXL base with its VAE
+            sources.append(SdxlSource("single_file", path, path.stem))
+            continue
+        try:
+            sources.append(_folder_source(path, "diffusers", path.name))  # with its weight variant
+        except ModelError as exc:  # changed since the scan
+            log.info("model folder entry %s is no longer a usable SDXL: %s", path, exc)
+    return sources
 
 
 def find_sdxl_sources() -> list[SdxlSource]:

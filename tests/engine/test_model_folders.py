@@ -193,3 +193,18 @@ def test_cli_detect_lists_then_adds_other_apps_folders(tmp_path, monkeypatch, ca
     assert cli_main(["models", "scan", "--json"]) == 0
     scanned = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert sorted(m["use"] for m in scanned["models"]) == ["lora", "lora", "sam", "sdxl"]
+
+
+def test_a_diffusers_folder_in_a_model_folder_keeps_its_weight_variant(tmp_path):
+    import shutil
+
+    from alchemy_engine.models.demo import demo_sdxl_dir
+    from alchemy_engine.models.sources import sdxl_components_status
+
+    shelf = tmp_path / "invokeai" / "models" / "sdxl" / "main"
+    shutil.copytree(demo_sdxl_dir(), shelf / "tiny-xl")
+    add_model_folder(tmp_path / "invokeai" / "models")
+    source = resolve_sdxl("tiny-xl")
+    assert (source.kind, source.path) == ("diffusers", (shelf / "tiny-xl").resolve())
+    assert source.variant == sdxl_components_status(shelf / "tiny-xl")[0]
+    assert [m.use for m in scan_models().models if m.family == "diffusers_folder"] == ["sdxl"]
