@@ -92,6 +92,7 @@ def test_first_run_finds_the_models_of_other_apps(qtbot, monkeypatch, tmp_path, 
     window.show()
     qtbot.waitUntil(lambda: getattr(window, "welcome", None) is not None and window.welcome.isVisible(),
                     timeout=30_000)
+    screenshot(window.welcome, "first-run-welcome")
     window.welcome.find_button.click()
     page = window.dialog.models_page
     qtbot.waitUntil(lambda: page.found.topLevelItemCount() == 3, timeout=30_000)
