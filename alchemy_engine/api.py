@@ -36,11 +36,19 @@ from alchemy_engine.insertion.history import (
     trash_output,
 )
 from alchemy_engine.insertion.inpaint import insertion_prompt
+from alchemy_engine.insertion.layered_export import (
+    LAYER_NAMES,
+    export_layers,
+    export_output_layers,
+    read_ora_layers,
+)
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
 from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.catalogue import CatalogueModel, catalogue_status, load_catalogue
+from alchemy_engine.models.download import DownloadRequest, DownloadResult, download_models
 from alchemy_engine.models.eval import eval_inventory
 from alchemy_engine.models.inventory import (
     default_detector,
@@ -49,8 +57,16 @@ from alchemy_engine.models.inventory import (
     find_sdxl_sources,
     resolve_sdxl,
 )
+from alchemy_engine.models.folders import (
+    DetectedFolder,
+    add_model_folder,
+    detect_installs,
+    list_model_folders,
+    remove_model_folder,
+)
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
+from alchemy_engine.models.scanner import ScanRequest, ScanResult, ScannedModel, scan_models
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
     CACHE_ENV,
@@ -176,6 +192,8 @@ JOBS = {
     "scene": (SceneRequest, make_scene),
     "mask": (AutoMaskRequest, auto_mask),
     "evaluate": (EvaluateRequest, evaluate),
+    "scan_models": (ScanRequest, scan_models),
+    "download_models": (DownloadRequest, download_models),
 }
 """Job name → (request class, function): a request saved as JSON names its job and re-runs."""
 
@@ -190,6 +208,8 @@ __all__ = [
     # insertion history and the scene being edited
     "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
     "trash_output",
+    # an insertion as layers for the artist's editor
+    "LAYER_NAMES", "export_layers", "export_output_layers", "read_ora_layers",
     # request fields
     "MODEL_HELP", "FieldInfo", "defaults", "field_info", "field_infos",
     # images and masks
@@ -197,6 +217,11 @@ __all__ = [
     # models
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
     "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora", "require_sdxl_checkpoint", "resolve_sdxl",
+    # model folders of other apps, scanned in place
+    "DetectedFolder", "add_model_folder", "detect_installs", "list_model_folders", "remove_model_folder",
+    "ScanRequest", "ScanResult", "ScannedModel", "scan_models",
+    # the catalogue of models fetched on request
+    "CatalogueModel", "catalogue_status", "load_catalogue", "DownloadRequest", "DownloadResult", "download_models",
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",

@@ -49,6 +49,7 @@ class Stage(str, enum.Enum):
     GENERATE = "generate"  # images made for scoring
     EVALUATE = "evaluate"  # carries preview (a strip of the scored images)
     # any job
+    DOWNLOAD = "download"  # a model fetched on request: step/total in bytes, it_per_s in bytes/s
     NOTE = "note"  # something the user should know, e.g. a setting the engine changed
     WAITING = "waiting"  # queued behind another job (front-ends)
     WORK = "work"  # a job with no stages of its own

@@ -27,7 +27,7 @@ from alchemy_gui.projects.new_project_dialog import NewProjectDialog
 from alchemy_gui.projects.overview import ProjectOverview
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.shell.job_guard import JobGuard
-from alchemy_gui.shell.menus import build_menus
+from alchemy_gui.shell.menus import build_menus, open_preferences
 from alchemy_gui.shell.preferences import find_models_job
 from alchemy_gui.shell.trash_dialog import RestoreDialog
 from alchemy_gui.shell.welcome import WelcomeDialog
@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self.app_settings = AppSettings(self)
         self.runner = JobRunner(self)
         self.side_runner = JobRunner(self)  # About, Preferences, first-run check: never behind a training run
+        self.download_runner = JobRunner(self)  # model downloads (minutes): never in front of the side jobs
         self.projects_state = ProjectsState(self.runner, self)
 
         self.browser = ProjectBrowser(self.projects_state)
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.projects_state, self.runner)
         self.tabs.addTab(self.train_panel, TABS[1])
         self.insert_panel = InsertPanel(self.projects_state, self.runner)
+        self.insert_panel.side_runner = self.side_runner
         self.tabs.addTab(self.insert_panel, TABS[2])
         self.tabs.setTabToolTip(0, "The project's reference photos")
         self.tabs.setTabToolTip(1, "Teach SDXL the subject (a LoRA)")
@@ -73,7 +75,7 @@ class MainWindow(QMainWindow):
 
         self.train_state = self.train_panel.train_state
         self.insert_state = self.insert_panel.insert_state
-        self.guard = JobGuard([self.runner, self.side_runner], self.train_state, self.insert_state, self)
+        self.guard = JobGuard([self.runner, self.side_runner, self.download_runner], self.train_state, self.insert_state, self)
         self.train_settings = WorkspaceSettingsKeeper(
             self.train_state, "train", {"settings": self.train_state.settings},
             exclude=("device", "mixed_precision"),  # machine preferences, not the project's
@@ -197,10 +199,17 @@ class MainWindow(QMainWindow):
             return None
         self.welcome = WelcomeDialog(inventory["folders"]["sdxl"], self)
         self.welcome.use_demo.connect(self.use_demo_models)
+        self.welcome.find_models.connect(self.find_models)
         self.welcome.finished.connect(
             lambda _r: self.welcome.dont_show.isChecked() and self.app_settings.set("welcome_dismissed", True))
         self.welcome.open()
         return self.welcome
+
+    def find_models(self) -> None:
+        """First run: Preferences → Models, looking for other apps' model folders at once."""
+        dialog = open_preferences(self)
+        dialog.tabs.setCurrentWidget(dialog.models_page)
+        dialog.models_page.detect()
 
     def use_demo_models(self) -> None:
         os.environ["IMAGE_ALCHEMY_DEMO"] = "1"
@@ -267,7 +276,7 @@ class MainWindow(QMainWindow):
                 self.guard.stop_then(self.close)
             return
         self.save_layout()
-        for runner in (self.runner, self.side_runner):
+        for runner in (self.runner, self.side_runner, self.download_runner):  # a cancelled download resumes
             runner.cancel_all()
             runner.wait_idle()
         self.overview.thumbnails.wait()

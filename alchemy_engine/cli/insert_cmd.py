@@ -117,6 +117,9 @@ def _register_insert(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--work-size", type=int, default=None, metavar="PX",
                    help=f"SDXL works on about PX x PX pixels (default {work})")
     add_field_option(p, field_info(InsertRequest, "out"), required=True)
+    p.add_argument("--layers", action="store_true",
+                   help="also save each result as layers (scene, subject cut out by the soft mask, hidden "
+                        "mask): an .ora (Krita, GIMP, MyPaint), a .psd and a transparent -subject.png")
     add_json_flag(p)
     p.set_defaults(handler=_insert)
 
@@ -142,7 +145,15 @@ def _insert(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     result = run_job(out, run, request)
     for note in result.notes:
         out.info(f"note: {note}")
-    return result.to_dict()
+    payload = result.to_dict()
+    if getattr(args, "layers", False):
+        from alchemy_engine.api import export_layers
+
+        payload["layered"] = [str(p) for image in result.outputs
+                              for p in export_layers(image, result.scene, result.mask)]
+        for path in payload["layered"]:
+            out.info(f"layers: {path}")
+    return payload
 
 
 # --- segment -------------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ def register(subparsers: Any) -> None:
     check.add_argument("path", type=Path, help="a .safetensors file or a diffusers folder")
     add_json_flag(check)
     check.set_defaults(handler=check_model)
+    from alchemy_engine.cli import model_download_cmd, model_folders_cmd
+
+    model_folders_cmd.register_actions(actions)
+    model_download_cmd.register_actions(actions)
 
 
 def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
@@ -35,7 +39,8 @@ def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | No
             out.info(f"{group} (put files in {inventory['folders'][group]}):")
             for entry in inventory[group]:
                 note = f"  [{entry['note']}]" if entry["note"] else ""
-                out.info(f"  {entry['name']:<28} {entry['kind']:<12} {entry['path']}{note}")
+                where = f"  (in {entry['location']})" if entry.get("location") else ""
+                out.info(f"  {entry['name']:<28} {entry['kind']:<12} {entry['path']}{note}{where}")
         out.info(f"evaluation models for scores and --rank (put each in {inventory['eval']['folder']}/<name>/):")
         for entry in inventory["eval"]["models"]:
             where = entry["path"] or f"missing: a local copy of {entry['repo_id']} → {entry['put_in']}"

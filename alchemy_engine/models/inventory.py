@@ -14,11 +14,11 @@ Torch and diffusers are imported inside functions: importing this module is chea
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from alchemy_engine import paths
 from alchemy_engine.errors import ModelError
+from alchemy_engine.models.hf_cache import hf_cache_dir
 from alchemy_engine.models.probe import EXPECTED_SDXL, PICKLE_SUFFIXES
 from alchemy_engine.models.sources import (
     SDXL_REPO_ID,
@@ -49,17 +49,6 @@ def _folder_source(folder: Path, kind: str, name: str) -> SdxlSource:
 
 
 # --- Hugging Face cache ------------------------------------------------------------------------
-
-def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment on every call (like the hub does)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
-
 
 def hf_cached_snapshot(repo_id: str) -> Path | None:
     """The local snapshot folder of ``repo_id`` if its model_index.json is cached; no network."""
@@ -113,9 +102,31 @@ def _scan_sdxl_dir() -> tuple[list[SdxlSource], list[ModelEntry]]:
     return sources, rejected
 
 
+def _model_folder_sources() -> list[SdxlSource]:
+    """SDXL checkpoints and diffusers folders in the user's model folders (ComfyUI, A1111, ...)."""
+    from alchemy_engine.models.scanner import folder_models
+
+    sources = []
+    for model in folder_models("sdxl"):
+        path = Path(model.path)
+        if not path.is_dir():  # the scan read its header: an SDXL base with its VAE
+            sources.append(SdxlSource("single_file", path, path.stem))
+            continue
+        try:
+            sources.append(_folder_source(path, "diffusers", path.name))  # with its weight variant
+        except ModelError as exc:  # changed since the scan
+            log.info("model folder entry %s is no longer a usable SDXL: %s", path, exc)
+    return sources
+
+
 def find_sdxl_sources() -> list[SdxlSource]:
-    """Every usable SDXL model on disk (not the demo), in the order ``resolve_sdxl(None)`` prefers."""
-    return _scan_sdxl_dir()[0] + _hf_sources()
+    """Every usable SDXL model on disk (not the demo), in the order ``resolve_sdxl(None)`` prefers:
+    ``models/sdxl``, the model folders, then the Hugging Face cache (each path once)."""
+    found: list[SdxlSource] = []
+    for source in _scan_sdxl_dir()[0] + _model_folder_sources() + _hf_sources():
+        if all(source.path != s.path for s in found):
+            found.append(source)
+    return found
 
 
 def _demo_source(spec: str) -> SdxlSource:
@@ -159,6 +170,9 @@ def resolve_sdxl(spec: str | Path | SdxlSource | None = None) -> SdxlSource:
     for candidate in (path, sdxl_dir() / text):
         if candidate.exists():
             return _path_source(candidate)
+    for source in _model_folder_sources():  # a file name from a model folder, e.g. x.safetensors
+        if text in (source.path.name, source.name):
+            return _path_source(source.path)
     if text.count("/") == 1 and not text.startswith(("/", ".", "~")):
         snapshot = hf_cached_snapshot(text)
         if snapshot is None:
@@ -188,6 +202,9 @@ def detector_dir() -> Path:
 def _sam_files() -> list[Path]:
     """SAM checkpoints in ``models/sam``, the larger variants first (by Meta's file names)."""
     files = sorted(sam_dir().glob("*.pth")) if sam_dir().is_dir() else []
+    from alchemy_engine.models.scanner import folder_models
+
+    files += [Path(m.path) for m in folder_models("sam") if Path(m.path) not in files]
     rank = {tag: i for i, tag in enumerate(_SAM_PREFERENCE)}
     return sorted(files, key=lambda f: min((rank[t] for t in rank if t in f.name), default=len(rank)))
 
@@ -262,7 +279,8 @@ def _sam_entries(detect_variants: bool) -> list[ModelEntry]:
                 kind = read_sam_variant(file).name
             except ModelError as exc:
                 kind, note = "unusable", str(exc)
-        entries.append(ModelEntry(file.stem, str(file), kind, note))
+        location = "" if file.parent == sam_dir() else str(file.parent)
+        entries.append(ModelEntry(file.stem, str(file), kind, note, location))
     return entries
 
 
@@ -283,9 +301,21 @@ def find_models(detect_sam_variants: bool = False) -> ModelInventory:
     sdxl = [ModelEntry("demo", "demo", "demo", _DEMO_NOTE),
             ModelEntry("demo:mid", "demo:mid", "demo", _DEMO_NOTE + ", benchmark size")]
     local, rejected = _scan_sdxl_dir()
-    sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "") for s in local + _hf_sources()]
+    sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "") for s in local]
+    sdxl += [ModelEntry(s.name, str(s.path), s.kind, s.variant or "", _location(s.path))
+             for s in find_sdxl_sources()[len(local):]]
     sdxl += rejected
     folders = {"sdxl": str(sdxl_dir()), "sam": str(sam_dir()), "detector": str(detector_dir()),
                "hf_cache": str(hf_cache_dir())}
     return ModelInventory(tuple(sdxl), tuple(_sam_entries(detect_sam_variants)),
                           tuple(_detector_entries()), folders)
+
+
+def _location(path: Path) -> str:
+    """The model folder (or the Hugging Face cache) a model was found under."""
+    from alchemy_engine.models.folders import list_model_folders
+
+    for folder in [*list_model_folders(), hf_cache_dir()]:
+        if path.is_relative_to(folder):
+            return str(folder)
+    return str(path.parent)

@@ -50,6 +50,7 @@ class ModelEntry:
     path: str
     kind: str
     note: str = ""
+    location: str = ""  # the model folder it was found in (pickers group by it); "" for the app's own
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,13 @@ class ModelInventory:
     folders: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sdxl": [asdict(e) for e in self.sdxl], "sam": [asdict(e) for e in self.sam],
-                "detector": [asdict(e) for e in self.detector], "folders": dict(self.folders)}
+        return {"sdxl": [_entry_dict(e) for e in self.sdxl], "sam": [_entry_dict(e) for e in self.sam],
+                "detector": [_entry_dict(e) for e in self.detector], "folders": dict(self.folders)}
+
+
+def _entry_dict(entry: ModelEntry) -> dict[str, str]:
+    """``location`` only where a model folder holds the entry, so other entries read as before."""
+    return {k: v for k, v in asdict(entry).items() if k != "location" or v}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

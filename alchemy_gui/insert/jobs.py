@@ -37,6 +37,7 @@ from alchemy_engine.api import (
 )
 from alchemy_engine.jobs import CancelToken, ProgressCallback
 from alchemy_gui.common.images import qimage_from_pil
+from alchemy_gui.common.model_locations import picker_label
 
 THUMBNAIL = 128
 
@@ -65,8 +66,8 @@ def _entries(entries) -> tuple[Choice, ...]:
     """Usable inventory entries, real models before the built-in demo ones."""
     usable = [e for e in entries if e.kind != "unusable"]
     ordered = [e for e in usable if e.kind != "demo"] + [e for e in usable if e.kind == "demo"]
-    return tuple(Choice(e.name if e.kind != "demo" else f"{e.name} (random weights)", e.path,
-                        f"{e.path}\n{e.note}".strip()) for e in ordered)
+    return tuple(Choice(picker_label(e.name, e.location) if e.kind != "demo" else f"{e.name} (random weights)",
+                        e.path, f"{e.path}\n{e.note}".strip()) for e in ordered)
 
 
 def run_label(run) -> str:

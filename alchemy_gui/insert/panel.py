@@ -32,7 +32,8 @@ from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.images import IMAGE_FILTER
 from alchemy_gui.common.workers import JobFailure, JobRunner
-from alchemy_gui.insert.form import LORA_FILTER, InsertForm
+from alchemy_gui.insert.form import InsertForm
+from alchemy_gui.insert.lora_picker import LoraPickerDialog
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import Tool
 from alchemy_gui.insert.panel_actions import add_shortcuts, result_action, result_label, result_tooltip
@@ -48,6 +49,7 @@ class InsertPanel(QWidget):
         super().__init__(parent)
         self.projects_state = projects_state
         self.insert_state = InsertState(runner, self)
+        self.side_runner = runner  # disk-only jobs (the LoRA picker's scan); the window gives its side runner
         self.document = self.insert_state.document
         self.canvas = MaskCanvas(self.document)
         self.tools = ToolBar()
@@ -185,11 +187,14 @@ class InsertPanel(QWidget):
         """A finished insertion is shown at once (After)."""
         self.results.select_path(str(result.project_outputs[-1]))
 
-    def choose_lora_file(self, style: bool = False) -> None:
+    def choose_lora_file(self, style: bool = False) -> LoraPickerDialog:
+        """The SDXL LoRAs of the model folders, grouped by folder, or Browse… for any file."""
         title = "Choose a style LoRA" if style else "Choose an SDXL LoRA file"
-        path, _ = QFileDialog.getOpenFileName(self, title, str(Path.home()), LORA_FILTER)
-        if path:
-            self.insert_state.add_lora_file(Path(path), style=style)
+        dialog = LoraPickerDialog(self.side_runner, title, self)
+        dialog.chosen.connect(lambda path: self.insert_state.add_lora_file(Path(path), style=style))
+        dialog.open()
+        self.lora_picker = dialog  # tests find it here
+        return dialog
 
     def choose_mask_colour(self) -> None:
         colour = QColorDialog.getColor(self.canvas.mask_colour, self, "Mask colour")

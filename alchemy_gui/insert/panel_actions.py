@@ -14,6 +14,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequenc
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from alchemy_gui.insert.history_jobs import InsertedImage
+from alchemy_gui.insert.layers_action import save_layers
 from alchemy_gui.insert.mask_document import Tool
 from alchemy_gui.insert.result_view import ResultDialog
 
@@ -72,6 +73,8 @@ def result_action(panel: Any, name: str, path: str) -> None:
         state.use_as_scene(result.path)
     elif name == "copy":
         state.with_result_image(result.path, lambda image: _copy(state, result.path, image))
+    elif name in ("layers", "editor"):
+        save_layers(panel, result.path, open_editor=name == "editor")
     elif name == "reveal":
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.path.parent)))
     elif name == "delete":

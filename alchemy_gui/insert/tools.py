@@ -146,7 +146,9 @@ def _button(text: str, tip: str) -> QToolButton:
 
 
 RESULT_ACTIONS = (("view", "View large…"), ("reuse", "Reuse parameters"), ("scene", "Use as scene"),
-                  ("copy", "Copy image"), ("reveal", "Reveal in folder"), (None, None),
+                  ("copy", "Copy image"), ("reveal", "Reveal in folder"),
+                  ("layers", "Save as layers (.ora, .psd, subject .png)"), ("editor", "Open as layers in editor"),
+                  (None, None),
                   ("delete", "Delete (to the project's trash)"))
 
 

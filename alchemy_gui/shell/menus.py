@@ -91,8 +91,10 @@ def _open(window: MainWindow, dialog):
 
 
 def open_preferences(window: MainWindow) -> PreferencesDialog:
-    dialog = PreferencesDialog(window.app_settings, window.side_runner, window)
+    dialog = PreferencesDialog(window.app_settings, window.side_runner, window, window.download_runner)
     dialog.accepted.connect(window.apply_preferences)
+    dialog.models_page.models_changed.connect(window.train_state.refresh_models)  # pickers list what was found
+    dialog.models_page.models_changed.connect(window.insert_state.refresh_choices)
     return _open(window, dialog)
 
 

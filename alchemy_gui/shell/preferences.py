@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings
 from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.shell.models_page import ModelsPage
 
 DEVICES = (("Automatic (GPU when there is one)", ""), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple Metal", "mps"))
 KINDS = (("sdxl", "SDXL base models"), ("sam", "SAM (segmentation)"), ("detector", "Detector (auto-detect)"))
@@ -46,7 +48,8 @@ def model_status(inventory: dict, kind: str) -> str:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None,
+                 download_runner: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
@@ -80,6 +83,9 @@ class PreferencesDialog(QDialog):
         self.demo = QCheckBox("Offer the demo models (random weights: noise images, for trying the app)")
         self.demo.setToolTip("Starts the app as `main.py --demo` does: every unset model is the built-in demo. "
                              "Takes effect after a restart.")
+        self.editor = QLineEdit()
+        self.editor.setPlaceholderText("the system's default app for .ora files")
+        self.editor.setToolTip("The program 'Open as layers in editor' starts (e.g. krita, gimp, or its full path)")
         general = QGroupBox("Running")
         form = QFormLayout(general)
         form.addRow("Device:", self.device)
@@ -90,14 +96,22 @@ class PreferencesDialog(QDialog):
         note.setWordWrap(True)
         form.addRow("", note)
         form.addRow("", self.demo)
+        form.addRow("Layered results open in:", self.editor)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        first = QWidget()
+        first_layout = QVBoxLayout(first)
+        first_layout.addWidget(models)
+        first_layout.addWidget(general)
+        self.models_page = ModelsPage(runner, download_runner)  # model folders, scan, downloads
+        self.tabs = QTabWidget()
+        self.tabs.addTab(first, "General")
+        self.tabs.addTab(self.models_page, "Models")
         layout = QVBoxLayout(self)
-        layout.addWidget(models)
-        layout.addWidget(general)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(760, 620)
         self._load()
         worker = runner.submit(find_models_job, None, "find models (preferences)")
         worker.succeeded.connect(self.show_models)
@@ -109,6 +123,7 @@ class PreferencesDialog(QDialog):
         self.precision.setCurrentIndex(max(0, self.precision.findData(s.get("precision", "auto"))))
         self.data_folder.setText(s.get("data_folder", ""))
         self.demo.setChecked(bool(s.get("demo_models", False)))
+        self.editor.setText(s.get("editor", ""))
 
     def show_models(self, inventory: dict) -> None:
         for kind, line in self.model_lines.items():
@@ -126,6 +141,7 @@ class PreferencesDialog(QDialog):
         s.set("precision", self.precision.currentData())
         s.set("data_folder", self.data_folder.text().strip())
         s.set("demo_models", self.demo.isChecked())
+        s.set("editor", self.editor.text().strip())
         s.flush()
         super().accept()
 

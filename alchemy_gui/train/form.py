@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common import field_widgets as fw
 from alchemy_gui.common.binding import Binding, bind, bind_to
+from alchemy_gui.common.model_locations import picker_label
 from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.train.state import TrainState
 
@@ -178,9 +179,14 @@ class TrainForm(QWidget):
         combo = self.model_combo
         combo.blockSignals(True)
         combo.clear()
+        previous_location = ""
         for entry in models:
             note = entry.get("note") or entry.get("kind", "")
-            combo.addItem(entry["name"], entry["path"])
+            location = entry.get("location", "")
+            if location != previous_location and combo.count():
+                combo.insertSeparator(combo.count())  # models grouped by the folder they live in
+            previous_location = location
+            combo.addItem(picker_label(entry["name"], location), entry["path"])
             combo.setItemData(combo.count() - 1, f"{entry['path']}\n{note}", Qt.ItemDataRole.ToolTipRole)
             if entry.get("kind") == "unusable" and isinstance(combo.model(), QStandardItemModel):
                 combo.model().item(combo.count() - 1).setEnabled(False)
