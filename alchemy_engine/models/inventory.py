@@ -289,3 +289,22 @@ def find_models(detect_sam_variants: bool = False) -> ModelInventory:
                "hf_cache": str(hf_cache_dir())}
     return ModelInventory(tuple(sdxl), tuple(_sam_entries(detect_sam_variants)),
                           tuple(_detector_entries()), folders)
+
+
+# --- IP-Adapters (reference guidance) ------------------------------------------------------------
+
+DEMO_IP_ADAPTERS = ("demo", "demo-plus")
+
+
+def ip_adapter_file(spec: str, unet: object) -> tuple[Path, Path | None]:
+    """The adapter file behind ``spec`` (a path, ``demo`` or ``demo-plus``: tiny random adapters
+    fitting ``unet``) and, for the demo ones, their encoder folder (else None: found beside it)."""
+    text = str(spec).strip()
+    if text in DEMO_IP_ADAPTERS:
+        from alchemy_engine.models.demo.ip_adapter import demo_clip_vision_dir, demo_ip_adapter
+
+        return demo_ip_adapter(unet, plus=text == "demo-plus"), demo_clip_vision_dir()
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ModelError(f"IP-Adapter file not found: {path}; give a .safetensors file, 'demo' or 'demo-plus'")
+    return path, None
