@@ -49,6 +49,7 @@ from alchemy_engine.models.inventory import (
     find_sdxl_sources,
     resolve_sdxl,
 )
+from alchemy_engine.models.ip_adapter_files import IpAdapterInfo, inspect_ip_adapter
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
@@ -196,7 +197,8 @@ __all__ = [
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
-    "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora", "require_sdxl_checkpoint", "resolve_sdxl",
+    "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora",
+    "IpAdapterInfo", "inspect_ip_adapter", "require_sdxl_checkpoint", "resolve_sdxl",
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",

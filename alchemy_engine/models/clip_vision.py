@@ -156,6 +156,9 @@ def load_encoder(source: EncoderSource, device: Any, dtype: Any) -> Any:
         state = load_file(str(source.weights), device="cpu")
         state.pop("vision_model.embeddings.position_ids", None)
         model.load_state_dict(state, strict=True, assign=True)
+        embeddings = model.vision_model.embeddings  # its position ids are a buffer no file holds
+        embeddings.register_buffer("position_ids", torch.arange(embeddings.num_positions).expand((1, -1)),
+                                   persistent=False)
         model = model.to(dtype=dtype)
     return model.to(device).eval()
 

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models.probe import PICKLE_SUFFIXES, HeaderError, SafetensorsHeader, read_safetensors_header
+from alchemy_engine.models.probe import (
+    PICKLE_SUFFIXES,
+    HeaderError,
+    SafetensorsHeader,
+    read_safetensors_header,
+)
 from alchemy_engine.safe_read import regular_file
 
 MAX_ADAPTER_BYTES = 4 * 1024**3
