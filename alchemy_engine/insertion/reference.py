@@ -18,20 +18,8 @@ from typing import Any
 
 from PIL import Image
 
+from alchemy_engine.insertion.request import parse_range
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
-
-
-def parse_range(text: str) -> tuple[float, float]:
-    """``START:END`` fractions of the steps run, 0 ≤ START < END ≤ 1; ValueError says what is wrong."""
-    start, sep, end = str(text).partition(":")
-    try:
-        values = float(start), float(end)
-    except ValueError:
-        values = (-1.0, -1.0)
-    if not sep or not 0.0 <= values[0] < values[1] <= 1.0:
-        raise ValueError(f"the reference range is START:END with 0 ≤ START < END ≤ 1, such as 0:1 or 0.2:0.8; "
-                         f"got {text!r}")
-    return values
 
 
 @dataclass

@@ -51,6 +51,19 @@ def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: st
     _check(mask_mode in MASK_MODES, f"mask mode must be one of {', '.join(MASK_MODES)}; got {mask_mode!r}")
 
 
+def parse_range(text: str) -> tuple[float, float]:
+    """``START:END`` fractions of the steps run, 0 ≤ START < END ≤ 1; ValueError says what is wrong."""
+    start, sep, end = str(text).partition(":")
+    try:
+        values = float(start), float(end)
+    except ValueError:
+        values = (-1.0, -1.0)
+    if not sep or not 0.0 <= values[0] < values[1] <= 1.0:
+        raise ValueError(f"the reference range is START:END with 0 ≤ START < END ≤ 1, such as 0:1 or 0.2:0.8; "
+                         f"got {text!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class LocateOptions(JobRequest):
     """How to find the subject and shape its mask (shared by insert and segment)."""
@@ -243,8 +256,6 @@ class InsertRequest(JobRequest):
     def _validate_reference(self) -> None:
         _check(0.0 <= self.ip_scale <= 1.5, f"reference strength must be between 0 and 1.5; got {self.ip_scale}")
         _check(self.ip_mode in IP_MODES, f"reference mode must be one of {', '.join(IP_MODES)}; got {self.ip_mode!r}")
-        from alchemy_engine.insertion.reference import parse_range
-
         try:
             parse_range(self.ip_range)
         except ValueError as exc:

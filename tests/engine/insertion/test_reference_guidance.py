@@ -164,3 +164,24 @@ def test_bad_reference_settings_are_refused_before_loading(tmp_path):
                              (dict(ip_adapter=str(tmp_path / "missing.safetensors")), "not found")):
         with pytest.raises(InvalidRequest, match=message):
             _request(tmp_path, **changes).validate()
+
+
+def test_insert_command_with_the_demo_adapter(tmp_path, photos_project, capsys):
+    from alchemy_engine.cli import main
+
+    scene = noisy_scene(tmp_path / "scene.png", (96, 64))
+    mask = write_mask(tmp_path / "m.png", (96, 64), (10, 10, 60, 50))
+    code = main(["insert", "Rex", "--model", "demo", "--ip-adapter", "demo", "--ip-scale", "0.7",
+                 "--ip-range", "0.2:0.8", "--ip-mode", "layout", "--scene", str(scene), "--mask", str(mask),
+                 "--seed", "1", "--steps", "2", "--work-size", "128", "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    result = json.loads([line for line in capsys.readouterr().out.splitlines() if line.strip()][-1])
+    reference = json.loads(read_png_text(result["outputs"][0])[RESULT_KEY])["reference"]
+    assert (reference["scale"], reference["range"], reference["mode"]) == (0.7, [0.2, 0.8], "layout")
+    assert reference["adapter"].startswith("ip-adapter_demo")
+    bin_file = tmp_path / "ip-adapter_sdxl.bin"
+    bin_file.write_bytes(b"\x80\x04not opened")
+    code = main(["insert", "Rex", "--model", "demo", "--ip-adapter", str(bin_file), "--scene", str(scene),
+                 "--mask", str(mask), "--seed", "1", "--steps", "2", "--work-size", "128", "--out", str(tmp_path)])
+    assert code == 2
+    assert "pickle file" in capsys.readouterr().err
