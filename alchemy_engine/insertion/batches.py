@@ -76,7 +76,8 @@ class BatchRunner:
                                  message=batch_message(indices, seeds, variations), per_step=len(indices))
         samplings = [dataclasses.replace(self.sampling, seed=seed) for seed in seeds]
         speed_events(self.progress, self.loaded, self.work.size, images=len(seeds))
-        images = inpaint_batch(self.loaded.inpaint, self.work, self.repaint, samplings, callback, self.guidance)
+        guided = {} if self.guidance is None else {"guidance": self.guidance}
+        images = inpaint_batch(self.loaded.inpaint, self.work, self.repaint, samplings, callback, **guided)
         speed_events(self.progress, self.loaded, self.work.size, images=len(seeds))
         return images
 
