@@ -185,3 +185,8 @@ def test_insert_command_with_the_demo_adapter(tmp_path, photos_project, capsys):
                  "--mask", str(mask), "--seed", "1", "--steps", "2", "--work-size", "128", "--out", str(tmp_path)])
     assert code == 2
     assert "pickle file" in capsys.readouterr().err
+
+
+def test_ranking_works_with_guidance_on(tmp_path, photos_project, session):
+    result = run(_request(tmp_path, ip_adapter="demo", variations=2, rank=True, eval_models="demo"), session=session)
+    assert len(result.scores) == 2 and all("dino_subject" in s for s in result.scores)
