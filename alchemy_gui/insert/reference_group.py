@@ -35,9 +35,14 @@ def _info(name: str) -> api.FieldInfo:
     return api.field_info(api.InsertRequest, name)
 
 
+def project_photos(project: object) -> list:
+    """The open project's stored photos ([] with no project, or a stand-in without photos)."""
+    listing = getattr(project, "reference_photos", None)
+    return list(listing()) if callable(listing) else []
+
+
 def default_photos(project: object) -> list[str]:
-    photos = project.reference_photos() if project is not None else []  # type: ignore[attr-defined]
-    return [p.name for p in photos if p.mask_path is not None][:MAX_DEFAULT_PHOTOS]
+    return [p.name for p in project_photos(project) if p.mask_path is not None][:MAX_DEFAULT_PHOTOS]
 
 
 def _is_photo(box: QCheckBox) -> bool:
@@ -132,8 +137,7 @@ class ReferenceGroup(QGroupBox):
 
     def _show_photos(self) -> None:
         """One box per stored photo of the open project (rebuilt when the project changes)."""
-        project = getattr(self.state, "project", None)
-        names = [p.name for p in project.reference_photos()] if project is not None else []
+        names = [p.name for p in project_photos(getattr(self.state, "project", None))]
         for box in self.photo_checks:
             box.setParent(None)
             box.deleteLater()
