@@ -100,13 +100,14 @@ def embed_references(project: Any, photos: list[Any], encoder_source: Any, plus:
     from safetensors.torch import load_file
 
     folder = Path(project.cache_dir) / CACHE_FOLDER
-    fingerprint = encoder_source.fingerprint()
+    fingerprint = f"{encoder_source.fingerprint()}-{str(dtype).removeprefix('torch.')}"
     files = [folder / f"{_key(p, crop, fingerprint)}.safetensors" for p in photos]
     negative_file = folder / f"negative-{fingerprint}.safetensors"
     missing = [i for i, f in enumerate(files) if not f.is_file()]
     need_encoder = bool(missing) or not negative_file.is_file()
     if need_encoder:
-        _encode(encoder_source, [photos[i] for i in missing], [files[i] for i in missing], negative_file, crop, device)
+        _encode(encoder_source, [photos[i] for i in missing], [files[i] for i in missing], negative_file, crop,
+                device, dtype)
     loaded = [load_file(str(f)) for f in files]
     part = "hidden" if plus else "image_embeds"
     positive = torch.stack([entry[part] for entry in loaded])[None]
@@ -118,7 +119,9 @@ def embed_references(project: Any, photos: list[Any], encoder_source: Any, plus:
                                encoder_loaded=need_encoder)
 
 
-def _encode(source: Any, photos: list[Any], files: list[Path], negative_file: Path, crop: bool, device: Any) -> None:
+def _encode(source: Any, photos: list[Any], files: list[Path], negative_file: Path, crop: bool, device: Any,
+            dtype: Any) -> None:
+    """Encode in the pipeline's precision (fp16/bf16 on a GPU: bigG is 7.4 GB in fp32); stored as fp32."""
     import torch
     from safetensors.torch import save_file
 
@@ -126,19 +129,19 @@ def _encode(source: Any, photos: list[Any], files: list[Path], negative_file: Pa
     from alchemy_engine.models.clip_vision import image_processor, load_encoder
     from alchemy_engine.models.resident import free_device_memory
 
-    encoder = load_encoder(source, device, torch.float32)
+    encoder = load_encoder(source, device, dtype)
     try:
         processor = image_processor(source)
         with torch.no_grad():
             for photo, file in zip(photos, files):
                 pixels = processor(images=[reference_crop(photo, crop)], return_tensors="pt").pixel_values
-                out = encoder(pixels.to(device), output_hidden_states=True)
+                out = encoder(pixels.to(device=device, dtype=dtype), output_hidden_states=True)
                 tensors = {"image_embeds": out.image_embeds[0], "hidden": out.hidden_states[-2][0]}
                 with atomic_path(file, then="free some disk space, or delete the project's cache folder") as tmp:
                     save_file({k: v.float().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
             if not negative_file.is_file():
                 size = int(source.config.get("image_size", 224))
-                zeros = torch.zeros(1, 3, size, size, device=device)  # an all-zero *normalised* image
+                zeros = torch.zeros(1, 3, size, size, device=device, dtype=dtype)  # an all-zero *normalised* image
                 hidden = encoder(zeros, output_hidden_states=True).hidden_states[-2][0]
                 with atomic_path(negative_file) as tmp:
                     save_file({"hidden": hidden.float().cpu().contiguous()}, str(tmp))

@@ -32,11 +32,11 @@ class ReferenceAttnProcessor(torch.nn.Module):
     def __init__(self, previous: Any, hidden: int, cross: int, to_k: torch.Tensor, to_v: torch.Tensor) -> None:
         super().__init__()
         self._previous = (previous,)  # a tuple: not registered as a submodule of the UNet
-        self.to_k_ip = torch.nn.Linear(cross, hidden, bias=False)
-        self.to_v_ip = torch.nn.Linear(cross, hidden, bias=False)
-        with torch.no_grad():
-            self.to_k_ip.weight.copy_(to_k)
-            self.to_v_ip.weight.copy_(to_v)
+        # built on "meta" and given the file's tensors: no random init of 70 layers' weights
+        self.to_k_ip = torch.nn.Linear(cross, hidden, bias=False, device="meta")
+        self.to_v_ip = torch.nn.Linear(cross, hidden, bias=False, device="meta")
+        self.to_k_ip.weight = torch.nn.Parameter(to_k, requires_grad=False)
+        self.to_v_ip.weight = torch.nn.Parameter(to_v, requires_grad=False)
         self.scale = 0.0
         self.block_factor = 1.0
         self.mask: torch.Tensor | None = None  # [1, 1, latent h, latent w], 0..1

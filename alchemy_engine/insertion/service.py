@@ -205,7 +205,6 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     work, repaint = _work_inputs(req, scene, alpha, plan)
     sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength)
     runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
-    choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
 
     def finish(index: int, generated: Image.Image) -> None:
         seed = seeds[index]
@@ -228,6 +227,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     # scene generation ran detached: while attached, a UNet call without reference embeddings fails
     with ctx.guidance.attached(loaded, repaint) if ctx.guidance else contextlib.nullcontext() as hook:
         runner.guidance = hook
+        # measured with the adapter on the device, so auto batches leave room for its weights
+        choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
         batches.run_batches(runner, seeds, choice, finish)
     mask_path = save_mask(alpha, mask_path, exclusive=True)
     if req.out is not None:

@@ -190,3 +190,22 @@ def test_insert_command_with_the_demo_adapter(tmp_path, photos_project, capsys):
 def test_ranking_works_with_guidance_on(tmp_path, photos_project, session):
     result = run(_request(tmp_path, ip_adapter="demo", variations=2, rank=True, eval_models="demo"), session=session)
     assert len(result.scores) == 2 and all("dino_subject" in s for s in result.scores)
+
+
+def test_half_stored_unet_weights_stay_half_and_plain_insertion_is_unchanged_after(tmp_path, photos_project,
+                                                                                   monkeypatch):
+    from alchemy_engine.insertion import InsertionSession
+    from alchemy_engine.models.demo import demo_sdxl_fp16_unet_dir
+
+    model = str(demo_sdxl_fp16_unet_dir("tiny"))
+    monkeypatch.setattr("alchemy_engine.models.device.free_device_bytes", lambda device: 64 * 1024 ** 2)
+    session = InsertionSession()
+    before = read_rgb(run(_request(tmp_path, model=model), session=session).project_outputs[0])
+    unet = session.sdxl(model).base.unet
+    dtypes = {name: p.dtype for name, p in unet.named_parameters()}
+    assert torch.float16 in dtypes.values()  # the UNet's weights are kept in half
+    run(_request(tmp_path, model=model, ip_adapter="demo-plus", ip_scale=1.0), session=session)
+    assert {name: p.dtype for name, p in unet.named_parameters()} == dtypes
+    after = read_rgb(run(_request(tmp_path, model=model), session=session).project_outputs[0])
+    assert np.array_equal(before, after)  # detached: as if never attached
+    session.release()
