@@ -302,6 +302,11 @@ def ip_adapter_file(spec: str, unet: object) -> tuple[Path, Path | None]:
     text = str(spec).strip()
     if text in DEMO_IP_ADAPTERS:
         from alchemy_engine.models.demo.ip_adapter import demo_clip_vision_dir, demo_ip_adapter
+        from alchemy_engine.models.probe import SDXL_CONTEXT_DIM
+
+        if int(unet.config.cross_attention_dim) == SDXL_CONTEXT_DIM:  # type: ignore[attr-defined]
+            raise ModelError(f"'{text}' is a tiny random adapter for the demo model; with a real SDXL model "
+                             "choose an IP-Adapter .safetensors file (h94's ip-adapter_sdxl_vit-h, …)")
 
         return demo_ip_adapter(unet, plus=text == "demo-plus"), demo_clip_vision_dir()
     path = Path(text).expanduser()

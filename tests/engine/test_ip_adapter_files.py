@@ -160,3 +160,13 @@ def test_the_private_diffusers_converter_we_rely_on_still_exists():
 
     convert = UNet2DConditionModel._convert_ip_adapter_image_proj_to_diffusers
     assert list(inspect.signature(convert).parameters)[:3] == ["self", "state_dict", "low_cpu_mem_usage"]
+
+
+def test_demo_adapters_are_refused_on_a_real_sdxl_model():
+    from types import SimpleNamespace
+
+    from alchemy_engine.models.inventory import ip_adapter_file
+
+    real = SimpleNamespace(config=SimpleNamespace(cross_attention_dim=2048))
+    with pytest.raises(ModelError, match="tiny random adapter for the demo model"):
+        ip_adapter_file("demo-plus", real)

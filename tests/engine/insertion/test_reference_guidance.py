@@ -135,6 +135,9 @@ def test_range_and_mode_change_the_result(tmp_path, photos_project, session):
     late = read_rgb(run(_request(tmp_path, ip_range="0.5:1", **base), session=session).project_outputs[0])
     style = read_rgb(run(_request(tmp_path, ip_mode="style", **base), session=session).project_outputs[0])
     assert not np.array_equal(full, late) and not np.array_equal(full, style)
+    plain_no_cfg = read_rgb(run(_request(tmp_path, guidance=1.0), session=session).project_outputs[0])
+    no_cfg = read_rgb(run(_request(tmp_path, guidance=1.0, **base), session=session).project_outputs[0])
+    assert not np.array_equal(plain_no_cfg, no_cfg)  # without CFG the pipeline gets the positive half only
 
 
 def test_block_factors_follow_the_unets_own_layout():
