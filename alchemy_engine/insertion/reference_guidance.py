@@ -99,6 +99,26 @@ class ReferenceAttnProcessor(torch.nn.Module):
         return self._masks[tokens]
 
 
+def _cached_projection(layers: list[Any]) -> Any:
+    """diffusers' ``MultiIPAdapterImageProjection`` that projects the same embeddings once: the
+    pipeline passes the very same tensors at every step, and the Plus resampler (4 attention blocks
+    over 257 tokens per photo) would otherwise run again each step for an unchanged result."""
+    from diffusers.models.embeddings import MultiIPAdapterImageProjection
+
+    class CachedProjection(MultiIPAdapterImageProjection):
+        def forward(self, image_embeds: Any) -> Any:
+            # the same tensor objects, unchanged in place; holding them keeps their memory from reuse
+            key = [(t, t._version) for t in image_embeds] if isinstance(image_embeds, list) else None
+            old = getattr(self, "_key", None)
+            same = (key is not None and old is not None and len(key) == len(old)
+                    and all(a is b and u == v for (a, u), (b, v) in zip(key, old)))
+            if not same:
+                self._key, self._out = key, super().forward(image_embeds)
+            return self._out
+
+    return CachedProjection(layers)
+
+
 def block_factors(unet: Any, mode: str) -> dict[str, float]:
     """Per cross-attention processor, the share of the scale it gets in ``mode``, from the UNet's
     own layout: style = the second attention of the first up block (InvokeAI's "style"), layout =
@@ -129,8 +149,6 @@ def attached(unet: Any, weights: dict[str, dict[str, Any]], dtype: Any, mode: st
              ) -> Iterator[list[ReferenceAttnProcessor]]:
     """Attach an adapter's weights (``ip_adapter_files.read_adapter``) to ``unet`` for the block;
     yields the new processors (scale 0 until set). Everything is restored on leaving, also on error."""
-    from diffusers.models.embeddings import MultiIPAdapterImageProjection
-
     device = next(unet.parameters()).device
     saved = dict(unet.attn_processors)
     saved_proj, saved_type = unet.encoder_hid_proj, unet.config.encoder_hid_dim_type
@@ -151,7 +169,7 @@ def attached(unet: Any, weights: dict[str, dict[str, Any]], dtype: Any, mode: st
     projection = projection.to(device=device, dtype=dtype).eval()
     try:
         unet.set_attn_processor(replaced)
-        unet.encoder_hid_proj = MultiIPAdapterImageProjection([projection])
+        unet.encoder_hid_proj = _cached_projection([projection])
         unet.config.encoder_hid_dim_type = "ip_image_proj"
         yield mine
     finally:

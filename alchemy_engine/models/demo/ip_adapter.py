@@ -49,19 +49,31 @@ def demo_ip_adapter(unet: Any, plus: bool = False) -> Path:
 
 
 def _write(file: Path, cross: int, hidden: list[int], plus: bool) -> None:
-    import torch
     from safetensors.torch import save_file
 
-    generator = torch.Generator().manual_seed(1 if plus else 0)
+    tensors = adapter_tensors(cross, hidden, plus)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file))
+
+
+def adapter_tensors(cross: int, hidden: list[int], plus: bool, embed: int | None = None,
+                    plus_width: int = _PLUS_HIDDEN, seed: int | None = None) -> dict[str, Any]:
+    """Random adapter tensors in h94's flattened names. ``embed``: the encoder output it reads (default:
+    the demo encoder's); ``plus_width``: the resampler's width (h94's: 1280, 20 heads of 64)."""
+    import torch
+
+    generator = torch.Generator().manual_seed((1 if plus else 0) if seed is None else seed)
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator) * 0.05
 
-    tensors = _plus_projection(rand, cross) if plus else _plain_projection(rand, cross)
+    if plus:
+        tensors = _plus_projection(rand, cross, embed or DEMO_ENCODER["hidden_size"], plus_width)
+    else:
+        tensors = _plain_projection(rand, cross, embed or DEMO_ENCODER["projection_dim"])
     for index, rows in enumerate(hidden):
         for part in ("k", "v"):
             tensors[f"ip_adapter.{2 * index + 1}.to_{part}_ip.weight"] = rand(rows, cross)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(file))
+    return tensors
 
 
 def _norm(prefix: str, width: int) -> dict[str, Any]:
@@ -70,15 +82,14 @@ def _norm(prefix: str, width: int) -> dict[str, Any]:
     return {f"{prefix}.weight": torch.ones(width), f"{prefix}.bias": torch.zeros(width)}
 
 
-def _plain_projection(rand: Any, cross: int) -> dict[str, Any]:
-    embed = DEMO_ENCODER["projection_dim"]
+def _plain_projection(rand: Any, cross: int, embed: int) -> dict[str, Any]:
     return {"image_proj.proj.weight": rand(4 * cross, embed), "image_proj.proj.bias": rand(4 * cross),
             **_norm("image_proj.norm", cross)}
 
 
-def _plus_projection(rand: Any, cross: int) -> dict[str, Any]:
+def _plus_projection(rand: Any, cross: int, embed: int, width: int) -> dict[str, Any]:
     """h94's Resampler names (``layers.N.0`` = perceiver attention, ``layers.N.1`` = feed-forward)."""
-    width, inner, embed = _PLUS_HIDDEN, _PLUS_HIDDEN, DEMO_ENCODER["hidden_size"]
+    inner = width  # heads of 64: width // 64 of them
     out = {"image_proj.latents": rand(1, PLUS_TOKENS, width), "image_proj.proj_in.weight": rand(width, embed),
            "image_proj.proj_in.bias": rand(width), "image_proj.proj_out.weight": rand(cross, width),
            "image_proj.proj_out.bias": rand(cross), **_norm("image_proj.norm_out", cross)}

@@ -77,6 +77,14 @@ def test_detach_restores_the_exact_processors_and_weights(session):
             assert len(processors) == 7 and unet.config.encoder_hid_dim_type == "ip_image_proj"
             with pytest.raises(ValueError, match="image_embeds"):  # scenes must run detached
                 unet(sample, 10, text, added_cond_kwargs=added)
+            calls = []
+            unet.encoder_hid_proj.image_projection_layers[0].register_forward_hook(lambda *a: calls.append(1))
+            width = 32 if plus else 24
+            embeds = [torch.zeros((2, 1, 50, width) if plus else (2, 1, width))]
+            with torch.no_grad():
+                for _ in range(3):  # the steps of one pipeline call: projected once
+                    unet(sample, 10, text, added_cond_kwargs={**added, "image_embeds": embeds})
+            assert len(calls) == 1
         after = dict(unet.attn_processors)
         assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
         assert unet.encoder_hid_proj is None and unet.config.encoder_hid_dim_type is None
