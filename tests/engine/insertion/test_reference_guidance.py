@@ -78,7 +78,7 @@ def test_detach_restores_the_exact_processors_and_weights(session):
             with pytest.raises(ValueError, match="image_embeds"):  # scenes must run detached
                 unet(sample, 10, text, added_cond_kwargs=added)
             calls = []
-            unet.encoder_hid_proj.image_projection_layers[0].register_forward_hook(lambda *a: calls.append(1))
+            unet.encoder_hid_proj.image_projection_layers[0].register_forward_hook(lambda *a, calls=calls: calls.append(1))
             width = 32 if plus else 24
             embeds = [torch.zeros((2, 1, 50, width) if plus else (2, 1, width))]
             with torch.no_grad():
