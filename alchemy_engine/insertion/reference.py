@@ -116,7 +116,8 @@ def prepare(req: Any, project: Any, loaded: Any, progress: ProgressCallback, not
     reads = "hidden" if info.plus else "projection"
     encoder = matching_encoder(req.ip_encoder or demo_encoder, path, reads, info.encoder_width)
     photos = choose_photos(project, req.ip_photos, notes)
-    progress(Progress(stage=Stage.LOAD, message=f"reference guidance: {path.name}, {len(photos)} photos"))
+    plural = "s" if len(photos) != 1 else ""
+    progress(Progress(stage=Stage.LOAD, message=f"reference guidance: {path.name}, {len(photos)} photo{plural}"))
     embeddings = embed_references(project, photos, encoder, info.plus, req.ip_crop, loaded.policy.device,
                                   loaded.policy.dtype)
     start, end = parse_range(req.ip_range)
