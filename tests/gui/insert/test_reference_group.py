@@ -62,3 +62,7 @@ def test_reference_group_turns_guidance_on_and_an_insertion_records_it(qtbot, pa
     assert reference["photos"] == [names[0], names[1]]
     group.setChecked(False)
     assert settings.ip_adapter is None and not group.body.isVisible()
+    with qtbot.waitSignal(panel.insert_state.parameters_reused, timeout=30000):
+        panel.insert_state.reuse_parameters(output)  # Reuse parameters turns the group back on
+    assert group.isChecked() and settings.ip_adapter == "demo" and settings.ip_scale == 0.8
+    assert settings.ip_mode == "style" and [b.text() for b in group.photo_checks if b.isChecked()] == names[:2]
