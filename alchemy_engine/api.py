@@ -50,13 +50,6 @@ from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallb
 from alchemy_engine.models.catalogue import CatalogueModel, catalogue_status, load_catalogue
 from alchemy_engine.models.download import DownloadRequest, DownloadResult, download_models
 from alchemy_engine.models.eval import eval_inventory
-from alchemy_engine.models.inventory import (
-    default_detector,
-    default_sam,
-    find_models,
-    find_sdxl_sources,
-    resolve_sdxl,
-)
 from alchemy_engine.models.folders import (
     DetectedFolder,
     add_model_folder,
@@ -64,9 +57,17 @@ from alchemy_engine.models.folders import (
     list_model_folders,
     remove_model_folder,
 )
+from alchemy_engine.models.inventory import (
+    default_detector,
+    default_sam,
+    find_models,
+    find_sdxl_sources,
+    resolve_sdxl,
+)
+from alchemy_engine.models.ip_adapter_files import IpAdapterInfo, inspect_ip_adapter
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
-from alchemy_engine.models.scanner import ScanRequest, ScanResult, ScannedModel, scan_models
+from alchemy_engine.models.scanner import ScannedModel, ScanRequest, ScanResult, scan_models
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
     CACHE_ENV,
@@ -216,7 +217,8 @@ __all__ = [
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
-    "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora", "require_sdxl_checkpoint", "resolve_sdxl",
+    "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora",
+    "IpAdapterInfo", "inspect_ip_adapter", "require_sdxl_checkpoint", "resolve_sdxl",
     # model folders of other apps, scanned in place
     "DetectedFolder", "add_model_folder", "detect_installs", "list_model_folders", "remove_model_folder",
     "ScanRequest", "ScanResult", "ScannedModel", "scan_models",

@@ -34,6 +34,9 @@ want compile && timeout 200 python3 bench/compile_bench.py --device cuda --size 
 want infer && timeout 120 python3 bench/inference_bench.py --device cuda --size full --resolution 1024 \
   2>&1 | tee "$out/inference_gpu.txt"
 want insert && timeout 200 python3 bench/insert_bench.py --device cuda --gpu 2>&1 | tee "$out/insert_gpu.txt"
+# 3a. reference guidance (IP-Adapter) on vs off: step time and peak VRAM, full-size UNet and adapter, 1024²
+want reference_guidance && timeout 150 python3 bench/reference_bench.py --model full --size 1024 --device cuda \
+  --repeats 5 2>&1 | tee "$out/reference_guidance_gpu.txt"
 # 3b. 4 insertion variations one call each vs one batched call (demo:mid at 1024²: call overhead and
 #     batching, not full-size SDXL compute); also prints the largest pixel difference per seed
 want batch && timeout 150 python3 bench/insert_bench.py --device cuda --skip-crop --variations 4 --work-size 1024 \

@@ -53,6 +53,7 @@ def list_models(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | No
 def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     """Describe a file (or folder); a file that cannot be the SDXL model ends in a ModelError."""
     from alchemy_engine.api import (
+        inspect_ip_adapter,
         inspect_lora,
         probe_checkpoint,
         require_sdxl_checkpoint,
@@ -65,8 +66,16 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
         source = resolve_sdxl(path)  # raises a ModelError that says what is wrong with the folder
         return {"path": str(path), "family": "sdxl_base", "usable": True, "kind": source.kind,
                 "description": "an SDXL diffusers folder", "fingerprint": source.fingerprint()}
+    if path.name.lower().startswith(("ip-adapter", "ip_adapter")):
+        adapter = inspect_ip_adapter(path)  # refuses a pickle by name, FaceID/Full/SD 1.5 with what it is
+        out.info(f"{path.name}: {adapter.description()}")
+        return {**adapter.to_dict(), "family": "ip_adapter", "usable": True, "kind": "ip_adapter"}
     info = probe_checkpoint(path)
     out.event({"event": "probe", **info.to_dict()})
+    if info.family == "ip_adapter":
+        adapter = inspect_ip_adapter(path)
+        out.info(f"{path.name}: {adapter.description()}")
+        return {**info.to_dict(), **adapter.to_dict(), "usable": True, "kind": "ip_adapter"}
     if info.family == "lora":  # a LoRA is no base model, but say whether insertion can use it
         lora = inspect_lora(path)
         out.info(f"{path.name}: {lora.description()}")

@@ -72,6 +72,16 @@ class EvaluateRequest(JobRequest):
     clip_model: str = setting(CLIP_L, choices=CLIP_CHOICES, label="CLIP model",
                               help="the CLIP model of CLIP-I and CLIP-T")
     dinov2: bool = setting(False, label="DINOv2", help="also score with DINOv2 (facebook/dinov2-base)")
+    # Reference guidance in --insert-into (studies/reference_ab.py)
+    ip_adapter: str | None = setting(None, metavar="FILE|demo|demo-plus", label="Reference adapter",
+                                     help="insert with reference guidance from this IP-Adapter (with --insert-into)")
+    ip_scale: float = setting(0.5, minimum=0.0, maximum=1.5, label="Reference strength",
+                              help="reference guidance strength")
+    ip_ab: bool = setting(False, label="Reference A/B",
+                          help="insert every scene twice with the same seeds, guidance off and on, and report "
+                               "the paired differences with 95 % intervals")
+    ip_holdout: float = setting(0.5, minimum=0.1, maximum=0.9, label="Held-out photos",
+                                help="share of the photos guidance never sees; the A/B scores against them only")
 
     def validate(self) -> None:
         _check(bool(self.project and str(self.project).strip()), "name the project to evaluate")
@@ -94,6 +104,12 @@ class EvaluateRequest(JobRequest):
                                                     f"{self.insert_into} is not a folder")
         out = Path(self.out)
         _check(not out.exists() or out.is_dir(), f"--out must be a folder; {out} is a file")
+        _check(self.ip_adapter is None or self.insert_into is not None,
+               "--ip-adapter guides insertions: use it with --insert-into SCENES_DIR")
+        _check(not self.ip_ab or self.ip_adapter is not None, "--ip-ab compares guidance off and on: name the "
+                                                               "adapter with --ip-adapter FILE|demo")
+        _check(0.0 <= self.ip_scale <= 1.5, "reference strength must be between 0 and 1.5")
+        _check(0.1 <= self.ip_holdout <= 0.9, "--ip-holdout is the share of photos held out, 0.1 to 0.9")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -125,7 +125,7 @@ def inpaint(pipe: Any, image: Image.Image, mask: Image.Image, sampling: Sampling
 
 
 def inpaint_batch(pipe: Any, image: Image.Image, mask: Image.Image, samplings: list[Sampling],
-                  callback) -> list[Image.Image]:
+                  callback, guidance: Any = None) -> list[Image.Image]:
     """One repaint of ``image`` per sampling (same prompt and settings, one seed each) in one call.
 
     Each image is the one its seed gives alone: one generator per image, and the scene passed once
@@ -141,6 +141,10 @@ def inpaint_batch(pipe: Any, image: Image.Image, mask: Image.Image, samplings: l
     vae_tiling(pipe, width, height)
     count = len(samplings)
     generators = [_generator(s.seed) for s in samplings]
+    extra: dict[str, Any] = {}
+    if guidance is not None:  # reference guidance (reference.GuidanceHook): embeddings, per-step scale
+        extra = guidance.pipeline_kwargs(first.guidance)
+        callback = guidance.wrap(callback, steps_run(first.steps, first.strength))
     if count > 1:
         pipe.vae.enable_slicing()
     try:
@@ -150,7 +154,7 @@ def inpaint_batch(pipe: Any, image: Image.Image, mask: Image.Image, samplings: l
             width=width, height=height, num_images_per_prompt=count,
             strength=first.strength, num_inference_steps=first.steps, guidance_scale=first.guidance,
             generator=generators if count > 1 else generators[0],
-            callback_on_step_end=callback, output_type="pil",
+            callback_on_step_end=callback, output_type="pil", **extra,
         ))
     finally:
         if count > 1:

@@ -23,6 +23,7 @@ from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.inference_memory import MAX_BATCH
 
 MASK_MODES = ("replace", "union", "intersect")
+IP_MODES = ("full", "style", "layout")
 BATCH_SIZES = ("auto", *(str(n) for n in range(1, MAX_BATCH + 1)))
 DEFAULT_NEGATIVE = "blurry, lowres, deformed, disfigured, watermark, text"
 SDXL_RESOLUTIONS = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216),
@@ -48,6 +49,19 @@ def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: st
     _check(instance in ("best", "all") or instance.isdigit(),
            f"instance must be 'best', 'all' or an index (0 = highest score); got {instance!r}")
     _check(mask_mode in MASK_MODES, f"mask mode must be one of {', '.join(MASK_MODES)}; got {mask_mode!r}")
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``START:END`` fractions of the steps run, 0 ≤ START < END ≤ 1; ValueError says what is wrong."""
+    start, sep, end = str(text).partition(":")
+    try:
+        values = float(start), float(end)
+    except ValueError:
+        values = (-1.0, -1.0)
+    if not sep or not 0.0 <= values[0] < values[1] <= 1.0:
+        raise ValueError(f"the reference range is START:END with 0 ≤ START < END ≤ 1, such as 0:1 or 0.2:0.8; "
+                         f"got {text!r}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,27 @@ class InsertRequest(JobRequest):
     eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
                                       help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
                                            "<data folder>/models/eval and the Hugging Face cache")
+    # Reference guidance: an IP-Adapter steers the repaint with the subject's own photos (reference.py).
+    ip_adapter: str | None = setting(None, metavar="FILE|demo|demo-plus", label="Reference adapter",
+                                     help="an SDXL IP-Adapter .safetensors file: the subject's photos steer the "
+                                          "repaint beside its LoRA (default: off)")
+    ip_scale: float = setting(0.5, minimum=0.0, maximum=1.5, label="Reference strength",
+                              help="how strongly the reference photos steer (0: off)")
+    ip_range: str = setting("0:1", metavar="START:END", label="Reference range",
+                            help="the part of the steps run that the references steer, as fractions")
+    ip_mode: str = setting("full", choices=IP_MODES, label="Reference mode",
+                           help="full: every cross-attention layer; style: only the style block; layout: only "
+                                "the composition block (both found in the model's own layout)")
+    ip_photos: str | None = setting(None, metavar="NAME,NAME", label="Reference photos",
+                                    help="stored photo names, comma-separated (default: the photos with subject "
+                                         "masks, at most 4)")
+    ip_encoder: str | None = setting(None, metavar="FOLDER|FILE", label="CLIP vision encoder",
+                                     help="the adapter's image encoder (default: found beside the adapter or in "
+                                          "<data folder>/models/clip_vision)")
+    ip_crop: bool = setting(True, label="Crop references to the subject",
+                            help="show the adapter each photo cropped to its subject mask, background grey")
+    ip_inside_mask: bool = setting(True, label="Reference inside the mask only",
+                                   help="limit the references' attention to the repainted region")
 
     def validate(self) -> None:
         _check(bool(self.project and self.project.strip()), "name the project to insert from")
@@ -216,6 +251,17 @@ class InsertRequest(JobRequest):
                    "the style LoRA is the subject LoRA itself; choose another file or leave it out")
         self.locate.validate()
         self._validate_sampling()
+        self._validate_reference()
+
+    def _validate_reference(self) -> None:
+        _check(0.0 <= self.ip_scale <= 1.5, f"reference strength must be between 0 and 1.5; got {self.ip_scale}")
+        _check(self.ip_mode in IP_MODES, f"reference mode must be one of {', '.join(IP_MODES)}; got {self.ip_mode!r}")
+        try:
+            parse_range(self.ip_range)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        if self.ip_adapter is not None and self.ip_adapter not in ("demo", "demo-plus"):
+            _check(Path(self.ip_adapter).expanduser().exists(), f"IP-Adapter file not found: {self.ip_adapter}")
 
     def _validate_sampling(self) -> None:
         _check(0.0 < self.strength <= 1.0, f"strength must be in (0, 1]; got {self.strength}")

@@ -9,6 +9,7 @@ and in ``request.out``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import random
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from alchemy_engine.errors import ModelError
-from alchemy_engine.insertion import batches, composite, masks, metadata
+from alchemy_engine.insertion import batches, composite, masks, metadata, reference
 from alchemy_engine.insertion.inpaint import (
     Sampling,
     blur_inside,
@@ -66,6 +67,7 @@ class _Context:
     token: str = ""
     class_noun: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    guidance: Any = None  # reference.Guidance when an IP-Adapter steers the repaint
 
 
 def _lora_subject(ctx: _Context, lora: Path, loaded: Any) -> None:
@@ -173,6 +175,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
         ctx.notes.extend([loaded.memory_note] if loaded.memory_note else [])
+        ctx.guidance = reference.prepare(request, project, loaded, progress, ctx.notes)
         return _run_loaded(ctx, loaded, lora)
 
 
@@ -190,7 +193,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     mask_path = metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask")
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
              "work_size": plan.work_size, "detections": outcome.detections,
-             "style_lora": str(req.style_lora) if req.style_lora is not None else None}
+             "style_lora": str(req.style_lora) if req.style_lora is not None else None,
+             "reference": ctx.guidance.metadata() if ctx.guidance is not None else None}
     lora_hash = _short_hash(lora)
     style = (() if req.style_lora is None else
              ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
@@ -201,7 +205,6 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     work, repaint = _work_inputs(req, scene, alpha, plan)
     sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength)
     runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
-    choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
 
     def finish(index: int, generated: Image.Image) -> None:
         seed = seeds[index]
@@ -221,7 +224,12 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         ctx.progress(Progress(stage=Stage.OUTPUT, step=index + 1, total=req.variations,
                               message=f"saved {target.name}", preview=image, preview_path=target))
 
-    batches.run_batches(runner, seeds, choice, finish)
+    # scene generation ran detached: while attached, a UNet call without reference embeddings fails
+    with ctx.guidance.attached(loaded, repaint) if ctx.guidance else contextlib.nullcontext() as hook:
+        runner.guidance = hook
+        # measured with the adapter on the device, so auto batches leave room for its weights
+        choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
+        batches.run_batches(runner, seeds, choice, finish)
     mask_path = save_mask(alpha, mask_path, exclusive=True)
     if req.out is not None:
         metadata.copy_new(mask_path, Path(req.out).resolve(), mask_path.stem)

@@ -319,3 +319,25 @@ def _location(path: Path) -> str:
         if path.is_relative_to(folder):
             return str(folder)
     return str(path.parent)
+# --- IP-Adapters (reference guidance) ------------------------------------------------------------
+
+DEMO_IP_ADAPTERS = ("demo", "demo-plus")
+
+
+def ip_adapter_file(spec: str, unet: object) -> tuple[Path, Path | None]:
+    """The adapter file behind ``spec`` (a path, ``demo`` or ``demo-plus``: tiny random adapters
+    fitting ``unet``) and, for the demo ones, their encoder folder (else None: found beside it)."""
+    text = str(spec).strip()
+    if text in DEMO_IP_ADAPTERS:
+        from alchemy_engine.models.demo.ip_adapter import demo_clip_vision_dir, demo_ip_adapter
+        from alchemy_engine.models.probe import SDXL_CONTEXT_DIM
+
+        if int(unet.config.cross_attention_dim) == SDXL_CONTEXT_DIM:  # type: ignore[attr-defined]
+            raise ModelError(f"'{text}' is a tiny random adapter for the demo model; with a real SDXL model "
+                             "choose an IP-Adapter .safetensors file (h94's ip-adapter_sdxl_vit-h, …)")
+
+        return demo_ip_adapter(unet, plus=text == "demo-plus"), demo_clip_vision_dir()
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ModelError(f"IP-Adapter file not found: {path}; give a .safetensors file, 'demo' or 'demo-plus'")
+    return path, None

@@ -39,7 +39,7 @@ class CheckpointInfo:
 
     path: Path
     family: str  # sdxl_base, sdxl_refiner, sdxl_inpaint, sdxl_unet_only, playground, sd1, sd2, sd3,
-    # flux, lora, vae, diffusers_unet, text_encoder, sam, pickle, damaged, unknown
+    # flux, lora, ip_adapter, vae, diffusers_unet, text_encoder, sam, pickle, damaged, unknown
     description: str
     size_bytes: int = 0
     tensor_count: int = 0
@@ -161,6 +161,9 @@ def classify(header: SafetensorsHeader) -> tuple[str, str]:
     keys = list(header.tensors)
     if not keys:
         return "unknown", "an empty safetensors file (no tensors)"
+    if any(k.startswith(("image_proj.", "ip_adapter.")) for k in keys):  # before LoRA: FaceID has *_lora* keys
+        return "ip_adapter", ("an IP-Adapter (reference guidance for insertion, not a base model); use it "
+                              "with insert --ip-adapter FILE")
     if any(marker in k for k in keys for marker in _LORA_MARKERS):
         return "lora", _describe_lora(keys, header.metadata)
     if any(".double_blocks." in f".{k}" for k in keys):

@@ -199,19 +199,28 @@ def _insertion_mode(job: _Job, session: Any) -> tuple[dict[str, Any], list[dict]
         from alchemy_engine.errors import InvalidRequest
 
         raise InvalidRequest(f"{req.insert_into} holds no scene images ({', '.join(SCENE_SUFFIXES)})")
-    ranker = InsertionRanker(job.scorer, job.project, job.token)
-    job.notes.extend(ranker.notes)
-    rows, groups = [], []
-    for i, scene in enumerate(scenes):
+    def insert_request(scene: Path, **changes: Any) -> Any:
         mask = scene.with_name(scene.stem + ".mask.png")
         locate = insertion.LocateOptions(mask=mask if mask.is_file() else None, sam=req.sam, detector=req.detector,
                                          grow=8, feather=8.0)
-        insert_request = insertion.InsertRequest(
+        return insertion.InsertRequest(
             project=str(job.project.root), scene=scene, out=job.out / "images", lora=job.lora, model=req.model,
             device=req.device, locate=locate, negative_prompt=req.negative_prompt, steps=req.steps,
-            guidance=req.guidance, lora_scale=req.lora_scale, seed=req.seed, variations=req.per_prompt)
+            guidance=req.guidance, lora_scale=req.lora_scale, seed=req.seed, variations=req.per_prompt, **changes)
+
+    if req.ip_ab:  # reference guidance off and on, same seeds (studies/reference_ab.py)
+        from alchemy_engine.studies.reference_ab import run_ab
+
+        summary, rows, groups = run_ab(job, session, scenes, insert_request)
+        return {"scenes": [s.name for s in scenes], **summary}, rows, groups
+    ranker = InsertionRanker(job.scorer, job.project, job.token)
+    job.notes.extend(ranker.notes)
+    rows, groups = [], []
+    guided = {} if req.ip_adapter is None else dict(ip_adapter=req.ip_adapter, ip_scale=req.ip_scale)
+    for i, scene in enumerate(scenes):
+        one = insert_request(scene, **guided)
         job.progress(Progress(Stage.EVALUATE, step=i, total=len(scenes), message=f"inserting into {scene.name}"))
-        result = insertion.run(insert_request, job.progress, job.cancel, session)
+        result = insertion.run(one, job.progress, job.cancel, session)
         with Image.open(result.mask) as mask_file:
             alpha = np.asarray(mask_file.convert("L")) > 0
         for file, seed in zip(result.outputs, result.seeds):

@@ -27,6 +27,7 @@ from alchemy_gui.common import field_widgets as fw
 from alchemy_gui.common.binding import Binding, bind
 from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.insert.jobs import Choice, Choices
+from alchemy_gui.insert.reference_group import ReferenceGroup
 from alchemy_gui.insert.state import InsertState
 
 SCENE_SIZES = api.SDXL_RESOLUTIONS + ((768, 768), (512, 512))
@@ -77,6 +78,8 @@ class InsertForm(QWidget):
         layout.addWidget(self._scene_group())
         layout.addWidget(self._model_group())
         layout.addWidget(self._sampling_group())
+        self.reference = ReferenceGroup(state)
+        layout.addWidget(self.reference)
         layout.addStretch(1)
         self._bind()
 

@@ -49,7 +49,7 @@ from alchemy_gui.insert.state_history import HistoryActions
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
                  "style_lora", "style_lora_scale", "seed", "variations", "batch_size", "work_pixels",
-                 "rank")
+                 "rank", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos", "ip_crop", "ip_inside_mask")
 AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)

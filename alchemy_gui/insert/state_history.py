@@ -24,7 +24,8 @@ from alchemy_gui.insert.jobs import Choice
 
 log = logging.getLogger(__name__)
 REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
-          "variations", "work_pixels")  # what "Reuse parameters" takes from an output
+          "variations", "work_pixels", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos", "ip_crop",
+          "ip_inside_mask")  # what "Reuse parameters" takes from an output
 
 
 class HistoryActions:
@@ -85,8 +86,8 @@ class HistoryActions:
         self._submit(parameters_job, Path(path), "read parameters", self._on_parameters)
 
     def _on_parameters(self, params: dict) -> None:
-        for name in REUSED:
-            if name in params and params[name] is not None:
+        for name in REUSED:  # an output made without reference guidance turns it off
+            if name in params and (params[name] is not None or name in ("ip_adapter", "ip_photos")):
                 self.settings.set(name, params[name])
         locate = params.get("locate") or {}
         for name in ("grow", "feather"):

@@ -112,7 +112,7 @@ def test_untouched_insert_settings_build_the_default_request(qtbot, tmp_path):
     request = state.insert_request()
     defaults = api.defaults(InsertRequest)
     for name in ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "seed",
-                 "variations", "work_pixels", "locate"):
+                 "variations", "work_pixels", "locate", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos"):
         assert getattr(request, name) == defaults[name], name
     assert request.scene == Path(tmp_path / "scene.png")
 

@@ -126,3 +126,34 @@ def test_evaluate_request_is_checked_before_any_model_loads(tmp_path, bad, messa
 
     with pytest.raises(InvalidRequest, match=message):
         EvaluateRequest(project="Rex", out=tmp_path, **bad).validate()
+
+
+def test_reference_ab_writes_both_arms_with_paired_deltas(trained_home, tmp_path, capsys):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_png(scenes / "a.png", np.asarray(structured_image((96, 64), seed=13)))
+    write_png(scenes / "a.mask.png", box_mask((96, 64), (30, 10, 70, 50)))
+    code = main(["evaluate", "Rex", "--out", str(tmp_path / "ab"), "--model", "demo", "--eval-models", "demo",
+                 "--insert-into", str(scenes), "--ip-adapter", "demo", "--ip-ab", "--ip-scale", "1.0",
+                 "--per-prompt", "2", "--steps", "2", "--json"])
+    assert code == 0
+    summary = json.loads((tmp_path / "ab" / "summary.json").read_text())
+    ab = summary["ip_ab"]
+    assert ab["pairs"] == 2 and len(ab["guidance_photos"]) == 1 and len(ab["scored_against"]) == 2  # half of 3
+    assert not set(ab["guidance_photos"]) & set(ab["scored_against"])  # never scored against what guided
+    for metric in ("dino_subject", "clip_i", "clip_t", "copy"):
+        delta = ab["deltas"][metric]
+        assert delta["pairs"] == 2 and delta["ci95"][0] <= delta["mean"] <= delta["ci95"][1]
+    with open(tmp_path / "ab" / "scores.csv") as handle:
+        arms = [row["set"] for row in csv.DictReader(handle)]
+    assert arms == ["ip_off", "ip_off", "ip_on", "ip_on"]
+    assert Image.open(tmp_path / "ab" / "contact_sheet.png").width >= 4 * 64  # both arms side by side
+    assert main(["evaluate", "Rex", "--out", str(tmp_path / "x"), "--model", "demo", "--ip-ab"]) == 2
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    from alchemy_engine.studies.reference_ab import bootstrap_interval
+
+    result = bootstrap_interval([0.1, 0.2, 0.3, 0.4, -0.1])
+    assert result["mean"] == 0.18 and result["ci95"][0] < 0.18 < result["ci95"][1]
+    assert bootstrap_interval([0.5, 0.5])["ci95"] == [0.5, 0.5]
