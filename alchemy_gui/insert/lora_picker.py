@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.insert.form import LORA_FILTER
+
 FITS = ("sdxl",)  # lora_base values insertion can use
 
 

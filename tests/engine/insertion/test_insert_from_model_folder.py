@@ -26,10 +26,10 @@ def comfy_checkpoint(shared_cache, tmp_path, monkeypatch) -> Path:
 
     built = shared_cache / "single_file_stream" / "tiny_fp32.safetensors"  # shared with the loader tests
     if not built.exists():
+        import torch
+
         from alchemy_engine.models.device import DevicePolicy
         from alchemy_engine.models.sdxl import load_sdxl_pipeline
-
-        import torch
 
         pipe = load_sdxl_pipeline("demo", DevicePolicy("cpu", torch.float32, torch.float32))
         built.parent.mkdir(exist_ok=True)
