@@ -49,7 +49,7 @@ def build_request(args: argparse.Namespace):
 
 
 def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.api import estimate_memory
+    from alchemy_engine.api import estimate_memory, launch_gpus, launch_training, training_world
     from alchemy_engine.api import train as run
 
     request = build_request(args)
@@ -57,9 +57,14 @@ def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
         estimate = estimate_memory(request)
         out.info(f"{estimate.summary()}; {estimate.phase_summary()}")
         return estimate.to_dict()
-    if args.resume and _overrides(args):
+    world = training_world()  # set when torchrun started this process (by --gpus, or by hand)
+    if not world.distributed and (gpus := launch_gpus(request)) > 1:
+        raise SystemExit(launch_training(gpus, args.argv))
+    if args.resume and _overrides(args) and world.is_main:
         out.info("note: --resume continues with the run's own settings; other training options are ignored")
     result = run_job(out, run, request)
+    if not world.is_main:  # only rank 0 speaks
+        return None
     for warning in result.warnings:
         out.info(f"warning: {warning}")
     return result.to_dict()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
-__all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory"]
+__all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory", "launch_gpus"]
 
 
 def run(request, progress=None, cancel=None):
@@ -33,3 +33,19 @@ def estimate_memory(request: TrainRequest):
     if run_setup.request.fit_memory and not run_setup.request.resume_run:
         return memory.fit(run_setup.request, run_setup.source, run_setup.policy)
     return memory.estimate(run_setup.request, run_setup.source, run_setup.policy)
+
+
+def launch_gpus(request: TrainRequest) -> int:
+    """How many processes ``request`` trains with: its ``gpus``, or the resumed run's own.
+
+    Raises ``InvalidRequest`` when this computer cannot run that many (see ``world.check_gpus``)."""
+    from alchemy_engine.training import setup, world
+
+    gpus, device = request.gpus, request.device
+    if request.resume_run:
+        from alchemy_engine.project import open_project
+
+        saved = setup.saved_request(setup.find_run(open_project(request.project), request.resume_run))
+        gpus, device = saved.gpus, saved.device
+    world.check_gpus(gpus, device)
+    return gpus
