@@ -27,7 +27,7 @@ from alchemy_engine.errors import AlchemyError, InvalidRequest
 from alchemy_engine.training import checkpoints
 from alchemy_engine.training.loop import LoopState
 from alchemy_engine.training.metrics import LossLog
-from alchemy_engine.training.world import World
+from alchemy_engine.training.world import World, check_gpus
 
 _ROW_KEYS = ("latents", "embeds", "pooled", "rows", "time_ids", "scale", "weights")
 
@@ -120,6 +120,7 @@ def match_world(run_setup, world: World) -> None:
     the process count it was trained with, since the data order and the random states depend on it.
     """
     request = run_setup.request
+    check_gpus(world.size, request.device)
     if request.gpus == world.size:
         return
     if request.resume_run:

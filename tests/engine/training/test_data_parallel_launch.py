@@ -1,0 +1,112 @@
+"""``train --gpus 2 --device cpu``: torchrun's 2 processes (gloo) against one process with batch 2,
+and a stop or a kill followed by an exact resume. Slow (each run starts 4 Python processes):
+``pytest -m multiprocess``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from data_parallel_helpers import (
+    MAIN,
+    QUICK,
+    assert_same_lora,
+    env_for,
+    max_difference,
+    options,
+    result_of,
+    run_cli,
+    run_workers,
+    worker_pids,
+)
+from train_helpers import quick_request, subject_mask
+
+from alchemy_engine.training import checkpoints, run
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
+
+
+@pytest.mark.parametrize("settings", [
+    dict(),
+    dict(flip=True, noise_offset=0.05),
+    dict(prior_preservation=True, class_images=3, prior_weight=0.5),  # odd class count: a rank's share runs empty
+    dict(masked_loss=True, background_weight=0.2),
+    dict(grad_accum=2, lr_scheduler="linear", lr_warmup_steps=2),
+], ids=["plain", "flip", "prior", "masked", "accum"])
+def test_gpus_2_with_batch_1_trains_the_lora_of_batch_2(project, shared_cache, settings):
+    if settings.get("masked_loss"):
+        for photo in project.reference_photos():
+            project.set_mask(photo.name, subject_mask(photo))
+    common = dict(steps=6, seed=3, save_every=0, sample_steps=2, **settings)
+    done = run_cli(project, shared_cache, "--gpus", "2", *options(batch_size=1, **common))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = result_of(done.stdout)
+    assert result["world_size"] == 2 and result["steps"] == 6
+    reference = run(quick_request(project, device="cpu", batch_size=2, **common))
+    assert max_difference(reference.lora, result["lora"]) < 1e-5
+
+
+def _launch(project, cache, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(MAIN), "train", str(project.root), *QUICK, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(project, cache))
+
+
+def _newest_run(project, but):
+    return max((p for p in project.runs_dir.iterdir() if p.name != but), key=lambda p: p.name)
+
+
+SETTINGS = dict(steps=8, batch_size=1, seed=5, save_every=2, keep_last=5, flip=True)
+
+
+def test_ctrl_c_stops_every_rank_at_one_step_and_resume_is_bit_identical(project, shared_cache):
+    ranks = run_workers(project, shared_cache, *options(**SETTINGS))
+    assert all(r.returncode == 0 for r in ranks), ranks[0].stderr[-3000:]
+    reference = result_of(ranks[0].stdout)
+    child = _launch(project, shared_cache, "--gpus", "2", *options(**SETTINGS))
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            event = json.loads(line)
+            if event.get("stage") == "training" and event["step"] >= 3:
+                child.send_signal(signal.SIGINT)  # what a Ctrl+C at the terminal does
+                break
+        child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    stopped = _newest_run(project, but=reference["run_dir"].rsplit("/", 1)[-1])
+    assert not (stopped / "lora.safetensors").exists()
+    newest = checkpoints.latest_checkpoint(stopped)
+    assert newest is not None and int(newest.name.rsplit("-", 1)[-1]) >= 3
+    resumed = run_cli(project, shared_cache, "--resume", stopped.name)  # 2 processes again: the run's own gpus
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = result_of(resumed.stdout)
+    assert result["world_size"] == 2 and result["resumed_from"] >= 3
+    assert_same_lora(reference["lora"], result["lora"])
+
+
+def test_kill_9_of_rank_1_fails_the_run_and_resume_is_exact(project, shared_cache):
+    ranks = run_workers(project, shared_cache, *options(**SETTINGS))
+    assert all(r.returncode == 0 for r in ranks), ranks[0].stderr[-3000:]
+    reference = result_of(ranks[0].stdout)
+    child = _launch(project, shared_cache, "--gpus", "2", *options(**SETTINGS))
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            event = json.loads(line)
+            if event.get("stage") == "checkpoint" and event["step"] >= 4:
+                os.kill(worker_pids(child.pid)[1], signal.SIGKILL)
+                break
+        child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode not in (0, None)
+    killed = _newest_run(project, but=reference["run_dir"].rsplit("/", 1)[-1])
+    assert not (killed / "lora.safetensors").exists()
+    resumed = run_cli(project, shared_cache, "--resume", killed.name)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_lora(reference["lora"], result_of(resumed.stdout)["lora"])
