@@ -103,10 +103,10 @@ from alchemy_engine.project.run_history import (
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.studies.evaluate import run as evaluate
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory, launch_gpus
-from alchemy_engine.training.launch import relaunch as launch_training
-from alchemy_engine.training.world import from_environment as training_world
 from alchemy_engine.training import run as train
+from alchemy_engine.training.launch import relaunch as launch_training
 from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
+from alchemy_engine.training.world import from_environment as training_world
 
 
 def warm_up() -> None:

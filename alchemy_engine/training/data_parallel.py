@@ -29,25 +29,6 @@ from alchemy_engine.training.loop import LoopState
 from alchemy_engine.training.metrics import LossLog
 from alchemy_engine.training.world import World, check_gpus
 
-_ROW_KEYS = ("latents", "embeds", "pooled", "rows", "time_ids", "scale", "weights")
-
-
-def rank_share(batch: dict, rank: int, size: int) -> dict:
-    """This rank's contiguous rows of a global pass, with ``share = (global count, rows)``.
-
-    Rows are split in chunks of ``ceil(count / size)``; an empty share is row 0 with weight 0."""
-    count = batch["latents"].shape[0]
-    chunk = -(-count // size)
-    start, stop = min(rank * chunk, count), min((rank + 1) * chunk, count)
-    empty = start == stop
-    rows = slice(0, 1) if empty else slice(start, stop)
-    out = {key: None if batch.get(key) is None else batch[key][rows] for key in _ROW_KEYS}
-    kept = stop - start
-    # the rank's mean × kept × size / count = size × Σ(its samples) / count; DDP divides by size
-    out["scale"] = out["scale"] * (0.0 if empty else kept * size / count)
-    out["share"] = (count, rows)
-    return out
-
 
 def wrap(state: LoopState, world: World) -> None:
     """Put the modules that carry LoRA under DDP; the raw ones stay in ``state.models`` (saving,

@@ -150,7 +150,7 @@ def _epoch_plan(state: LoopState, epoch: int) -> list[list[dict]]:
         same = prior["latents"].shape == batch["latents"].shape
         plan.append([_merge(batch, prior)] if same else [batch, prior])
     if state.ranks[1] > 1:
-        from alchemy_engine.training.data_parallel import rank_share
+        from alchemy_engine.training.batch_shares import rank_share
 
         plan = [[rank_share(batch, *state.ranks) for batch in passes] for passes in plan]
     return plan

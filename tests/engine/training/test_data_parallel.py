@@ -16,7 +16,7 @@ from train_helpers import quick_request
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.training import TrainRequest, checkpoints, run
-from alchemy_engine.training.data_parallel import rank_share
+from alchemy_engine.training.batch_shares import rank_share
 from alchemy_engine.training.world import check_gpus
 
 TOLERANCE = 1e-5
