@@ -43,7 +43,8 @@ def wrap(state: LoopState, world: World) -> None:
         frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
         frozen += [n for n, _ in module.named_buffers()]
         DDP._set_params_and_buffers_to_ignore_for_model(module, frozen)
-        wrapped[name] = DDP(module, device_ids=device_ids, find_unused_parameters=text_lora)
+        # SDXL conditions on TE1's penultimate layer: its last layer's LoRA gets no gradient
+        wrapped[name] = DDP(module, device_ids=device_ids, find_unused_parameters=name == "text_encoder")
     state.unet = wrapped["unet"]
     if text_lora:
         state.text_encoders = (wrapped["text_encoder"], wrapped["text_encoder_2"])
@@ -111,3 +112,15 @@ def match_world(run_setup, world: World) -> None:
         raise InvalidRequest(f"gpus {request.gpus} needs {request.gpus} processes: start it with "
                              f"`train PROJECT --gpus {request.gpus}` (which starts them) or under torchrun")
     run_setup.change("gpus", world.size, f"started by torchrun with {world.size} processes")
+
+
+def smallest_free_bytes(run_setup) -> int | None:
+    """The free memory every rank's decisions use: the smallest of all ranks' (None if one cannot
+    tell), so rank 0's choices (``--fit``, ``auto``) fit every GPU; -1 (ask) for one process."""
+    world = run_setup.world
+    if not world.distributed:
+        return -1
+    from alchemy_engine.models.device import free_device_bytes
+
+    seen = world.gather(free_device_bytes(run_setup.device))
+    return None if any(free is None for free in seen) else min(seen)

@@ -152,12 +152,13 @@ def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.Load
 
 def _fit_memory(run_setup: setup.RunSetup,
                 progress: ProgressCallback) -> tuple[memory.MemoryEstimate, staged_models.LoadPlan]:
-    _speed_choices(run_setup)
+    free = data_parallel.smallest_free_bytes(run_setup)  # -1: this device's, asked when needed
+    _speed_choices(run_setup, free)
     _require_sdxl_unet(run_setup)
     request = run_setup.request
     changes = {}
     if request.fit_memory and not request.resume_run:  # as if nothing were cached: the worst case
-        fitted = memory.fit(request, run_setup.source, run_setup.policy)
+        fitted = memory.fit(request, run_setup.source, run_setup.policy, free)
         run_setup.request, changes = fitted.request, fitted.changes
         run_setup.changes += [setup.SettingChange(name, before, after, "--fit: lowered until the memory "
                                                   "estimate fits") for name, (before, after) in changes.items()]
@@ -165,22 +166,22 @@ def _fit_memory(run_setup: setup.RunSetup,
     run_setup.request, run_setup.changes = run_setup.world.broadcast((run_setup.request, run_setup.changes))
     load_plan = _plan_loading(run_setup)
     estimate = dataclasses.replace(memory.estimate(run_setup.request, run_setup.source, run_setup.policy,
-                                                   plan=load_plan), changes=changes)
+                                                   free, plan=load_plan), changes=changes)
     progress(Progress(Stage.MEMORY, message=f"{estimate.summary()}; {estimate.phase_summary()}"))
     if estimate.free_bytes is not None and not estimate.fits:
         run_setup.warnings.append(estimate.summary() + " — training may run out of memory; " + memory.LOWER_HINT)
     return estimate, load_plan
 
 
-def _speed_choices(run_setup: setup.RunSetup) -> None:
+def _speed_choices(run_setup: setup.RunSetup, free: int | None = -1) -> None:
     """``auto`` weight storage and gradient checkpointing (by the memory estimate; half weights first,
     they cost less speed) and compile (by device), never silent."""
     if run_setup.request.weight_dtype == "auto" and run_setup.policy.dtype == torch.float32:
         run_setup.change("weight_dtype", *memory.choose_weight_dtype(run_setup.request, run_setup.source,
-                                                                     run_setup.policy))
+                                                                     run_setup.policy, free))
     request = run_setup.request
     if request.gradient_checkpointing == "auto":
-        choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy)
+        choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy, free)
         run_setup.change("gradient_checkpointing", choice, why)
     if request.compile == "auto" or (run_setup.world.distributed and request.compile == "on"):
         on, why = (False, "off with several processes (not measured to pay under DDP)") \

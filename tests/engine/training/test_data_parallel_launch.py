@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.multiprocess, pytest.mark.skipif(sys.platform != "linu
     dict(prior_preservation=True, class_images=3, prior_weight=0.5),  # odd class count: a rank's share runs empty
     dict(masked_loss=True, background_weight=0.2),
     dict(grad_accum=2, lr_scheduler="linear", lr_warmup_steps=2),
-], ids=["plain", "flip", "prior", "masked", "accum"])
+    dict(text_encoder_lora=True, gradient_checkpointing="on"),  # unused TE1 layer; non-reentrant checkpointing
+], ids=["plain", "flip", "prior", "masked", "accum", "text-encoders"])
 def test_gpus_2_with_batch_1_trains_the_lora_of_batch_2(project, shared_cache, settings):
     if settings.get("masked_loss"):
         for photo in project.reference_photos():
