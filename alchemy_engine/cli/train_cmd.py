@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the peak-memory estimate for these settings and exit")
     add_request_options(parser, TrainRequest, skip=_SKIP)
+    # the app's several-process training (training/processes.py) passes its whole request as a file
+    parser.add_argument("--request", metavar="FILE", default=None, help=argparse.SUPPRESS)
     # before "auto" existed gradient checkpointing was an on/off flag; keep the old spelling working
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_const",
                         const="off", help=argparse.SUPPRESS)
@@ -43,6 +45,10 @@ def register(subparsers: Any) -> None:
 
 def build_request(args: argparse.Namespace):
     from alchemy_engine.api import TrainRequest
+
+    if getattr(args, "request", None):
+        with open(args.request, encoding="utf-8") as file:
+            return TrainRequest.from_json(file.read())
 
     return TrainRequest(project=args.project, model=args.model, resume_run=args.resume,
                         fit_memory=args.fit, **given(args, _option_names()))

@@ -13,8 +13,14 @@ __all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory", "launch_gpus
 
 def run(request, progress=None, cancel=None):
     """See :func:`alchemy_engine.training.trainer.run`."""
-    from alchemy_engine.jobs import no_progress
+    from alchemy_engine.jobs import CancelToken, no_progress
     from alchemy_engine.models.resident import SDXL_LIBRARIES, import_long_lived
+    from alchemy_engine.training.world import is_worker
+
+    if not is_worker() and (gpus := launch_gpus(request)) > 1:  # the app asks for several GPUs
+        from alchemy_engine.training import processes
+
+        return processes.run(request, gpus, progress or no_progress, cancel or CancelToken())
 
     import_long_lived("alchemy_engine.training.trainer", *SDXL_LIBRARIES)
     from alchemy_engine.training.trainer import run as _run
@@ -41,6 +47,7 @@ def launch_gpus(request: TrainRequest) -> int:
     Raises ``InvalidRequest`` when this computer cannot run that many (see ``world.check_gpus``)."""
     from alchemy_engine.training import setup, world
 
+    request.validate()
     gpus, device = request.gpus, request.device
     if request.resume_run:
         from alchemy_engine.project import open_project

@@ -22,13 +22,14 @@ TORCHRUN_FLAG = "--torchrun"
 STOPPED = 130
 
 
-def command(gpus: int, argv: list[str]) -> list[str]:
-    """The torchrun command line that runs ``argv`` (this program's arguments) as ``gpus`` processes."""
+def command(gpus: int, argv: list[str], module: str | None = None) -> list[str]:
+    """The torchrun command line that runs ``argv`` as ``gpus`` processes: this program's arguments,
+    or (``module``) a Python module's, e.g. the CLI's from inside the app."""
     launcher = ["--standalone", f"--nproc-per-node={gpus}"]
     if getattr(sys, "frozen", False):
         return [sys.executable, TORCHRUN_FLAG, *launcher, "--no-python", sys.executable, *argv]
-    script = str(Path(sys.argv[0]).resolve())
-    return [sys.executable, "-m", "torch.distributed.run", *launcher, script, *argv]
+    target = ["-m", module] if module else [str(Path(sys.argv[0]).resolve())]
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, *target, *argv]
 
 
 def environment() -> dict[str, str]:

@@ -51,6 +51,19 @@ def test_gpus_2_with_batch_1_trains_the_lora_of_batch_2(project, shared_cache, s
     assert max_difference(reference.lora, result["lora"]) < 1e-5
 
 
+def test_the_app_runs_gpus_2_as_two_processes_with_the_same_events_and_result(project, shared_cache, monkeypatch):
+    """What the GUI does: ``api.train`` with gpus 2 starts torchrun and reads rank 0's events."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    settings = dict(steps=4, seed=3, sample_every=2, save_every=2, device="cpu")
+    events = []
+    result = run(quick_request(project, gpus=2, batch_size=1, **settings), events.append)
+    assert result.world_size == 2 and result.steps == 4 and len(result.samples) == 2
+    assert [e.step for e in events if e.stage == "training"] == [1, 2, 3, 4]
+    assert [e.preview.size for e in events if e.stage == "sample"] == [(64, 64), (64, 64)]
+    reference = run(quick_request(project, batch_size=2, **settings))
+    assert max_difference(reference.lora, result.lora) < 1e-5
+
+
 def _launch(project, cache, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(MAIN), "train", str(project.root), *QUICK, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(project, cache))
