@@ -42,6 +42,7 @@ from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.eval import eval_inventory
+from alchemy_engine.models.gpu_count import nvidia_gpu_count
 from alchemy_engine.models.inventory import (
     default_detector,
     default_sam,
@@ -185,7 +186,7 @@ __all__ = [
     # jobs and their requests
     "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
-    "launch_gpus", "launch_training", "training_world",
+    "launch_gpus", "launch_training", "training_world", "nvidia_gpu_count",
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",
