@@ -58,9 +58,16 @@ def relaunch(gpus: int, argv: list[str]) -> int:
         else:
             child.terminate()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_terminate(signum, frame):  # the launcher's own end (a closed terminal, kill): end theirs too
+        child.terminate()
+
+    handlers = {signal.SIGINT: on_interrupt, signal.SIGTERM: on_terminate}
+    if hasattr(signal, "SIGHUP"):
+        handlers[signal.SIGHUP] = on_terminate
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         status = child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return STOPPED if stops and status != 0 else status

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import queue
 import signal
 import subprocess
@@ -26,6 +27,8 @@ from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
 from alchemy_engine.training import launch
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
+log = logging.getLogger(__name__)
+
 _PATHS = ("preview_path", "path")
 
 
@@ -34,19 +37,19 @@ def run(request: TrainRequest, gpus: int, progress: ProgressCallback, cancel: Ca
         file = Path(folder) / "request.json"
         file.write_text(request.to_json(), encoding="utf-8")
         argv = ["train", str(request.project), "--json", "--request", str(file)]
-        child = subprocess.Popen(launch.command(gpus, argv, module="alchemy_engine.cli"), env=launch.environment(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                                 start_new_session=sys.platform != "win32")
         lines: queue.Queue[str | None] = queue.Queue()
         errors: list[str] = []
-        readers = [threading.Thread(target=_read, args=(child.stdout, lines.put, True), daemon=True),
-                   threading.Thread(target=_read, args=(child.stderr, errors.append, False), daemon=True)]
-        for reader in readers:
-            reader.start()
-        result, stopped = _follow(child, lines, progress, cancel)
-        status = child.wait()
-        for reader in readers:
-            reader.join()
+        with subprocess.Popen(launch.command(gpus, argv, module="alchemy_engine.cli"), env=launch.environment(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                              start_new_session=sys.platform != "win32") as child:
+            readers = [threading.Thread(target=_read, args=(child.stdout, lines.put, True), daemon=True),
+                       threading.Thread(target=_read, args=(child.stderr, errors.append, False), daemon=True)]
+            for reader in readers:
+                reader.start()
+            result, stopped = _follow(child, lines, progress, cancel)
+            for reader in readers:
+                reader.join()
+            status = child.wait()
     if status == 0 and result is not None:
         return _result(result)
     said = [line for line in errors if line.startswith(("error: ", "cancelled: "))]
@@ -82,7 +85,13 @@ def _follow(child: subprocess.Popen, lines: queue.Queue, progress: ProgressCallb
             return result, stopped
         if not line.strip():
             continue
-        data = json.loads(line)
+        try:
+            data = json.loads(line)
+        except ValueError:  # a library's own print on rank 0's stdout
+            log.info("training process: %s", line.rstrip())
+            continue
+        if not isinstance(data, dict):
+            continue
         if data.get("event") == "progress":
             progress(_event(data))
         else:
