@@ -46,7 +46,11 @@ def run(request: TrainRequest, gpus: int, progress: ProgressCallback, cancel: Ca
                        threading.Thread(target=_read, args=(child.stderr, errors.append, False), daemon=True)]
             for reader in readers:
                 reader.start()
-            result, stopped = _follow(child, lines, progress, cancel)
+            try:
+                result, stopped = _follow(child, lines, progress, cancel)
+            except BaseException:  # e.g. the progress callback failed: the processes must not run on
+                child.terminate()
+                raise
             for reader in readers:
                 reader.join()
             status = child.wait()

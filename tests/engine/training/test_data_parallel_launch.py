@@ -25,6 +25,8 @@ from data_parallel_helpers import (
 )
 from train_helpers import quick_request, subject_mask
 
+from alchemy_engine.errors import JobCancelled
+from alchemy_engine.jobs import CancelToken
 from alchemy_engine.training import checkpoints, run
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
@@ -51,15 +53,26 @@ def test_gpus_2_with_batch_1_trains_the_lora_of_batch_2(project, shared_cache, s
     assert max_difference(reference.lora, result["lora"]) < 1e-5
 
 
-def test_the_app_runs_gpus_2_as_two_processes_with_the_same_events_and_result(project, shared_cache, monkeypatch):
-    """What the GUI does: ``api.train`` with gpus 2 starts torchrun and reads rank 0's events."""
+def test_the_app_runs_gpus_2_as_two_processes_stops_and_resumes_them(project, shared_cache, monkeypatch):
+    """What the GUI does: ``api.train`` with gpus 2 starts torchrun, reads rank 0's events, stops
+    every rank on cancel, and resumes with the run's own 2 processes."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    settings = dict(steps=4, seed=3, sample_every=2, save_every=2, device="cpu")
-    events = []
-    result = run(quick_request(project, gpus=2, batch_size=1, **settings), events.append)
-    assert result.world_size == 2 and result.steps == 4 and len(result.samples) == 2
-    assert [e.step for e in events if e.stage == "training"] == [1, 2, 3, 4]
-    assert [e.preview.size for e in events if e.stage == "sample"] == [(64, 64), (64, 64)]
+    settings = dict(steps=6, seed=3, sample_every=3, save_every=2, device="cpu")
+    cancel, events = CancelToken(), []
+
+    def stop_at_2(event):
+        events.append(event)
+        if event.stage == "training" and event.step == 2:
+            cancel.cancel()
+
+    with pytest.raises(JobCancelled, match="--resume"):
+        run(quick_request(project, gpus=2, batch_size=1, **settings), stop_at_2, cancel)
+    stopped = next(e.run_id for e in events if e.run_id)
+    assert [e.step for e in events if e.stage == "training"][:2] == [1, 2]
+    events.clear()
+    result = run(quick_request(project, resume_run=stopped), events.append)
+    assert result.world_size == 2 and result.steps == 6 and result.resumed_from >= 2
+    assert [e.preview.size for e in events if e.stage == "sample"][-1] == (64, 64)
     reference = run(quick_request(project, batch_size=2, **settings))
     assert max_difference(reference.lora, result.lora) < 1e-5
 
