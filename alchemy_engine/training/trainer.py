@@ -72,11 +72,13 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     """
     cancel = cancel or CancelToken()
     started = time.monotonic()
-    ranks = world.join(request.device)  # under torchrun: this process's rank; else one process
+    ranks = world.from_environment()  # under torchrun: this process's rank; else one process
     progress = progress if ranks.is_main else no_progress
     progress(Progress(Stage.PREPARING, message="checking photos and model"))
     run_setup = setup.prepare(request, ranks)
     data_parallel.match_world(run_setup, ranks)
+    # only now: transformers saves on rank 0 alone once a group exists (the demo model is built whole)
+    world.join(run_setup.request.device)
     resident.release_all()  # inference models kept loaded for the next click must make room
     estimate, load_plan = _fit_memory(run_setup, progress)
     resuming = run_setup.run_dir is not None
