@@ -1,21 +1,22 @@
 """Training on several processes (torch.distributed, gloo on this CPU): the same LoRA as one process
 with the global batch, rank 0 alone speaks and writes, and the refusals.
 
-One 2-process run is in the default suite; the others start torchrun through ``--gpus`` and are
-marked ``multiprocess`` (``pytest -m multiprocess``).
+The default suite checks the seam in one process (2 ranks' shares give the global batch's gradient);
+runs with 2 real processes (gloo) are marked ``multiprocess`` (``pytest -m multiprocess``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 from data_parallel_helpers import max_difference, options, result_of, run_workers
-from train_helpers import quick_request
+from train_helpers import make_project, quick_request
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.training import TrainRequest, checkpoints, run
+from alchemy_engine.training import TrainRequest, checkpoints, loop, run
 from alchemy_engine.training.batch_shares import rank_share
 from alchemy_engine.training.world import check_gpus
 
@@ -42,6 +43,59 @@ def test_rank_shares_cover_the_pass_once_and_weigh_like_one_mean(count, size):
         assert share["share"][0] == count
 
 
+class _Captured(Exception):
+    pass
+
+
+def _loop_state(project, monkeypatch, **settings):
+    """The LoopState the trainer builds for these settings (one process), before its first step."""
+    from alchemy_engine.training import trainer
+
+    seen = {}
+
+    def capture(run_setup, state, *args):
+        seen["state"] = state
+        raise _Captured
+
+    monkeypatch.setattr(trainer, "_train", capture)
+    with pytest.raises(_Captured):
+        run(quick_request(project, **settings))
+    return seen["state"]
+
+
+def _gradients(state, passes, start: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+    """Every rank's pass from the generator state ``start``; gradients and losses averaged as DDP does."""
+    grads, loss = [torch.zeros_like(p) for p in state.params], 0.0
+    for batch in passes:
+        state.generator.set_state(start)
+        value = loop.forward_loss(state, batch)
+        value.backward()
+        loss += float(value.detach()) / len(passes)
+        for total, p in zip(grads, state.params):
+            total += p.grad / len(passes)
+            p.grad = None
+    return grads, loss
+
+
+def test_rank_shares_give_the_gradient_of_the_global_batch(tmp_path, monkeypatch):
+    """The seam in loop.py without processes: 2 ranks' shares, averaged as DDP averages, give the
+    one-process gradient of the same global batch; a bucket's last batch of one image leaves rank 1
+    a zero-weight copy."""
+    project = make_project(tmp_path / "three", count=3)
+    state = _loop_state(project, monkeypatch, batch_size=2, seed=3, noise_offset=0.05)
+    whole = loop._epoch_plan(state, 0)
+    state.request = dataclasses.replace(state.request, batch_size=1)
+    shares = [loop._epoch_plan(dataclasses.replace(state, ranks=(rank, 2)), 0) for rank in range(2)]
+    assert sorted(len(p[0]["latents"]) for p in whole) == [1, 2]
+    for n, passes in enumerate(whole):
+        start = state.generator.get_state()
+        expected, loss = _gradients(state, passes, start)
+        got, shared_loss = _gradients(state, [shares[0][n][0], shares[1][n][0]], start)
+        assert shared_loss == pytest.approx(loss, rel=1e-5)
+        for a, b in zip(expected, got):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
 def test_more_processes_than_gpus_is_refused_with_what_to_do():
     if torch.cuda.is_available():
         pytest.skip("needs a computer without CUDA")
@@ -63,6 +117,7 @@ def test_two_gpus_on_a_computer_without_them_is_refused_before_anything_starts(p
     assert not list(project.runs_dir.glob("*"))
 
 
+@pytest.mark.multiprocess  # ~15 s on an idle 2-core CPU, a minute under load: not in the default suite
 def test_two_processes_train_the_lora_of_one_process_with_the_global_batch(project, shared_cache):
     """The invariant, rank 0 alone speaking, each latent encoded once, and the refusal to resume
     a 2-process run in one process."""
@@ -83,5 +138,8 @@ def test_two_processes_train_the_lora_of_one_process_with_the_global_batch(proje
     assert json.loads((run_dir / "train_request.json").read_text())["gpus"] == 2
     rng = torch.load(checkpoints.latest_checkpoint(run_dir) / "rng.pt", weights_only=True)
     assert rng["world_size"] == 2 and len(rng["ranks"]) == 2
+    # `run` resumes it with 2 processes again; one process (a torchrun by hand with another count) is refused
+    from alchemy_engine.training.trainer import run as run_in_this_process
+
     with pytest.raises(InvalidRequest, match="trained by 2 process"):
-        run(quick_request(project, resume_run=run_dir.name))
+        run_in_this_process(quick_request(project, resume_run=run_dir.name))
