@@ -43,6 +43,15 @@ def environment() -> dict[str, str]:
     return env
 
 
+def interrupt(child: subprocess.Popen) -> None:
+    """Ask torchrun to stop its workers at the next step (SIGINT, passed on to each); Windows has no
+    SIGINT for another process group, so there the workers end without a checkpoint."""
+    if sys.platform == "win32":
+        child.terminate()
+    else:
+        child.send_signal(signal.SIGINT)
+
+
 def relaunch(gpus: int, argv: list[str]) -> int:
     """Run ``argv`` as ``gpus`` processes and wait; returns the exit status (130 when stopped)."""
     posix = sys.platform != "win32"
@@ -54,7 +63,7 @@ def relaunch(gpus: int, argv: list[str]) -> int:
         stops += 1
         if stops == 1:
             print("\nstopping every process after this step (Ctrl+C again to abort)", file=sys.stderr, flush=True)
-            child.send_signal(signal.SIGINT)
+            interrupt(child)
         else:
             child.terminate()
 

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -84,7 +83,7 @@ def _follow(child: subprocess.Popen, lines: queue.Queue, progress: ProgressCallb
             line = ""
         if cancel.cancelled and not stopped:
             stopped = True
-            child.send_signal(signal.SIGINT)
+            launch.interrupt(child)
         if line is None:
             return result, stopped
         if not line.strip():
