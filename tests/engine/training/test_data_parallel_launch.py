@@ -16,6 +16,7 @@ from data_parallel_helpers import (
     QUICK,
     assert_same_lora,
     env_for,
+    free_port,
     max_difference,
     options,
     result_of,
@@ -137,3 +138,25 @@ def test_kill_9_of_rank_1_fails_the_run_and_resume_is_exact(project, shared_cach
     resumed = run_cli(project, shared_cache, "--resume", killed.name)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_lora(reference["lora"], result_of(resumed.stdout)["lora"])
+
+
+def test_two_machines_by_rendezvous_train_the_lora_of_batch_2(project, shared_cache):
+    """packaging/launchers/train_nodes.sh as on 2 machines (here both on 127.0.0.1, 1 process each)."""
+    script = MAIN.parent / "packaging" / "launchers" / "train_nodes.sh"
+    env = dict(env_for(project, shared_cache), NODES="2", GPUS="1", HOST="127.0.0.1", PORT=str(free_port()),
+               RUN_ID=f"test-{os.getpid()}", PYTHON=sys.executable)
+    args = [str(script), str(project.root), *QUICK, *options(steps=4, seed=3, batch_size=1, save_every=0)]
+    nodes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    try:
+        outputs = [node.communicate(timeout=300) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    spoken = [out for out, _ in outputs if out.strip()]
+    assert len(spoken) == 1  # rank 0's machine alone prints
+    result = result_of(spoken[0])
+    assert result["world_size"] == 2
+    reference = run(quick_request(project, device="cpu", batch_size=2, steps=4, seed=3))
+    assert max_difference(reference.lora, result["lora"]) < 1e-5
