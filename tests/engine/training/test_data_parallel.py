@@ -1,8 +1,9 @@
 """Training on several processes (torch.distributed, gloo on this CPU): the same LoRA as one process
 with the global batch, rank 0 alone speaks and writes, and the refusals.
 
-The default suite checks the seam in one process (2 ranks' shares give the global batch's gradient);
-runs with 2 real processes (gloo) are marked ``multiprocess`` (``pytest -m multiprocess``).
+The default suite checks the seam in one process (2 ranks' shares give the global batch's gradient)
+and runs one small 2-process training (18 s on 2 cores); the runs through torchrun (``--gpus``, stop,
+kill, several machines) are in test_data_parallel_launch.py, marked ``multiprocess``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,6 @@ def test_two_gpus_on_a_computer_without_them_is_refused_before_anything_starts(p
     assert not list(project.runs_dir.glob("*"))
 
 
-@pytest.mark.multiprocess  # ~15 s on an idle 2-core CPU, a minute under load: not in the default suite
 def test_two_processes_train_the_lora_of_one_process_with_the_global_batch(project, shared_cache):
     """The invariant, rank 0 alone speaking, each latent encoded once, and the refusal to resume
     a 2-process run in one process."""
