@@ -2,7 +2,7 @@
 with the global batch, rank 0 alone speaks and writes, and the refusals.
 
 The default suite checks the seam in one process (2 ranks' shares give the global batch's gradient)
-and runs one small 2-process training (18 s on 2 cores); the runs through torchrun (``--gpus``, stop,
+and runs one small 2-process training (11 s on 2 idle cores, a minute under load); the runs through torchrun (``--gpus``, stop,
 kill, several machines) are in test_data_parallel_launch.py, marked ``multiprocess``.
 """
 
