@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
         from alchemy_gui.self_test import main as self_test
 
         return self_test(args[1:])
+    if args[:1] == ["--torchrun"]:  # `train --gpus N` in the frozen app: its `python -m torch.distributed.run`
+        from torch.distributed.run import main as torchrun
+
+        torchrun(args[1:])
+        return 0
     if args[:1] == ["--demo"]:
         if len(args) > 1:
             print(f"error: --demo takes no other arguments\n{USAGE}", file=sys.stderr)

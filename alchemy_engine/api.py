@@ -57,6 +57,7 @@ from alchemy_engine.models.folders import (
     list_model_folders,
     remove_model_folder,
 )
+from alchemy_engine.models.gpu_count import nvidia_gpu_count
 from alchemy_engine.models.inventory import (
     default_detector,
     default_sam,
@@ -119,9 +120,11 @@ from alchemy_engine.project.run_history import (
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.studies.evaluate import run as evaluate
-from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
+from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory, launch_gpus
 from alchemy_engine.training import run as train
+from alchemy_engine.training.launch import relaunch as launch_training
 from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
+from alchemy_engine.training.world import from_environment as training_world
 
 
 def warm_up() -> None:
@@ -202,6 +205,7 @@ __all__ = [
     # jobs and their requests
     "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
+    "launch_gpus", "launch_training", "training_world", "nvidia_gpu_count",
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",

@@ -50,3 +50,9 @@ if want reference && [ -f .ref/train_dreambooth_lora_sdxl.py ]; then
     --repeats 1 --ref-precision no --vs-reference .ref/train_dreambooth_lora_sdxl.py \
     2>&1 | tee "$out/vs_reference_gpu_defaults.txt"
 fi
+# 5. data-parallel scaling (bench/scaling_bench.py): step time and samples/s at 1 and 2 GPUs, full size,
+#    1024², batch 1 per GPU; only on a machine with 2 GPUs or more
+if want scaling && [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+  timeout 400 python3 bench/scaling_bench.py --device cuda --gpus 1,2 --size full --resolution 1024 --steps 30 \
+    2>&1 | tee "$out/scaling_gpu.txt"
+fi

@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the peak-memory estimate for these settings and exit")
     add_request_options(parser, TrainRequest, skip=_SKIP)
+    # the app's several-process training (training/processes.py) passes its whole request as a file
+    parser.add_argument("--request", metavar="FILE", default=None, help=argparse.SUPPRESS)
     # before "auto" existed gradient checkpointing was an on/off flag; keep the old spelling working
     parser.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_const",
                         const="off", help=argparse.SUPPRESS)
@@ -44,12 +46,16 @@ def register(subparsers: Any) -> None:
 def build_request(args: argparse.Namespace):
     from alchemy_engine.api import TrainRequest
 
+    if getattr(args, "request", None):
+        with open(args.request, encoding="utf-8") as file:
+            return TrainRequest.from_json(file.read())
+
     return TrainRequest(project=args.project, model=args.model, resume_run=args.resume,
                         fit_memory=args.fit, **given(args, _option_names()))
 
 
 def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
-    from alchemy_engine.api import estimate_memory
+    from alchemy_engine.api import estimate_memory, launch_gpus, launch_training, training_world
     from alchemy_engine.api import train as run
 
     request = build_request(args)
@@ -57,9 +63,14 @@ def train(args: argparse.Namespace, out: CliOutput) -> dict[str, Any] | None:
         estimate = estimate_memory(request)
         out.info(f"{estimate.summary()}; {estimate.phase_summary()}")
         return estimate.to_dict()
-    if args.resume and _overrides(args):
+    world = training_world()  # set when torchrun started this process (by --gpus, or by hand)
+    if not world.distributed and (gpus := launch_gpus(request)) > 1:
+        raise SystemExit(launch_training(gpus, args.argv))
+    if args.resume and _overrides(args) and world.is_main:
         out.info("note: --resume continues with the run's own settings; other training options are ignored")
     result = run_job(out, run, request)
+    if not world.is_main:  # only rank 0 speaks
+        return None
     for warning in result.warnings:
         out.info(f"warning: {warning}")
     return result.to_dict()

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
-__all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory"]
+__all__ = ["TrainRequest", "TrainResult", "run", "estimate_memory", "launch_gpus"]
 
 
 def run(request, progress=None, cancel=None):
     """See :func:`alchemy_engine.training.trainer.run`."""
-    from alchemy_engine.jobs import no_progress
+    from alchemy_engine.jobs import CancelToken, no_progress
     from alchemy_engine.models.resident import SDXL_LIBRARIES, import_long_lived
+    from alchemy_engine.training.world import is_worker
+
+    if not is_worker() and (gpus := launch_gpus(request)) > 1:  # the app asks for several GPUs
+        from alchemy_engine.training import processes
+
+        return processes.run(request, gpus, progress or no_progress, cancel or CancelToken())
 
     import_long_lived("alchemy_engine.training.trainer", *SDXL_LIBRARIES)
     from alchemy_engine.training.trainer import run as _run
@@ -33,3 +39,20 @@ def estimate_memory(request: TrainRequest):
     if run_setup.request.fit_memory and not run_setup.request.resume_run:
         return memory.fit(run_setup.request, run_setup.source, run_setup.policy)
     return memory.estimate(run_setup.request, run_setup.source, run_setup.policy)
+
+
+def launch_gpus(request: TrainRequest) -> int:
+    """How many processes ``request`` trains with: its ``gpus``, or the resumed run's own.
+
+    Raises ``InvalidRequest`` when this computer cannot run that many (see ``world.check_gpus``)."""
+    from alchemy_engine.training import setup, world
+
+    request.validate()
+    gpus, device = request.gpus, request.device
+    if request.resume_run:
+        from alchemy_engine.project import open_project
+
+        saved = setup.saved_request(setup.find_run(open_project(request.project), request.resume_run))
+        gpus, device = saved.gpus, saved.device
+    world.check_gpus(gpus, device)
+    return gpus

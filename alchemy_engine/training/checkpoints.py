@@ -98,8 +98,11 @@ def resume_hint(run_dir: Path) -> str:
 
 
 def save(run_dir: Path, step: int, *, models: dict[str, torch.nn.Module], optimizer, scheduler, scaler,
-         noise_generator: torch.Generator, state: dict[str, Any], keep_last: int) -> Path:
-    """Write checkpoint ``step`` atomically, then drop all but the newest ``keep_last``."""
+         noise_generator: torch.Generator, state: dict[str, Any], keep_last: int, rng: Any = None) -> Path:
+    """Write checkpoint ``step`` atomically, then drop all but the newest ``keep_last``.
+
+    ``rng`` is what ``rng.pt`` holds when several processes train (every rank's states, see
+    ``data_parallel.rng_to_save``); by default this process's own states."""
     folder = checkpoints_dir(run_dir)
     final = folder / f"{PREFIX}{step:06d}"
     if (final / STATE_FILE).is_file():
@@ -115,7 +118,7 @@ def save(run_dir: Path, step: int, *, models: dict[str, torch.nn.Module], optimi
         "optimizer.pt": lambda p: torch.save(optimizer.state_dict(), p),
         "scheduler.pt": lambda p: torch.save(scheduler.state_dict(), p),
         "scaler.pt": lambda p: torch.save(scaler.state_dict() if scaler is not None else {}, p),
-        "rng.pt": lambda p: torch.save(rng_states(noise_generator), p),
+        "rng.pt": lambda p: torch.save(rng_states(noise_generator) if rng is None else rng, p),
         STATE_FILE: lambda p: p.write_text(json.dumps({"step": step, **state}, indent=2)),
     }
     with atomic_dir(final, then) as staging:
@@ -169,7 +172,7 @@ def load_newest(run_dir: Path, **parts) -> tuple[dict[str, Any], Path, list[str]
 
 
 def load(checkpoint: Path, *, models: dict[str, torch.nn.Module], optimizer, scheduler, scaler,
-         noise_generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+         noise_generator: torch.Generator, device: torch.device, rank: int = 0) -> dict[str, Any]:
     """Restore everything :func:`save` wrote; returns ``state.json``'s content. Every file is read
     and checked before anything is restored; a problem raises :class:`DamagedCheckpoint`."""
     checkpoint = Path(checkpoint)
@@ -183,7 +186,8 @@ def load(checkpoint: Path, *, models: dict[str, torch.nn.Module], optimizer, sch
         scheduler.load_state_dict(loaded["scheduler.pt"])
         if scaler is not None and loaded["scaler.pt"]:
             scaler.load_state_dict(loaded["scaler.pt"])
-        restore_rng_states(loaded["rng.pt"], noise_generator)
+        rng = loaded["rng.pt"]
+        restore_rng_states(rng["ranks"][rank] if "ranks" in rng else rng, noise_generator)
     except (ModelError, ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError) as exc:
         log.debug("checkpoint %s does not fit this run: %r", checkpoint, exc)
         raise DamagedCheckpoint("its contents do not fit this run") from exc

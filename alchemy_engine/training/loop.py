@@ -7,7 +7,9 @@ weights are lookup tables on the device, and nothing here reads a value back to 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -38,6 +40,11 @@ class LoopState:
     classes: list[int]
     batches_per_epoch: int
     request: TrainRequest
+    # Several processes (data_parallel.py): the plan is the global batch of batch_size × ranks; each
+    # pass is cut to this rank's share; gradients are synchronised on a step's last backward only.
+    ranks: tuple[int, int] = (0, 1)  # (rank, world size)
+    grad_sync: Callable[[bool], Any] | None = None
+    text_encoders: tuple[torch.nn.Module, torch.nn.Module] | None = None  # what forward_loss calls
     step: int = 0
     micro_step: int = 0
     resumed_from: int | None = None
@@ -77,8 +84,10 @@ def build_loop(run_setup, parts: dict, data: PreparedData) -> LoopState:
         data=data.to(device, torch.float32), device=device, weight_dtype=weight_dtype,
         autocast_dtype=run_setup.autocast_dtype, tables=_noise_tables(parts["scheduler"], request, device),
         instance=instance, classes=[i for i, c in enumerate(data.is_class) if c],
-        batches_per_epoch=dataset.batches_per_epoch([data.examples[i] for i in instance], request.batch_size),
-        request=request)
+        batches_per_epoch=dataset.batches_per_epoch([data.examples[i] for i in instance],
+                                                    request.batch_size * run_setup.world.size),
+        request=request, ranks=(run_setup.world.rank, run_setup.world.size),
+        text_encoders=(parts["text_encoder"], parts["text_encoder_2"]) if request.text_encoder_lora else None)
 
 
 def _noise_tables(scheduler, request, device: torch.device) -> dict[str, torch.Tensor]:
@@ -127,18 +136,23 @@ def _epoch_plan(state: LoopState, epoch: int) -> list[list[dict]]:
     """Every micro-batch of ``epoch`` as 1 or 2 forward passes (instance [+ class images])."""
     request = state.request
     examples = [state.data.examples[i] for i in state.instance]
+    global_batch = request.batch_size * state.ranks[1]
     plan = []
-    for n, positions in enumerate(dataset.epoch_batches(examples, request.batch_size, request.seed, epoch,
+    for n, positions in enumerate(dataset.epoch_batches(examples, global_batch, request.seed, epoch,
                                                         request.flip)):
         batch = _batch(state, [state.instance[p] for p in positions], is_class=False)
         if not state.classes:
             plan.append([batch])
             continue
-        first = (epoch * state.batches_per_epoch + n) * request.batch_size
+        first = (epoch * state.batches_per_epoch + n) * global_batch
         picks = [state.classes[(first + j) % len(state.classes)] for j in range(len(positions))]
         prior = _batch(state, picks, is_class=True)
         same = prior["latents"].shape == batch["latents"].shape
         plan.append([_merge(batch, prior)] if same else [batch, prior])
+    if state.ranks[1] > 1:
+        from alchemy_engine.training.batch_shares import rank_share
+
+        plan = [[rank_share(batch, *state.ranks) for batch in passes] for passes in plan]
     return plan
 
 
@@ -161,12 +175,15 @@ def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tens
 
 def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
     latents, gen, tables = batch["latents"], state.generator, state.tables
-    n = latents.shape[0]
-    noise = torch.randn(latents.shape, generator=gen, device=state.device)
+    share = batch.get("share")  # (global count, this rank's rows): draw for the global batch, keep ours
+    n = share[0] if share else latents.shape[0]
+    noise = torch.randn((n, *latents.shape[1:]), generator=gen, device=state.device)
     if state.request.noise_offset:
         noise = noise + state.request.noise_offset * torch.randn((n, latents.shape[1], 1, 1), generator=gen,
                                                                  device=state.device)
     timesteps = torch.randint(0, tables["sqrt_alpha"].shape[0], (n,), generator=gen, device=state.device)
+    if share:
+        noise, timesteps, n = noise[share[1]], timesteps[share[1]], latents.shape[0]
     a = tables["sqrt_alpha"][timesteps].view(n, 1, 1, 1)
     s = tables["sqrt_sigma"][timesteps].view(n, 1, 1, 1)
     noisy = (a * latents + s * noise).to(state.weight_dtype)
@@ -175,7 +192,8 @@ def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
         embeds, pooled = batch["embeds"], batch["pooled"]
         if state.data.prompt_tokens is not None:  # text-encoder LoRA: encode with gradients
             tokens = state.data.prompt_tokens
-            embeds, pooled = text_encoders.encode(state.models["text_encoder"], state.models["text_encoder_2"],
+            assert state.text_encoders is not None  # set with text_encoder_lora
+            embeds, pooled = text_encoders.encode(*state.text_encoders,
                                                   tokens["tokenizer"][batch["rows"]], tokens["tokenizer_2"][batch["rows"]])
         pred = state.unet(noisy, timesteps, embeds, return_dict=False,
                           added_cond_kwargs={"text_embeds": pooled, "time_ids": batch["time_ids"]})[0]
@@ -186,11 +204,13 @@ def optimizer_step(state: LoopState) -> torch.Tensor:
     """``grad_accum`` micro-batches, clip, step; returns the mean loss as a device tensor."""
     request, scaler = state.request, state.scaler
     total: torch.Tensor | None = None
-    for _ in range(request.grad_accum):
+    for micro in range(request.grad_accum):
         passes = _micro_batch(state)
-        for batch in passes:
-            loss = forward_loss(state, batch) / (request.grad_accum * len(passes))
-            (scaler.scale(loss) if scaler is not None else loss).backward()
+        for n, batch in enumerate(passes):
+            last = micro == request.grad_accum - 1 and n == len(passes) - 1
+            with state.grad_sync(last) if state.grad_sync else contextlib.nullcontext():
+                loss = forward_loss(state, batch) / (request.grad_accum * len(passes))
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
     if scaler is not None:
         scaler.unscale_(state.optimizer)

@@ -115,6 +115,10 @@ class TrainRequest(JobRequest):
     fit_memory: bool = setting(False, cli=False, label="Fit to memory",
                                help="lower settings until the memory estimate fits the free memory")
     device: str | None = device_setting()
+    gpus: int = setting(1, minimum=1, maximum=64, label="GPUs",
+                        help="train on this many GPUs of this computer at once (data-parallel: each takes a share "
+                             "of every batch, so the batch per step is batch size × GPUs); with device cpu, "
+                             "that many CPU processes (for trials)")
     # outputs and control
     save_every: int = setting(100, minimum=0, label="Save checkpoint every",
                               help="steps between resumable checkpoints (0 = only when stopped)")
@@ -235,6 +239,7 @@ class TrainRequest(JobRequest):
         for name in ("save_every", "sample_every"):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 0, f"{name} must be a whole number ≥ 0 (0 = off) (got {value!r})")
+        _require(_is_int(self.gpus) and 1 <= self.gpus <= 64, f"gpus must be between 1 and 64 (got {self.gpus!r})")
         _require(_is_int(self.keep_last) and self.keep_last >= 1, f"keep_last must be ≥ 1 (got {self.keep_last!r})")
         _require(_is_int(self.sample_steps) and 1 <= self.sample_steps <= 200,
                  f"sample_steps must be between 1 and 200 (got {self.sample_steps!r})")
@@ -264,6 +269,7 @@ class TrainResult:
     seconds: float = 0.0
     scores_csv: Path | None = None  # runs/<id>/scores.csv with eval_every
     best_step: int | None = None  # the evaluated step with the highest DINO + CLIP-T
+    world_size: int = 1  # training processes (gpus)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

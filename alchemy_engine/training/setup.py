@@ -22,6 +22,7 @@ from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs
 from alchemy_engine.training.dataset import TrainImage
 from alchemy_engine.training.request import TrainRequest, weight_dtype_conflict
+from alchemy_engine.training.world import SINGLE, World
 
 if TYPE_CHECKING:
     from alchemy_engine.models.device import DevicePolicy
@@ -58,6 +59,7 @@ class RunSetup:
     checkpoint: Path | None
     warnings: list[str]
     changes: list[SettingChange] = dataclasses.field(default_factory=list)
+    world: World = SINGLE  # the run's processes (world.py); rank 0 alone speaks and writes
 
     @property
     def folder(self) -> Path:
@@ -89,7 +91,7 @@ class RunSetup:
         return None if self.policy.dtype == torch.float32 else self.policy.dtype
 
 
-def prepare(request: TrainRequest) -> RunSetup:
+def prepare(request: TrainRequest, world: World = SINGLE) -> RunSetup:
     """Validate the request, open the project, check the photos and the model; load no weights."""
     from alchemy_engine.image_files import load_rgb
     from alchemy_engine.models.inventory import resolve_sdxl
@@ -100,7 +102,8 @@ def prepare(request: TrainRequest) -> RunSetup:
     run_dir, checkpoint = None, None
     if request.resume_run:
         run_dir = find_run(project, request.resume_run)
-        check_run_free(run_dir)
+        if world.is_main:  # rank 0 holds the run's lock while the others start
+            check_run_free(run_dir)
         request = dataclasses.replace(saved_request(run_dir), resume_run=run_dir.name)
         request.validate()
         checkpoint = checkpoints.latest_checkpoint(run_dir)
@@ -111,7 +114,7 @@ def prepare(request: TrainRequest) -> RunSetup:
     source = resolve_sdxl(request.model)
     run_setup = RunSetup(request=request, project=project, run_dir=run_dir, source=source,
                          fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
-                         checkpoint=checkpoint, warnings=warnings)
+                         checkpoint=checkpoint, warnings=warnings, world=world)
     _engine_choices(run_setup)
     return run_setup
 

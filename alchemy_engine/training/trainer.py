@@ -35,13 +35,16 @@ from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
     cache,
     checkpoints,
+    data_parallel,
     inputs,
     lora_export,
     memory,
     peak_report,
     samples,
     setup,
+    shared_cache,
     staged_models,
+    world,
 )
 from alchemy_engine.training import (
     compile as train_compile,
@@ -69,20 +72,26 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
     """
     cancel = cancel or CancelToken()
     started = time.monotonic()
+    ranks = world.from_environment()  # under torchrun: this process's rank; else one process
+    progress = progress if ranks.is_main else no_progress
     progress(Progress(Stage.PREPARING, message="checking photos and model"))
-    run_setup = setup.prepare(request)
+    run_setup = setup.prepare(request, ranks)
+    data_parallel.match_world(run_setup, ranks)
+    # only now: transformers saves on rank 0 alone once a group exists (the demo model is built whole)
+    world.join(run_setup.request.device)
     resident.release_all()  # inference models kept loaded for the next click must make room
     estimate, load_plan = _fit_memory(run_setup, progress)
     resuming = run_setup.run_dir is not None
     what = f"training run {run_setup.folder.name}" if resuming else "training a new run"
     with contextlib.ExitStack() as held:
-        job = held.enter_context(project_job(run_setup.project.root, what))
-        if resuming:
+        job = held.enter_context(project_job(run_setup.project.root, what)) if ranks.is_main else None
+        if resuming and ranks.is_main:
             held.enter_context(run_lock(run_setup.folder, what))
             checkpoints.remove_partial(run_setup.folder)
         out, cache_stats, peaks, notes = _run_held(run_setup, estimate, load_plan, progress, cancel,
                                                    lambda: _hold_new_run(run_setup, job, held, progress))
-        notes.append(peak_report.record(run_setup.folder, peaks, estimate, progress))
+        if ranks.is_main:
+            notes.append(peak_report.record(run_setup.folder, peaks, estimate, progress))
     return TrainResult(run_dir=run_setup.folder, lora=out["lora"], lora_kohya=out["kohya"],
                        steps=out["steps"], final_loss=out["final_loss"],
                        resumed_from=out["resumed_from"], memory_estimate=estimate.to_dict(),
@@ -92,17 +101,20 @@ def run(request: TrainRequest, progress: ProgressCallback = no_progress,
                        notes=tuple(c.note() for c in run_setup.changes) + tuple(notes),
                        memory_peaks=peaks.to_dict(), warnings=tuple(run_setup.warnings),
                        seconds=round(time.monotonic() - started, 2), scores_csv=out["scores_csv"],
-                       best_step=out["best_step"])
+                       best_step=out["best_step"], world_size=ranks.size)
 
 
 def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, progress: ProgressCallback) -> None:
     """Create the run folder (only now, after the model loaded: a Ctrl+C during loading leaves
-    none) and lock it."""
+    none) and lock it; rank 0 does, and tells the others where it is."""
+    if not run_setup.world.is_main:
+        run_setup.run_dir = run_setup.world.broadcast(None)
+        return
     if not run_setup.request.resume_run:
         run_dir = setup.create_run_dir(run_setup)
         job.describe(f"training run {run_dir.name}")
         held.enter_context(run_lock(run_dir, f"training run {run_dir.name}"))
-    run_dir = run_setup.folder
+    run_dir = run_setup.world.broadcast(run_setup.folder)
     progress(Progress(Stage.PREPARING, message=f"run {run_dir.name}", run_id=run_dir.name, path=run_dir))
     for change in run_setup.changes:
         progress(Progress(Stage.NOTE, message=change.note(), run_id=run_dir.name))
@@ -127,6 +139,8 @@ def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.Load
             make_run_dir()
             log.info("training run %s (%s)", run_setup.run_dir, run_setup.request.to_dict())
             state = build_loop(run_setup, parts, data)
+            if run_setup.world.distributed:
+                data_parallel.wrap(state, run_setup.world)
             del parts, data
             notes += _compile(run_setup, state, progress)
             out = _train(run_setup, state, progress, cancel, notes)
@@ -140,36 +154,40 @@ def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.Load
 
 def _fit_memory(run_setup: setup.RunSetup,
                 progress: ProgressCallback) -> tuple[memory.MemoryEstimate, staged_models.LoadPlan]:
-    _speed_choices(run_setup)
+    free = data_parallel.smallest_free_bytes(run_setup)  # -1: this device's, asked when needed
+    _speed_choices(run_setup, free)
     _require_sdxl_unet(run_setup)
     request = run_setup.request
     changes = {}
     if request.fit_memory and not request.resume_run:  # as if nothing were cached: the worst case
-        fitted = memory.fit(request, run_setup.source, run_setup.policy)
+        fitted = memory.fit(request, run_setup.source, run_setup.policy, free)
         run_setup.request, changes = fitted.request, fitted.changes
         run_setup.changes += [setup.SettingChange(name, before, after, "--fit: lowered until the memory "
                                                   "estimate fits") for name, (before, after) in changes.items()]
+    # every rank trains with rank 0's settings
+    run_setup.request, run_setup.changes = run_setup.world.broadcast((run_setup.request, run_setup.changes))
     load_plan = _plan_loading(run_setup)
     estimate = dataclasses.replace(memory.estimate(run_setup.request, run_setup.source, run_setup.policy,
-                                                   plan=load_plan), changes=changes)
+                                                   free, plan=load_plan), changes=changes)
     progress(Progress(Stage.MEMORY, message=f"{estimate.summary()}; {estimate.phase_summary()}"))
     if estimate.free_bytes is not None and not estimate.fits:
         run_setup.warnings.append(estimate.summary() + " — training may run out of memory; " + memory.LOWER_HINT)
     return estimate, load_plan
 
 
-def _speed_choices(run_setup: setup.RunSetup) -> None:
+def _speed_choices(run_setup: setup.RunSetup, free: int | None = -1) -> None:
     """``auto`` weight storage and gradient checkpointing (by the memory estimate; half weights first,
     they cost less speed) and compile (by device), never silent."""
     if run_setup.request.weight_dtype == "auto" and run_setup.policy.dtype == torch.float32:
         run_setup.change("weight_dtype", *memory.choose_weight_dtype(run_setup.request, run_setup.source,
-                                                                     run_setup.policy))
+                                                                     run_setup.policy, free))
     request = run_setup.request
     if request.gradient_checkpointing == "auto":
-        choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy)
+        choice, why = memory.choose_checkpointing(request, run_setup.source, run_setup.policy, free)
         run_setup.change("gradient_checkpointing", choice, why)
-    if request.compile == "auto":
-        on, why = compiling.decide("auto", run_setup.device)
+    if request.compile == "auto" or (run_setup.world.distributed and request.compile == "on"):
+        on, why = (False, "off with several processes (not measured to pay under DDP)") \
+            if run_setup.world.distributed else compiling.decide("auto", run_setup.device)
         run_setup.change("compile", "on" if on else "off", why)
 
 
@@ -238,27 +256,35 @@ def _prepare_data(run_setup: setup.RunSetup, models: staged_models.StagedModels,
     images = list(run_setup.images)
     if request.prior_preservation:
         prompt, folder = _class_images_folder(run_setup)
+        if not run_setup.world.is_main:  # rank 0 makes the missing class images
+            run_setup.world.barrier()
         images += inputs.class_images(models.whole_pipeline, folder, prompt=prompt, count=request.class_images,
                                       resolution=request.resolution, steps=request.sample_steps,
                                       seed=request.seed, progress=progress, cancel=cancel)
+        if run_setup.world.is_main:
+            run_setup.world.barrier()
         if run_setup.device.type == "cuda" and models.pipe is not None and models.pipe.unet is not None:
             models.pipe.unet.to("cpu")
             torch.cuda.empty_cache()
     store = _tensor_cache(run_setup)
+    shared = None if not run_setup.world.distributed else shared_cache.fill(
+        run_setup.world, images, models.encoders, store, policy=run_setup.policy, resolution=request.resolution,
+        flip=request.flip, extra_prompts=_extra_prompts(run_setup), cancel=cancel, load_image=load_rgb)
     data = cache.prepare(images, models.encoders, store, policy=run_setup.policy,
                          resolution=request.resolution, flip=request.flip, extra_prompts=_extra_prompts(run_setup),
                          progress=progress, cancel=cancel, load_image=load_rgb, keep_tokens=request.text_encoder_lora)
-    return data, store.stats
+    return data, shared or store.stats
 
 
 def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes: list[str]) -> dict:
     request = run_setup.request
-    run_dir = run_setup.folder
-    loss_log = LossLog(run_dir / LOSS_FILE, then=checkpoints.resume_hint(run_dir))
+    run_dir, ranks = run_setup.folder, run_setup.world
+    loss_log = (LossLog if ranks.is_main else data_parallel.SilentLossLog)(run_dir / LOSS_FILE,
+                                                                          then=checkpoints.resume_hint(run_dir))
     if request.resume_run:
         saved, checkpoint, damage = checkpoints.load_newest(
             run_dir, models=state.models, optimizer=state.optimizer, scheduler=state.lr_scheduler,
-            scaler=state.scaler, noise_generator=state.generator, device=state.device)
+            scaler=state.scaler, noise_generator=state.generator, device=state.device, rank=ranks.rank)
         for note in damage:
             log.warning("%s", note)
             run_setup.warnings.append(note)
@@ -267,14 +293,15 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
         loss_log.restore(saved["loss_log"], saved["step"])
         progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=checkpoint.name))
     sample_paths = []
-    scores = _checkpoint_scores(run_setup, state)
+    scores = _checkpoint_scores(run_setup, state) if ranks.is_main else None
     timer = StepTimer(request.steps, state.step)
+    step = data_parallel.step(ranks, optimizer_step) if ranks.distributed else optimizer_step
     while state.step < request.steps:
-        if cancel.cancelled:
+        if ranks.any(cancel.cancelled):  # every rank stops at the same step
             _checkpoint(run_setup, state, loss_log, progress)
             raise JobCancelled(f"training stopped at step {state.step}; continue it with "
                                f"`train {run_setup.project.slug} --resume {run_dir.name}`")
-        loss = train_compile.guarded_step(state, optimizer_step, notes)
+        loss = train_compile.guarded_step(state, step, notes)
         state.step += 1
         loss_log.add(state.step, loss, state.lr_scheduler.get_last_lr()[0])
         timer.tick(state.step)
@@ -283,6 +310,9 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
     loss_log.flush()
     if not request.save_every:  # a failed export must still leave something to resume from
         _checkpoint(run_setup, state, loss_log, progress)
+    if not ranks.is_main:
+        return {"lora": run_dir / LORA_FILE, "kohya": run_dir / KOHYA_FILE, "samples": [], "final_loss": None,
+                "steps": state.step, "resumed_from": state.resumed_from, "scores_csv": None, "best_step": None}
     paths = _export(run_setup, state)
     if not request.save_every and state.step != state.resumed_from:
         remove_quietly(checkpoints.checkpoints_dir(run_dir) / f"{checkpoints.PREFIX}{state.step:06d}")
@@ -299,7 +329,7 @@ def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, pro
         _checkpoint(run_setup, state, loss_log, progress)
     if scores is not None and (step % request.eval_every == 0 or step == request.steps):
         scores.evaluate(step, request.steps, lambda name: _render(run_setup, state, name), progress)
-    if request.sample_every and (step % request.sample_every == 0 or step == request.steps):
+    if request.sample_every and (step % request.sample_every == 0 or step == request.steps) and run_setup.world.is_main:
         return [_sample(run_setup, state, progress)]
     return []
 
@@ -316,9 +346,13 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
     if state.step == 0 or state.step == state.resumed_from:
         return
     loss_log.flush()
+    data_parallel.require_same_lora(state, run_setup.world)
+    rng = data_parallel.rng_to_save(run_setup.world, state.generator)
+    if not run_setup.world.is_main:
+        return
     folder = checkpoints.save(run_setup.folder, state.step, models=state.models, optimizer=state.optimizer,
                               scheduler=state.lr_scheduler, scaler=state.scaler,
-                              noise_generator=state.generator,
+                              noise_generator=state.generator, rng=rng,
                               state={"micro_step": state.micro_step, "loss_log": loss_log.state()},
                               keep_last=run_setup.request.keep_last)
     progress(Progress(Stage.CHECKPOINT, step=state.step, total=run_setup.request.steps, message=folder.name,

@@ -42,7 +42,7 @@ ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("min_snr_gamma
             ("background_weight", "real", 2), ("gradient_checkpointing", "choice"), ("compile", "choice"),
             ("optimizer", "choice"), ("mixed_precision", "choice"), ("weight_dtype", "choice"),
             ("save_every", "int"), ("keep_last", "int"), ("sample_every", "int"),
-            ("sample_prompt", "text"), ("eval_every", "int"), ("eval_prompts", "int"))
+            ("sample_prompt", "text"), ("eval_every", "int"), ("eval_prompts", "int"), ("gpus", "int"))
 KINDS = {spec[0]: spec[1] for spec in BASIC + ADVANCED}
 DEPENDS = {"class_images": "prior_preservation", "prior_weight": "prior_preservation",
            "background_weight": "masked_loss", "sample_prompt": "sample_every",
@@ -94,6 +94,7 @@ class TrainForm(QWidget):
                 advanced.addRow(widget)
             else:
                 advanced.addRow(info(spec[0]).label, widget)
+        advanced.setRowVisible(self.fields["gpus"], api.nvidia_gpu_count() > 1)  # several GPUs: several processes
         self.advanced.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
