@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -35,7 +36,8 @@ def test_training_frees_inference_models_first(monkeypatch):
         held_when_sizing.append(bool(session._sam))
         raise AlchemyError("stop here")
 
-    monkeypatch.setattr("alchemy_engine.training.trainer.setup.prepare", lambda request: None)
+    prepared = SimpleNamespace(request=TrainRequest(project="any", device="cpu"))
+    monkeypatch.setattr("alchemy_engine.training.trainer.setup.prepare", lambda *args: prepared)
     monkeypatch.setattr("alchemy_engine.training.trainer._fit_memory", size_memory)
     with pytest.raises(AlchemyError, match="stop here"):
         train(TrainRequest(project="any"))
