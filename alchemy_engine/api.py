@@ -102,6 +102,13 @@ from alchemy_engine.project.run_history import (
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.studies.evaluate import run as evaluate
+from alchemy_engine.studies.job_memory import (
+    JobFootprint,
+    MemoryBudget,
+    fits_together,
+    job_footprints,
+    memory_budget,
+)
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory
 from alchemy_engine.training import run as train
 from alchemy_engine.training.request import LR_SCHEDULERS, MIXED_PRECISION, OPTIMIZERS
@@ -182,6 +189,7 @@ JOBS = {
 __all__ = [
     # jobs and their requests
     "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
+    "JobFootprint", "MemoryBudget", "fits_together", "job_footprints", "memory_budget",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",

@@ -6,7 +6,7 @@ nothing outside the mask changes. A thin view of :class:`~alchemy_gui.insert.sta
 (``panel.insert_state``), which owns the mask document, the loaded models and the jobs: this
 widget binds to it and calls one of its methods per user action.
 
-Wiring: ``InsertPanel(projects_state, runner)``; it follows ``projects_state.current_changed``.
+Wiring: ``InsertPanel(projects_state, jobs)``; it follows ``projects_state.current_changed``.
 Call ``insert_state.refresh_choices()`` when a training run finishes (new LoRA). The state's
 signals tell the window what happened: ``insert_finished``, ``job_failed``, ``busy_changed``.
 """
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.images import IMAGE_FILTER
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobList
 from alchemy_gui.insert.form import LORA_FILTER, InsertForm
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import Tool
@@ -44,10 +44,10 @@ NO_PROJECT_HINT = "Open a project on the left to put its subject into a scene."
 
 
 class InsertPanel(QWidget):
-    def __init__(self, projects_state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, projects_state: ProjectsState, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.projects_state = projects_state
-        self.insert_state = InsertState(runner, self)
+        self.insert_state = InsertState(jobs, self)
         self.document = self.insert_state.document
         self.canvas = MaskCanvas(self.document)
         self.tools = ToolBar()

@@ -2,8 +2,12 @@
 sampling settings, the loaded models (one :class:`InsertionSession`) and the jobs that use them.
 
 No widgets here: the panel binds to the observable properties (:mod:`alchemy_gui.common.binding`)
-and calls one method per user action. Disk, SAM and SDXL work runs as jobs on the shared
-:class:`~alchemy_gui.common.workers.JobRunner`. Settings start at the engine's request defaults.
+and calls one method per user action. Disk, SAM and SDXL work runs as jobs of the window's
+:class:`~alchemy_gui.common.job_list.JobList`: disk work in the light lane, model work in the model
+lane, one job at a time on this area's loaded models. Whether an insertion runs, and how far it
+got, is read from the list. Each job carries the project it was asked for: a result lands in that
+project (a scene opened for a project closed since is saved into it), never in the one on screen.
+Settings start at the engine's request defaults.
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
 from alchemy_gui.common.binding import Property
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, JobState, Lane, same_project
 from alchemy_gui.common.presets_model import PresetChoice
-from alchemy_gui.common.project_jobs import ProjectJobGuard, same_project
 from alchemy_gui.common.request_settings import settings_class
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
 from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
 from alchemy_gui.insert.jobs import (
@@ -57,6 +60,7 @@ InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
 LocateSettings = settings_class(LocateOptions, LOCATE_FIELDS,
                                 initial=vars(api.defaults(InsertRequest)["locate"]))
 SCENE_DEFAULTS = api.defaults(SceneRequest)
+LONG_KINDS = (JobKind.INSERT, JobKind.SCENE)  # the progress bar and Cancel follow these
 
 
 @dataclass(frozen=True)
@@ -108,17 +112,17 @@ class InsertState(HistoryActions, QObject):
     result_order = Property("newest")
     lora_files = Property(())
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
         self.session = InsertionSession()  # the loaded models, kept between jobs
+        self._session_key = f"insertion-session-{id(self.session)}"  # its jobs never overlap
         self.document = MaskDocument(self)
         self.settings = InsertionSettings(self)
         self.presets = PresetChoice("insert", self.settings, self)
         self._follow_lora_files()  # each added style LoRA keeps its own scale
         self.locate = LocateSettings(self)
         self.brush = BrushSettings(self)  # remembered with the other settings (main_window)
-        self._long_job: JobWorker | None = None
         self._auto_prompt = ""
         self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False  # the status line reports a SAM result (gone after Undo/Clear)
@@ -128,6 +132,8 @@ class InsertState(HistoryActions, QObject):
         self._autosave.timeout.connect(self.save_work)
         self.document.modified_changed.connect(lambda modified: modified and self._autosave.start())
         self.document.mask_changed.connect(lambda _region: self.document.modified and self._autosave.start())
+        jobs.job_added.connect(self._follow_job)
+        jobs.job_changed.connect(self._follow_job)
 
     @property
     def class_noun(self) -> str:
@@ -141,6 +147,7 @@ class InsertState(HistoryActions, QObject):
             return
         self.save_work()  # the scene and mask stay with the project they belong to
         self.project = project
+        self._show_long_job()
         self.results = ()
         self._images.clear()
         self.choices = None
@@ -194,12 +201,13 @@ class InsertState(HistoryActions, QObject):
         self.save_work()
         self.set_message(f"Opening {Path(path).name}…")
         root = Path(self.project.root) if self.project is not None else None
-        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded)
+        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded,
+                     elsewhere=self._keep_scene)
 
     def generate_scene(self) -> None:
         if self.project is not None:
             self._submit(functools.partial(generate_scene_job, session=self.session), self.scene_request(),
-                         "generate scene", self._on_scene_loaded, long=True)
+                         "generate scene", self._on_scene_loaded, kind=JobKind.SCENE, elsewhere=self._keep_scene)
 
     def _on_scene_loaded(self, scene: LoadedScene) -> None:
         self.document.set_scene(scene.path, scene.image, scene.mask)
@@ -208,6 +216,13 @@ class InsertState(HistoryActions, QObject):
                          "Click on the subject, drag a box, or paint the mask.")
         self.save_work(force=True)  # remember it as the project's current scene
         self.scene_ready.emit(scene)
+
+    def _keep_scene(self, job: Job, scene: LoadedScene) -> None:
+        """A scene opened (or made) for a project that is no longer on screen: it becomes that
+        project's current scene, with its saved mask, as if it had stayed open."""
+        mask = scene.mask.copy() if scene.mask is not None else None
+        self._submit(save_scene_job, SceneMaskToSave(Path(job.project.root), scene.path, mask), "save scene",
+                     lambda _saved: None, project=job.project)
 
     def _on_scene_restored(self, scene: LoadedScene | None) -> None:
         if scene is not None and self.document.scene_path is None:
@@ -230,7 +245,8 @@ class InsertState(HistoryActions, QObject):
         doc = self.document
         request = self.segment_request(points=doc.points, box=doc.box)
         if request is not None and (doc.points or doc.box is not None):
-            self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask)
+            self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask,
+                         kind=JobKind.SEGMENT)
 
     def auto_detect(self) -> None:
         """The detector finds every instance of the class noun, SAM cuts them all out and the boxes
@@ -241,7 +257,8 @@ class InsertState(HistoryActions, QObject):
             self.set_message("Open or generate a scene first.")
             return
         self.set_message(f"Looking for “{self.class_noun}”…")
-        self._submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask)
+        self._submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask,
+                     kind=JobKind.AUTO_DETECT)
 
     def _on_mask(self, sam: SamMask) -> None:
         doc, locate = self.document, sam.request.locate
@@ -298,7 +315,7 @@ class InsertState(HistoryActions, QObject):
         mask_path = Path(self.project.cache_dir) / "gui" / "insert-mask.png"
         job = InsertJob(self.insert_request(), self.document.mask.copy(), mask_path)
         self._submit(functools.partial(insert_job, session=self.session), job, "insert", self._on_inserted,
-                     long=True)
+                     kind=JobKind.INSERT, sized=job.request)
 
     def _on_inserted(self, outcome: InsertOutcome) -> None:
         result = outcome.result
@@ -312,9 +329,10 @@ class InsertState(HistoryActions, QObject):
         self.insert_finished.emit(result)
 
     def cancel(self) -> None:
-        if self._long_job is not None:
-            self._long_job.cancel()
-            self.set_message("Cancelling…")
+        """Stop this project's insertion or scene generation (a queued one never starts)."""
+        for job in self._long_jobs():
+            job.cancel()
+            self.set_message("Cancelling…" if job.state is JobState.RUNNING else "Cancelled before it started.")
 
     # --- requests -----------------------------------------------------------------------------------
     def locate_options(self, **changes: Any) -> LocateOptions:
@@ -348,21 +366,50 @@ class InsertState(HistoryActions, QObject):
                             seed=random.randrange(2**32) if seed is None else seed)
 
     # --- jobs and messages ----------------------------------------------------------------------------
-    def _submit(self, fn, request, name: str, on_success, long: bool = False) -> JobWorker:
-        worker = self.runner.submit(fn, request, name)
-        guard = ProjectJobGuard(self, self.project, on_success, long)
-        worker.succeeded.connect(guard.succeeded)
-        worker.failed.connect(guard.failed)
-        worker.progress.connect(guard.progress)
-        if long:
-            self._long_job = worker
-            self.busy = True
-        return worker
+    def _submit(self, fn, request, name: str, on_success, kind: JobKind = JobKind.DISK, sized=None,
+                elsewhere=None, project=None) -> Job:
+        """Submit for the open project (or ``project``); ``on_success`` runs if that project is still
+        the open one when the job ends, else ``elsewhere(job, result)`` (by default nothing: the
+        engine has already written the result into its project)."""
+        shares = self._session_key if kind.lane is Lane.MODEL else None
+        job = self.jobs.submit(fn, request, name, kind=kind, project=project or self.project, shares=shares,
+                               sized=sized)
+        job.succeeded.connect(lambda result: self._landed(job, result, on_success, elsewhere))
+        job.failed.connect(lambda failure: self._failed(job, failure))
+        return job
 
-    def _job_done(self, long: bool) -> None:
-        if long:
-            self._long_job = None
-            self.busy = False
+    def _landed(self, job: Job, result: Any, on_success, elsewhere) -> None:
+        if same_project(job.project, self.project):
+            on_success(result)
+        elif elsewhere is not None and job.project is not None:
+            elsewhere(job, result)
+
+    def _failed(self, job: Job, failure: JobFailure) -> None:
+        if same_project(job.project, self.project):
+            self._fail(failure)
+
+    def _long_jobs(self) -> list[Job]:
+        return [j for j in self.jobs.active(project=self.project) if j.kind in LONG_KINDS] \
+            if self.project is not None else []
+
+    def _follow_job(self, job: Job) -> None:
+        """The job list changed: busy, progress and "waits for …" follow this project's jobs."""
+        if not same_project(job.project, self.project) or job.lane is not Lane.MODEL:
+            return
+        if job.kind in LONG_KINDS:
+            self._show_long_job()
+        waits = job.wait_text()
+        if waits and not job.done:
+            self.set_message(f"{job.kind.label} {waits}.")
+        elif job.note and job.state is JobState.RUNNING:
+            self.set_message(f"Note: {job.note}.")
+        elif job.state is JobState.RUNNING and self.message.text.startswith(f"{job.kind.label} waits"):
+            self.set_message(f"{job.kind.label} running…")
+
+    def _show_long_job(self) -> None:
+        running = self._long_jobs()
+        self.busy = bool(running)
+        self.progress = running[-1].last_progress if running else None
 
     def _fail(self, failure: JobFailure) -> None:
         self._message_from_sam = False

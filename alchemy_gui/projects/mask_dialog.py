@@ -1,7 +1,7 @@
 """Correct one reference photo's subject mask: brush, eraser and SAM clicks on the Insert area's
 :class:`~alchemy_gui.insert.mask_canvas.MaskCanvas` (reused as it is), then Save.
 
-``MaskDialog(photos_state, slug, photo_name)`` loads the photo and its mask on the runner, and on
+``MaskDialog(photos_state, slug, photo_name)`` loads the photo and its mask as a job, and on
 Save hands the mask to :meth:`PhotosState.save_mask`; nothing is written before Save.
 """
 
@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.common.workers import JobFailure
+from alchemy_engine import api
+from alchemy_gui.common.job_list import JobFailure, JobKind
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
 from alchemy_gui.projects.photos_state import (
@@ -95,7 +96,7 @@ class MaskDialog(QDialog):
         layout.addWidget(self.hint)
         layout.addWidget(self.buttons)
         self.canvas.segment_requested.connect(self._ask_sam)
-        worker = photos.runner.submit(_load_job, PhotoEdit(slug, photo), "load photo")
+        worker = photos.jobs.submit(_load_job, PhotoEdit(slug, photo), "load photo")
         worker.succeeded.connect(self._on_loaded)
         worker.failed.connect(self._on_failed)
 
@@ -114,9 +115,19 @@ class MaskDialog(QDialog):
         out = Path(self.loaded.path).parent.parent / "cache" / "masks" / f"{Path(self.photo).stem}.sam.png"
         click = SamClick(self.loaded.path, out, self.document.points, self.document.box, self.sam)
         self.hint.setText("SAM is outlining the subject…")
-        worker = self.photos.runner.submit(_sam_job, click, "segment photo")
-        worker.succeeded.connect(self._on_sam)
-        worker.failed.connect(self._on_failed)
+        sized = api.SegmentRequest(image=click.image, out=click.out,
+                                   locate=api.LocateOptions(points=click.points, box=click.box, sam=click.sam))
+        job = self.photos.jobs.submit(_sam_job, click, "segment photo", kind=JobKind.SEGMENT, sized=sized)
+        job.changed.connect(self._on_sam_job_changed)
+        job.succeeded.connect(self._on_sam)
+        job.failed.connect(self._on_failed)
+
+    def _on_sam_job_changed(self, job) -> None:
+        waits = job.wait_text()
+        if waits:
+            self.hint.setText(f"SAM {waits}.")
+        elif job.note:
+            self.hint.setText(f"SAM is outlining the subject… ({job.note})")
 
     def _on_sam(self, mask: np.ndarray) -> None:
         if self.document.scene_size == (mask.shape[1], mask.shape[0]):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 
 SHORTCUTS = (
     ("Anywhere", "Ctrl+N", "New project"),
@@ -63,7 +63,7 @@ def _info_job(request: None, progress, cancel) -> dict[str, str]:
 class AboutDialog(QDialog):
     """The app's, Python's and the ML packages' versions and the device, filled in by a job."""
 
-    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Image Alchemy")
         title = QLabel("<b>Image Alchemy</b><br>Teach SDXL a subject from a few photos, then put it "
@@ -80,7 +80,7 @@ class AboutDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(buttons)
         self.info: dict[str, str] = {}
-        worker = runner.submit(_info_job, None, "about")
+        worker = jobs.submit(_info_job, None, "about", kind=JobKind.INFO)
         worker.succeeded.connect(self.show_info)
         worker.failed.connect(lambda failure: self._failed(failure))
 

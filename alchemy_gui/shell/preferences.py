@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobKind, JobList
 
 DEVICES = (("Automatic (GPU when there is one)", ""), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple Metal", "mps"))
 KINDS = (("sdxl", "SDXL base models"), ("sam", "SAM (segmentation)"), ("detector", "Detector (auto-detect)"))
@@ -46,7 +46,7 @@ def model_status(inventory: dict, kind: str) -> str:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: AppSettings, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
@@ -99,7 +99,7 @@ class PreferencesDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(640, 420)
         self._load()
-        worker = runner.submit(find_models_job, None, "find models (preferences)")
+        worker = jobs.submit(find_models_job, None, "find models (preferences)", kind=JobKind.INFO)
         worker.succeeded.connect(self.show_models)
         worker.failed.connect(lambda failure: [line.setText(failure.message) for line in self.model_lines.values()])
 

@@ -1,6 +1,6 @@
 """The Train area: settings on the left; progress, the outcome and previous runs on the right.
 
-``TrainPanel(state, runner)`` follows ``state.current_changed`` by itself. All UI state lives in
+``TrainPanel(state, jobs)`` follows ``state.current_changed`` by itself. All UI state lives in
 :class:`~alchemy_gui.train.state.TrainState` (``panel.train_state``); this widget only binds to its
 signals and calls one of its methods per click.
 """
@@ -32,7 +32,7 @@ from alchemy_engine.api import RunInfo
 from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.field_widgets import check_box
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobList
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.train.form import TrainForm
 from alchemy_gui.train.progress import TrainProgressView
@@ -53,10 +53,10 @@ def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
 
 
 class TrainPanel(QWidget):
-    def __init__(self, state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.projects_state = state
-        self.train_state = TrainState(runner, self)
+        self.train_state = TrainState(jobs, self)
         self.form = TrainForm(self.train_state)
         self.progress_view = TrainProgressView(self.train_state)
         self.title = _label("Train a LoRA", "heading", wrap=False)

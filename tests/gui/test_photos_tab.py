@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.projects.overview import ProjectOverview
 from alchemy_gui.projects.photo_viewer import PhotoViewer
 from alchemy_gui.projects.state import ProjectsState
@@ -22,7 +22,7 @@ EVERYTHING = {"sam": "demo", "detector": "demo", "box_threshold": 0.0, "text_thr
 def tab(qtbot, photos):
     """The Photos tab wired as the main window wires it, on project Rex (3 photos)."""
     project = api.create_project("Rex", class_noun="dog", images=photos)
-    runner = JobRunner()
+    runner = JobList()
     state = ProjectsState(runner)
     overview = ProjectOverview(runner)
     state.current_changed.connect(overview.show_project)

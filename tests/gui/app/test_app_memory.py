@@ -37,7 +37,7 @@ def test_restart_brings_back_layout_project_tab_and_settings(qtbot, open_window,
     window.close()
 
     again = open_window()
-    qtbot.waitUntil(lambda: again.projects_state.current is not None and not again.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: again.projects_state.current is not None and not again.jobs.busy, timeout=10_000)
     assert again.projects_state.current.name == "Rex" and again.browser.selected_slug() == "rex"
     assert again.tabs.currentWidget() is again.insert_panel
     # The offscreen screen is narrower than the window, so Qt fits the restored width to it; the

@@ -100,7 +100,7 @@ def test_demo_mode_starts_training_on_the_demo_model(qtbot, monkeypatch, photos)
     qtbot.waitUntil(lambda: bool(window.projects_state.projects), timeout=30_000)
     window.projects_state.open(window.projects_state.projects[0].slug)
     train = window.train_state
-    qtbot.waitUntil(lambda: train.project is not None and train._models_loaded and not window.runner.busy,
+    qtbot.waitUntil(lambda: train.project is not None and train._models_loaded and not window.jobs.busy,
                     timeout=30_000)
     assert train.settings.model == "demo" and train.error == ""
     assert window.train_panel.form.model_combo.currentText().startswith("demo")
