@@ -20,11 +20,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from alchemy_engine import api
 from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.lane_gate import LaneGate
 from alchemy_gui.common.workers import EngineFunction, JobFailure, JobWorker
 
 KEEP_FINISHED = 30  # finished jobs the Jobs popup still lists
+# Every job's thread and worker until it has ended, whatever becomes of its list: Qt aborts when a
+# running QThread is destroyed (a window closed and collected while a job winds down).
+_LIVE: dict[tuple[int, int], tuple[QThread, JobWorker]] = {}
 
 
 class Lane(Enum):
@@ -193,8 +197,10 @@ class JobList(QObject):
         a resource the job must not use at the same time as an earlier job (loaded models);
         ``sized``: the engine request its memory is estimated from (default ``request``)."""
         name = name or getattr(fn, "__qualname__", "job")
-        ticket = self.gate.ticket(shares or kind.key, kind.lane is Lane.MODEL)
-        worker = JobWorker(fn, request, name, self.gate, ticket, sized)
+        engine_request = sized if sized is not None else request
+        sizer = (lambda: api.job_footprints(engine_request)) if kind.lane is Lane.MODEL else None
+        ticket = self.gate.ticket(shares or kind.key, sizer)
+        worker = JobWorker(fn, request, name, self.gate, ticket)
         job = Job(ticket.id, kind, name, project, worker, self)
         job.changed.connect(self.job_changed)
         self.jobs.append(job)
@@ -207,6 +213,7 @@ class JobList(QObject):
         job.finished.connect(lambda: self._on_job_finished(job.id))  # on the GUI thread
         was_busy = self.busy
         self._threads[job.id] = thread
+        _LIVE[job.id, id(self)] = (thread, worker)
         thread.start()
         self.job_added.emit(job)
         if not was_busy:
@@ -235,6 +242,7 @@ class JobList(QObject):
 
     def _on_job_finished(self, job_id: int) -> None:
         thread = self._threads.pop(job_id, None)
+        _LIVE.pop((job_id, id(self)), None)
         if thread is not None:
             thread.wait()  # its work is done and quit() asked: makes dropping the last reference safe
         # Qt objects are deleted here, on the GUI thread: views' lambdas hold jobs in reference cycles,

@@ -18,7 +18,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError, JobCancelled
 from alchemy_engine.jobs import CancelToken, Progress
 from alchemy_gui.common.lane_gate import LaneGate, Ticket
@@ -45,12 +44,10 @@ class JobWorker(QObject):
     failed = Signal(object)  # JobFailure
     finished = Signal()
 
-    def __init__(self, fn: EngineFunction, request: Any, name: str, gate: LaneGate, ticket: Ticket,
-                 sized: Any = None) -> None:
+    def __init__(self, fn: EngineFunction, request: Any, name: str, gate: LaneGate, ticket: Ticket) -> None:
         super().__init__()
         self.fn, self.request, self.name = fn, request, name
         self.gate, self.ticket = gate, ticket
-        self.sized = sized if sized is not None else request  # the engine request its memory comes from
         self.cancel_token = CancelToken()
         self._home = QThread.currentThread()  # where it goes back to when done, to be deleted there
 
@@ -60,7 +57,7 @@ class JobWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            chosen = self.gate.admit(self.ticket, self._footprints(), self.cancel_token, self.waiting.emit)
+            chosen = self.gate.admit(self.ticket, self.cancel_token, self.waiting.emit)
             self.started.emit(chosen)
             result = self.fn(self._placed(chosen), self.progress.emit, self.cancel_token)
         except JobCancelled:
@@ -76,15 +73,6 @@ class JobWorker(QObject):
             self.gate.release(self.ticket)
             self.moveToThread(self._home)
             self.finished.emit()
-
-    def _footprints(self) -> list:
-        if not self.ticket.model:
-            return []
-        try:
-            return api.job_footprints(self.sized)
-        except Exception:  # the job itself meets the same problem at once and reports it to the user
-            log.warning("Could not size %s; it starts without waiting", self.name, exc_info=True)
-            return []
 
     def _placed(self, chosen) -> Any:
         """The request, moved to the device its footprint was admitted on (SAM to the CPU)."""

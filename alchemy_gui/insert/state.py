@@ -26,7 +26,7 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, JobState, Lane, same_project
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList, same_project
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
@@ -48,6 +48,7 @@ from alchemy_gui.insert.jobs import (
 )
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
 from alchemy_gui.insert.state_history import HistoryActions
+from alchemy_gui.insert.state_jobs import InsertJobs
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
@@ -60,7 +61,6 @@ InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
 LocateSettings = settings_class(LocateOptions, LOCATE_FIELDS,
                                 initial=vars(api.defaults(InsertRequest)["locate"]))
 SCENE_DEFAULTS = api.defaults(SceneRequest)
-LONG_KINDS = (JobKind.INSERT, JobKind.SCENE)  # the progress bar and Cancel follow these
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
     return current if current in values else (values[0] if values else None)
 
 
-class InsertState(HistoryActions, QObject):
+class InsertState(InsertJobs, HistoryActions, QObject):
     project_changed = Signal(object)
     choices_changed = Signal(object)  # Choices or None (not listed yet)
     scene_prompt_changed = Signal(object)
@@ -217,13 +217,6 @@ class InsertState(HistoryActions, QObject):
         self.save_work(force=True)  # remember it as the project's current scene
         self.scene_ready.emit(scene)
 
-    def _keep_scene(self, job: Job, scene: LoadedScene) -> None:
-        """A scene opened (or made) for a project that is no longer on screen: it becomes that
-        project's current scene, with its saved mask, as if it had stayed open."""
-        mask = scene.mask.copy() if scene.mask is not None else None
-        self._submit(save_scene_job, SceneMaskToSave(Path(job.project.root), scene.path, mask), "save scene",
-                     lambda _saved: None, project=job.project)
-
     def _on_scene_restored(self, scene: LoadedScene | None) -> None:
         if scene is not None and self.document.scene_path is None:
             self._on_scene_loaded(scene)
@@ -328,12 +321,6 @@ class InsertState(HistoryActions, QObject):
                          + notes)
         self.insert_finished.emit(result)
 
-    def cancel(self) -> None:
-        """Stop this project's insertion or scene generation (a queued one never starts)."""
-        for job in self._long_jobs():
-            job.cancel()
-            self.set_message("Cancelling…" if job.state is JobState.RUNNING else "Cancelled before it started.")
-
     # --- requests -----------------------------------------------------------------------------------
     def locate_options(self, **changes: Any) -> LocateOptions:
         """SAM and detector choices for clicks, boxes and Auto-detect; None lets the engine choose."""
@@ -365,52 +352,7 @@ class InsertState(HistoryActions, QObject):
                             width=width, height=height, steps=self.settings.steps, guidance=self.settings.guidance,
                             seed=random.randrange(2**32) if seed is None else seed)
 
-    # --- jobs and messages ----------------------------------------------------------------------------
-    def _submit(self, fn, request, name: str, on_success, kind: JobKind = JobKind.DISK, sized=None,
-                elsewhere=None, project=None) -> Job:
-        """Submit for the open project (or ``project``); ``on_success`` runs if that project is still
-        the open one when the job ends, else ``elsewhere(job, result)`` (by default nothing: the
-        engine has already written the result into its project)."""
-        shares = self._session_key if kind.lane is Lane.MODEL else None
-        job = self.jobs.submit(fn, request, name, kind=kind, project=project or self.project, shares=shares,
-                               sized=sized)
-        job.succeeded.connect(lambda result: self._landed(job, result, on_success, elsewhere))
-        job.failed.connect(lambda failure: self._failed(job, failure))
-        return job
-
-    def _landed(self, job: Job, result: Any, on_success, elsewhere) -> None:
-        if same_project(job.project, self.project):
-            on_success(result)
-        elif elsewhere is not None and job.project is not None:
-            elsewhere(job, result)
-
-    def _failed(self, job: Job, failure: JobFailure) -> None:
-        if same_project(job.project, self.project):
-            self._fail(failure)
-
-    def _long_jobs(self) -> list[Job]:
-        return [j for j in self.jobs.active(project=self.project) if j.kind in LONG_KINDS] \
-            if self.project is not None else []
-
-    def _follow_job(self, job: Job) -> None:
-        """The job list changed: busy, progress and "waits for …" follow this project's jobs."""
-        if not same_project(job.project, self.project) or job.lane is not Lane.MODEL:
-            return
-        if job.kind in LONG_KINDS:
-            self._show_long_job()
-        waits = job.wait_text()
-        if waits and not job.done:
-            self.set_message(f"{job.kind.label} {waits}.")
-        elif job.note and job.state is JobState.RUNNING:
-            self.set_message(f"Note: {job.note}.")
-        elif job.state is JobState.RUNNING and self.message.text.startswith(f"{job.kind.label} waits"):
-            self.set_message(f"{job.kind.label} running…")
-
-    def _show_long_job(self) -> None:
-        running = self._long_jobs()
-        self.busy = bool(running)
-        self.progress = running[-1].last_progress if running else None
-
+    # --- messages -------------------------------------------------------------------------------------
     def _fail(self, failure: JobFailure) -> None:
         self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)

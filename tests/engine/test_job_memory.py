@@ -1,0 +1,104 @@
+"""What a job needs in memory and whether jobs fit together (the GUI's model lane), and what the
+engine shares between two model jobs running at once: the collector pause, SDXL's tokenizers,
+two SAM jobs on their own sessions."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alchemy_engine import api
+from alchemy_engine.models import resident
+from alchemy_engine.studies import job_memory
+
+GIB = 1024 ** 3
+BUDGET = api.MemoryBudget({"cuda": 24 * GIB}, 32 * GIB)
+
+
+def test_a_job_fits_beside_others_only_when_the_sum_on_its_device_and_in_ram_fits():
+    training = api.JobFootprint("cuda", 14 * GIB, 2 * GIB)
+    assert api.fits_together([api.JobFootprint("cuda", 40 * GIB, 0)], BUDGET) == (True, "")  # alone: its own check
+    assert api.fits_together([training, api.JobFootprint("cuda", 4 * GIB, GIB)], BUDGET) == (True, "")
+    fits, why = api.fits_together([training, api.JobFootprint("cuda", 8 * GIB, GIB)], BUDGET)
+    assert not fits and "needs 8.0 GiB on cuda" in why and "6.4 GiB left" in why
+    assert api.fits_together([training, api.JobFootprint("cpu", 0, 8 * GIB)], BUDGET)[0]  # the CPU is not the GPU
+    fits, why = api.fits_together([training, api.JobFootprint("cpu", 0, 26 * GIB)], BUDGET)
+    assert not fits and "on RAM" in why
+    assert api.fits_together([training, api.JobFootprint("mps", 9 * GIB, 0)], api.MemoryBudget({}, None))[0]
+
+
+@pytest.fixture
+def rex(tmp_path):
+    rng = np.random.default_rng(1)
+    photo = tmp_path / "rex.png"
+    Image.fromarray(rng.integers(0, 255, (320, 320, 3), dtype=np.uint8)).save(photo)
+    return api.create_project("Rex", class_noun="dog", images=[photo]), photo
+
+
+def test_demo_footprints_come_from_the_engine_estimates(rex, monkeypatch, tmp_path):
+    project, photo = rex
+    train = api.job_footprints(api.TrainRequest(project=project.slug, model="demo", steps=2))
+    estimate = api.estimate_memory(api.TrainRequest(project=project.slug, model="demo", steps=2))
+    assert len(train) == 1 and train[0].device == "cpu" and train[0].host_bytes == estimate.need_bytes > 0
+    sam = api.job_footprints(api.SegmentRequest(image=photo, out=tmp_path / "m.png",
+                                                locate=api.LocateOptions(sam="demo")))
+    assert sam == [api.JobFootprint("cpu", 0, job_memory.DEMO_BYTES)]
+    assert api.job_footprints(object()) == []
+
+    monkeypatch.setattr(job_memory, "_device", lambda prefer: prefer or "cuda")  # as on a GPU machine
+    own, cpu = api.job_footprints(api.SegmentRequest(image=photo, out=tmp_path / "m.png",
+                                                     locate=api.LocateOptions(sam="demo")))
+    assert own.device == "cuda" and own.device_bytes > 0
+    assert cpu.device == "cpu" and cpu.host_bytes > 0 and "on the CPU" in cpu.note
+
+
+def test_overlapping_collector_pauses_end_with_the_last_one():
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with resident.collector_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with resident.collector_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen["inside after the first ended"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"inside after the first ended": False} and gc.isenabled()
+
+
+def test_two_sam_jobs_at_once_on_their_own_sessions(tmp_path):
+    """Two model jobs of the GUI's model lane at once: each its own session, the same demo SAM."""
+    rng = np.random.default_rng(2)
+    results, errors = {}, []
+
+    def job(index: int) -> None:
+        try:
+            image = tmp_path / f"scene{index}.png"
+            Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)
+            request = api.SegmentRequest(image=image, out=tmp_path / f"mask{index}.png",
+                                         locate=api.LocateOptions(points=((30, 20, 1),), sam="demo"))
+            results[index] = api.segment(request, session=api.InsertionSession()).mask
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and sorted(results) == [0, 1] and all(p.is_file() for p in results.values())
