@@ -11,7 +11,15 @@ from __future__ import annotations
 from alchemy_engine.app_config import load_app_settings, save_app_settings, system_info
 from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
 from alchemy_engine.evaluation.report import table_text as fidelity_table
-from alchemy_engine.fields import MODEL_HELP, FieldInfo, defaults, field_info, field_infos
+from alchemy_engine.fields import (
+    MODEL_HELP,
+    SEED_MAX,
+    FieldInfo,
+    defaults,
+    field_info,
+    field_infos,
+    random_seed,
+)
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
     InsertionSession,
@@ -199,7 +207,7 @@ __all__ = [
     "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
     "trash_output",
     # request fields
-    "MODEL_HELP", "FieldInfo", "defaults", "field_info", "field_infos",
+    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed",
     # images and masks
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -350,7 +349,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         return SceneRequest(project=str(self.project.root), prompt=self.scene_prompt.strip(),
                             negative_prompt=self.settings.negative_prompt, model=self.settings.model,
                             width=width, height=height, steps=self.settings.steps, guidance=self.settings.guidance,
-                            seed=random.randrange(2**32) if seed is None else seed)
+                            seed=api.random_seed() if seed is None else seed)
 
     # --- messages -------------------------------------------------------------------------------------
     def _fail(self, failure: JobFailure) -> None:

@@ -92,7 +92,12 @@ class HistoryActions:
         for name in ("grow", "feather"):
             if name in locate:
                 setattr(self.locate, name, type(getattr(self.locate, name))(locate[name]))
-        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…).")
+        lost = params.get("seed_out_of_range")
+        if lost is not None:  # "random" stays random: the box never shows a seed it does not use
+            self.settings.seed = None
+        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…)." if lost is None else
+                         f"Parameters loaded from the image (prompt, steps, strength…). Its seed {lost} is "
+                         f"beyond 0–{api.SEED_MAX} (an older version's): the seed is left random.")
         self.parameters_reused.emit(params)
 
     def use_as_scene(self, path: str | Path) -> None:
