@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -84,21 +85,16 @@ def test_overlapping_collector_pauses_end_with_the_last_one():
 def test_two_sam_jobs_at_once_on_their_own_sessions(tmp_path):
     """Two model jobs of the GUI's model lane at once: each its own session, the same demo SAM."""
     rng = np.random.default_rng(2)
-    results, errors = {}, []
+    both_started = threading.Barrier(2, timeout=30)
 
-    def job(index: int) -> None:
-        try:
-            image = tmp_path / f"scene{index}.png"
-            Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)
-            request = api.SegmentRequest(image=image, out=tmp_path / f"mask{index}.png",
-                                         locate=api.LocateOptions(points=((30, 20, 1),), sam="demo"))
-            results[index] = api.segment(request, session=api.InsertionSession()).mask
-        except Exception as exc:  # reported by the assertion below
-            errors.append(exc)
+    def job(index: int):
+        image = tmp_path / f"scene{index}.png"
+        Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)
+        request = api.SegmentRequest(image=image, out=tmp_path / f"mask{index}.png",
+                                     locate=api.LocateOptions(points=((30, 20, 1),), sam="demo"))
+        both_started.wait()
+        return api.segment(request, session=api.InsertionSession()).mask
 
-    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == [] and sorted(results) == [0, 1] and all(p.is_file() for p in results.values())
+    with ThreadPoolExecutor(2) as pool:
+        masks = list(pool.map(job, range(2)))  # re-raises a job's exception here
+    assert [m.name for m in masks] == ["mask0.png", "mask1.png"] and all(m.is_file() for m in masks)
