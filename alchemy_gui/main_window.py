@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.insert_state.job_failed.connect(lambda failure: self.statusBar().showMessage(failure.message, 10000))
         # A finished run brings a new LoRA to choose from in the Insert tab.
         self.train_state.runs_changed.connect(lambda runs: self.insert_state.refresh_choices())
+        self.train_state.checkpoint_ready.connect(self.insert_state.offer_checkpoint)
         self.insert_state.scene_ready.connect(lambda scene: self.app_settings.add_recent_scene(scene.path))
         self.jobs.busy_changed.connect(self._on_busy)
         self.guard.stopping_changed.connect(self._on_stopping)

@@ -14,6 +14,7 @@ wait and say for what.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,37 @@ class JobList(QObject):
             self.busy_changed.emit(False)
 
 
+class _Relay(QObject):
+    """Calls back a view-model when its job ends, for as long as that view-model lives: a child of
+    it, so a closed window's state is never called (a lambda connected to the job would be)."""
+
+    def __init__(self, job: Job, owner: QObject, succeeded: Callable[[Any], None] | None,
+                 failed: Callable[[JobFailure], None] | None) -> None:
+        super().__init__(owner)
+        self._succeeded, self._failed = succeeded, failed
+        job.succeeded.connect(self._on_succeeded)
+        job.failed.connect(self._on_failed)
+
+    @Slot(object)
+    def _on_succeeded(self, result: Any) -> None:
+        self.deleteLater()
+        if self._succeeded is not None:
+            self._succeeded(result)
+
+    @Slot(object)
+    def _on_failed(self, failure: JobFailure) -> None:
+        self.deleteLater()
+        if self._failed is not None:
+            self._failed(failure)
+
+
+def deliver(job: Job, owner: QObject, succeeded: Callable[[Any], None] | None = None,
+            failed: Callable[[JobFailure], None] | None = None) -> Job:
+    """``job``'s result to ``succeeded``, its failure to ``failed``, while ``owner`` lives."""
+    _Relay(job, owner, succeeded, failed)
+    return job
+
+
 def same_project(a: Any, b: Any) -> bool:
     """One project on disk (Project objects are replaced when the project is re-read)."""
     return a is b or (a is not None and b is not None and Path(a.root) == Path(b.root))
@@ -272,4 +304,4 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-__all__ = ["DONE", "Job", "JobFailure", "JobKind", "JobList", "JobState", "Lane", "same_project"]
+__all__ = ["DONE", "Job", "JobFailure", "JobKind", "JobList", "JobState", "Lane", "deliver", "same_project"]

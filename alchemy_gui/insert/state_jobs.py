@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobState, Lane, same_project
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobState, Lane, deliver, same_project
 from alchemy_gui.insert.history_jobs import SceneMaskToSave, save_scene_job
 from alchemy_gui.insert.jobs import LoadedScene
 
@@ -43,9 +43,8 @@ class InsertJobs:
         shares = self._session_key if kind.lane is Lane.MODEL else None
         job = self.jobs.submit(fn, request, name, kind=kind, project=project or self.project, shares=shares,
                                sized=sized)
-        job.succeeded.connect(lambda result: self._landed(job, result, on_success, elsewhere))
-        job.failed.connect(lambda failure: self._failed(job, failure))
-        return job
+        return deliver(job, self, lambda result: self._landed(job, result, on_success, elsewhere),
+                       lambda failure: self._failed(job, failure))
 
     def _landed(self, job: Job, result: Any, on_success, elsewhere) -> None:
         if same_project(job.project, self.project):

@@ -78,6 +78,11 @@ class MaskDialog(QDialog):
         self.undo_button.clicked.connect(self.document.undo)
         self.document.undo_changed.connect(self.undo_button.setEnabled)
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.document.undo)
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.setEnabled(False)
+        self.redo_button.clicked.connect(self.document.redo)
+        self.document.redo_changed.connect(self.redo_button.setEnabled)
+        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.document.redo)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Start the mask again (Undo brings it back)")
         self.clear_button.clicked.connect(self.document.clear)
@@ -85,6 +90,7 @@ class MaskDialog(QDialog):
         row.addWidget(self.brush)
         row.addStretch(1)
         row.addWidget(self.undo_button)
+        row.addWidget(self.redo_button)
         row.addWidget(self.clear_button)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
@@ -106,7 +112,8 @@ class MaskDialog(QDialog):
         if loaded.mask is not None:
             self.document.set_mask(loaded.mask)
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(True)
-        self.hint.setText("Paint the subject white with the Brush, take away with the Eraser, or click it "
+        self.setWindowTitle(f"Subject mask — {loaded.shown_name or loaded.photo}")
+        self.hint.setText("Paint over the subject with the Brush (it shows red), take away with the Eraser, or click it "
                           "with SAM click. Wheel: zoom; middle-drag: pan.")
 
     def _ask_sam(self) -> None:

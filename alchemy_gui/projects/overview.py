@@ -188,7 +188,7 @@ class ProjectOverview(QWidget):
     # --- showing --------------------------------------------------------------------------------
     def _open_viewer(self, loaded: LoadedPhoto) -> None:
         mask = mask_qimage(loaded.mask) if loaded.mask is not None else None
-        viewer = PhotoViewer(loaded.photo, loaded.image, mask, self)
+        viewer = PhotoViewer(loaded.shown_name or loaded.photo, loaded.image, mask, self)
         viewer.open()
         self.dialog = viewer
 

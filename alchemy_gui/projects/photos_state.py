@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, deliver
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class LoadedPhoto:
     path: Path
     image: QImage  # made on the job's thread
     mask: np.ndarray | None  # bool (H, W), or None without a mask
+    shown_name: str = ""  # the name the Photos grid shows (the file the user added)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def _load_job(edit: PhotoEdit, progress, cancel) -> LoadedPhoto:
     photo = api.open_project(edit.slug).photo(edit.photo)
     image = QImage(str(photo.path))
     mask = api.read_mask(photo.mask_path, (photo.width, photo.height)) if photo.mask_path else None
-    return LoadedPhoto(edit.slug, photo.name, photo.path, image, mask)
+    return LoadedPhoto(edit.slug, photo.name, photo.path, image, mask, photo.original_name or photo.name)
 
 
 def _sam_job(click: SamClick, progress, cancel) -> np.ndarray:
@@ -133,9 +134,8 @@ class PhotosState(QObject):
         name = fn.__name__.strip("_")
         self._names.add(name)
         job = self.jobs.submit(fn, request, name, kind=kind, sized=sized)
-        job.succeeded.connect(lambda result: self._on_done(request.slug, done, result))
-        job.failed.connect(lambda failure: self._on_failed(request.slug, title, failure))
-        return job
+        return deliver(job, self, lambda result: self._on_done(request.slug, done, result),
+                       lambda failure: self._on_failed(request.slug, title, failure))
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from alchemy_engine import api as projects
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.job_list import JobFailure, JobList
+from alchemy_gui.common.job_list import JobFailure, JobList, deliver
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,7 @@ class ProjectsState(QObject):
 
     def _submit(self, fn, request, on_success, failure_title: str, project=None) -> None:
         job = self.jobs.submit(fn, request, fn.__name__.lstrip("_"), project=project)
-        job.succeeded.connect(on_success)
-        job.failed.connect(lambda failure: self.failed.emit(failure_title, failure))
+        deliver(job, self, on_success, lambda failure: self.failed.emit(failure_title, failure))
 
     def _set_projects(self, summaries: list) -> None:
         self.projects = list(summaries)  # a fresh list: the browser re-renders even if nothing changed

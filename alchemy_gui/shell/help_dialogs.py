@@ -66,6 +66,7 @@ class AboutDialog(QDialog):
     def __init__(self, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Image Alchemy")
+        self.setMinimumWidth(420)
         title = QLabel("<b>Image Alchemy</b><br>Teach SDXL a subject from a few photos, then put it "
                        "into any scene. Everything runs on this computer.")
         title.setWordWrap(True)
@@ -89,6 +90,7 @@ class AboutDialog(QDialog):
         self.pending.hide()
         for key, value in info.items():
             label = QLabel(value)
+            label.setWordWrap(True)  # a long device or folder name wraps instead of being cut off
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(f"{key}:", label)
 

@@ -98,6 +98,9 @@ class TrainPanel(QWidget):
         self.defaults_button.setToolTip("Back to the default settings")
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.setToolTip("Stop after the current step and save a checkpoint; Resume continues it")
+        self.try_button = QPushButton("Try this checkpoint")
+        self.try_button.setToolTip("Export the newest kept checkpoint of the run as a LoRA and offer it on the Insert "
+                                   "tab (marked with its step), while training goes on")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
         memory_row = QHBoxLayout()
@@ -107,6 +110,7 @@ class TrainPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.defaults_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.try_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.start_button)
         column = QWidget()
@@ -198,6 +202,7 @@ class TrainPanel(QWidget):
         self.defaults_button.clicked.connect(train.reset_settings)
         self.start_button.clicked.connect(train.start)
         self.cancel_button.clicked.connect(train.cancel)
+        self.try_button.clicked.connect(train.try_checkpoint)
         self.status_resume.clicked.connect(lambda: train.resume(train.status.resumable_run or ""))
         self.status_details.clicked.connect(self._show_details)
         self.resume_button.clicked.connect(self._resume_selected)
@@ -258,6 +263,9 @@ class TrainPanel(QWidget):
         running = train.running
         self.start_button.setEnabled(train.can_start)
         self.cancel_button.setEnabled(running)
+        chosen = self.selected_run()
+        self.try_button.setEnabled(train.project is not None and (
+            running or (chosen is not None and chosen.checkpoint_step is not None)))
         self.estimate_button.setEnabled(train.project is not None and not train.error and not running)
         self.defaults_button.setEnabled(not running)
         self.form.setEnabled(not running)

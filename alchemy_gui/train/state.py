@@ -28,6 +28,13 @@ from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, JobSt
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
 from alchemy_gui.train.history_state import RunHistory
+from alchemy_gui.train.jobs import (
+    TriedCheckpoint,
+    estimate_job,
+    find_models_job,
+    run_settings_job,
+    try_checkpoint_job,
+)
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3
@@ -51,24 +58,6 @@ class Status:
     resumable_run: str | None = None  # the run that Resume continues
 
 
-def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
-    from alchemy_engine.api import find_models
-
-    inventory = find_models().to_dict()
-    return inventory["sdxl"], inventory["folders"]["sdxl"]
-
-
-def _run_settings_job(run_dir: Path, progress, cancel) -> dict[str, Any]:
-    return api.run_settings(run_dir)
-
-
-def _estimate_job(request: TrainRequest, progress, cancel) -> str:
-    estimate = api.estimate_memory(request)
-    verdict = ("fits" if estimate.fits else
-               "may NOT fit — lower resolution, rank or batch size, or tick “Fit to memory”")
-    return f"{estimate.summary()}: {verdict}"
-
-
 class TrainState(QObject):
     """The Train area's view-model. ``settings`` holds the next run's TrainRequest fields, each an
     observable property starting at the request's default; the rest are read-mostly properties
@@ -87,6 +76,7 @@ class TrainState(QObject):
     notes_changed = Signal(object)  # tuple of str: settings the engine changed for the running job
     has_masks_changed = Signal(object)  # bool: some reference photo of the project has a subject mask
     failed = Signal(str, object)  # title, JobFailure (for a window that wants a dialog too)
+    checkpoint_ready = Signal(object)  # TriedCheckpoint: offered in the Insert tab's LoRA list
 
     project = Property(None, same=operator.is_)
     error = Property("")
@@ -187,11 +177,19 @@ class TrainState(QObject):
         """Continue ``run_id`` from its newest checkpoint, with the settings saved in it; the form
         shows those settings (read from the run before the training job starts)."""
         if self.project is not None and not self.running and run_id:
-            reader = self.jobs.submit(_run_settings_job, Path(self.project.runs_dir) / run_id, "read run settings",
+            reader = self.jobs.submit(run_settings_job, Path(self.project.runs_dir) / run_id, "read run settings",
                                       project=self.project)
-            reader.succeeded.connect(self.show_run_settings)
+            reader.succeeded.connect(self._on_resumed_run_read)
             reader.failed.connect(self._on_side_job_failed)
             self._submit_training(TrainRequest(project=self.project.slug, resume_run=run_id), run_id=run_id)
+
+    def _on_resumed_run_read(self, found: tuple[dict[str, Any], list[tuple[int, float]]]) -> None:
+        saved, curve = found
+        self.show_run_settings(saved)
+        newer = self._job["loss_history"]  # points the resumed run reported before this read ended
+        first = newer[0][0] if newer else None
+        self._job["loss_history"] = tuple(p for p in curve if first is None or p[0] < first) + tuple(newer)
+        self._show_job()
 
     def show_run_settings(self, saved: dict[str, Any]) -> None:
         """Put a run's saved TrainRequest fields into the form (unknown or absent ones are left)."""
@@ -208,11 +206,30 @@ class TrainState(QObject):
             self.status = Status("Stopping after this step and saving a checkpoint…"
                                  if job.state is JobState.RUNNING else "Cancelled before it started.")
 
+    def try_checkpoint(self) -> None:
+        """Export the newest kept checkpoint of the running run (or of the selected one) as a LoRA
+        and offer it on the Insert tab; a light job, beside the training run."""
+        selected = self.history.selected
+        run_id = self.active_run_id if self._shows(self.job) and self.running else None
+        run_id = run_id or (selected.run_id if selected is not None and selected.checkpoint_step else None)
+        if self.project is None or run_id is None:
+            self.status = Status("Start training first, or select a run with a checkpoint.", "error")
+            return
+        job = self.jobs.submit(try_checkpoint_job, Path(self.project.runs_dir) / run_id, "try checkpoint",
+                               kind=JobKind.EXPORT, project=self.project)
+        job.succeeded.connect(self._on_checkpoint_exported)
+        job.failed.connect(self._on_side_job_failed)
+
+    def _on_checkpoint_exported(self, tried: TriedCheckpoint) -> None:
+        self.history.message = (f"Step {tried.step} exported: the Insert tab offers it as "
+                                f"“{tried.run_id} · step {tried.step} (checkpoint)”.")
+        self.checkpoint_ready.emit(tried)
+
     def estimate_memory(self) -> None:
         if self.project is None or self.error:
             return
         self.estimate = "Estimating…"
-        worker = self.jobs.submit(_estimate_job, self.request(), "estimate memory", kind=JobKind.ESTIMATE,
+        worker = self.jobs.submit(estimate_job, self.request(), "estimate memory", kind=JobKind.ESTIMATE,
                                   project=self.project)
         worker.succeeded.connect(self._on_estimated)
         worker.failed.connect(self._on_estimate_failed)
@@ -224,7 +241,7 @@ class TrainState(QObject):
             worker.failed.connect(self._on_side_job_failed)
 
     def refresh_models(self) -> None:
-        worker = self.jobs.submit(_find_models_job, None, "find models", kind=JobKind.MODELS)
+        worker = self.jobs.submit(find_models_job, None, "find models", kind=JobKind.MODELS)
         worker.succeeded.connect(self._on_models)
         worker.failed.connect(self._on_side_job_failed)
 
@@ -329,6 +346,11 @@ class TrainState(QObject):
         runs_dir, runs = found
         if self.project is not None and Path(self.project.runs_dir) == runs_dir:  # else: a stale answer
             self.runs = tuple(runs)
+            newest = runs[0] if runs else None
+            if newest is not None and newest.resumable and not self.running and not self.status.text:
+                # e.g. after quitting during a run: the banner comes back with the project
+                self.status = Status(f"Stopped at step {newest.checkpoint_step} — Resume continues it.", "stopped",
+                                     resumable_run=newest.run_id)
             chosen = self.history.selected
             if chosen is not None:  # follow a rename; forget a deleted run
                 self.history.select(next((r for r in runs if r.path == chosen.path), None))

@@ -89,6 +89,11 @@ def test_correct_one_mask_with_brush_eraser_and_a_sam_click(qtbot, tab):
     assert "SAM's outline" in dialog.hint.text()
     document.undo()  # back to the brush edits
     document.undo()
+    assert dialog.redo_button.isEnabled()
+    dialog.redo_button.click()  # the eraser again, then undone once more
+    document.undo()
+    assert "shows red" in dialog.hint.text() or "SAM" in dialog.hint.text()
+    assert dialog.windowTitle() == f"Subject mask — {tab.photos.currentItem().text()}"  # the grid's name
     kept = document.mask.copy()
     dialog.buttons.accepted.emit()
     qtbot.waitUntil(lambda: "1 with a subject mask" in tab.details.text(), timeout=10_000)
@@ -108,6 +113,7 @@ def test_view_one_photo_large_with_its_mask(qtbot, tab):
     tab.view_button.click()
     qtbot.waitUntil(lambda: isinstance(tab.dialog, PhotoViewer), timeout=10_000)
     viewer = tab.dialog
+    assert viewer.windowTitle().startswith(photo.original_name)  # as the grid names it, not the stored file
     assert viewer.show_mask.isEnabled() and viewer.show_mask.isChecked()
     assert viewer.picture.pixmap().width() > 160  # larger than the thumbnail
     viewer.close()

@@ -71,7 +71,7 @@ def test_jobs_run_one_at_a_time_and_cancel_is_honoured(qtbot):
     for w in workers:
         w.succeeded.connect(results.append)
         w.failed.connect(failures.append)
-    qtbot.waitUntil(lambda: runner.busy, timeout=5000)
+    qtbot.waitUntil(lambda: bool(running), timeout=5000)  # the first runs; the others wait their turn
     runner.cancel_all()
     qtbot.waitUntil(lambda: not runner.busy, timeout=10000)
     assert max(overlap) == 1
