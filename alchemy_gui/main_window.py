@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         text = (f"Delete the project “{project.name}”?\n\nIt moves to the trash with its photos, trained "
                 "LoRAs and outputs; File → Restore from trash… brings it back.")
         if running:
-            text = f"{running} — stop it and delete the project?\n\n" + text
+            text = self.guard.question("delete the project", " it") + "\n\n" + text
         if not self.confirm("Delete project", text):
             return
         slug = project.slug
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         running = self.guard.running_job()
         if self.guard.stopping or running:
             event.ignore()  # the job winds down on its thread; the window keeps painting meanwhile
-            if not self.guard.stopping and self.confirm("Quit", f"{running} — stop and quit?"):
+            if not self.guard.stopping and self.confirm("Quit", self.guard.question("quit")):
                 self.guard.stop_then(self.close)
             return
         self.save_layout()

@@ -263,7 +263,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
             doc.set_detections(tuple((tuple(d["box"]), float(d["score"]), d.get("label", "")) for d in found))
         what = f"found “{locate.text}” ({len(found)} box{'es' if len(found) != 1 else ''})" if locate.text \
             else "mask updated"
-        pick = " Pick one in the Instance list to keep only it." if len(found) > 1 else ""
+        pick = " Pick one in the “Auto-detect found” list to keep only it." if len(found) > 1 else ""
         self.set_message(f"SAM: {what}, {sam.result.area_fraction:.0%} of the scene.{pick}")
         self._message_from_sam = True
         self.mask_ready.emit(sam)

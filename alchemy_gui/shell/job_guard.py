@@ -34,13 +34,17 @@ class JobGuard(QObject):
         return [j for j in self.jobs.active(project=project) if j.lane is Lane.MODEL]
 
     def running_job(self) -> str:
-        """"Training 'Rex' is running" / "3 jobs are running: …" — "" when none runs."""
+        """"Training 'Rex'" / "3 jobs" — "" when none runs."""
         found = self.running_jobs()
-        if not found:
-            return ""
+        return "" if not found else _line(found[0]) if len(found) == 1 else f"{len(found)} jobs"
+
+    def question(self, then: str, it: str = "") -> str:
+        """"Training 'Rex' is running — stop{it} and {then}?", or every running job in a list."""
+        found = self.running_jobs()
         if len(found) == 1:
-            return f"{_line(found[0])} is running"
-        return f"{len(found)} jobs are running:\n" + "\n".join(f"• {_line(j)}" for j in found) + "\n"
+            return f"{_line(found[0])} is running — stop{it} and {then}?"
+        lines = "\n".join(f"• {_line(j)}" for j in found)
+        return f"{len(found)} jobs are running:\n{lines}\n\nStop them and {then}?"
 
     def runs_on(self, project) -> bool:
         """Whether a model job works on ``project``."""

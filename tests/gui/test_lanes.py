@@ -73,7 +73,8 @@ def window(qtbot, photos):
 def _train(qtbot, window, fake) -> None:
     window.train_state.settings.model = "demo"
     window.train_state.start()
-    qtbot.waitUntil(lambda: fake.started.is_set(), timeout=60_000)  # the first estimate builds the demo models
+    qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.job.state is JobState.RUNNING,
+                    timeout=60_000)
     assert window.train_state.running
 
 
@@ -220,15 +221,18 @@ def test_quit_lists_every_running_job(qtbot, window, fake_training, memory, tmp_
     state.document.add_point(30, 20, 1)
     state.request_mask()
     qtbot.waitUntil(lambda: "waits for" in state.message.text, timeout=QUICK_MS)
+    qtbot.waitUntil(lambda: not [j for j in window.jobs.active() if j.lane.value == "light"], timeout=QUICK_MS)
     popup = window.jobs_button.show_popup()
-    assert [popup.table.item(r, 0).text() for r in range(2)] == ["Training 'Rex'", "SAM mask 'Rex'"]
-    assert "waits for Training 'Rex'" in popup.table.item(1, 3).text()
+    rows = {popup.table.item(r, 0).text(): r for r in range(popup.table.rowCount())}
+    assert rows["Training 'Rex'"] == 0 and popup.table.item(0, 1).text() == "running"
+    sam = rows["SAM mask 'Rex'"]  # waiting jobs follow the running ones, finished ones come last
+    assert sam == 1 and "waits for Training 'Rex'" in popup.table.item(sam, 3).text()
     assert window.jobs_button.text() == "Jobs: 1 running · 1 waiting"
 
     window.close()  # answered "No"
-    assert window.asked[-1].startswith("2 jobs are running:\n• Training 'Rex'\n• SAM mask 'Rex' (queued)")
+    assert window.asked[-1] == "2 jobs are running:\n• Training 'Rex'\n• SAM mask 'Rex' (queued)\n\nStop them and quit?"
     assert window.isVisible() and window.train_state.running
-    popup.table.cellWidget(1, 4).click()  # Cancel on the waiting SAM click: it never starts
+    popup.table.cellWidget(sam, 4).click()  # Cancel on the waiting SAM click: it never starts
     qtbot.waitUntil(lambda: [j for j in window.jobs.jobs if j.kind is JobKind.SEGMENT][-1].state
                     is JobState.CANCELLED, timeout=QUICK_MS)
     window.close()

@@ -69,4 +69,4 @@ def start_training(qtbot, window: MainWindow, fake: FakeTraining) -> None:
     window.train_state.settings.model = "demo"
     window.tabs.setCurrentWidget(window.train_panel)
     window.actions.start.trigger()  # Ctrl+Enter
-    qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.running, timeout=10_000)
+    qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.job.state.value == "running", timeout=10_000)
