@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QByteArray, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QColor, QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
@@ -23,6 +23,7 @@ from alchemy_gui.common.app_settings import AppSettings, Extra, WorkspaceSetting
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 from alchemy_gui.common.presets_model import PresetChoice
+from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.projects.browser import ProjectBrowser
 from alchemy_gui.projects.new_project_dialog import NewProjectDialog
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.guard.stopping_changed.connect(self._on_stopping)
         self.tabs.currentChanged.connect(lambda index: self.app_settings.set("tab", TABS[index]))
         self.apply_preferences()
+        self._remember_mask_colour()
         self._restore_layout()
         self.projects_state.refresh()
         if welcome and not api.demo_mode() and not self.app_settings.get("welcome_dismissed"):
@@ -187,6 +189,19 @@ class MainWindow(QMainWindow):
             return
         self.tabs.setCurrentWidget(self.insert_panel)
         self.insert_state.open_scene(path)
+
+    def _remember_mask_colour(self) -> None:
+        """The mask colour chosen on the Insert tab, for every mask view, across restarts."""
+        canvas = self.insert_panel.canvas
+        saved = self.app_settings.get("mask_colour")
+        if saved and QColor(saved).isValid():
+            MaskCanvas.remembered_colour = QColor(saved)
+            canvas.set_mask_style(colour=QColor(saved))
+
+        def chosen(colour: QColor) -> None:
+            MaskCanvas.remembered_colour = QColor(colour)
+            self.app_settings.set("mask_colour", colour.name())
+        canvas.colour_chosen.connect(chosen)
 
     def apply_preferences(self) -> None:
         """Device and precision go to the Train settings (the project never overrides them)."""

@@ -195,6 +195,7 @@ class InsertPanel(QWidget):
         colour = QColorDialog.getColor(self.canvas.mask_colour, self, "Mask colour")
         if colour.isValid():
             self.canvas.set_mask_style(colour=colour)
+            self.canvas.colour_chosen.emit(colour)
 
     def _choose_tool(self, tool: Tool) -> None:
         self._back_to_editing()
