@@ -94,6 +94,18 @@ def collector_paused() -> Iterator[None]:
 _pause_lock = threading.Lock()
 _pauses = 0
 _enable_after = False
+_BUILD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def building_models() -> Iterator[None]:
+    """Hold while building or loading models, or attaching LoRA layers: diffusers and transformers
+    build models under accelerate's ``init_empty_weights``, which patches ``torch.nn.Module`` for
+    the whole process, so a model built on another thread meanwhile got meta tensors ("Cannot copy
+    out of meta tensor", seen with a SAM click beside a training run). Two jobs that run side by
+    side (the GUI's model lane) load one after the other; the collector is paused meanwhile."""
+    with _BUILD_LOCK, collector_paused():
+        yield
 
 
 def register(holder: ModelHolder) -> None:

@@ -124,10 +124,10 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
     if unknown:
         raise ValueError(f"unknown SDXL components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
     from alchemy_engine.models.inventory import resolve_sdxl
-    from alchemy_engine.models.resident import SDXL_LIBRARIES, collector_paused, import_long_lived
+    from alchemy_engine.models.resident import SDXL_LIBRARIES, building_models, import_long_lived
 
     import_long_lived(*SDXL_LIBRARIES)
-    with collector_paused():
+    with building_models():
         return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without),
                      unet_storage)
 

@@ -98,3 +98,49 @@ def test_two_sam_jobs_at_once_on_their_own_sessions(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         masks = list(pool.map(job, range(2)))  # re-raises a job's exception here
     assert [m.name for m in masks] == ["mask0.png", "mask1.png"] and all(m.is_file() for m in masks)
+
+
+def test_models_are_built_one_thread_at_a_time():
+    """accelerate's init_empty_weights patches torch.nn.Module for the whole process while diffusers
+    builds a model: SAM built on another thread meanwhile got meta tensors. Loading waits its turn."""
+    from alchemy_engine.models.inventory import sam_checkpoint
+    from alchemy_engine.models.sam import load_sam
+
+    checkpoint = sam_checkpoint("demo")
+    holding, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def other_load():  # stands for an SDXL load on a training run's thread
+        with resident.building_models():
+            holding.set()
+            seen["SAM loaded meanwhile"] = done.wait(0.5)
+
+    def sam_load():
+        loaded = load_sam(checkpoint)
+        done.set()
+        return loaded
+
+    loader = threading.Thread(target=other_load)
+    loader.start()
+    holding.wait(5)
+    with ThreadPoolExecutor(1) as pool:
+        sam = pool.submit(sam_load)
+        loader.join(10)
+        model, _variant = sam.result(60)
+    assert seen == {"SAM loaded meanwhile": False}
+    assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+def test_sdxl_and_sam_load_at_once_on_two_threads():
+    from alchemy_engine.models.inventory import sam_checkpoint
+    from alchemy_engine.models.sam import load_sam
+    from alchemy_engine.models.sdxl import load_sdxl_pipeline
+
+    with ThreadPoolExecutor(2) as pool:
+        pipe = pool.submit(load_sdxl_pipeline, "demo")
+        sams = [pool.submit(load_sam, sam_checkpoint("demo")) for _ in range(3)]
+        pipe = pipe.result(300)
+        for future in sams:
+            model, _variant = future.result(300)
+            assert not any(p.is_meta for p in model.parameters())
+    assert not any(p.is_meta for p in pipe.unet.parameters())

@@ -74,6 +74,8 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     fresh = again.train_state
     qtbot.waitUntil(lambda: again.runs.topLevelItemCount() == 1 and not runner.busy, timeout=30_000)
     assert again.form.fields["steps"].value() != 40
+    assert again.status.text().startswith("Stopped at step") and not again.status_resume.isHidden()  # the banner
+    stopped_at = int(again.status.text().split()[3])
     again.runs.setCurrentItem(again.runs.topLevelItem(0))
     again.resume_button.click()
     qtbot.waitUntil(lambda: again.form.fields["steps"].value() == 40, timeout=30_000)
@@ -82,6 +84,7 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     with qtbot.waitSignal(fresh.running_changed, timeout=TRAIN_TIMEOUT_MS, check_params_cb=lambda r: not r):
         pass
     assert again.status.text().startswith("Done: 40 steps")
+    assert fresh.loss_history[0][0] <= stopped_at < fresh.loss_history[-1][0]  # the curve shows the whole run
     _finish(qtbot, again)
 
 
