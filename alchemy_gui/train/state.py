@@ -221,8 +221,8 @@ class TrainState(QObject):
         job.failed.connect(self._on_side_job_failed)
 
     def _on_checkpoint_exported(self, tried: TriedCheckpoint) -> None:
-        self.history.message = (f"Step {tried.step} exported: the Insert tab offers it as "
-                                f"“{tried.run_id} · step {tried.step} (checkpoint)”.")
+        self.status = Status(f"Step {tried.step} exported: the Insert tab offers it as "
+                             f"“{tried.run_id} · step {tried.step} (checkpoint)”.", "done")
         self.checkpoint_ready.emit(tried)
 
     def estimate_memory(self) -> None:

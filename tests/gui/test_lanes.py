@@ -237,3 +237,27 @@ def test_quit_lists_every_running_job(qtbot, window, fake_training, memory, tmp_
                     is JobState.CANCELLED, timeout=QUICK_MS)
     window.close()
     assert window.asked[-1] == "Training 'Rex' is running — stop and quit?"
+
+
+def test_try_this_checkpoint_offers_the_newest_kept_step_on_the_insert_tab(qtbot, window, fake_training, memory,
+                                                                           monkeypatch, tmp_path):
+    exported = []
+
+    def export(project_root, run_id, step):  # the engine's export (tested with `export --step`)
+        lora = tmp_path / f"step-{step}" / "lora.safetensors"
+        lora.parent.mkdir()
+        lora.write_bytes(b"x")
+        exported.append((run_id, step))
+        return lora, lora.with_name("lora_kohya.safetensors")
+
+    monkeypatch.setattr(api, "kept_checkpoint_steps", lambda run_dir: [20, 40])
+    monkeypatch.setattr(api, "export_checkpoint_lora", export)
+    _train(qtbot, window, fake_training)
+    qtbot.waitUntil(lambda: window.train_state.active_run_id == "run-1", timeout=QUICK_MS)
+    assert window.train_panel.try_button.isEnabled()
+    window.train_panel.try_button.click()
+    qtbot.waitUntil(lambda: "exported" in window.train_state.status.text, timeout=QUICK_MS)
+    assert exported == [("run-1", 40)] and window.train_state.job.state is JobState.RUNNING
+    offered = window.insert_state.lora_files[-1]
+    assert offered.label == "run-1 · step 40 (checkpoint)"
+    assert window.insert_state.settings.run == offered.value == str((tmp_path / "step-40" / "lora.safetensors"))
