@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from alchemy_gui.common.job_list import Job, JobList, JobState
 
 RENDER_MS = 200  # progress events arrive several times a second: re-render at most this often
-COLUMNS = ("Job", "State", "Progress", "", "")
+COLUMNS = ("Job", "State", "Progress", "Details", "")
 
 
 class JobsButton(QToolButton):
