@@ -170,7 +170,8 @@ class InsertPanel(QWidget):
         self.results.clear()
         self.results.show_orders(state.score_names(), state.result_order)
         for result in reversed(state.ordered_results()):  # the strip puts each new item first
-            self.results.add(str(result.path), result.thumbnail, result_label(result), result_tooltip(result))
+            self.results.add(str(result.path), result.thumbnail, result_label(result, state.result_order),
+                             result_tooltip(result))
 
 
     # --- user actions -------------------------------------------------------------------------------

@@ -172,6 +172,10 @@ class ResultStrip(QWidget):
         self.list.setFlow(QListView.Flow.LeftToRight)
         self.list.setWrapping(False)
         self.list.setIconSize(QSize(96, 96))
+        # Wide enough for "seed 2147483647", and elided in the middle: variations differ in their
+        # last digits and their scores, which an elided end hid (every label read "seed 31415…").
+        self.list.setGridSize(QSize(132, 128))
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setFixedHeight(136)
         self.list.setSpacing(4)
         self.list.setMovement(QListView.Movement.Static)
