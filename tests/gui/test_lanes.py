@@ -260,4 +260,4 @@ def test_try_this_checkpoint_offers_the_newest_kept_step_on_the_insert_tab(qtbot
     assert exported == [("run-1", 40)] and window.train_state.job.state is JobState.RUNNING
     offered = window.insert_state.lora_files[-1]
     assert offered.label == "run-1 · step 40 (checkpoint)"
-    assert window.insert_state.settings.run == offered.value == str((tmp_path / "step-40" / "lora.safetensors"))
+    assert window.insert_state.settings.run == offered.value == str(tmp_path / "step-40" / "lora.safetensors")
