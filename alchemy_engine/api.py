@@ -11,7 +11,15 @@ from __future__ import annotations
 from alchemy_engine.app_config import load_app_settings, save_app_settings, system_info
 from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
 from alchemy_engine.evaluation.report import table_text as fidelity_table
-from alchemy_engine.fields import MODEL_HELP, FieldInfo, defaults, field_info, field_infos
+from alchemy_engine.fields import (
+    MODEL_HELP,
+    SEED_MAX,
+    FieldInfo,
+    defaults,
+    field_info,
+    field_infos,
+    random_seed,
+)
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
     InsertionSession,
@@ -120,6 +128,13 @@ from alchemy_engine.project.run_history import (
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.studies.evaluate import run as evaluate
+from alchemy_engine.studies.job_memory import (
+    JobFootprint,
+    MemoryBudget,
+    fits_together,
+    job_footprints,
+    memory_budget,
+)
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory, launch_gpus
 from alchemy_engine.training import run as train
 from alchemy_engine.training.launch import relaunch as launch_training
@@ -204,6 +219,7 @@ JOBS = {
 __all__ = [
     # jobs and their requests
     "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
+    "JobFootprint", "MemoryBudget", "fits_together", "job_footprints", "memory_budget",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
     "launch_gpus", "launch_training", "training_world", "nvidia_gpu_count",
     "InsertRequest", "InsertResult", "LocateOptions", "SceneRequest", "SceneResult", "SegmentRequest",
@@ -216,7 +232,7 @@ __all__ = [
     # an insertion as layers for the artist's editor
     "LAYER_NAMES", "export_layers", "export_output_layers", "read_ora_layers",
     # request fields
-    "MODEL_HELP", "FieldInfo", "defaults", "field_info", "field_infos",
+    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed",
     # images and masks
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models

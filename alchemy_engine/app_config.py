@@ -40,18 +40,23 @@ def save_app_settings(values: dict[str, Any]) -> Path:
     return path
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+def _version(*distributions: str) -> str:
+    """The installed version of the first of ``distributions`` found (a package ships under several
+    names: PySide6's Qt bindings come as ``PySide6`` or just ``PySide6_Essentials``)."""
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def system_info() -> dict[str, str]:
     """Versions of the app and its ML packages, and where models run (imports torch)."""
     info = {"Image Alchemy": _version("image-alchemy"), "Python": platform.python_version()}
-    for package in ("torch", "diffusers", "transformers", "peft", "PySide6"):
+    for package in ("torch", "diffusers", "transformers", "peft"):
         info[package] = _version(package)
+    info["PySide6"] = _version("PySide6", "PySide6_Essentials")
     try:
         from alchemy_engine.models.device import device_policy
 

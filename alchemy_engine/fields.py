@@ -12,11 +12,19 @@ Fields declared without :func:`setting` still work everywhere; they just carry n
 from __future__ import annotations
 
 import dataclasses
+import random
 import typing
 from dataclasses import MISSING
 from typing import Any
 
 _KEY = "alchemy"
+# One range for every seed: what a signed 32-bit int holds, as the GUI's seed box and most tools do.
+# A random seed is drawn from it too, so a seed read back from an image always fits the box again.
+SEED_MAX = 2**31 - 1
+
+
+def random_seed() -> int:
+    return random.randrange(SEED_MAX + 1)
 
 
 @dataclasses.dataclass(frozen=True)

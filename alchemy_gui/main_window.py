@@ -2,8 +2,10 @@
 
 One source says which project is open: ``ProjectsState.current``. The browser's selection, the
 Photos overview (:meth:`MainWindow.show_project`) and each workspace's ``set_project`` (the Train
-and Insert panels connect it themselves) follow it, and nothing else opens a project. Jobs that outlive a click are guarded (:mod:`alchemy_gui.shell.job_guard`):
-quitting or deleting while one runs asks, stops it, then acts. Layout, the last project and tab,
+and Insert panels connect it themselves) follow it, and nothing else opens a project. Every job of
+the window is a record of one :class:`JobList` (lanes: disk work never waits behind model work);
+the status bar's Jobs button and popup show it, and the guard (:mod:`alchemy_gui.shell.job_guard`)
+reads it: quitting or deleting while jobs run asks, stops them, then acts. Layout, the last project and tab,
 recent scenes and preferences are remembered in :class:`AppSettings`; each project's Train and
 Insert settings in the project folder (:class:`WorkspaceSettingsKeeper`).
 """
@@ -13,20 +15,22 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QByteArray, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QColor, QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings, Extra, WorkspaceSettingsKeeper
 from alchemy_gui.common.failure_dialog import show_failure
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 from alchemy_gui.common.presets_model import PresetChoice
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.projects.browser import ProjectBrowser
 from alchemy_gui.projects.new_project_dialog import NewProjectDialog
 from alchemy_gui.projects.overview import ProjectOverview
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.shell.job_guard import JobGuard
+from alchemy_gui.shell.jobs_popup import JobsButton
 from alchemy_gui.shell.menus import build_menus, open_preferences
 from alchemy_gui.shell.preferences import find_models_job
 from alchemy_gui.shell.trash_dialog import RestoreDialog
@@ -47,19 +51,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Image Alchemy")
         self.resize(*_first_size())
         self.app_settings = AppSettings(self)
-        self.runner = JobRunner(self)
-        self.side_runner = JobRunner(self)  # About, Preferences, first-run check: never behind a training run
-        self.download_runner = JobRunner(self)  # model downloads (minutes): never in front of the side jobs
-        self.projects_state = ProjectsState(self.runner, self)
+        self.jobs = JobList(self)
+        self.projects_state = ProjectsState(self.jobs, self)
 
         self.browser = ProjectBrowser(self.projects_state)
-        self.overview = ProjectOverview(self.runner)
+        self.overview = ProjectOverview(self.jobs)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.overview, TABS[0])
-        self.train_panel = TrainPanel(self.projects_state, self.runner)
+        self.train_panel = TrainPanel(self.projects_state, self.jobs)
         self.tabs.addTab(self.train_panel, TABS[1])
-        self.insert_panel = InsertPanel(self.projects_state, self.runner)
-        self.insert_panel.side_runner = self.side_runner
+        self.insert_panel = InsertPanel(self.projects_state, self.jobs)
         self.tabs.addTab(self.insert_panel, TABS[2])
         self.tabs.setTabToolTip(0, "The project's reference photos")
         self.tabs.setTabToolTip(1, "Teach SDXL the subject (a LoRA)")
@@ -72,10 +73,12 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([300, 900])
         self.setCentralWidget(self.splitter)
         self.statusBar().showMessage("Ready")
+        self.jobs_button = JobsButton(self.jobs, self)
+        self.statusBar().addPermanentWidget(self.jobs_button)
 
         self.train_state = self.train_panel.train_state
         self.insert_state = self.insert_panel.insert_state
-        self.guard = JobGuard([self.runner, self.side_runner, self.download_runner], self.train_state, self.insert_state, self)
+        self.guard = JobGuard(self.jobs, self)
         self.train_settings = WorkspaceSettingsKeeper(
             self.train_state, "train", {"settings": self.train_state.settings},
             exclude=("device", "mixed_precision"),  # machine preferences, not the project's
@@ -102,11 +105,13 @@ class MainWindow(QMainWindow):
         self.insert_state.job_failed.connect(lambda failure: self.statusBar().showMessage(failure.message, 10000))
         # A finished run brings a new LoRA to choose from in the Insert tab.
         self.train_state.runs_changed.connect(lambda runs: self.insert_state.refresh_choices())
+        self.train_state.checkpoint_ready.connect(self.insert_state.offer_checkpoint)
         self.insert_state.scene_ready.connect(lambda scene: self.app_settings.add_recent_scene(scene.path))
-        self.runner.busy_changed.connect(self._on_busy)
+        self.jobs.busy_changed.connect(self._on_busy)
         self.guard.stopping_changed.connect(self._on_stopping)
         self.tabs.currentChanged.connect(lambda index: self.app_settings.set("tab", TABS[index]))
         self.apply_preferences()
+        self._remember_mask_colour()
         self._restore_layout()
         self.projects_state.refresh()
         if welcome and not api.demo_mode() and not self.app_settings.get("welcome_dismissed"):
@@ -124,6 +129,7 @@ class MainWindow(QMainWindow):
     def _reopen_last_project(self, summaries: list) -> None:
         slug, self._restore_project = self._restore_project, None
         if slug and self.projects_state.current is None and any(s.slug == slug and not s.error for s in summaries):
+            self.browser.select_slug(slug)
             self.projects_state.open(slug)
 
     def new_project(self) -> NewProjectDialog:
@@ -140,7 +146,7 @@ class MainWindow(QMainWindow):
         text = (f"Delete the project “{project.name}”?\n\nIt moves to the trash with its photos, trained "
                 "LoRAs and outputs; File → Restore from trash… brings it back.")
         if running:
-            text = f"{running} is running — stop it and delete the project?\n\n" + text
+            text = self.guard.question("delete the project", " it") + "\n\n" + text
         if not self.confirm("Delete project", text):
             return
         slug = project.slug
@@ -150,7 +156,7 @@ class MainWindow(QMainWindow):
             self.projects_state.delete(slug)
 
     def restore_from_trash(self) -> RestoreDialog:
-        dialog = RestoreDialog(self.side_runner, self)
+        dialog = RestoreDialog(self.jobs, self)
         dialog.accepted.connect(lambda: self.restore_project(dialog.chosen()))
         dialog.open()
         return dialog
@@ -158,8 +164,8 @@ class MainWindow(QMainWindow):
     def restore_project(self, entry) -> None:
         if entry is None:
             return
-        worker = self.runner.submit(lambda e, progress, cancel: api.open_project(api.restore_project(e)),
-                                    entry, "restore project")
+        worker = self.jobs.submit(lambda e, progress, cancel: api.open_project(api.restore_project(e)),
+                                  entry, "restore project")
         worker.succeeded.connect(self._on_restored)
         worker.failed.connect(lambda failure: self._show_failure("Could not restore the project", failure))
 
@@ -184,6 +190,19 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.insert_panel)
         self.insert_state.open_scene(path)
 
+    def _remember_mask_colour(self) -> None:
+        """The mask colour chosen on the Insert tab, for every mask view, across restarts."""
+        canvas = self.insert_panel.canvas
+        saved = self.app_settings.get("mask_colour")
+        if saved and QColor(saved).isValid():
+            MaskCanvas.remembered_colour = QColor(saved)
+            canvas.set_mask_style(colour=QColor(saved))
+
+        def chosen(colour: QColor) -> None:
+            MaskCanvas.remembered_colour = QColor(colour)
+            self.app_settings.set("mask_colour", colour.name())
+        canvas.colour_chosen.connect(chosen)
+
     def apply_preferences(self) -> None:
         """Device and precision go to the Train settings (the project never overrides them)."""
         self.train_state.settings.device = self.app_settings.get("device") or None
@@ -191,7 +210,7 @@ class MainWindow(QMainWindow):
 
     # --- first run --------------------------------------------------------------------------------
     def _check_first_run(self) -> None:
-        worker = self.side_runner.submit(find_models_job, None, "first-run check")
+        worker = self.jobs.submit(find_models_job, None, "first-run check", kind=JobKind.INFO)
         worker.succeeded.connect(self._maybe_welcome)
 
     def _maybe_welcome(self, inventory: dict) -> WelcomeDialog | None:
@@ -272,13 +291,12 @@ class MainWindow(QMainWindow):
         running = self.guard.running_job()
         if self.guard.stopping or running:
             event.ignore()  # the job winds down on its thread; the window keeps painting meanwhile
-            if not self.guard.stopping and self.confirm("Quit", f"{running} is running — stop and quit?"):
+            if not self.guard.stopping and self.confirm("Quit", self.guard.question("quit")):
                 self.guard.stop_then(self.close)
             return
         self.save_layout()
-        for runner in (self.runner, self.side_runner, self.download_runner):  # a cancelled download resumes
-            runner.cancel_all()
-            runner.wait_idle()
+        self.jobs.cancel_all()
+        self.jobs.wait_idle()
         self.overview.thumbnails.wait()
         super().closeEvent(event)
 

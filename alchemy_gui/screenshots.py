@@ -111,13 +111,13 @@ def render(out: Path) -> list[Path]:
     _wait(app, lambda: bool(window.projects_state.projects))
     slug = next(s.slug for s in window.projects_state.projects if s.name == "Rex")
     window.projects_state.open(slug)
-    _wait(app, lambda: window.projects_state.current is not None and not window.runner.busy)
+    _wait(app, lambda: window.projects_state.current is not None and not window.jobs.busy)
     photos = window.overview.photos
     _wait(app, lambda: all(not photos.item(i).icon().isNull() for i in range(photos.count())))
     shots = []
 
     def shot(name: str, widget=None) -> None:
-        _wait(app, lambda: not window.runner.busy, 10)
+        _wait(app, lambda: not window.jobs.busy, 10)
         path = out / f"{name}.png"
         (widget or window).grab().save(str(path))
         shots.append(path)

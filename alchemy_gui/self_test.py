@@ -98,7 +98,7 @@ def check_window(ctx: Context) -> str:
     window = MainWindow()
     window.show()
     deadline = time.monotonic() + 60
-    while window.runner.busy or not window.isVisible():
+    while window.jobs.busy or not window.isVisible():
         _require(time.monotonic() < deadline, "the window stayed busy for 60 s after opening")
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     title = window.windowTitle()

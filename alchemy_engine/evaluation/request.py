@@ -8,7 +8,7 @@ from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.evaluation.prompts import SETS
-from alchemy_engine.fields import device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
 
@@ -51,7 +51,7 @@ class EvaluateRequest(JobRequest):
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.5, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
-    seed: int = setting(0, minimum=0, label="Seed", help="first seed")
+    seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="first seed")
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     class_images: int = setting(8, minimum=0, label="Class images",
                                 help="images of the plain class prompt for PRES (0 skips PRES)")

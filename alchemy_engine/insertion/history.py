@@ -22,6 +22,7 @@ import numpy as np
 
 from alchemy_engine.atomic import atomic_write_json, make_dirs, move
 from alchemy_engine.errors import AlchemyError, InvalidRequest
+from alchemy_engine.fields import SEED_MAX
 from alchemy_engine.insertion import metadata
 from alchemy_engine.insertion.coverage import read_coverage, to_coverage
 from alchemy_engine.insertion.masks import save_mask
@@ -123,6 +124,11 @@ def read_output_parameters(path: str | Path) -> dict[str, Any]:
     scene = extra.get("scene") if isinstance(extra, dict) else None
     out["scene"] = scene or out.get("scene")
     out[SCORES_KEY] = _scores(chunks.get(SCORES_KEY))
+    seed = out.get("seed")
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed <= SEED_MAX):
+        # Older versions drew random seeds up to 2**32, and other tools use 64-bit seeds: such a
+        # seed cannot be set again, so it is reported (seed_out_of_range) rather than passed on.
+        out["seed"], out["seed_out_of_range"] = None, seed
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.inference_memory import MAX_BATCH
 
@@ -155,7 +155,7 @@ class InsertRequest(JobRequest):
     scene_prompt: str | None = setting(None, cli=False, metavar="TEXT", label="Scene prompt",
                                        help="generate the scene with plain SDXL; name the class noun: "
                                             "'a dog on a beach'")
-    scene_seed: int | None = setting(None, minimum=0, label="Scene seed",
+    scene_seed: int | None = setting(None, minimum=0, maximum=SEED_MAX, label="Scene seed",
                                      help="seed of the generated scene (default: the insertion seed)")
     scene_width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Scene width",
                                help="generated scene width, a multiple of 64")
@@ -180,7 +180,7 @@ class InsertRequest(JobRequest):
                                       help="a second SDXL LoRA (a style) stacked on the subject's")
     style_lora_scale: float = setting(0.8, minimum=-4.0, maximum=4.0, label="Style LoRA scale",
                                       help="style LoRA weight")
-    seed: int | None = setting(None, minimum=0, label="Seed",
+    seed: int | None = setting(None, minimum=0, maximum=SEED_MAX, label="Seed",
                                help="first seed; variations use seed+1, seed+2 … (default: random)")
     variations: int = setting(1, minimum=1, maximum=64, label="Variations", help="how many images")
     batch_size: str = setting("auto", choices=BATCH_SIZES, label="Batch size",
@@ -276,14 +276,16 @@ class InsertRequest(JobRequest):
                f"batch size must be auto or a whole number from 1 to {MAX_BATCH}; got {self.batch_size!r}")
         for name in ("seed", "scene_seed"):
             value = getattr(self, name)
-            _check(value is None or 0 <= value < 2**63, f"{name} must be a non-negative integer")
+            _check(value is None or 0 <= value <= SEED_MAX,
+                   f"{name} must be a whole number from 0 to {SEED_MAX} (or empty for a random one)")
         _check(0.0 <= self.blur <= 256, "blur radius must be between 0 and 256 px")
         _check(0.0 <= self.crop_padding <= 4.0, "crop padding is a fraction of the mask box, 0 to 4")
         _check(64 * 64 <= self.work_pixels <= 4096 * 4096,
                "work pixels must be between 64x64 and 4096x4096 (SDXL is trained at about 1024x1024)")
 
     def seeds(self, first: int) -> list[int]:
-        return [first + i for i in range(self.variations)]
+        """``first``, ``first + 1`` …, wrapping round within the one seed range."""
+        return [(first + i) % (SEED_MAX + 1) for i in range(self.variations)]
 
     def with_seed(self, seed: int) -> InsertRequest:
         return dataclasses.replace(self, seed=seed)
@@ -344,7 +346,7 @@ class SceneRequest(JobRequest):
     height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
-    seed: int = setting(0, minimum=0, label="Seed", help="seed of the scene")
+    seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="seed of the scene")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile per image size; "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import random
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from alchemy_engine.errors import ModelError
+from alchemy_engine.fields import random_seed
 from alchemy_engine.insertion import batches, composite, masks, metadata, reference
 from alchemy_engine.insertion.inpaint import (
     Sampling,
@@ -167,7 +167,7 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     request = dataclasses.replace(request, locate=with_models(request.locate))
     session = session or default_session()
     if request.seed is None:
-        request = request.with_seed(random.randrange(2**32))
+        request = request.with_seed(random_seed())
     ctx = _Context(request, project, session, progress, cancel)
     with project_job(project.root, "an insertion"), session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))

@@ -159,7 +159,7 @@ class InsertionSession:
             del self._adapters[old]
             pipe.delete_adapters(old)
         try:
-            with _quiet_diffusers():  # "no LoRA keys for CLIPTextModel" is expected for UNet-only LoRAs
+            with _quiet_diffusers(), resident.building_models():  # "no LoRA keys for CLIPTextModel" is expected for UNet-only LoRAs
                 pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name,
                                        local_files_only=True)
         except (ValueError, KeyError, RuntimeError) as exc:

@@ -111,10 +111,13 @@ def load_detector(folder: str | Path, device: str = "cpu") -> TextDetector:
     problem = detector_folder_problem(folder)
     if problem:
         raise ModelError(f"{folder} is not a usable Grounding DINO folder: {problem}; {DETECTOR_HINT}")
+    from alchemy_engine.models.resident import building_models
+
     try:
-        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-        model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True)
+        with building_models():
+            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForZeroShotObjectDetection.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the detector in {folder}: {exc}") from exc
     return TextDetector(model.to(device).eval(), processor, device=device, name=folder.name)

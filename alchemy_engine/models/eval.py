@@ -129,13 +129,16 @@ def load_eval_model(name: str, folder: Path, device: Any, dtype: Any) -> Any:
     transformers_logging.disable_progress_bar()
     family = EVAL_MODELS[name].family
     options: dict[str, Any] = dict(local_files_only=True, weights_only=True)
+    from alchemy_engine.models.resident import building_models
+
     try:
-        if family == "vit":
-            model = ViTModel.from_pretrained(str(folder), add_pooling_layer=False, **options)
-        elif family == "dinov2":
-            model = Dinov2Model.from_pretrained(str(folder), **options)
-        else:
-            model = CLIPModel.from_pretrained(str(folder), **options)
+        with building_models():
+            if family == "vit":
+                model = ViTModel.from_pretrained(str(folder), add_pooling_layer=False, **options)
+            elif family == "dinov2":
+                model = Dinov2Model.from_pretrained(str(folder), **options)
+            else:
+                model = CLIPModel.from_pretrained(str(folder), **options)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the evaluation model {name} from {folder}: {exc}") from exc
     return model.to(device=device, dtype=dtype).eval()

@@ -74,15 +74,38 @@ def import_long_lived(*modules: str) -> None:
 def collector_paused() -> Iterator[None]:
     """No automatic cyclic collection inside (imports, model loading). Loading SDXL makes tens of
     thousands of short-lived containers (each CLIP tokenizer's 48 k merges are lists) that reference
-    counting frees anyway; a full pass that meets them holds the GIL for 60-140 ms. One job runs
-    at a time, so pauses do not overlap."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    counting frees anyway; a full pass that meets them holds the GIL for 60-140 ms. Two jobs may
+    load at once (the GUI's model lane): the collector comes back when the last pause ends."""
+    global _pauses, _enable_after
+    with _pause_lock:
+        if _pauses == 0:
+            _enable_after = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _enable_after:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_enable_after = False
+_BUILD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def building_models() -> Iterator[None]:
+    """Hold while building or loading models, or attaching LoRA layers: diffusers and transformers
+    build models under accelerate's ``init_empty_weights``, which patches ``torch.nn.Module`` for
+    the whole process, so a model built on another thread meanwhile got meta tensors ("Cannot copy
+    out of meta tensor", seen with a SAM click beside a training run). Two jobs that run side by
+    side (the GUI's model lane) load one after the other; the collector is paused meanwhile."""
+    with _BUILD_LOCK, collector_paused():
+        yield
 
 
 def register(holder: ModelHolder) -> None:

@@ -122,8 +122,11 @@ def read_sam_variant(checkpoint: str | Path) -> SamVariant:
 def load_sam(checkpoint: str | Path, device: Any = "cpu") -> tuple[Any, SamVariant]:
     """Load a Meta SAM ``.pth`` safely (resolve ``demo`` with the inventory first); returns the
     model and its variant."""
+    from alchemy_engine.models.resident import building_models
+
     state_dict = _read_state_dict(Path(checkpoint))
     variant = detect_sam_variant(state_dict)
-    sam = build_sam(variant)
-    sam.load_state_dict(state_dict)
+    with building_models():
+        sam = build_sam(variant)
+        sam.load_state_dict(state_dict)
     return sam.to(device), variant

@@ -9,6 +9,7 @@ through ``from_pretrained`` with ``use_safetensors=True`` so no pickle file is e
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
 
 
 _TOKENIZERS: dict[str, Any] = {}
+_TOKENIZERS_LOCK = threading.Lock()  # two jobs loading SDXL at once build each tokenizer once
 
 
 def shared_tokenizers(folder: Path) -> dict[str, Any]:
@@ -82,9 +84,10 @@ def shared_tokenizers(folder: Path) -> dict[str, Any]:
     for name in ("tokenizer", "tokenizer_2"):
         sub = folder / name
         key = _content_key(sub)
-        if key not in _TOKENIZERS:
-            _TOKENIZERS[key] = CLIPTokenizer.from_pretrained(sub, local_files_only=True)
-        found[name] = _TOKENIZERS[key]
+        with _TOKENIZERS_LOCK:
+            if key not in _TOKENIZERS:
+                _TOKENIZERS[key] = CLIPTokenizer.from_pretrained(sub, local_files_only=True)
+            found[name] = _TOKENIZERS[key]
     return found
 
 
@@ -121,10 +124,10 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
     if unknown:
         raise ValueError(f"unknown SDXL components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
     from alchemy_engine.models.inventory import resolve_sdxl
-    from alchemy_engine.models.resident import SDXL_LIBRARIES, collector_paused, import_long_lived
+    from alchemy_engine.models.resident import SDXL_LIBRARIES, building_models, import_long_lived
 
     import_long_lived(*SDXL_LIBRARIES)
-    with collector_paused():
+    with building_models():
         return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without),
                      unet_storage)
 

@@ -31,8 +31,11 @@ def add_unet_lora(unet, rank: int, alpha: float, train_ff: bool) -> list[torch.n
     """Freeze ``unet``, attach LoRA (fp32 weights) and return the trainable parameters."""
     from diffusers.training_utils import cast_training_params
 
+    from alchemy_engine.models.resident import building_models
+
     unet.requires_grad_(False)
-    unet.add_adapter(lora_config(rank, alpha, UNET_ATTENTION + (UNET_FEED_FORWARD if train_ff else ())))
+    with building_models():  # new layers: not while another thread builds under init_empty_weights
+        unet.add_adapter(lora_config(rank, alpha, UNET_ATTENTION + (UNET_FEED_FORWARD if train_ff else ())))
     cast_training_params(unet, dtype=torch.float32)
     return [p for p in unet.parameters() if p.requires_grad]
 
@@ -44,7 +47,10 @@ def add_text_encoder_lora(text_encoder, rank: int, alpha: float) -> list[torch.n
 
     text_encoder.requires_grad_(False)
     config = lora_config(rank, alpha, TEXT_ENCODER_ATTENTION)
-    inject_adapter_in_model(config, text_encoder, ADAPTER)
+    from alchemy_engine.models.resident import building_models
+
+    with building_models():
+        inject_adapter_in_model(config, text_encoder, ADAPTER)
     text_encoder.peft_config = {ADAPTER: config}  # what get_peft_model_state_dict reads
     cast_training_params(text_encoder, dtype=torch.float32)
     return [p for p in text_encoder.parameters() if p.requires_grad]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
@@ -48,7 +48,7 @@ class TrainRequest(JobRequest):
                               help="photos per step; more needs more memory")
     grad_accum: int = setting(1, minimum=1, maximum=256, label="Gradient accumulation",
                               help="steps whose gradients are summed before one update")
-    seed: int = setting(0, minimum=0, label="Seed", help="same seed and settings give the same LoRA")
+    seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="same seed and settings give the same LoRA")
     # LoRA
     rank: int = setting(16, minimum=1, maximum=1024, label="LoRA rank",
                         help="capacity of the LoRA: 16–32 keeps a subject; more means bigger files")
@@ -130,7 +130,7 @@ class TrainRequest(JobRequest):
                                         help="prompt of the preview images (empty: the training prompt)")
     sample_steps: int = setting(20, minimum=1, maximum=200, label="Sample steps",
                                 help="denoising steps of each preview image")
-    sample_seed: int = setting(1234, minimum=0, label="Sample seed", help="seed of the preview images")
+    sample_seed: int = setting(1234, minimum=0, maximum=SEED_MAX, label="Sample seed", help="seed of the preview images")
     resume_run: str | None = setting(None, cli=False, label="Resume run",
                                      help="continue this run (its id or folder) from its newest checkpoint, "
                                           "with its own settings")

@@ -150,6 +150,9 @@ class WorkspaceSettingsKeeper(QObject):
                     if name in self.exclude or name not in saved:
                         continue
                     value = saved[name]
+                    if hasattr(settings, "info") and not _in_range(settings.info(name), value):
+                        log.warning("%s: saved %s %r is out of range; kept the default", self.workspace, name, value)
+                        continue
                     if initial is None or value is None or isinstance(value, type(initial)) or (
                             isinstance(initial, float) and isinstance(value, int)):
                         settings.set(name, float(value) if isinstance(initial, float) and value is not None else value)
@@ -175,3 +178,10 @@ class WorkspaceSettingsKeeper(QObject):
 
 
 __all__ = ["AppSettings", "WorkspaceSettingsKeeper", "load_workspace_settings", "save_workspace_settings"]
+
+
+def _in_range(info, value: Any) -> bool:
+    """A saved number within its field's range (an older version saved seeds the box cannot hold)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    return (info.minimum is None or value >= info.minimum) and (info.maximum is None or value <= info.maximum)

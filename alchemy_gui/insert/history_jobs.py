@@ -1,6 +1,6 @@
 """Jobs of the Insert area's history and persistence: the project's outputs with thumbnails, the
 parameters an output was made with, deleting one to the project's trash, saving the scene's mask,
-checking a LoRA file from elsewhere. They run on the JobRunner's thread (disk and decoding off the
+checking a LoRA file from elsewhere. They run as light jobs of the window's job list (disk and decoding off the
 UI thread) and call only the engine's surface.
 """
 

@@ -1,5 +1,5 @@
-"""The Insert area's jobs: plain functions ``job(request, progress, cancel[, session])`` that run on
-the :class:`~alchemy_gui.common.workers.JobRunner`'s thread, call the engine's public functions and hand
+"""The Insert area's jobs: plain functions ``job(request, progress, cancel[, session])`` that run as
+jobs of the window's :class:`~alchemy_gui.common.job_list.JobList`, call the engine's public functions and hand
 back in-memory results (numpy masks, QImages built off the UI thread), so the UI thread never
 reads the disk, imports torch or waits on the GPU.
 """

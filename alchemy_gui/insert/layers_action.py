@@ -11,7 +11,7 @@ from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobFailure, JobWorker
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, deliver
 
 EDITOR_SETTING = "editor"
 
@@ -27,7 +27,7 @@ def open_in_editor(file: Path, editor: str) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(file)))
 
 
-def save_layers(panel: Any, path: Path, open_editor: bool = False) -> JobWorker:
+def save_layers(panel: Any, path: Path, open_editor: bool = False) -> Job:
     state = panel.insert_state
 
     def done(outcome: tuple[list[Path], str]) -> None:
@@ -40,8 +40,7 @@ def save_layers(panel: Any, path: Path, open_editor: bool = False) -> JobWorker:
     def failed(failure: JobFailure) -> None:
         state.set_message(failure.message)
 
-    worker = panel.side_runner.submit(_layers_job, path, "save layers")
-    worker.succeeded.connect(done)
-    worker.failed.connect(failed)
-    panel.layers_worker = worker  # tests wait on it
-    return worker
+    job = panel.jobs.submit(_layers_job, path, "Save layers", kind=JobKind.DISK, project=state.project)
+    deliver(job, state, done, failed)
+    panel.layers_worker = job  # tests wait on it
+    return job

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, deliver
 from alchemy_gui.insert.form import LORA_FILTER
 
 FITS = ("sdxl",)  # lora_base values insertion can use
@@ -32,7 +32,7 @@ FITS = ("sdxl",)  # lora_base values insertion can use
 class LoraPickerDialog(QDialog):
     chosen = Signal(str)  # the path of the LoRA file picked
 
-    def __init__(self, runner: JobRunner, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.tree = QTreeWidget()
@@ -56,9 +56,9 @@ class LoraPickerDialog(QDialog):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.buttons)
         self.resize(560, 420)
-        self.worker: JobWorker = runner.submit(api.scan_models, api.ScanRequest(), "scan model folders (LoRAs)")
-        self.worker.succeeded.connect(self.show_scan)
-        self.worker.failed.connect(self._show_failure)
+        self.worker: Job = jobs.submit(api.scan_models, api.ScanRequest(), "Scan model folders (LoRAs)",
+                                       kind=JobKind.MODELS)
+        deliver(self.worker, self, self.show_scan, self._show_failure)
 
     def show_scan(self, result) -> None:
         loras = result.of_use("lora")

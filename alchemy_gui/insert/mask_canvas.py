@@ -36,6 +36,8 @@ MIN_ZOOM, MAX_ZOOM = 1.0, 32.0  # times the fitted size
 class MaskCanvas(QWidget):
     segment_requested = Signal()  # the points or box changed by a click or drag: ask SAM again
     view_changed = Signal()  # zoom or pan changed
+    colour_chosen = Signal(object)  # QColor: the user picked the overlay's colour (remembered by the window)
+    remembered_colour: QColor | None = None  # the colour new canvases start with (the photo mask dialog too)
 
     def __init__(self, document: MaskDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,7 +51,7 @@ class MaskCanvas(QWidget):
         self.brush_hardness = 1.0  # 1: hard edge; 0: fades out from the centre
         self.zoom = 1.0
         self.pan = QPointF(0.0, 0.0)
-        self.mask_colour = QColor(MASK_COLOUR)
+        self.mask_colour = QColor(MaskCanvas.remembered_colour or MASK_COLOUR)
         self.mask_opacity = MASK_OPACITY
         self._pixmap = QPixmap()
         self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)

@@ -6,7 +6,7 @@ nothing outside the mask changes. A thin view of :class:`~alchemy_gui.insert.sta
 (``panel.insert_state``), which owns the mask document, the loaded models and the jobs: this
 widget binds to it and calls one of its methods per user action.
 
-Wiring: ``InsertPanel(projects_state, runner)``; it follows ``projects_state.current_changed``.
+Wiring: ``InsertPanel(projects_state, jobs)``; it follows ``projects_state.current_changed``.
 Call ``insert_state.refresh_choices()`` when a training run finishes (new LoRA). The state's
 signals tell the window what happened: ``insert_finished``, ``job_failed``, ``busy_changed``.
 """
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.images import IMAGE_FILTER
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobList
 from alchemy_gui.insert.form import InsertForm
 from alchemy_gui.insert.lora_picker import LoraPickerDialog
 from alchemy_gui.insert.mask_canvas import MaskCanvas
@@ -45,11 +45,11 @@ NO_PROJECT_HINT = "Open a project on the left to put its subject into a scene."
 
 
 class InsertPanel(QWidget):
-    def __init__(self, projects_state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, projects_state: ProjectsState, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.projects_state = projects_state
-        self.insert_state = InsertState(runner, self)
-        self.side_runner = runner  # disk-only jobs (the LoRA picker's scan); the window gives its side runner
+        self.jobs = jobs  # the LoRA picker's scan and the layer exports run as light jobs here
+        self.insert_state = InsertState(jobs, self)
         self.document = self.insert_state.document
         self.canvas = MaskCanvas(self.document)
         self.tools = ToolBar()
@@ -172,7 +172,8 @@ class InsertPanel(QWidget):
         self.results.clear()
         self.results.show_orders(state.score_names(), state.result_order)
         for result in reversed(state.ordered_results()):  # the strip puts each new item first
-            self.results.add(str(result.path), result.thumbnail, result_label(result), result_tooltip(result))
+            self.results.add(str(result.path), result.thumbnail, result_label(result, state.result_order),
+                             result_tooltip(result))
 
 
     # --- user actions -------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class InsertPanel(QWidget):
     def choose_lora_file(self, style: bool = False) -> LoraPickerDialog:
         """The SDXL LoRAs of the model folders, grouped by folder, or Browse… for any file."""
         title = "Choose a style LoRA" if style else "Choose an SDXL LoRA file"
-        dialog = LoraPickerDialog(self.side_runner, title, self)
+        dialog = LoraPickerDialog(self.jobs, title, self)
         dialog.chosen.connect(lambda path: self.insert_state.add_lora_file(Path(path), style=style))
         dialog.open()
         self.lora_picker = dialog  # tests find it here
@@ -200,6 +201,7 @@ class InsertPanel(QWidget):
         colour = QColorDialog.getColor(self.canvas.mask_colour, self, "Mask colour")
         if colour.isValid():
             self.canvas.set_mask_style(colour=colour)
+            self.canvas.colour_chosen.emit(colour)
 
     def _choose_tool(self, tool: Tool) -> None:
         self._back_to_editing()

@@ -22,11 +22,15 @@ BRUSH_STEP = 1.25  # [ and ] scale the brush by this much
 HARDNESS_STEP = 10  # Shift+[ and Shift+] change the hardness by this many percent
 
 
-def result_label(result: InsertedImage) -> str:
-    """The text under a thumbnail: the seed, and the scores when the image has any."""
+def result_label(result: InsertedImage, order: str = "newest") -> str:
+    """The text under a thumbnail: what tells variations apart — the seed, and one score (the one
+    the strip is sorted by, else the first) short enough to be read whole; every score is in the
+    tooltip."""
     seed = f"seed {result.seed}" if result.seed is not None else result.path.stem
-    scores = " ".join(f"{name} {value:.2f}" for name, value in sorted(result.scores.items()))
-    return f"{seed}\n{scores}" if scores else seed
+    if not result.scores:
+        return seed
+    name = order if order in result.scores else sorted(result.scores)[0]
+    return f"{seed}\n{name} {result.scores[name]:.3f}"
 
 
 def result_tooltip(result: InsertedImage) -> str:

@@ -2,8 +2,12 @@
 sampling settings, the loaded models (one :class:`InsertionSession`) and the jobs that use them.
 
 No widgets here: the panel binds to the observable properties (:mod:`alchemy_gui.common.binding`)
-and calls one method per user action. Disk, SAM and SDXL work runs as jobs on the shared
-:class:`~alchemy_gui.common.workers.JobRunner`. Settings start at the engine's request defaults.
+and calls one method per user action. Disk, SAM and SDXL work runs as jobs of the window's
+:class:`~alchemy_gui.common.job_list.JobList`: disk work in the light lane, model work in the model
+lane, one job at a time on this area's loaded models. Whether an insertion runs, and how far it
+got, is read from the list. Each job carries the project it was asked for: a result lands in that
+project (a scene opened for a project closed since is saved into it), never in the one on screen.
+Settings start at the engine's request defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,9 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
 from alchemy_gui.common.binding import Property
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList, same_project
 from alchemy_gui.common.presets_model import PresetChoice
-from alchemy_gui.common.project_jobs import ProjectJobGuard, same_project
 from alchemy_gui.common.request_settings import settings_class
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
 from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
 from alchemy_gui.insert.jobs import (
@@ -45,6 +47,7 @@ from alchemy_gui.insert.jobs import (
 )
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
 from alchemy_gui.insert.state_history import HistoryActions
+from alchemy_gui.insert.state_jobs import InsertJobs
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
@@ -74,7 +77,7 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
     return current if current in values else (values[0] if values else None)
 
 
-class InsertState(HistoryActions, QObject):
+class InsertState(InsertJobs, HistoryActions, QObject):
     project_changed = Signal(object)
     choices_changed = Signal(object)  # Choices or None (not listed yet)
     scene_prompt_changed = Signal(object)
@@ -108,17 +111,17 @@ class InsertState(HistoryActions, QObject):
     result_order = Property("newest")
     lora_files = Property(())
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
         self.session = InsertionSession()  # the loaded models, kept between jobs
+        self._session_key = f"insertion-session-{id(self.session)}"  # its jobs never overlap
         self.document = MaskDocument(self)
         self.settings = InsertionSettings(self)
         self.presets = PresetChoice("insert", self.settings, self)
         self._follow_lora_files()  # each added style LoRA keeps its own scale
         self.locate = LocateSettings(self)
         self.brush = BrushSettings(self)  # remembered with the other settings (main_window)
-        self._long_job: JobWorker | None = None
         self._auto_prompt = ""
         self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False  # the status line reports a SAM result (gone after Undo/Clear)
@@ -128,6 +131,8 @@ class InsertState(HistoryActions, QObject):
         self._autosave.timeout.connect(self.save_work)
         self.document.modified_changed.connect(lambda modified: modified and self._autosave.start())
         self.document.mask_changed.connect(lambda _region: self.document.modified and self._autosave.start())
+        jobs.job_added.connect(self._follow_job)
+        jobs.job_changed.connect(self._follow_job)
 
     @property
     def class_noun(self) -> str:
@@ -141,6 +146,7 @@ class InsertState(HistoryActions, QObject):
             return
         self.save_work()  # the scene and mask stay with the project they belong to
         self.project = project
+        self._show_long_job()
         self.results = ()
         self._images.clear()
         self.choices = None
@@ -194,12 +200,13 @@ class InsertState(HistoryActions, QObject):
         self.save_work()
         self.set_message(f"Opening {Path(path).name}…")
         root = Path(self.project.root) if self.project is not None else None
-        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded)
+        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded,
+                     elsewhere=self._keep_scene)
 
     def generate_scene(self) -> None:
         if self.project is not None:
             self._submit(functools.partial(generate_scene_job, session=self.session), self.scene_request(),
-                         "generate scene", self._on_scene_loaded, long=True)
+                         "generate scene", self._on_scene_loaded, kind=JobKind.SCENE, elsewhere=self._keep_scene)
 
     def _on_scene_loaded(self, scene: LoadedScene) -> None:
         self.document.set_scene(scene.path, scene.image, scene.mask)
@@ -230,7 +237,8 @@ class InsertState(HistoryActions, QObject):
         doc = self.document
         request = self.segment_request(points=doc.points, box=doc.box)
         if request is not None and (doc.points or doc.box is not None):
-            self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask)
+            self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask,
+                         kind=JobKind.SEGMENT)
 
     def auto_detect(self) -> None:
         """The detector finds every instance of the class noun, SAM cuts them all out and the boxes
@@ -241,7 +249,8 @@ class InsertState(HistoryActions, QObject):
             self.set_message("Open or generate a scene first.")
             return
         self.set_message(f"Looking for “{self.class_noun}”…")
-        self._submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask)
+        self._submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask,
+                     kind=JobKind.AUTO_DETECT)
 
     def _on_mask(self, sam: SamMask) -> None:
         doc, locate = self.document, sam.request.locate
@@ -254,7 +263,7 @@ class InsertState(HistoryActions, QObject):
             doc.set_detections(tuple((tuple(d["box"]), float(d["score"]), d.get("label", "")) for d in found))
         what = f"found “{locate.text}” ({len(found)} box{'es' if len(found) != 1 else ''})" if locate.text \
             else "mask updated"
-        pick = " Pick one in the Instance list to keep only it." if len(found) > 1 else ""
+        pick = " Pick one in the “Auto-detect found” list to keep only it." if len(found) > 1 else ""
         self.set_message(f"SAM: {what}, {sam.result.area_fraction:.0%} of the scene.{pick}")
         self._message_from_sam = True
         self.mask_ready.emit(sam)
@@ -298,7 +307,7 @@ class InsertState(HistoryActions, QObject):
         mask_path = Path(self.project.cache_dir) / "gui" / "insert-mask.png"
         job = InsertJob(self.insert_request(), self.document.mask.copy(), mask_path)
         self._submit(functools.partial(insert_job, session=self.session), job, "insert", self._on_inserted,
-                     long=True)
+                     kind=JobKind.INSERT, sized=job.request)
 
     def _on_inserted(self, outcome: InsertOutcome) -> None:
         result = outcome.result
@@ -310,11 +319,6 @@ class InsertState(HistoryActions, QObject):
         self.set_message(f"Done: {len(result.project_outputs)} image(s) in {result.project_outputs[0].parent}. "
                          + notes)
         self.insert_finished.emit(result)
-
-    def cancel(self) -> None:
-        if self._long_job is not None:
-            self._long_job.cancel()
-            self.set_message("Cancelling…")
 
     # --- requests -----------------------------------------------------------------------------------
     def locate_options(self, **changes: Any) -> LocateOptions:
@@ -345,25 +349,9 @@ class InsertState(HistoryActions, QObject):
         return SceneRequest(project=str(self.project.root), prompt=self.scene_prompt.strip(),
                             negative_prompt=self.settings.negative_prompt, model=self.settings.model,
                             width=width, height=height, steps=self.settings.steps, guidance=self.settings.guidance,
-                            seed=random.randrange(2**32) if seed is None else seed)
+                            seed=api.random_seed() if seed is None else seed)
 
-    # --- jobs and messages ----------------------------------------------------------------------------
-    def _submit(self, fn, request, name: str, on_success, long: bool = False) -> JobWorker:
-        worker = self.runner.submit(fn, request, name)
-        guard = ProjectJobGuard(self, self.project, on_success, long)
-        worker.succeeded.connect(guard.succeeded)
-        worker.failed.connect(guard.failed)
-        worker.progress.connect(guard.progress)
-        if long:
-            self._long_job = worker
-            self.busy = True
-        return worker
-
-    def _job_done(self, long: bool) -> None:
-        if long:
-            self._long_job = None
-            self.busy = False
-
+    # --- messages -------------------------------------------------------------------------------------
     def _fail(self, failure: JobFailure) -> None:
         self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)

@@ -93,7 +93,12 @@ class HistoryActions:
         for name in ("grow", "feather"):
             if name in locate:
                 setattr(self.locate, name, type(getattr(self.locate, name))(locate[name]))
-        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…).")
+        lost = params.get("seed_out_of_range")
+        if lost is not None:  # "random" stays random: the box never shows a seed it does not use
+            self.settings.seed = None
+        self.set_message("Parameters loaded from the image (seed, prompt, steps, strength…)." if lost is None else
+                         f"Parameters loaded from the image (prompt, steps, strength…). Its seed {lost} is "
+                         f"beyond 0–{api.SEED_MAX} (an older version's): the seed is left random.")
         self.parameters_reused.emit(params)
 
     def use_as_scene(self, path: str | Path) -> None:
@@ -120,16 +125,29 @@ class HistoryActions:
 
     def _on_lora_checked(self, info: api.LoraInfo, style: bool) -> None:
         path = str(Path(info.path).resolve())
+        self.offer_lora_file(path, f"{Path(path).name} (file)", f"{path}\n{info.description()}", style)
+        self.set_message(f"{Path(path).name}: {info.description()}.")
+
+    def offer_lora_file(self, path: str | Path, label: str, tooltip: str, style: bool = False) -> None:
+        """List a checked LoRA file after the project's runs and select it (subject or style)."""
+        path = str(Path(path).resolve())
         if path not in {c.value for c in self.lora_files}:
-            label = f"{Path(path).name} (file)"
             scale = self.settings.style_lora_scale if style else self.settings.initial["style_lora_scale"]
             self.lora_scales.setdefault(path, scale)
-            self._set_lora_files(self.lora_files + (Choice(label, path, f"{path}\n{info.description()}"),))
+            self._set_lora_files(self.lora_files + (Choice(label, path, tooltip),))
         if style:
             self.settings.style_lora = path
         else:
             self.settings.run = path
-        self.set_message(f"{Path(path).name}: {info.description()}.")
+
+    def offer_checkpoint(self, tried) -> None:
+        """A training checkpoint exported to try (Train → Try this checkpoint): offered in its own
+        project's LoRA list, marked with its step."""
+        if self.project is None or Path(tried.project_root) != Path(self.project.root):
+            return
+        self.offer_lora_file(tried.lora, f"{tried.run_id} · step {tried.step} (checkpoint)",
+                             f"{tried.lora}\nthe LoRA of step {tried.step}, exported while the run trains")
+        self.set_message(f"Step {tried.step} of {tried.run_id} is the LoRA now: Insert to try it.")
 
     def _set_lora_files(self, files: tuple[Choice, ...]) -> None:
         """Offer ``files`` after the project's runs, in place of the files offered until now."""

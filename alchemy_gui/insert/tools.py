@@ -108,8 +108,16 @@ class ToolBar(QWidget):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)
-        layout.addWidget(self.instance)
-        self.instance.setVisible(False)
+        # Auto-detect's list gets a row of its own, shown only with detections: beside the button
+        # it widened the window past a 1366-pixel screen (its items are as long as their labels).
+        self.instance_row = QWidget()
+        picked = QHBoxLayout(self.instance_row)
+        picked.setContentsMargins(0, 0, 0, 0)
+        picked.addWidget(QLabel("Auto-detect found:"))
+        picked.addWidget(self.instance)
+        picked.addStretch(1)
+        rows.addWidget(self.instance_row)
+        self.instance_row.setVisible(False)
         for widget in (self.undo, self.redo, self.clear):  # on this row so the panel fits 1366 px
             view.addWidget(widget)
         view.addSpacing(8)
@@ -131,7 +139,7 @@ class ToolBar(QWidget):
             for index, (_box, score, label) in enumerate(detections):
                 self.instance.addItem(f"#{index + 1} {label} {score:.2f}".replace("  ", " "), index)
         self.instance.setEnabled(len(detections) > 1)
-        self.instance.setVisible(bool(detections))
+        self.instance_row.setVisible(bool(detections))
         self.instance.blockSignals(False)
 
     def select(self, tool: Tool) -> None:
@@ -166,6 +174,10 @@ class ResultStrip(QWidget):
         self.list.setFlow(QListView.Flow.LeftToRight)
         self.list.setWrapping(False)
         self.list.setIconSize(QSize(96, 96))
+        # Wide enough for "seed 2147483647", and elided in the middle: variations differ in their
+        # last digits and their scores, which an elided end hid (every label read "seed 31415…").
+        self.list.setGridSize(QSize(132, 128))
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.setFixedHeight(136)
         self.list.setSpacing(4)
         self.list.setMovement(QListView.Movement.Static)

@@ -78,12 +78,16 @@ class ProjectBrowser(QWidget):
         self.delete_button.setEnabled(self.state.current is not None)
 
     def _select_current(self, project) -> None:
-        slug = project.slug if project is not None else None
+        self.select_slug(project.slug if project is not None else None)
+        self.delete_button.setEnabled(project is not None)
+
+    def select_slug(self, slug: str | None) -> None:
+        """Highlight ``slug``'s row without opening it (it is being opened): a list with no current
+        row would make the first one current, and open it, when it gets the keyboard focus."""
         rows = [r for r in range(self.list.count()) if self.list.item(r).data(Qt.ItemDataRole.UserRole) == slug]
         self.list.blockSignals(True)
         self.list.setCurrentRow(rows[0] if rows else -1)  # not listed yet: _show_projects selects it
         self.list.blockSignals(False)
-        self.delete_button.setEnabled(project is not None)
 
     def _on_selection(self, current: QListWidgetItem | None, previous) -> None:
         if current is not None:

@@ -1,7 +1,7 @@
 """Correct one reference photo's subject mask: brush, eraser and SAM clicks on the Insert area's
 :class:`~alchemy_gui.insert.mask_canvas.MaskCanvas` (reused as it is), then Save.
 
-``MaskDialog(photos_state, slug, photo_name)`` loads the photo and its mask on the runner, and on
+``MaskDialog(photos_state, slug, photo_name)`` loads the photo and its mask as a job, and on
 Save hands the mask to :meth:`PhotosState.save_mask`; nothing is written before Save.
 """
 
@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from alchemy_gui.common.workers import JobFailure
+from alchemy_engine import api
+from alchemy_gui.common.job_list import JobFailure, JobKind
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
 from alchemy_gui.projects.photos_state import (
@@ -77,6 +78,11 @@ class MaskDialog(QDialog):
         self.undo_button.clicked.connect(self.document.undo)
         self.document.undo_changed.connect(self.undo_button.setEnabled)
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.document.undo)
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.setEnabled(False)
+        self.redo_button.clicked.connect(self.document.redo)
+        self.document.redo_changed.connect(self.redo_button.setEnabled)
+        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.document.redo)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Start the mask again (Undo brings it back)")
         self.clear_button.clicked.connect(self.document.clear)
@@ -84,6 +90,7 @@ class MaskDialog(QDialog):
         row.addWidget(self.brush)
         row.addStretch(1)
         row.addWidget(self.undo_button)
+        row.addWidget(self.redo_button)
         row.addWidget(self.clear_button)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
@@ -95,7 +102,7 @@ class MaskDialog(QDialog):
         layout.addWidget(self.hint)
         layout.addWidget(self.buttons)
         self.canvas.segment_requested.connect(self._ask_sam)
-        worker = photos.runner.submit(_load_job, PhotoEdit(slug, photo), "load photo")
+        worker = photos.jobs.submit(_load_job, PhotoEdit(slug, photo), "load photo")
         worker.succeeded.connect(self._on_loaded)
         worker.failed.connect(self._on_failed)
 
@@ -105,7 +112,8 @@ class MaskDialog(QDialog):
         if loaded.mask is not None:
             self.document.set_mask(loaded.mask)
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(True)
-        self.hint.setText("Paint the subject white with the Brush, take away with the Eraser, or click it "
+        self.setWindowTitle(f"Subject mask — {loaded.shown_name or loaded.photo}")
+        self.hint.setText("Paint over the subject with the Brush (it shows red), take away with the Eraser, or click it "
                           "with SAM click. Wheel: zoom; middle-drag: pan.")
 
     def _ask_sam(self) -> None:
@@ -114,9 +122,19 @@ class MaskDialog(QDialog):
         out = Path(self.loaded.path).parent.parent / "cache" / "masks" / f"{Path(self.photo).stem}.sam.png"
         click = SamClick(self.loaded.path, out, self.document.points, self.document.box, self.sam)
         self.hint.setText("SAM is outlining the subject…")
-        worker = self.photos.runner.submit(_sam_job, click, "segment photo")
-        worker.succeeded.connect(self._on_sam)
-        worker.failed.connect(self._on_failed)
+        sized = api.SegmentRequest(image=click.image, out=click.out,
+                                   locate=api.LocateOptions(points=click.points, box=click.box, sam=click.sam))
+        job = self.photos.jobs.submit(_sam_job, click, "segment photo", kind=JobKind.SEGMENT, sized=sized)
+        job.changed.connect(self._on_sam_job_changed)
+        job.succeeded.connect(self._on_sam)
+        job.failed.connect(self._on_failed)
+
+    def _on_sam_job_changed(self, job) -> None:
+        waits = job.wait_text()
+        if waits:
+            self.hint.setText(f"SAM {waits}.")
+        elif job.note:
+            self.hint.setText(f"SAM is outlining the subject… ({job.note})")
 
     def _on_sam(self, mask: np.ndarray) -> None:
         if self.document.scene_size == (mask.shape[1], mask.shape[0]):

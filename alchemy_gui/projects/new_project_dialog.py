@@ -23,6 +23,9 @@ from PySide6.QtWidgets import (
 from alchemy_gui.common.images import IMAGE_FILTER
 from alchemy_gui.projects.state import NewProject
 
+TOKEN_HELP = ("A made-up word that training teaches to mean your subject: prompts then say “sks dog” for "
+              "your dog. Keep it rare (sks, ohwx) so SDXL has no meaning of its own for it.")
+
 
 class NewProjectDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -31,7 +34,7 @@ class NewProjectDialog(QDialog):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Rex the corgi")
         self.token_edit = QLineEdit("sks")
-        self.token_edit.setToolTip("A rare word that will stand for your subject in prompts.")
+        self.token_edit.setToolTip(TOKEN_HELP)
         self.class_edit = QLineEdit()
         self.class_edit.setPlaceholderText("dog")
         self.class_edit.setToolTip("What the subject is, in one or two words: dog, mug, person…")
@@ -46,6 +49,10 @@ class NewProjectDialog(QDialog):
         form = QFormLayout()
         form.addRow("Name", self.name_edit)
         form.addRow("Rare token", self.token_edit)
+        token_hint = QLabel(TOKEN_HELP)
+        token_hint.setObjectName("hint")
+        token_hint.setWordWrap(True)
+        form.addRow("", token_hint)
         form.addRow("Class noun", self.class_edit)
         buttons_row = QHBoxLayout()
         buttons_row.addWidget(add)

@@ -1,7 +1,7 @@
 """The open project's summary and its reference photos as thumbnails, each with its subject mask
 tinted over it; view one large, correct its mask, remove it, or "Auto-mask all".
 
-``ProjectOverview(runner)``: ``show_project(project)`` fills it; ``add_photos_requested`` and
+``ProjectOverview(jobs)``: ``show_project(project)`` fills it; ``add_photos_requested`` and
 ``reload_requested(slug)`` (something changed on disk: re-open the project) go to the window.
 """
 
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from alchemy_gui.common.binding import bind_to
 from alchemy_gui.common.images import IMAGE_FILTER
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.common.thumbnails import ThumbnailLoader
-from alchemy_gui.common.workers import JobRunner
 from alchemy_gui.projects.mask_dialog import MaskDialog
 from alchemy_gui.projects.photo_viewer import PhotoViewer, with_mask
 from alchemy_gui.projects.photos_state import LoadedPhoto, PhotoEdit, PhotosState, _load_job
@@ -51,10 +51,10 @@ class ProjectOverview(QWidget):
     add_photos_requested = Signal(list)  # list[Path]
     reload_requested = Signal(str)  # slug: photos or masks changed on disk
 
-    def __init__(self, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.project = None
-        self.photos_state = PhotosState(runner or JobRunner(self), self)
+        self.photos_state = PhotosState(jobs or JobList(self), self)
         self.photos_state.reload_requested.connect(self.reload_requested)
         self.title = QLabel()
         self.title.setObjectName("heading")
@@ -150,7 +150,7 @@ class ProjectOverview(QWidget):
     def view_selected(self) -> None:
         name = self.selected_photo()
         if name is not None and self.project is not None:
-            worker = self.photos_state.runner.submit(_load_job, PhotoEdit(self.project.slug, name), "load photo")
+            worker = self.photos_state.jobs.submit(_load_job, PhotoEdit(self.project.slug, name), "load photo")
             worker.succeeded.connect(self._open_viewer)
 
     def edit_selected_mask(self) -> MaskDialog | None:
@@ -188,7 +188,7 @@ class ProjectOverview(QWidget):
     # --- showing --------------------------------------------------------------------------------
     def _open_viewer(self, loaded: LoadedPhoto) -> None:
         mask = mask_qimage(loaded.mask) if loaded.mask is not None else None
-        viewer = PhotoViewer(loaded.photo, loaded.image, mask, self)
+        viewer = PhotoViewer(loaded.shown_name or loaded.photo, loaded.image, mask, self)
         viewer.open()
         self.dialog = viewer
 

@@ -1,5 +1,5 @@
 """UI state of the Photos tab's actions on reference photos: remove one, "Auto-mask all", load and
-save one photo's subject mask. Every disk or model step runs as a job on the shared runner;
+save one photo's subject mask. Every disk or model step runs as a job as a light job of the window's job list;
 ``reload_requested(slug)`` asks the window to re-open the project once something changed.
 """
 
@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, deliver
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class LoadedPhoto:
     path: Path
     image: QImage  # made on the job's thread
     mask: np.ndarray | None  # bool (H, W), or None without a mask
+    shown_name: str = ""  # the name the Photos grid shows (the file the user added)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def _load_job(edit: PhotoEdit, progress, cancel) -> LoadedPhoto:
     photo = api.open_project(edit.slug).photo(edit.photo)
     image = QImage(str(photo.path))
     mask = api.read_mask(photo.mask_path, (photo.width, photo.height)) if photo.mask_path else None
-    return LoadedPhoto(edit.slug, photo.name, photo.path, image, mask)
+    return LoadedPhoto(edit.slug, photo.name, photo.path, image, mask, photo.original_name or photo.name)
 
 
 def _sam_job(click: SamClick, progress, cancel) -> np.ndarray:
@@ -78,8 +79,12 @@ def _auto_mask_job(request: AutoMask, progress, cancel):
     return api.auto_mask(api.AutoMaskRequest(project=request.slug, **request.options), progress, cancel)
 
 
+PHOTO_KINDS = (JobKind.AUTO_MASK,)  # the Photos tab's model work; its disk edits are quick light jobs
+
+
 class PhotosState(QObject):
-    """``message``: the outcome of the last action (or what runs now); ``busy`` while a job runs."""
+    """``message``: the outcome of the last action (or what runs now); ``busy`` while a photo job of
+    the job list runs (read from that list: the record of what runs is kept there only)."""
 
     message_changed = Signal(object)  # str
     busy_changed = Signal(object)  # bool
@@ -89,11 +94,13 @@ class PhotosState(QObject):
     message = Property("")
     busy = Property(False)
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
         self.auto_options: dict[str, Any] = {}  # e.g. {"sam": "demo", "detector": "demo"} (tests, demo)
-        self.worker: JobWorker | None = None
+        self._names: set[str] = set()  # the job names this state submits (its jobs in the list)
+        jobs.job_added.connect(self._follow_jobs)
+        jobs.job_changed.connect(self._follow_jobs)
 
     def remove(self, slug: str, photo: str) -> None:
         self._run(_remove_job, PhotoEdit(slug, photo), f"Removed {photo}.", "Could not remove the photo")
@@ -104,20 +111,31 @@ class PhotosState(QObject):
 
     def auto_mask(self, slug: str) -> None:
         self.message = "Finding the subject in each photo…"
-        worker = self._run(_auto_mask_job, AutoMask(slug, dict(self.auto_options)), None, "Auto-mask failed")
-        worker.progress.connect(self._on_progress)
+        request = AutoMask(slug, dict(self.auto_options))
+        job = self._run(_auto_mask_job, request, None, "Auto-mask failed", kind=JobKind.AUTO_MASK,
+                        sized=api.AutoMaskRequest(project=slug, **request.options))
+        job.progress.connect(self._on_progress)
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        for job in self._mine():
+            job.cancel()
 
-    def _run(self, fn, request, done: str | None, title: str) -> JobWorker:
-        self.busy = True
-        worker = self.runner.submit(fn, request, fn.__name__.strip("_"))
-        worker.succeeded.connect(lambda result: self._on_done(request.slug, done, result))
-        worker.failed.connect(lambda failure: self._on_failed(request.slug, title, failure))
-        self.worker = worker
-        return worker
+    def _mine(self) -> list[Job]:
+        return [j for j in self.jobs.active() if j.name in self._names]
+
+    def _follow_jobs(self, job: Job) -> None:
+        if job.name in self._names:
+            self.busy = bool(self._mine())
+            waits = job.wait_text()
+            if waits and job.kind in PHOTO_KINDS:
+                self.message = f"Auto-mask {waits}."
+
+    def _run(self, fn, request, done: str | None, title: str, kind: JobKind = JobKind.DISK, sized=None) -> Job:
+        name = fn.__name__.strip("_")
+        self._names.add(name)
+        job = self.jobs.submit(fn, request, name, kind=kind, sized=sized)
+        return deliver(job, self, lambda result: self._on_done(request.slug, done, result),
+                       lambda failure: self._on_failed(request.slug, title, failure))
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
@@ -125,7 +143,6 @@ class PhotosState(QObject):
             self.message = f"Masking photo {event.step + 1} of {event.total} ({event.message})…"
 
     def _on_done(self, slug: str, done: str | None, result: Any) -> None:
-        self.worker, self.busy = None, False
         if done is None:  # auto-mask: say what it did, photo by photo where it could not
             lines = [f"Masked {len(result.masked)} photo(s)."]
             lines += [f"Skipped {name}: {why}" for name, why in result.skipped]
@@ -134,7 +151,6 @@ class PhotosState(QObject):
         self.reload_requested.emit(slug)
 
     def _on_failed(self, slug: str, title: str, failure: JobFailure) -> None:
-        self.worker, self.busy = None, False
         self.message = "Stopped; the masks made so far are kept." if failure.cancelled else failure.message
         if not failure.cancelled:
             self.failed.emit(title, failure)

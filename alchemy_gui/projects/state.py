@@ -2,7 +2,8 @@
 
 Widgets bind to its observable properties (:mod:`alchemy_gui.common.binding`); they call one
 method per user action. Disk work (listing,
-creating, importing photos, deleting) runs as jobs on the shared :class:`JobRunner`.
+creating, importing photos, deleting) runs as light jobs of the window's :class:`JobList`: it never
+waits behind a training run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from alchemy_engine import api as projects
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobList, deliver
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ class ProjectsState(QObject):
     projects = Property([], same=operator.is_)
     current = Property(None, same=operator.is_)
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
 
     def refresh(self) -> None:
         self._submit(_list, None, self._set_projects, "Could not list projects")
@@ -82,7 +83,7 @@ class ProjectsState(QObject):
         if self.current is None or not images:
             return
         self._submit(_add_photos, AddPhotos(self.current.slug, tuple(images)), self._on_photos_added,
-                     "Could not add the photos")
+                     "Could not add the photos", project=self.current)
 
     def open(self, slug: str | None) -> None:
         if not slug:
@@ -93,10 +94,9 @@ class ProjectsState(QObject):
     def delete(self, slug: str) -> None:
         self._submit(_delete, slug, self._on_deleted, "Could not delete the project")
 
-    def _submit(self, fn, request, on_success, failure_title: str) -> None:
-        worker = self.runner.submit(fn, request, fn.__name__.lstrip("_"))
-        worker.succeeded.connect(on_success)
-        worker.failed.connect(lambda failure: self.failed.emit(failure_title, failure))
+    def _submit(self, fn, request, on_success, failure_title: str, project=None) -> None:
+        job = self.jobs.submit(fn, request, fn.__name__.lstrip("_"), project=project)
+        deliver(job, self, on_success, lambda failure: self.failed.emit(failure_title, failure))
 
     def _set_projects(self, summaries: list) -> None:
         self.projects = list(summaries)  # a fresh list: the browser re-renders even if nothing changed
@@ -110,7 +110,8 @@ class ProjectsState(QObject):
         self._report_refused(project)
 
     def _on_photos_added(self, project) -> None:
-        self._set_current(project)  # a fresh Project object: the views re-render
+        if self.current is not None and self.current.root == project.root:
+            self._set_current(project)  # a fresh Project object: the views re-render
         self.refresh()
         self._report_refused(project)
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 
 SHORTCUTS = (
     ("Anywhere", "Ctrl+N", "New project"),
@@ -63,9 +63,10 @@ def _info_job(request: None, progress, cancel) -> dict[str, str]:
 class AboutDialog(QDialog):
     """The app's, Python's and the ML packages' versions and the device, filled in by a job."""
 
-    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Image Alchemy")
+        self.setMinimumWidth(420)
         title = QLabel("<b>Image Alchemy</b><br>Teach SDXL a subject from a few photos, then put it "
                        "into any scene. Everything runs on this computer.")
         title.setWordWrap(True)
@@ -80,7 +81,7 @@ class AboutDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(buttons)
         self.info: dict[str, str] = {}
-        worker = runner.submit(_info_job, None, "about")
+        worker = jobs.submit(_info_job, None, "about", kind=JobKind.INFO)
         worker.succeeded.connect(self.show_info)
         worker.failed.connect(lambda failure: self._failed(failure))
 
@@ -89,6 +90,7 @@ class AboutDialog(QDialog):
         self.pending.hide()
         for key, value in info.items():
             label = QLabel(value)
+            label.setWordWrap(True)  # a long device or folder name wraps instead of being cut off
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(f"{key}:", label)
 

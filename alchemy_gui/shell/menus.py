@@ -61,8 +61,8 @@ def build_menus(window: MainWindow) -> SimpleNamespace:
     a.stop = _action(window, "S&top the running job", window.guard.cancel, QKeySequence("Esc"),
                      "Stop the running job; training saves a checkpoint first")
     a.stop.setEnabled(False)  # only while a job runs, so Esc stays free for dialogs and the canvas
-    for runner in window.guard.runners:
-        runner.busy_changed.connect(lambda _busy: a.stop.setEnabled(any(r.busy for r in window.guard.runners)))
+    window.jobs.job_changed.connect(lambda _job: a.stop.setEnabled(bool(window.guard.running_jobs())))
+    window.jobs.busy_changed.connect(lambda _busy: a.stop.setEnabled(bool(window.guard.running_jobs())))
     run_menu = bar.addMenu("&Run")
     run_menu.addAction(a.start)
     run_menu.addAction(a.stop)
@@ -76,7 +76,7 @@ def build_menus(window: MainWindow) -> SimpleNamespace:
 
     a.shortcuts = _action(window, "&Keyboard shortcuts", lambda: _open(window, ShortcutsDialog(window)),
                           QKeySequence("F1"))
-    a.about = _action(window, "&About Image Alchemy", lambda: _open(window, AboutDialog(window.side_runner, window)),
+    a.about = _action(window, "&About Image Alchemy", lambda: _open(window, AboutDialog(window.jobs, window)),
                       None, "Versions of the app, torch and diffusers; the device models run on")
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a.shortcuts)
@@ -91,7 +91,7 @@ def _open(window: MainWindow, dialog):
 
 
 def open_preferences(window: MainWindow) -> PreferencesDialog:
-    dialog = PreferencesDialog(window.app_settings, window.side_runner, window, window.download_runner)
+    dialog = PreferencesDialog(window.app_settings, window.jobs, window)
     dialog.accepted.connect(window.apply_preferences)
     dialog.models_page.models_changed.connect(window.train_state.refresh_models)  # pickers list what was found
     dialog.models_page.models_changed.connect(window.insert_state.refresh_choices)

@@ -2,7 +2,7 @@
 catalogue of models fetched on request (a Download button each, Get everything required, a
 progress bar with speed and time left, Cancel; a cancelled download resumes).
 
-Every scan, detection and download is an engine job on the runner given; this page only shows
+Every scan, detection and download is an engine job in the window's job list; this page only shows
 what the jobs report. Folder list edits are one small JSON file, written at once.
 """
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.jobs import Progress, Stage
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList
 
 USE_TITLES = {"sdxl": "SDXL base", "sdxl_refiner": "SDXL refiner", "sdxl_inpaint": "SDXL inpainting",
               "lora": "LoRA", "sam": "SAM", "other": "other"}
@@ -60,12 +60,10 @@ class ModelsPage(QWidget):
 
     models_changed = Signal()
 
-    def __init__(self, runner: JobRunner, download_runner: JobRunner | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner  # scans, detection, the catalogue's state: quick disk jobs
-        self.download_runner = download_runner or runner
-        self.download_worker: JobWorker | None = None
+        self.jobs = jobs  # scans, detection, the catalogue's state: light jobs; downloads in their own order
+        self.download_worker: Job | None = None
         self.catalogue: list[dict] = []
         self.folders = QListWidget()
         self.folders.setToolTip("Searched in place (never copied), with their sub-folders")
@@ -128,9 +126,9 @@ class ModelsPage(QWidget):
         layout.addWidget(download_box, 1)
         self.show_folders()
         self.refresh_catalogue()
-        current = self.download_runner.current
-        if current is not None and current.name == "download models":  # reopened while one runs
-            self._follow(current)
+        running = self.jobs.active(JobKind.DOWNLOAD)
+        if running:  # reopened while one runs
+            self._follow(running[-1])
 
     # --- folders ----------------------------------------------------------------------------------
     def show_folders(self) -> None:
@@ -160,9 +158,9 @@ class ModelsPage(QWidget):
             self.show_folders()
             self.scan()
 
-    def detect(self) -> JobWorker:
+    def detect(self) -> Job:
         self.detect_button.setEnabled(False)
-        worker = self.runner.submit(_detect_job, None, "find model folders")
+        worker = self.jobs.submit(_detect_job, None, "Find model folders", kind=JobKind.MODELS)
         worker.succeeded.connect(self.offer_detected)
         worker.failed.connect(self._show_failure)
         worker.finished.connect(self._detect_finished)
@@ -185,10 +183,10 @@ class ModelsPage(QWidget):
             self.scan()
 
     # --- scanning ---------------------------------------------------------------------------------
-    def scan(self) -> JobWorker:
+    def scan(self) -> Job:
         self.scan_button.setEnabled(False)
         self.scan_status.setText("Scanning…")
-        worker = self.runner.submit(api.scan_models, api.ScanRequest(), "scan model folders")
+        worker = self.jobs.submit(api.scan_models, api.ScanRequest(), "Scan model folders", kind=JobKind.MODELS)
         worker.progress.connect(self._scan_progress)
         worker.succeeded.connect(self.show_scan)
         worker.failed.connect(self._show_failure)
@@ -224,8 +222,8 @@ class ModelsPage(QWidget):
         self.models_changed.emit()
 
     # --- downloads --------------------------------------------------------------------------------
-    def refresh_catalogue(self) -> JobWorker:
-        worker = self.runner.submit(_catalogue_job, None, "model catalogue")
+    def refresh_catalogue(self) -> Job:
+        worker = self.jobs.submit(_catalogue_job, None, "Model catalogue", kind=JobKind.MODELS)
         worker.succeeded.connect(self.show_catalogue)
         worker.failed.connect(self._show_failure)
         return worker
@@ -246,7 +244,7 @@ class ModelsPage(QWidget):
         missing = [e for e in entries if e["required"] and e["state"] != "present"]
         self.required_button.setEnabled(bool(missing) and self.download_worker is None)
 
-    def download_required(self) -> JobWorker | None:
+    def download_required(self) -> Job | None:
         return self.download([e["id"] for e in self.catalogue if e["required"] and e["state"] != "present"])
 
     def confirm_licences(self, entries: list[dict]) -> bool:
@@ -256,18 +254,18 @@ class ModelsPage(QWidget):
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         return box.exec() == QMessageBox.StandardButton.Yes
 
-    def download(self, model_ids: list[str], confirmed: bool = False) -> JobWorker | None:
+    def download(self, model_ids: list[str], confirmed: bool = False) -> Job | None:
         chosen = [e for e in self.catalogue if e["id"] in model_ids]
         if not chosen or self.download_worker is not None:
             return None
         if not confirmed and not self.confirm_licences(chosen):
             return None
         request = api.DownloadRequest(tuple(model_ids), accept_licences=True, token=self.token.text().strip() or None)
-        worker = self.download_runner.submit(api.download_models, request, "download models")
+        worker = self.jobs.submit(api.download_models, request, "Download models", kind=JobKind.DOWNLOAD)
         self._follow(worker)
         return worker
 
-    def _follow(self, worker: JobWorker) -> None:
+    def _follow(self, worker: Job) -> None:
         self.download_worker = worker
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobKind, JobList
 from alchemy_gui.shell.models_page import ModelsPage
 
 DEVICES = (("Automatic (GPU when there is one)", ""), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple Metal", "mps"))
@@ -48,8 +48,7 @@ def model_status(inventory: dict, kind: str) -> str:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: AppSettings, runner: JobRunner, parent: QWidget | None = None,
-                 download_runner: JobRunner | None = None) -> None:
+    def __init__(self, settings: AppSettings, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.settings = settings
@@ -104,7 +103,7 @@ class PreferencesDialog(QDialog):
         first_layout = QVBoxLayout(first)
         first_layout.addWidget(models)
         first_layout.addWidget(general)
-        self.models_page = ModelsPage(runner, download_runner)  # model folders, scan, downloads
+        self.models_page = ModelsPage(jobs)  # model folders, scan, downloads
         self.tabs = QTabWidget()
         self.tabs.addTab(first, "General")
         self.tabs.addTab(self.models_page, "Models")
@@ -113,7 +112,7 @@ class PreferencesDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(760, 620)
         self._load()
-        worker = runner.submit(find_models_job, None, "find models (preferences)")
+        worker = jobs.submit(find_models_job, None, "find models (preferences)", kind=JobKind.INFO)
         worker.succeeded.connect(self.show_models)
         worker.failed.connect(lambda failure: [line.setText(failure.message) for line in self.model_lines.values()])
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 
 
 def _list_trash_job(request: None, progress, cancel) -> list:
@@ -24,7 +24,7 @@ def _list_trash_job(request: None, progress, cancel) -> list:
 class RestoreDialog(QDialog):
     """Lists the trash (a job); ``chosen()`` is the selected :class:`api.TrashedProject`."""
 
-    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Restore a deleted project")
         self.hint = QLabel("Looking in the trash…")
@@ -46,7 +46,7 @@ class RestoreDialog(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.buttons)
         self.resize(520, 360)
-        worker = runner.submit(_list_trash_job, None, "list trash")
+        worker = jobs.submit(_list_trash_job, None, "list trash")
         worker.succeeded.connect(self.show_entries)
         worker.failed.connect(lambda failure: self.hint.setText(failure.message))
 

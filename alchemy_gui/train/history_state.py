@@ -1,6 +1,6 @@
 """The previous run the user picked in the Train area: its details (loss curve, previews,
 settings), renaming and deleting it. Owned by :class:`~alchemy_gui.train.state.TrainState`
-(``train_state.history``); every disk read runs as a job on the shared runner.
+(``train_state.history``); every disk read runs as a job as a light job of the window's job list.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage
 from alchemy_engine import api
 from alchemy_engine.api import RunInfo
 from alchemy_gui.common.binding import Property
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 
 SAMPLE_THUMBNAIL = 112
 MAX_SAMPLES = 12  # the newest ones; the folder has them all
@@ -96,35 +96,35 @@ class RunHistory(QObject):
     details = Property(None, same=operator.is_)
     message = Property("")
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
 
     def select(self, run: RunInfo | None) -> None:
-        """Show ``run``'s details (loaded on the runner); None clears them."""
+        """Show ``run``'s details (loaded as a job); None clears them."""
         if run is not None and self.selected is not None and run.path == self.selected.path \
                 and self.details is not None and self.details.run == run:
             return
         self.selected = run
         self.details = None
         if run is not None:
-            worker = self.runner.submit(_details_job, Path(run.path), "read run")
+            worker = self.jobs.submit(_details_job, Path(run.path), "read run")
             worker.succeeded.connect(self._on_details)
             worker.failed.connect(lambda failure: self.failed.emit("Could not read the run", failure))
 
     def rename(self, run: RunInfo, name: str) -> None:
-        worker = self.runner.submit(_rename_job, _Rename(Path(run.path), name), "rename run")
+        worker = self.jobs.submit(_rename_job, _Rename(Path(run.path), name), "rename run")
         worker.succeeded.connect(lambda saved: self._done(f"Renamed to “{saved or run.run_id}”."))
         worker.failed.connect(lambda failure: self._failed("Could not rename the run", failure))
 
     def delete(self, project: Any, run: RunInfo) -> None:
-        worker = self.runner.submit(_delete_job, _Delete(project, run.run_id), "delete run")
+        worker = self.jobs.submit(_delete_job, _Delete(project, run.run_id), "delete run")
         worker.succeeded.connect(lambda trash: self._done(f"Moved run “{run.display_name}” to {trash}."))
         worker.failed.connect(lambda failure: self._failed("Could not delete the run", failure))
 
     def export_step(self, run: RunInfo, step: int) -> None:
         """Write the LoRA of ``run``'s kept checkpoint at ``step`` (runs/<id>/exports/step-N/)."""
-        worker = self.runner.submit(_export_job, _Export(Path(run.path), step), "export LoRA")
+        worker = self.jobs.submit(_export_job, _Export(Path(run.path), step), "export LoRA", kind=JobKind.EXPORT)
         worker.succeeded.connect(lambda paths: self._exported(step, paths))
         worker.failed.connect(lambda failure: self._failed("Could not export the LoRA", failure))
 

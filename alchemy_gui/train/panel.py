@@ -1,6 +1,6 @@
 """The Train area: settings on the left; progress, the outcome and previous runs on the right.
 
-``TrainPanel(state, runner)`` follows ``state.current_changed`` by itself. All UI state lives in
+``TrainPanel(state, jobs)`` follows ``state.current_changed`` by itself. All UI state lives in
 :class:`~alchemy_gui.train.state.TrainState` (``panel.train_state``); this widget only binds to its
 signals and calls one of its methods per click.
 """
@@ -32,7 +32,7 @@ from alchemy_engine.api import RunInfo
 from alchemy_gui.common.binding import Binding, bind, bind_to
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.field_widgets import check_box
-from alchemy_gui.common.workers import JobFailure, JobRunner
+from alchemy_gui.common.job_list import JobFailure, JobList
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.train.form import TrainForm
 from alchemy_gui.train.progress import TrainProgressView
@@ -53,10 +53,10 @@ def _label(text: str = "", name: str = "", wrap: bool = True) -> QLabel:
 
 
 class TrainPanel(QWidget):
-    def __init__(self, state: ProjectsState, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ProjectsState, jobs: JobList, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.projects_state = state
-        self.train_state = TrainState(runner, self)
+        self.train_state = TrainState(jobs, self)
         self.form = TrainForm(self.train_state)
         self.progress_view = TrainProgressView(self.train_state)
         self.title = _label("Train a LoRA", "heading", wrap=False)
@@ -98,6 +98,9 @@ class TrainPanel(QWidget):
         self.defaults_button.setToolTip("Back to the default settings")
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.setToolTip("Stop after the current step and save a checkpoint; Resume continues it")
+        self.try_button = QPushButton("Try this checkpoint")
+        self.try_button.setToolTip("Export the newest kept checkpoint of the run as a LoRA and offer it on the Insert "
+                                   "tab (marked with its step), while training goes on")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
         memory_row = QHBoxLayout()
@@ -107,6 +110,7 @@ class TrainPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.defaults_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.try_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.start_button)
         column = QWidget()
@@ -198,6 +202,7 @@ class TrainPanel(QWidget):
         self.defaults_button.clicked.connect(train.reset_settings)
         self.start_button.clicked.connect(train.start)
         self.cancel_button.clicked.connect(train.cancel)
+        self.try_button.clicked.connect(train.try_checkpoint)
         self.status_resume.clicked.connect(lambda: train.resume(train.status.resumable_run or ""))
         self.status_details.clicked.connect(self._show_details)
         self.resume_button.clicked.connect(self._resume_selected)
@@ -258,6 +263,9 @@ class TrainPanel(QWidget):
         running = train.running
         self.start_button.setEnabled(train.can_start)
         self.cancel_button.setEnabled(running)
+        chosen = self.selected_run()
+        self.try_button.setEnabled(train.project is not None and (
+            running or (chosen is not None and chosen.checkpoint_step is not None)))
         self.estimate_button.setEnabled(train.project is not None and not train.error and not running)
         self.defaults_button.setEnabled(not running)
         self.form.setEnabled(not running)

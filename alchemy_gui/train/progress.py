@@ -3,6 +3,8 @@ curve and the newest sample image. Binds to :class:`~alchemy_gui.train.state.Tra
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QV
 from alchemy_engine.jobs import Progress
 from alchemy_gui.common.binding import bind_to
 from alchemy_gui.train.loss_chart import LossChart
+from alchemy_gui.train.note_text import artist_note
 from alchemy_gui.train.state import TrainState
 
 STEP_STAGES = ("training", "checkpoint", "sample", "resuming")
@@ -67,6 +70,10 @@ class TrainProgressView(QWidget):
         self.notes.setToolTip("Settings the engine changed for this run (also saved in its settings_changed.json)")
         self.notes.setStyleSheet("QLabel#notes { color: #8a5a00; background: #fff6e0; padding: 4px; }")
         self.notes.setVisible(False)
+        self.notes.setTextFormat(Qt.TextFormat.RichText)
+        self.notes.linkActivated.connect(self._toggle_details)
+        self._notes: tuple = ()
+        self._details_shown = False
         self.chart = LossChart()
         self.preview = QLabel("Preview images appear here\n(Advanced → Sample every)")
         self.preview.setObjectName("hint")
@@ -126,8 +133,20 @@ class TrainProgressView(QWidget):
         self.bar.setFormat("")
 
     def _show_notes(self, notes: tuple) -> None:
-        self.notes.setText("\n".join(f"ℹ {note}" for note in notes))  # ℹ: in DejaVu, unlike ⓘ (a box on plain Linux)
+        """Plain sentences, with the engine's own lines (flags, figures) under *Details*."""
+        self._notes = tuple(notes)
+        lines = [f"ℹ {escape(artist_note(note))}" for note in notes]  # ℹ: in DejaVu, unlike ⓘ (a box on plain Linux)
+        if notes and self._details_shown:
+            lines += ["<br><small>" + "<br>".join(escape(note) for note in notes) + "</small>",
+                      '<a href="hide">Hide details</a>']
+        elif notes:
+            lines.append('<a href="details">Details</a>')
+        self.notes.setText("<br>".join(lines))
         self.notes.setVisible(bool(notes))
+
+    def _toggle_details(self, link: str) -> None:
+        self._details_shown = link == "details"
+        self._show_notes(self._notes)
 
     def _show_loss_history(self, points: tuple) -> None:
         total = self.state.progress.total if self.state.progress is not None else 0

@@ -3,8 +3,9 @@ project's previous runs and the base models found on this computer.
 
 Widgets bind to its observable properties (``<name>_changed`` fires only when a value really
 changes; see :mod:`alchemy_gui.common.binding`) and call one method per user action. Every job (training, memory estimate, model search, run list) goes
-through the shared :class:`~alchemy_gui.common.workers.JobRunner`; nothing here touches torch or waits on
-the disk.
+through the window's :class:`~alchemy_gui.common.job_list.JobList`, and whether a training run is
+running, for which project and how far it got is read from that list's record; nothing here
+touches torch or waits on the disk.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.jobs import Progress, Stage
 from alchemy_gui.common.binding import Property
 from alchemy_gui.common.images import previews_as_qimages
+from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, JobState, same_project
 from alchemy_gui.common.presets_model import PresetChoice
-from alchemy_gui.common.project_jobs import same_project
 from alchemy_gui.common.request_settings import settings_class
-from alchemy_gui.common.workers import JobFailure, JobRunner, JobWorker
 from alchemy_gui.train.history_state import RunHistory
+from alchemy_gui.train.jobs import (
+    TriedCheckpoint,
+    estimate_job,
+    find_models_job,
+    run_settings_job,
+    try_checkpoint_job,
+)
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3
@@ -51,24 +58,6 @@ class Status:
     resumable_run: str | None = None  # the run that Resume continues
 
 
-def _find_models_job(request: None, progress, cancel) -> tuple[list[dict], str]:
-    from alchemy_engine.api import find_models
-
-    inventory = find_models().to_dict()
-    return inventory["sdxl"], inventory["folders"]["sdxl"]
-
-
-def _run_settings_job(run_dir: Path, progress, cancel) -> dict[str, Any]:
-    return api.run_settings(run_dir)
-
-
-def _estimate_job(request: TrainRequest, progress, cancel) -> str:
-    estimate = api.estimate_memory(request)
-    verdict = ("fits" if estimate.fits else
-               "may NOT fit — lower resolution, rank or batch size, or tick “Fit to memory”")
-    return f"{estimate.summary()}: {verdict}"
-
-
 class TrainState(QObject):
     """The Train area's view-model. ``settings`` holds the next run's TrainRequest fields, each an
     observable property starting at the request's default; the rest are read-mostly properties
@@ -87,6 +76,7 @@ class TrainState(QObject):
     notes_changed = Signal(object)  # tuple of str: settings the engine changed for the running job
     has_masks_changed = Signal(object)  # bool: some reference photo of the project has a subject mask
     failed = Signal(str, object)  # title, JobFailure (for a window that wants a dialog too)
+    checkpoint_ready = Signal(object)  # TriedCheckpoint: offered in the Insert tab's LoRA list
 
     project = Property(None, same=operator.is_)
     error = Property("")
@@ -101,20 +91,20 @@ class TrainState(QObject):
     notes = Property(())
     has_masks = Property(False)
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.jobs = jobs
         self.settings = TrainSettings(self)
         self.presets = PresetChoice("train", self.settings, self)
         self.models_folder = ""
         self._models_loaded = False
-        self.worker: JobWorker | None = None
         self._run_id: str | None = None  # the running job's run folder, once known
-        self._run_project = None  # the project the running (or last) job trains
-        # The running (or last) job's own curve, preview, progress and notes: shown only while its
-        # project is the open one.
-        self._job: dict[str, Any] = {"loss_history": (), "preview": QImage(), "progress": None, "notes": ()}
-        self.history = RunHistory(runner, self)
+        # The running (or last) job's own curve, preview and notes: shown only while its project
+        # is the open one.
+        self._job: dict[str, Any] = {"loss_history": (), "preview": QImage(), "notes": ()}
+        self.history = RunHistory(jobs, self)
+        jobs.job_added.connect(self._on_job_changed)
+        jobs.job_changed.connect(self._on_job_changed)
         self.history.changed.connect(self.refresh_runs)
         self.settings.changed.connect(self._on_settings_changed)
         self._revalidate()
@@ -122,6 +112,12 @@ class TrainState(QObject):
     @property
     def photo_count(self) -> int:
         return len(self.project.reference_photos()) if self.project is not None else 0
+
+    @property
+    def job(self) -> Job | None:
+        """The newest training job of the job list (running, queued or the last one)."""
+        trains = [j for j in self.jobs.jobs if j.kind is JobKind.TRAIN]
+        return trains[-1] if trains else None
 
     @property
     def active_run_id(self) -> str | None:
@@ -181,10 +177,19 @@ class TrainState(QObject):
         """Continue ``run_id`` from its newest checkpoint, with the settings saved in it; the form
         shows those settings (read from the run before the training job starts)."""
         if self.project is not None and not self.running and run_id:
-            reader = self.runner.submit(_run_settings_job, Path(self.project.runs_dir) / run_id, "read run settings")
-            reader.succeeded.connect(self.show_run_settings)
+            reader = self.jobs.submit(run_settings_job, Path(self.project.runs_dir) / run_id, "read run settings",
+                                      project=self.project)
+            reader.succeeded.connect(self._on_resumed_run_read)
             reader.failed.connect(self._on_side_job_failed)
             self._submit_training(TrainRequest(project=self.project.slug, resume_run=run_id), run_id=run_id)
+
+    def _on_resumed_run_read(self, found: tuple[dict[str, Any], list[tuple[int, float]]]) -> None:
+        saved, curve = found
+        self.show_run_settings(saved)
+        newer = self._job["loss_history"]  # points the resumed run reported before this read ended
+        first = newer[0][0] if newer else None
+        self._job["loss_history"] = tuple(p for p in curve if first is None or p[0] < first) + tuple(newer)
+        self._show_job()
 
     def show_run_settings(self, saved: dict[str, Any]) -> None:
         """Put a run's saved TrainRequest fields into the form (unknown or absent ones are left)."""
@@ -195,42 +200,78 @@ class TrainState(QObject):
 
     def cancel(self) -> None:
         """Ask the running job to stop; the engine saves a checkpoint first."""
-        if self.worker is not None:
-            self.worker.cancel()
-            self.status = Status("Stopping after this step and saving a checkpoint…")
+        job = self.job
+        if job is not None and not job.done:
+            job.cancel()
+            self.status = Status("Stopping after this step and saving a checkpoint…"
+                                 if job.state is JobState.RUNNING else "Cancelled before it started.")
+
+    def try_checkpoint(self) -> None:
+        """Export the newest kept checkpoint of the running run (or of the selected one) as a LoRA
+        and offer it on the Insert tab; a light job, beside the training run."""
+        selected = self.history.selected
+        run_id = self.active_run_id if self._shows(self.job) and self.running else None
+        run_id = run_id or (selected.run_id if selected is not None and selected.checkpoint_step else None)
+        if self.project is None or run_id is None:
+            self.status = Status("Start training first, or select a run with a checkpoint.", "error")
+            return
+        job = self.jobs.submit(try_checkpoint_job, Path(self.project.runs_dir) / run_id, "try checkpoint",
+                               kind=JobKind.EXPORT, project=self.project)
+        job.succeeded.connect(self._on_checkpoint_exported)
+        job.failed.connect(self._on_side_job_failed)
+
+    def _on_checkpoint_exported(self, tried: TriedCheckpoint) -> None:
+        self.status = Status(f"Step {tried.step} exported: the Insert tab offers it as "
+                             f"“{tried.run_id} · step {tried.step} (checkpoint)”.", "done")
+        self.checkpoint_ready.emit(tried)
 
     def estimate_memory(self) -> None:
         if self.project is None or self.error:
             return
         self.estimate = "Estimating…"
-        worker = self.runner.submit(_estimate_job, self.request(), "estimate memory")
+        worker = self.jobs.submit(estimate_job, self.request(), "estimate memory", kind=JobKind.ESTIMATE,
+                                  project=self.project)
         worker.succeeded.connect(self._on_estimated)
         worker.failed.connect(self._on_estimate_failed)
 
     def refresh_runs(self) -> None:
         if self.project is not None:
-            worker = self.runner.submit(list_runs_job, Path(self.project.runs_dir), "list runs")
+            worker = self.jobs.submit(list_runs_job, Path(self.project.runs_dir), "list runs", project=self.project)
             worker.succeeded.connect(self._on_runs)
             worker.failed.connect(self._on_side_job_failed)
 
     def refresh_models(self) -> None:
-        worker = self.runner.submit(_find_models_job, None, "find models")
+        worker = self.jobs.submit(find_models_job, None, "find models", kind=JobKind.MODELS)
         worker.succeeded.connect(self._on_models)
         worker.failed.connect(self._on_side_job_failed)
 
     # --- job results ----------------------------------------------------------------------------
     def _submit_training(self, request: TrainRequest, run_id: str | None) -> None:
-        self._run_id, self._run_project = run_id, self.project
-        self._job = {"loss_history": (), "preview": QImage(), "notes": (),
-                     "progress": Progress("waiting", message="waiting for the current job to finish")}
-        self._show_job()
+        self._run_id = run_id
+        self._job = {"loss_history": (), "preview": QImage(), "notes": ()}
         self.status = Status("Resuming…" if run_id else "Starting…")
-        self.worker = self.runner.submit(previews_as_qimages(api.train), request, "train")
-        self.worker.progress.connect(self._on_progress)
-        self.worker.succeeded.connect(self._on_trained)
-        self.worker.failed.connect(self._on_train_failed)
-        self.running = True
+        job = self.jobs.submit(previews_as_qimages(api.train), request, "train", kind=JobKind.TRAIN,
+                               project=self.project)
+        job.progress.connect(self._on_progress)
+        job.succeeded.connect(self._on_trained)
+        job.failed.connect(self._on_train_failed)
+
+    def _on_job_changed(self, job: Job) -> None:
+        """The job list is the one record of training: running, its progress, what it waits for."""
+        if job.kind is not JobKind.TRAIN:
+            return
+        self.running = bool(self.jobs.active(JobKind.TRAIN))
+        if job is self.job:
+            self._show_job()
+            waits = job.wait_text()
+            if waits and self._shows(job):
+                self.status = Status(f"Training {waits}.")
+            elif job.state is JobState.RUNNING and self.status.text.startswith("Training waits"):
+                self.status = Status()
         self._revalidate()
+
+    def _shows(self, job: Job | None) -> bool:
+        return job is not None and job.project is not None and same_project(job.project, self.project)
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
@@ -241,7 +282,6 @@ class TrainState(QObject):
             job["notes"] = job["notes"] + (event.message,)
             self._show_job()
             return
-        job["progress"] = event
         if event.stage != Stage.WAITING and self.status.text in ("Starting…", "Resuming…"):
             self.status = Status()  # the progress view says what happens from here on
         # The engine logs losses in batches (about twice a second): a point per new value, not per event.
@@ -255,8 +295,11 @@ class TrainState(QObject):
 
     def _show_job(self) -> None:
         """The job's progress, curve, preview and notes when it trains the open project; else none."""
-        shown = self._run_project is not None and same_project(self._run_project, self.project)
-        self.progress = self._job["progress"] if shown else None
+        job = self.job
+        shown = self._shows(job)
+        waiting = Progress("waiting", message=job.wait_text() or "starting") if shown and job.last_progress is None \
+            and not job.done else None
+        self.progress = (job.last_progress or waiting) if shown else None
         self.loss_history = self._job["loss_history"] if shown else ()
         self.preview = self._job["preview"] if shown else QImage()
         self.notes = self._job["notes"] if shown else ()
@@ -268,8 +311,7 @@ class TrainState(QObject):
         lines = [f"Done: {result.steps} steps{smoothed}. The LoRA files are in {result.run_dir}:",
                  f"{result.lora.name} (diffusers) · {result.lora_kohya.name} (A1111 / ComfyUI)"]
         lines += [f"Note: {w}" for w in result.warnings]
-        here = same_project(self._run_project, self.project)
-        self.status = Status("\n".join(lines), "done") if here else Status()
+        self.status = Status("\n".join(lines), "done") if self._shows(self.job) else Status()
 
     @Slot(object)
     def _on_train_failed(self, failure: JobFailure) -> None:
@@ -277,7 +319,7 @@ class TrainState(QObject):
         self._finish()
         if failure.cancelled and self._run_id:
             # Resume acts on the open project: offer it only if that is the one that was training.
-            here = same_project(self._run_project, self.project)
+            here = self._shows(self.job)
             status = Status(f"Stopped at step {step} — Resume continues it.", "stopped",
                             resumable_run=self._run_id if here else None)
         elif failure.cancelled:
@@ -288,8 +330,6 @@ class TrainState(QObject):
         self.status = status
 
     def _finish(self) -> None:
-        self.worker = None
-        self.running = False
         self._revalidate()
         self.refresh_runs()
 
@@ -306,6 +346,11 @@ class TrainState(QObject):
         runs_dir, runs = found
         if self.project is not None and Path(self.project.runs_dir) == runs_dir:  # else: a stale answer
             self.runs = tuple(runs)
+            newest = runs[0] if runs else None
+            if newest is not None and newest.resumable and not self.running and not self.status.text:
+                # e.g. after quitting during a run: the banner comes back with the project
+                self.status = Status(f"Stopped at step {newest.checkpoint_step} — Resume continues it.", "stopped",
+                                     resumable_run=newest.run_id)
             chosen = self.history.selected
             if chosen is not None:  # follow a rename; forget a deleted run
                 self.history.select(next((r for r in runs if r.path == chosen.path), None))

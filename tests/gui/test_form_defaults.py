@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, Q
 
 from alchemy_engine import api
 from alchemy_engine.api import InsertRequest, LocateOptions, TrainRequest
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.form import RANDOM_SEED, InsertForm
 from alchemy_gui.insert.jobs import Choice, Choices
 from alchemy_gui.insert.state import InsertState
@@ -40,7 +40,7 @@ def _as_shown(value, widget):
 
 
 def test_train_form_shows_the_request_defaults_ranges_and_help(qtbot):
-    state = TrainState(JobRunner())
+    state = TrainState(JobList())
     form = TrainForm(state)
     qtbot.addWidget(form)
     defaults = api.defaults(TrainRequest)
@@ -66,7 +66,7 @@ def test_train_form_shows_the_request_defaults_ranges_and_help(qtbot):
 
 
 def _insert_form(qtbot) -> tuple[InsertState, InsertForm]:
-    state = InsertState(JobRunner())
+    state = InsertState(JobList())
     form = InsertForm(state)
     qtbot.addWidget(form)
     return state, form

@@ -11,7 +11,7 @@ def _window(qtbot) -> MainWindow:
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: not window.runner.busy)
+    qtbot.waitUntil(lambda: not window.jobs.busy)
     return window
 
 
@@ -76,7 +76,7 @@ def test_add_photos_reports_the_skipped_ones(qtbot, photos, tmp_path, screenshot
     assert "broken.png" in blocker.args[0]
     qtbot.waitUntil(lambda: window.overview.photos.count() == 2)
     assert window.overview.photos.item(1).text() == photos[1].name
-    qtbot.waitUntil(lambda: "2 photos" in window.browser.list.item(0).text() and not window.runner.busy)
+    qtbot.waitUntil(lambda: "2 photos" in window.browser.list.item(0).text() and not window.jobs.busy)
     qtbot.waitUntil(lambda: all(not window.overview.photos.item(i).icon().isNull() for i in range(2)))
     screenshot(window, "main_window_added_photos")
     window.close()
@@ -120,7 +120,7 @@ def test_every_tab_renders_for_an_open_project(qtbot, photos, screenshot):
     qtbot.waitUntil(lambda: window.browser.list.count() == 1)
     window.browser.list.setCurrentRow(0)
     qtbot.waitUntil(lambda: window.projects_state.current is not None)
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30000)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
     for index, name in enumerate(("photos", "train", "insert")):
         window.tabs.setCurrentIndex(index)
         qtbot.wait(50)

@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.projects.overview import ProjectOverview
 from alchemy_gui.projects.photo_viewer import PhotoViewer
 from alchemy_gui.projects.state import ProjectsState
@@ -22,7 +22,7 @@ EVERYTHING = {"sam": "demo", "detector": "demo", "box_threshold": 0.0, "text_thr
 def tab(qtbot, photos):
     """The Photos tab wired as the main window wires it, on project Rex (3 photos)."""
     project = api.create_project("Rex", class_noun="dog", images=photos)
-    runner = JobRunner()
+    runner = JobList()
     state = ProjectsState(runner)
     overview = ProjectOverview(runner)
     state.current_changed.connect(overview.show_project)
@@ -89,6 +89,11 @@ def test_correct_one_mask_with_brush_eraser_and_a_sam_click(qtbot, tab):
     assert "SAM's outline" in dialog.hint.text()
     document.undo()  # back to the brush edits
     document.undo()
+    assert dialog.redo_button.isEnabled()
+    dialog.redo_button.click()  # the eraser again, then undone once more
+    document.undo()
+    assert "shows red" in dialog.hint.text() or "SAM" in dialog.hint.text()
+    assert dialog.windowTitle() == f"Subject mask — {tab.photos.currentItem().text()}"  # the grid's name
     kept = document.mask.copy()
     dialog.buttons.accepted.emit()
     qtbot.waitUntil(lambda: "1 with a subject mask" in tab.details.text(), timeout=10_000)
@@ -108,6 +113,7 @@ def test_view_one_photo_large_with_its_mask(qtbot, tab):
     tab.view_button.click()
     qtbot.waitUntil(lambda: isinstance(tab.dialog, PhotoViewer), timeout=10_000)
     viewer = tab.dialog
+    assert viewer.windowTitle().startswith(photo.original_name)  # as the grid names it, not the stored file
     assert viewer.show_mask.isEnabled() and viewer.show_mask.isChecked()
     assert viewer.picture.pixmap().width() > 160  # larger than the thumbnail
     viewer.close()

@@ -19,10 +19,13 @@ def build_once(target: Path, write) -> Path:
     """Build into a temporary sibling and rename, so a crash never leaves half a model."""
     if target.exists():
         return target
+    from alchemy_engine.models.resident import building_models
+
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        write(staging)
+        with building_models():
+            write(staging)
         try:
             staging.rename(target)
         except OSError:

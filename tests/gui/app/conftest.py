@@ -23,7 +23,7 @@ def open_window(qtbot):
         window.confirm = lambda title, text: asked.append(text) or confirm  # type: ignore[method-assign]
         window.asked = asked
         window.show()
-        qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
+        qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30_000)
         return window
 
     return make
@@ -34,7 +34,7 @@ def open_project(qtbot, window: MainWindow, name: str) -> None:
     slug = next(s.slug for s in window.projects_state.projects if s.name == name)
     window.projects_state.open(slug)
     qtbot.waitUntil(lambda: window.projects_state.current is not None and window.projects_state.current.slug == slug
-                    and window.train_state.project is not None and not window.runner.busy, timeout=30_000)
+                    and window.train_state.project is not None and not window.jobs.busy, timeout=30_000)
 
 
 class FakeTraining:
@@ -69,4 +69,4 @@ def start_training(qtbot, window: MainWindow, fake: FakeTraining) -> None:
     window.train_state.settings.model = "demo"
     window.tabs.setCurrentWidget(window.train_panel)
     window.actions.start.trigger()  # Ctrl+Enter
-    qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.running, timeout=10_000)
+    qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.job.state.value == "running", timeout=10_000)

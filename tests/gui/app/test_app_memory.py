@@ -37,7 +37,7 @@ def test_restart_brings_back_layout_project_tab_and_settings(qtbot, open_window,
     window.close()
 
     again = open_window()
-    qtbot.waitUntil(lambda: again.projects_state.current is not None and not again.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: again.projects_state.current is not None and not again.jobs.busy, timeout=10_000)
     assert again.projects_state.current.name == "Rex" and again.browser.selected_slug() == "rex"
     assert again.tabs.currentWidget() is again.insert_panel
     # The offscreen screen is narrower than the window, so Qt fits the restored width to it; the
@@ -96,3 +96,28 @@ def test_spin_boxes_ignore_the_wheel_unless_focused(qtbot):
     qtbot.waitUntil(spin.hasFocus)
     wheel()
     assert spin.value() == 4
+
+
+def test_the_mask_colour_is_remembered_for_every_mask_view(qtbot, open_window, photos):
+    from PySide6.QtGui import QColor
+
+    from alchemy_gui.insert.mask_canvas import MaskCanvas
+    from alchemy_gui.projects.mask_dialog import MaskDialog
+
+    api.create_project("Rex", class_noun="dog", images=photos[:1])
+    window = open_window()
+    open_project(qtbot, window, "Rex")
+    canvas = window.insert_panel.canvas
+    green = QColor(40, 200, 90)
+    canvas.set_mask_style(colour=green)
+    canvas.colour_chosen.emit(green)  # what the Colour button's dialog does once a colour is picked
+    photo = api.open_project("rex").reference_photos()[0].name
+    dialog = MaskDialog(window.overview.photos_state, "rex", photo, window)
+    assert dialog.canvas.mask_colour == green  # the Photos tab's mask dialog follows
+    dialog.reject()
+    window.close()
+    MaskCanvas.remembered_colour = None  # a restart: a fresh process knows only the settings file
+    again = open_window()
+    assert again.insert_panel.canvas.mask_colour == green
+    again.close()
+    MaskCanvas.remembered_colour = None

@@ -42,7 +42,7 @@ def test_choose_edit_save_restart_and_delete(qtbot, open_window, photos):
     window.close()
 
     again = open_window()
-    qtbot.waitUntil(lambda: again.train_state.project is not None and not again.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: again.train_state.project is not None and not again.jobs.busy, timeout=10_000)
     picker = again.train_panel.form.preset_picker
     assert picker.combo.currentText() == "My dog  (yours)" and again.train_state.settings.steps == 321
     assert again.insert_panel.settings.preset_picker.combo.currentText() == "Best quality"

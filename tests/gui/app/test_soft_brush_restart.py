@@ -30,11 +30,11 @@ def test_soft_mask_hardness_and_size_come_back_after_a_restart(qtbot, open_windo
     painted = document.mask.copy()
     assert ((painted > 0) & (painted < 255)).any()
     state.save_work()
-    qtbot.waitUntil(lambda: not window.runner.busy and not document.modified, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.jobs.busy and not document.modified, timeout=10_000)
     window.close()
 
     again = open_window()
-    qtbot.waitUntil(lambda: again.insert_state.document.scene_path is not None and not again.runner.busy,
+    qtbot.waitUntil(lambda: again.insert_state.document.scene_path is not None and not again.jobs.busy,
                     timeout=10_000)
     restored = again.insert_state
     assert restored.document.scene_path == scene.resolve()

@@ -19,14 +19,14 @@ def test_new_project_is_selected_and_delete_acts_on_it(qtbot, open_window, photo
     open_project(qtbot, window, "Alpha")
     assert _selected(window) == "alpha"
     window.projects_state.create(NewProject("Beta", "sks", "cat", tuple(photos[:1])))
-    qtbot.waitUntil(lambda: window.browser.list.count() == 2 and not window.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 2 and not window.jobs.busy, timeout=30_000)
     assert window.projects_state.current.slug == "beta"
     assert _selected(window) == "beta"  # the highlighted row is the open project
     assert window.train_state.project.slug == "beta" and window.insert_state.project.slug == "beta"
     assert window.windowTitle().startswith("Beta")
 
     window.browser.delete_button.click()
-    qtbot.waitUntil(lambda: window.browser.list.count() == 1 and not window.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: window.browser.list.count() == 1 and not window.jobs.busy, timeout=10_000)
     assert "moves to the trash" in window.asked[-1] and "Restore from trash" in window.asked[-1]
     assert [s.name for s in api.list_projects()] == ["Alpha"]
     assert window.projects_state.current is None and _selected(window) is None
@@ -57,7 +57,7 @@ def test_quit_while_training_asks_stops_then_quits(qtbot, open_window, photos, f
     assert window.isVisible()  # not frozen waiting: the job winds down on its thread
     assert "Stopping" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-    assert fake_training.cancelled.is_set() and not window.runner.busy
+    assert fake_training.cancelled.is_set() and not window.jobs.busy
 
 
 def test_delete_while_training_stops_the_job_first(qtbot, open_window, photos, fake_training):

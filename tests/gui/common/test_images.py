@@ -29,7 +29,7 @@ def test_mask_overlay_is_clear_outside(qapp):
 def test_previews_become_qimages_on_the_job_thread_not_the_ui_thread(qtbot, monkeypatch):
     from alchemy_engine.jobs import Progress, Stage
     from alchemy_gui.common import images
-    from alchemy_gui.common.workers import JobRunner
+    from alchemy_gui.common.job_list import JobList
 
     converted_on: list[int] = []
 
@@ -45,7 +45,7 @@ def test_previews_become_qimages_on_the_job_thread_not_the_ui_thread(qtbot, monk
         return "done"
 
     seen = []
-    runner = JobRunner()
+    runner = JobList()
     worker = runner.submit(images.previews_as_qimages(engine_job), None)
     worker.progress.connect(seen.append)
     with qtbot.waitSignal(worker.finished, timeout=10000):

@@ -1,4 +1,4 @@
-"""JobRunner: jobs run off the GUI thread, one at a time, and fail readably."""
+"""JobList: jobs run off the GUI thread, one at a time, and fail readably."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 
 from alchemy_engine.errors import AlchemyError
 from alchemy_engine.jobs import Progress
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 
 
 def test_job_runs_off_the_gui_thread_and_reports_progress(qtbot):
-    runner = JobRunner()
+    runner = JobList()
     seen_threads = []
 
     def job(request, progress, cancel):
@@ -32,7 +32,7 @@ def test_job_runs_off_the_gui_thread_and_reports_progress(qtbot):
 
 
 def test_user_error_has_no_traceback_and_crash_has_one(qtbot):
-    runner = JobRunner()
+    runner = JobList()
 
     def user_error(request, progress, cancel):
         raise AlchemyError("Add at least one photo.")
@@ -51,7 +51,7 @@ def test_user_error_has_no_traceback_and_crash_has_one(qtbot):
 
 
 def test_jobs_run_one_at_a_time_and_cancel_is_honoured(qtbot):
-    runner = JobRunner()
+    runner = JobList()
     running = []
     overlap = []
 
@@ -71,7 +71,7 @@ def test_jobs_run_one_at_a_time_and_cancel_is_honoured(qtbot):
     for w in workers:
         w.succeeded.connect(results.append)
         w.failed.connect(failures.append)
-    qtbot.waitUntil(lambda: runner.busy, timeout=5000)
+    qtbot.waitUntil(lambda: bool(running), timeout=5000)  # the first runs; the others wait their turn
     runner.cancel_all()
     qtbot.waitUntil(lambda: not runner.busy, timeout=10000)
     assert max(overlap) == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alchemy_engine import project as projects
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.projects.state import ProjectsState
 
@@ -34,7 +34,7 @@ def project(demo_lora):
 
 @pytest.fixture
 def panel(qtbot):
-    runner = JobRunner()
+    runner = JobList()
     state = ProjectsState(runner)
     widget = InsertPanel(state, runner)
     qtbot.addWidget(widget)

@@ -18,7 +18,7 @@ from PySide6.QtGui import QGuiApplication
 from test_insert_panel import _open, _paint, _scene
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.insert.panel_actions import result_action
 from alchemy_gui.projects.state import ProjectsState
@@ -154,10 +154,10 @@ def test_scene_and_mask_survive_a_project_switch_and_a_restart(qtbot, panel, pro
     other = api.create_project("Mug", class_noun="mug", token="zwx")
     _open_project(qtbot, panel, other)  # switching saves the work of the project left
     assert panel.document.scene_path is None
-    qtbot.waitUntil(lambda: not panel.insert_state.runner.busy, timeout=30000)
+    qtbot.waitUntil(lambda: not panel.insert_state.jobs.busy, timeout=30000)
     saved = api.load_scene_mask(project.root)
     assert saved.scene == scene.resolve() and np.array_equal(saved.mask, painted)
-    runner = JobRunner()  # a restart: a new panel on the same data folder
+    runner = JobList()  # a restart: a new panel on the same data folder
     again = InsertPanel(ProjectsState(runner), runner)
     qtbot.addWidget(again)
     with qtbot.waitSignal(again.insert_state.scene_ready, timeout=30000):

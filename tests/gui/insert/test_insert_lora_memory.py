@@ -15,7 +15,7 @@ def _window(qtbot) -> MainWindow:
     window = MainWindow(welcome=False)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30_000)
     return window
 
 
@@ -48,7 +48,7 @@ def test_added_lora_files_and_their_scales_survive_a_restart(qtbot, project, dem
     style_b.unlink()  # moved away between two sessions
 
     again = _window(qtbot)
-    qtbot.waitUntil(lambda: again.insert_state.choices is not None and not again.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: again.insert_state.choices is not None and not again.jobs.busy, timeout=30_000)
     form, settings, state = again.insert_panel.settings, again.insert_state.settings, again.insert_state
     assert settings.style_lora == str(style_a.resolve()) and settings.style_lora_scale == 0.5
     styles = [form.style_lora.itemText(i) for i in range(form.style_lora.count())]
@@ -76,7 +76,7 @@ def test_a_style_lora_saved_before_files_were_remembered_joins_the_list(qtbot, p
     window = _window(qtbot)
     open_project(qtbot, window, "Rex")
     form = window.insert_panel.settings
-    qtbot.waitUntil(lambda: window.insert_state.choices is not None and not window.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: window.insert_state.choices is not None and not window.jobs.busy, timeout=30_000)
     assert form.style_lora.currentText() == "old-style.safetensors (missing)"
     assert "old-style.safetensors" in form.lora_missing.text()
     window.insert_state.remove_lora_file(str(gone))

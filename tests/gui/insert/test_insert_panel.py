@@ -217,9 +217,9 @@ def test_building_the_panel_imports_no_ml_package():
         "from PySide6.QtWidgets import QApplication\n"
         "from alchemy_gui.insert.panel import InsertPanel\n"
         "from alchemy_gui.projects.state import ProjectsState\n"
-        "from alchemy_gui.common.workers import JobRunner\n"
+        "from alchemy_gui.common.job_list import JobList\n"
         "app = QApplication([])\n"
-        "runner = JobRunner(); panel = InsertPanel(ProjectsState(runner), runner); panel.show()\n"
+        "runner = JobList(); panel = InsertPanel(ProjectsState(runner), runner); panel.show()\n"
         "app.processEvents()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers')))"
     )

@@ -14,7 +14,7 @@ def test_rank_follows_whether_eval_models_exist(qtbot, panel, project, monkeypat
     state, box = panel.insert_state, panel.settings.rank
     assert not state.settings.rank and not box.isChecked()  # the request's default before the look-up
     panel.projects_state.open(project.slug)
-    qtbot.waitUntil(lambda: state.choices is not None and not state.runner.busy, timeout=30000)
+    qtbot.waitUntil(lambda: state.choices is not None and not state.jobs.busy, timeout=30000)
     assert state.choices.eval_models is found
     assert state.settings.rank is found and box.isChecked() is found
     assert box.text() == "Rank by fidelity"
@@ -22,5 +22,5 @@ def test_rank_follows_whether_eval_models_exist(qtbot, panel, project, monkeypat
         box.click()  # the user turns it off: a later re-list keeps that
         assert state.settings.rank is False
         state.refresh_choices()
-        qtbot.waitUntil(lambda: not state.runner.busy, timeout=30000)
+        qtbot.waitUntil(lambda: not state.jobs.busy, timeout=30000)
         assert state.settings.rank is False and not box.isChecked()

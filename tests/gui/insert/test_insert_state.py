@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from PySide6.QtGui import QImage
 
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.state import InsertState, Message
 
 
@@ -16,7 +16,7 @@ def _project(tmp_path, noun="dog"):
 
 
 def test_prompt_follows_the_scene_prompt_until_edited(qtbot, tmp_path, monkeypatch):
-    state = InsertState(JobRunner())
+    state = InsertState(JobList())
     monkeypatch.setattr(state, "refresh_choices", lambda: None)  # no model listing in this test
     state.set_project(_project(tmp_path))
     assert state.scene_prompt == "a photo of a dog in a park"
@@ -31,7 +31,7 @@ def test_prompt_follows_the_scene_prompt_until_edited(qtbot, tmp_path, monkeypat
 
 
 def test_insert_is_refused_without_scene_or_mask(qtbot, tmp_path, monkeypatch):
-    state = InsertState(JobRunner())
+    state = InsertState(JobList())
     monkeypatch.setattr(state, "refresh_choices", lambda: None)
     state.set_project(_project(tmp_path))
     failures = []

@@ -6,7 +6,7 @@ import pytest
 
 from alchemy_engine import api
 from alchemy_engine.models import gpu_count
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.train.form import TrainForm
 from alchemy_gui.train.state import TrainState
 
@@ -14,7 +14,7 @@ from alchemy_gui.train.state import TrainState
 @pytest.mark.parametrize("gpus, shown", [(0, False), (1, False), (2, True)])
 def test_gpus_row_is_shown_only_with_several_gpus(qtbot, monkeypatch, gpus, shown):
     monkeypatch.setattr(api, "nvidia_gpu_count", lambda: gpus)
-    form = TrainForm(TrainState(JobRunner()))
+    form = TrainForm(TrainState(JobList()))
     qtbot.addWidget(form)
     assert form.advanced.layout().isRowVisible(form.fields["gpus"]) is shown
     assert form.state.request().gpus == 1  # one process unless the user asks

@@ -7,7 +7,7 @@ import pytest
 
 from alchemy_engine import project as projects
 from alchemy_engine.training.request import TrainRequest
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.train.panel import TrainPanel
 from alchemy_gui.train.progress import format_duration
@@ -18,7 +18,7 @@ TRAIN_TIMEOUT_MS = 120_000
 
 def _open_panel(qtbot, photos, count: int = 3) -> TrainPanel:
     project = projects.create_project("Rex", token="sks", class_noun="dog", images=photos[:count])
-    runner = JobRunner()
+    runner = JobList()
     state = ProjectsState(runner)
     panel = TrainPanel(state, runner)
     qtbot.addWidget(panel)
@@ -46,11 +46,11 @@ def _tiny(panel: TrainPanel, **extra) -> None:
 
 
 def _finish(qtbot, panel: TrainPanel) -> None:
-    qtbot.waitUntil(lambda: not panel.train_state.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not panel.train_state.jobs.busy, timeout=30_000)
 
 
 def test_without_a_project_the_panel_is_disabled_with_a_hint(qtbot):
-    runner = JobRunner()
+    runner = JobList()
     panel = TrainPanel(ProjectsState(runner), runner)
     qtbot.addWidget(panel)
     panel.show()
@@ -119,7 +119,7 @@ def test_training_run_reports_progress_and_lists_the_run(qtbot, photos, screensh
     train.progress_changed.connect(lambda event: stages.append(event.stage))
     panel.start_button.click()
     assert train.running and not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
-    with qtbot.waitSignal(train.worker.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
+    with qtbot.waitSignal(train.job.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
         pass
     result = done.args[0]
     assert result.lora.is_file() and result.lora_kohya.is_file()
@@ -150,7 +150,7 @@ def test_stop_saves_a_checkpoint_and_resume_finishes_the_run(qtbot, photos):
     _tiny(panel, steps=60, save_every=0)
 
     def stop_early(event) -> None:
-        if event.stage == "training" and event.step >= 2 and not train.worker.cancel_token.cancelled:
+        if event.stage == "training" and event.step >= 2 and not train.job.cancel_token.cancelled:
             panel.cancel_button.click()
 
     train.progress_changed.connect(stop_early)
@@ -170,7 +170,7 @@ def test_stop_saves_a_checkpoint_and_resume_finishes_the_run(qtbot, photos):
     panel.runs.setCurrentItem(row)
     assert panel.resume_button.isEnabled()
     panel.resume_button.click()
-    with qtbot.waitSignal(train.worker.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
+    with qtbot.waitSignal(train.job.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
         pass
     assert done.args[0].resumed_from == stopped_at and done.args[0].steps == 60
     qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() == 1 and panel.runs.topLevelItem(0).text(4) == "finished",

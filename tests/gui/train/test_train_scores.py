@@ -17,7 +17,7 @@ def test_scores_plotted_best_step_marked_and_a_checkpoint_exported(qtbot, photos
     fields["eval_prompts"].setValue(1)
     train.set_field("eval_models", "demo")  # not in the form: the tiny offline scorer
     panel.start_button.click()
-    with qtbot.waitSignal(train.worker.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
+    with qtbot.waitSignal(train.job.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
         pass
     result = done.args[0]
     qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() >= 1, timeout=30_000)

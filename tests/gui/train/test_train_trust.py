@@ -8,7 +8,7 @@ import numpy as np
 from test_train_panel import TRAIN_TIMEOUT_MS, _finish, _open_panel, _tiny
 
 from alchemy_engine import api
-from alchemy_gui.common.workers import JobRunner
+from alchemy_gui.common.job_list import JobList
 from alchemy_gui.projects.state import ProjectsState
 from alchemy_gui.train.panel import TrainPanel
 
@@ -16,7 +16,7 @@ from alchemy_gui.train.panel import TrainPanel
 def _train_to_end(qtbot, panel: TrainPanel):
     train = panel.train_state
     panel.start_button.click()
-    with qtbot.waitSignal(train.worker.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
+    with qtbot.waitSignal(train.job.succeeded, timeout=TRAIN_TIMEOUT_MS) as done:
         pass
     qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() >= 1, timeout=30_000)
     return done.args[0]
@@ -56,7 +56,7 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     panel.form.fields["rank"].setValue(6)
 
     def stop_early(event) -> None:
-        if event.stage == "training" and event.step >= 2 and not train.worker.cancel_token.cancelled:
+        if event.stage == "training" and event.step >= 2 and not train.job.cancel_token.cancelled:
             panel.cancel_button.click()
 
     train.progress_changed.connect(stop_early)
@@ -65,7 +65,7 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     train.progress_changed.disconnect(stop_early)
     _finish(qtbot, panel)
     # A restart: a new panel on the same data folder, with the form at its defaults.
-    runner = JobRunner()
+    runner = JobList()
     projects = ProjectsState(runner)
     again = TrainPanel(projects, runner)
     qtbot.addWidget(again)
@@ -74,6 +74,8 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     fresh = again.train_state
     qtbot.waitUntil(lambda: again.runs.topLevelItemCount() == 1 and not runner.busy, timeout=30_000)
     assert again.form.fields["steps"].value() != 40
+    assert again.status.text().startswith("Stopped at step") and not again.status_resume.isHidden()  # the banner
+    stopped_at = int(again.status.text().split()[3])
     again.runs.setCurrentItem(again.runs.topLevelItem(0))
     again.resume_button.click()
     qtbot.waitUntil(lambda: again.form.fields["steps"].value() == 40, timeout=30_000)
@@ -82,6 +84,7 @@ def test_resume_shows_the_runs_settings_also_after_a_restart(qtbot, photos):
     with qtbot.waitSignal(fresh.running_changed, timeout=TRAIN_TIMEOUT_MS, check_params_cb=lambda r: not r):
         pass
     assert again.status.text().startswith("Done: 40 steps")
+    assert fresh.loss_history[0][0] <= stopped_at < fresh.loss_history[-1][0]  # the curve shows the whole run
     _finish(qtbot, again)
 
 
