@@ -122,8 +122,12 @@ def _demo_source(spec: str) -> SdxlSource:
     from alchemy_engine.models.demo import demo_sdxl_dir
 
     size = spec.partition(":")[2] or "tiny"
+    if size == "vpred":  # one file with the v_pred / ztsnr markers, read with the tiny model's configs
+        from alchemy_engine.models.demo import demo_sdxl_vpred_file
+
+        return SdxlSource("single_file", demo_sdxl_vpred_file(), spec, config_dir=demo_sdxl_dir("tiny"))
     if size not in ("tiny", "mid"):
-        raise ModelError(f"unknown demo model {spec!r}; use 'demo' or 'demo:mid'")
+        raise ModelError(f"unknown demo model {spec!r}; use 'demo', 'demo:mid' or 'demo:vpred'")
     return SdxlSource("demo", demo_sdxl_dir(size), spec if size != "tiny" else "demo")
 
 

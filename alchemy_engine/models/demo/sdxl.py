@@ -129,3 +129,23 @@ def demo_sdxl_fp16_unet_dir(size: str = "tiny") -> Path:
         torch.nn.Module.to(unet, torch.float16).save_pretrained(folder / "unet")
 
     return build_once(demo_cache_dir() / f"sdxl-{size}-fp16-unet", write)
+
+
+VPRED_MARKERS = ("v_pred", "ztsnr")
+
+
+def demo_sdxl_vpred_file() -> Path:
+    """The tiny demo SDXL as one original-layout ``.safetensors`` file carrying the community's
+    ``v_pred`` and ``ztsnr`` marker keys, as NoobAI-XL V-Pred's files do (``models/prediction.py``);
+    loaded with :func:`demo_sdxl_dir`'s configs (its sizes are not SDXL's)."""
+
+    def write(file: Path) -> None:
+        from diffusers import StableDiffusionXLPipeline
+
+        from alchemy_engine.models.demo.ldm_layout import write_ldm_checkpoint
+
+        pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"), local_files_only=True,
+                                                         use_safetensors=True)
+        write_ldm_checkpoint(pipe, file, markers=VPRED_MARKERS)
+
+    return build_once(demo_cache_dir() / "sdxl-tiny-vpred.safetensors", write)
