@@ -51,6 +51,8 @@ from alchemy_engine.models.inventory import (
 )
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
+from alchemy_engine.models.prediction import PREDICTION_CHOICES, NoiseSchedule
+from alchemy_engine.models.prediction import detect as model_prediction
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
     CACHE_ENV,
@@ -197,6 +199,7 @@ __all__ = [
     # models
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
     "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora", "require_sdxl_checkpoint", "resolve_sdxl",
+    "PREDICTION_CHOICES", "NoiseSchedule", "model_prediction",
     # projects and runs
     "ImportReport", "Project", "ProjectSummary", "ReferencePhoto", "RefusedPhoto", "create_project",
     "delete_project", "list_projects", "open_project", "rename_project",

@@ -47,6 +47,7 @@ class CheckpointInfo:
     has_vae: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     header_sha256: str = ""
+    prediction: str = ""  # SDXL checkpoints: what the model predicts and where that was read (prediction.py)
 
     @property
     def is_sdxl_base(self) -> bool:
@@ -56,7 +57,7 @@ class CheckpointInfo:
         return {"path": str(self.path), "family": self.family, "description": self.description,
                 "size_bytes": self.size_bytes, "tensor_count": self.tensor_count,
                 "context_dim": self.context_dim, "has_vae": self.has_vae,
-                "is_sdxl_base": self.is_sdxl_base}
+                "is_sdxl_base": self.is_sdxl_base, "prediction": self.prediction}
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,15 @@ def probe_checkpoint(path: str | Path) -> CheckpointInfo:
             return pickle_info
         return CheckpointInfo(path, "damaged", f"not a readable .safetensors file: {exc}", size_bytes=size)
     family, description = classify(header)
+    said = ""
+    if family.startswith("sdxl"):
+        from alchemy_engine.models.prediction import NoiseSchedule, from_header
+
+        said = (from_header(header.tensors, header.metadata) or NoiseSchedule()).describe()
     return CheckpointInfo(
         path, family, description, size_bytes=size, tensor_count=len(header.tensors),
         context_dim=_context_dim(header), has_vae=_has_vae(header), metadata=header.metadata,
-        header_sha256=hashlib.sha256(header.raw).hexdigest(),
+        header_sha256=hashlib.sha256(header.raw).hexdigest(), prediction=said,
     )
 
 
