@@ -21,6 +21,8 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.inference_memory import MAX_BATCH
+from alchemy_engine.models.prediction import CFG_RESCALE_HELP, PREDICTION_CHOICES, PREDICTION_HELP
+from alchemy_engine.models.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLER_NAMES, check_sampler
 
 MASK_MODES = ("replace", "union", "intersect")
 BATCH_SIZES = ("auto", *(str(n) for n in range(1, MAX_BATCH + 1)))
@@ -48,6 +50,14 @@ def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: st
     _check(instance in ("best", "all") or instance.isdigit(),
            f"instance must be 'best', 'all' or an index (0 = highest score); got {instance!r}")
     _check(mask_mode in MASK_MODES, f"mask mode must be one of {', '.join(MASK_MODES)}; got {mask_mode!r}")
+
+
+def _check_model_sampling(sampler: str, guidance_rescale: float | None, prediction_type: str) -> None:
+    check_sampler(sampler)
+    _check(guidance_rescale is None or 0.0 <= guidance_rescale <= 1.0,
+           f"CFG rescale must be between 0 and 1 (0.7 is usual for zero-SNR models); got {guidance_rescale}")
+    _check(prediction_type in PREDICTION_CHOICES,
+           f"prediction type must be one of {', '.join(PREDICTION_CHOICES)}; got {prediction_type!r}")
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,11 @@ class InsertRequest(JobRequest):
                               help="how much to repaint, (0, 1]")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
+    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
+                                             help=CFG_RESCALE_HELP)
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     # An optional second LoRA (a style, from anywhere), stacked on the subject's at its own scale.
     style_lora: Path | None = setting(None, metavar="FILE", label="Style LoRA",
@@ -223,6 +238,7 @@ class InsertRequest(JobRequest):
         _check(int(self.steps * self.strength) >= 1,
                f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
         _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
+        _check_model_sampling(self.sampler, self.guidance_rescale, self.prediction_type)
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
         _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
         _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
@@ -298,6 +314,11 @@ class SceneRequest(JobRequest):
     height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
+    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
+                                             help=CFG_RESCALE_HELP)
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     seed: int = setting(0, minimum=0, label="Seed", help="seed of the scene")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
@@ -308,7 +329,8 @@ class SceneRequest(JobRequest):
         # InsertRequest already checks scene prompts and sizes: the same rules, the same messages.
         InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
                       scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
-                      scene_seed=self.seed, compile=self.compile).validate()
+                      scene_seed=self.seed, compile=self.compile, sampler=self.sampler,
+                      guidance_rescale=self.guidance_rescale, prediction_type=self.prediction_type).validate()
 
 
 @dataclass(frozen=True)

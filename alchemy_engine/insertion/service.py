@@ -21,19 +21,14 @@ from PIL import Image
 
 from alchemy_engine.errors import ModelError
 from alchemy_engine.insertion import batches, composite, masks, metadata
-from alchemy_engine.insertion.inpaint import (
-    Sampling,
-    blur_inside,
-    insertion_prompt,
-    pipeline_mask,
-    sampler_name,
-)
+from alchemy_engine.insertion.inpaint import Sampling, blur_inside, insertion_prompt, pipeline_mask
 from alchemy_engine.insertion.masks import save_mask
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
 from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
 from alchemy_engine.insertion.segment import build_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.prediction import cfg_rescale, prediction_notes
 from alchemy_engine.project.jobs import project_job
 from alchemy_engine.project.runs import LORA_FILE, lora_runs
 
@@ -121,7 +116,7 @@ def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
     seed = req.scene_seed if req.scene_seed is not None else first_seed
     image, info = generate_scene(ctx.session, loaded, scene_prompt, req.negative_prompt,
                                  (req.scene_width, req.scene_height), req.scene_steps, req.guidance,
-                                 seed, ctx.progress, ctx.cancel)
+                                 seed, ctx.progress, ctx.cancel, req.sampler, req.guidance_rescale)
     path = save_scene(ctx.project.scenes_dir, image, info, req.to_json())
     return image, path, scene_prompt
 
@@ -169,10 +164,11 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     ctx = _Context(request, project, session, progress, cancel)
     with project_job(project.root, "an insertion"), session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))
-        loaded = session.sdxl(request.model, request.device, request.compile)
+        loaded = session.sdxl(request.model, request.device, request.compile, request.prediction_type)
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
         ctx.notes.extend([loaded.memory_note] if loaded.memory_note else [])
+        ctx.notes.extend(prediction_notes(loaded, request.prediction_type, request.guidance_rescale))
         return _run_loaded(ctx, loaded, lora)
 
 
@@ -199,7 +195,8 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
     seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
     work, repaint = _work_inputs(req, scene, alpha, plan)
-    sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength)
+    sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength, req.sampler,
+                        cfg_rescale(req.guidance_rescale, loaded.base.scheduler.config))
     runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
     choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
 
@@ -209,9 +206,10 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
                                 inside=outcome.mask)
         info = metadata.GenerationInfo(
             prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
-            sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
+            sampler=sampling.sampler, guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
-            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style)
+            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style,
+            guidance_rescale=sampling.guidance_rescale)
         if ranker is not None:
             scores.append(ranker.score(image, outcome.mask, prompt))
         target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}",

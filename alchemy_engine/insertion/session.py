@@ -104,7 +104,8 @@ class InsertionSession:
         resident.register(self)  # training frees these models before it starts
 
     # --- SDXL -----------------------------------------------------------------------------------
-    def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto") -> LoadedSdxl:
+    def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto",
+             prediction: str = "auto") -> LoadedSdxl:
         from alchemy_engine.models import inference_speed
         from alchemy_engine.models.device import device_policy, free_device_bytes
         from alchemy_engine.models.inference_memory import choose_unet_storage
@@ -114,14 +115,14 @@ class InsertionSession:
 
         source = resolve_sdxl(spec)
         policy = device_policy(device)
-        key = (source.kind, str(source.path), policy.device, str(policy.dtype), compile_mode)
+        key = (source.kind, str(source.path), policy.device, str(policy.dtype), compile_mode, prediction)
         with self.lock:
             if self._sdxl is not None and self._sdxl_key == key:
                 return self._sdxl
             self.release_sdxl()
             # decided when loading only: once loaded, the models themselves take the free memory
             storage, why = choose_unet_storage(source, policy, free_device_bytes(policy.device), rss_bytes() or 0)
-            pipe = load_sdxl_pipeline(source, policy, unet_storage=storage)
+            pipe = load_sdxl_pipeline(source, policy, unet_storage=storage, prediction=prediction)
             self.loads += 1
             speed = inference_speed.prepare(pipe, policy.device, compile_mode)
             speed.notes.extend([why] if why else [])

@@ -162,3 +162,14 @@ def cfg_rescale(asked: float | None, scheduler_config: Any) -> float:
     if asked is not None:
         return float(asked)
     return ZERO_SNR_CFG_RESCALE if scheduler_config.get("rescale_betas_zero_snr", False) else 0.0
+
+
+def prediction_notes(loaded: Any, asked: str, guidance_rescale: float | None) -> list[str]:
+    """What a job says about the loaded model's prediction (nothing for a plain epsilon model)."""
+    notes = [conflict_note(loaded.source, asked)] if asked != "auto" else []
+    config = loaded.base.scheduler.config
+    schedule = schedule_of(config)
+    if schedule.is_v or schedule.zero_terminal_snr:
+        found = resolve(loaded.source, asked).describe()
+        notes.append(f"{loaded.source.name} predicts {found}; CFG rescale {cfg_rescale(guidance_rescale, config):g}")
+    return [note for note in notes if note]
