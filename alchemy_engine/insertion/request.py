@@ -142,6 +142,10 @@ class InsertRequest(JobRequest):
                                 help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT "
                                      "layout) instead of the project's run")
     model: str | None = model_setting()
+    inpaint_model: str | None = setting(None, metavar="FILE|demo", label="Insertion model",
+                                        help="an SDXL inpainting model (9-channel UNet: a .safetensors file, a "
+                                             "diffusers folder or 'demo') that repaints the mask instead of the "
+                                             "base model, with the subject LoRA on it; scenes stay the base model's")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile per image size; "
@@ -223,6 +227,8 @@ class InsertRequest(JobRequest):
                    f"scene size {self.scene_width}x{self.scene_height}: use multiples of 64 between 64 and "
                    "4096 (SDXL is trained at about 1 MP, e.g. 1024x1024, 1216x832, 832x1216)")
             _check(1 <= self.scene_steps <= 500, "scene steps must be between 1 and 500")
+        _check(self.inpaint_model is None or bool(self.inpaint_model.strip()),
+               "the insertion model is empty; name an SDXL inpainting file or folder, or leave it out")
         if self.lora is not None:
             _check(Path(self.lora).is_file(), f"LoRA file not found: {self.lora}")
         if self.style_lora is not None:

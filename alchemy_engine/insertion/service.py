@@ -186,18 +186,20 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     mask_path = metadata.unique_path(project.outputs_dir, f"insert-{stamp}-mask")
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
              "work_size": plan.work_size, "detections": outcome.detections,
-             "style_lora": str(req.style_lora) if req.style_lora is not None else None}
+             "style_lora": str(req.style_lora) if req.style_lora is not None else None,
+             "inpaint_model": req.inpaint_model}
     lora_hash = _short_hash(lora)
     style = (() if req.style_lora is None else
              ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
     outputs, copies, scores = [], [], []
     ranker = _ranker(ctx, loaded) if req.rank else None
-    ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
+    names = ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
+    pipe = _inpaint_pipe(ctx, loaded, _loras(req, lora), names)
     seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
     work, repaint = _work_inputs(req, scene, alpha, plan)
     sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength, req.sampler,
                         cfg_rescale(req.guidance_rescale, loaded.base.scheduler.config))
-    runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
+    runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes, pipe)
     choice = batches.choose(req.batch_size, len(seeds), loaded, plan.work_size, req.guidance)
 
     def finish(index: int, generated: Image.Image) -> None:
@@ -234,6 +236,20 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
         notes=tuple(ctx.notes), style_lora=req.style_lora, scores=tuple(scores))
+
+
+def _inpaint_pipe(ctx: _Context, loaded: Any, loras: list[tuple[Path, float]], names: list[str]) -> Any:
+    """The pipeline that repaints: the inpainting model's (with the LoRAs on it), or None for the base's."""
+    if ctx.request.inpaint_model is None:
+        return None
+    from alchemy_engine.insertion import inpaint_model
+
+    ctx.progress(Progress(stage=Stage.LOAD, message="loading the inpainting model"))
+    model = ctx.session.inpaint_model(loaded, ctx.request.inpaint_model)
+    note = inpaint_model.use_loras(model, loaded.base.unet, loras, names)
+    ctx.notes.append(note)
+    ctx.progress(Progress(stage=Stage.NOTE, message=note))
+    return model.pipe
 
 
 def _ranker(ctx: _Context, loaded: Any) -> Any:

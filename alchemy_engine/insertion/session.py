@@ -100,6 +100,7 @@ class InsertionSession:
         self._adapters: OrderedDict[str, Path] = OrderedDict()
         self._sam: dict[tuple, Any] = {}
         self._detectors: dict[tuple, Any] = {}
+        self._inpaint_model: tuple[tuple, Any] | None = None  # (key, insertion.inpaint_model.InpaintModel)
         self.loads = 0  # how many times an SDXL model was loaded (tests)
         resident.register(self)  # training frees these models before it starts
 
@@ -176,6 +177,17 @@ class InsertionSession:
                 "refusing to use a LoRA with layers silently missing.")
         self._adapters[name] = path
 
+    def inpaint_model(self, loaded: LoadedSdxl, spec: str) -> Any:
+        """The inpainting UNet ``spec`` beside ``loaded``, loaded once (``inpaint_model.py``)."""
+        from alchemy_engine.insertion.inpaint_model import open_inpaint_model
+
+        key = (id(loaded), str(spec))
+        with self.lock:
+            if self._inpaint_model is None or self._inpaint_model[0] != key:
+                self._inpaint_model = None
+                self._inpaint_model = (key, open_inpaint_model(loaded, spec))
+            return self._inpaint_model[1]
+
     def lora_off(self, loaded: LoadedSdxl) -> None:
         """Unmodified SDXL for the next call (scene generation)."""
         with self.lock:
@@ -207,6 +219,7 @@ class InsertionSession:
         with self.lock:
             self._sdxl = None
             self._sdxl_key = None
+            self._inpaint_model = None
             self._adapters.clear()
             free_device_memory()
 

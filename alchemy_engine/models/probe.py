@@ -207,9 +207,12 @@ def _classify_ldm(header: SafetensorsHeader, keys: list[str]) -> tuple[str, str]
         return "sdxl_refiner", ("the SDXL refiner, which only polishes finished images; "
                                 "it cannot generate from text on its own")
     if has_clip_l and has_bigg:
+        if conv_in[1] == 9:
+            return "sdxl_inpaint", ("an SDXL inpainting checkpoint (a 9-channel UNet): use it for insertion "
+                                    "(insert --inpaint-model FILE, or Insertion model in the Insert tab); "
+                                    "training and scenes need an SDXL base model")
         if conv_in[1] != 4:
-            return "sdxl_inpaint", (f"an SDXL inpainting checkpoint ({conv_in[1]} input channels); "
-                                    "the app inpaints with the ordinary SDXL base model")
+            return "unknown", f"an SDXL-like checkpoint with a {conv_in[1]}-channel UNet (an edit or depth model?)"
         if _UNET + "label_emb.0.0.weight" not in header.tensors:
             return "unknown", "an SDXL-like checkpoint without the SDXL size/crop conditioning"
         return "sdxl_base", _describe_sdxl(context)
@@ -219,6 +222,9 @@ def _classify_ldm(header: SafetensorsHeader, keys: list[str]) -> tuple[str, str]
         return "sd2", "a Stable Diffusion 2.x checkpoint (768 px)"
     if context == 1280:
         return "sdxl_refiner", "an SDXL refiner UNet"
+    if context == SDXL_CONTEXT_DIM and conv_in[1] == 9:
+        return "sdxl_inpaint", ("an SDXL inpainting UNet (9 input channels) without text encoders: use it for "
+                                "insertion (insert --inpaint-model FILE); training needs an SDXL base model")
     if context == SDXL_CONTEXT_DIM:
         return "sdxl_unet_only", ("an SDXL UNet without its text encoders; "
                                   "use the full checkpoint that also contains them")

@@ -149,3 +149,22 @@ def demo_sdxl_vpred_file() -> Path:
         write_ldm_checkpoint(pipe, file, markers=VPRED_MARKERS)
 
     return build_once(demo_cache_dir() / "sdxl-tiny-vpred.safetensors", write)
+
+
+def demo_sdxl_inpaint_file() -> Path:
+    """The tiny demo SDXL with a 9-channel inpainting UNet, as one original-layout file like
+    ``sd_xl_base_1.0_inpainting_0.1.safetensors``; read with :func:`demo_sdxl_dir`'s configs."""
+
+    def write(file: Path) -> None:
+        import torch
+        from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+
+        from alchemy_engine.models.demo.ldm_layout import write_ldm_checkpoint
+
+        pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"), local_files_only=True,
+                                                         use_safetensors=True)
+        torch.manual_seed(1)
+        pipe.unet = UNet2DConditionModel.from_config({**pipe.unet.config, "in_channels": 9})
+        write_ldm_checkpoint(pipe, file)
+
+    return build_once(demo_cache_dir() / "sdxl-tiny-inpaint.safetensors", write)
