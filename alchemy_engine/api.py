@@ -50,9 +50,9 @@ from alchemy_engine.models.inventory import (
     resolve_sdxl,
 )
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
-from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.prediction import PREDICTION_CHOICES, NoiseSchedule
 from alchemy_engine.models.prediction import detect as model_prediction
+from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
 from alchemy_engine.paths import (
     CACHE_ENV,

@@ -21,6 +21,7 @@ from alchemy_engine.insertion.masks import grow
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
 from alchemy_engine.models.samplers import DEFAULT_SAMPLER, sampler_in_use
 
+
 def insertion_prompt(scene_prompt: str | None, token: str, class_noun: str) -> str:
     """The scene prompt with the class noun replaced by "{token} {class noun}".
 

@@ -21,11 +21,15 @@ pipeline's scheduler config when loading (:func:`configure`), so every user of t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import ModelError
+from alchemy_engine.models.noise_schedule import NoiseSchedule, from_header
+
+__all__ = ["CFG_RESCALE_HELP", "PREDICTION_CHOICES", "PREDICTION_HELP", "NoiseSchedule", "cfg_rescale",
+           "configure", "conflict_note", "detect", "from_folder", "from_header", "prediction_notes", "resolve",
+           "schedule_of"]
 
 PREDICTION_CHOICES = ("auto", "epsilon", "v")
 PREDICTION_HELP = ("what the model predicts: auto reads the file's markers (v_pred / ztsnr keys, modelspec "
@@ -34,58 +38,6 @@ PREDICTION_HELP = ("what the model predicts: auto reads the file's markers (v_pr
 ZERO_SNR_CFG_RESCALE = 0.7  # Lin et al. §3.4: φ = 0.7 for zero-terminal-SNR models
 CFG_RESCALE_HELP = ("CFG rescale φ (0–1) against over-exposure with strong guidance; empty: "
                     f"{ZERO_SNR_CFG_RESCALE:g} for zero-terminal-SNR models, 0 for others")
-_V_NAMES = {"v", "v_prediction", "v-prediction", "v_pred", "vpred", "velocity"}
-_EPS_NAMES = {"epsilon", "eps", "noise"}
-
-
-@dataclass(frozen=True)
-class NoiseSchedule:
-    """``prediction_type`` in diffusers' words (``epsilon`` / ``v_prediction``); ``zero_terminal_snr``:
-    betas rescaled so the last timestep is pure noise, sampled with ``trailing`` timestep spacing;
-    ``found_in``: where this was read, for people."""
-
-    prediction_type: str = "epsilon"
-    zero_terminal_snr: bool = False
-    trailing: bool = False
-    found_in: str = "no marker in the model: the SDXL default"
-
-    @property
-    def is_v(self) -> bool:
-        return self.prediction_type == "v_prediction"
-
-    def describe(self) -> str:
-        kind = "v-prediction" if self.is_v else "epsilon (noise) prediction"
-        snr = ", zero-terminal-SNR" if self.zero_terminal_snr else ""
-        return f"{kind}{snr} ({self.found_in})"
-
-    def scheduler_overrides(self) -> dict[str, Any]:
-        """What :func:`configure` sets on a diffusers scheduler config."""
-        out: dict[str, Any] = {"prediction_type": self.prediction_type,
-                               "rescale_betas_zero_snr": self.zero_terminal_snr}
-        if self.trailing:
-            out["timestep_spacing"] = "trailing"
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"prediction_type": self.prediction_type, "zero_terminal_snr": self.zero_terminal_snr,
-                "timestep_spacing": "trailing" if self.trailing else "as configured", "found_in": self.found_in}
-
-
-def from_header(tensors: dict[str, Any], metadata: dict[str, str]) -> NoiseSchedule | None:
-    """The schedule a single file asks for through its marker keys or metadata; None: it says nothing."""
-    if "v_pred" in tensors:
-        ztsnr = "ztsnr" in tensors
-        return NoiseSchedule("v_prediction", ztsnr, ztsnr,
-                             "the file's v_pred" + (" and ztsnr marker keys" if ztsnr else " marker key"))
-    said = str(metadata.get("modelspec.prediction_type", "")).strip().lower()
-    if said in _V_NAMES:
-        ztsnr = str(metadata.get("ss_zero_terminal_snr", "")).strip().lower() == "true"
-        return NoiseSchedule("v_prediction", ztsnr, ztsnr, "the file's modelspec metadata")
-    if said in _EPS_NAMES:
-        return NoiseSchedule(found_in="the file's modelspec metadata")
-    return None
-
-
 def from_folder(folder: Path) -> NoiseSchedule | None:
     """The schedule a diffusers folder's ``scheduler/scheduler_config.json`` states; None without one."""
     config_file = Path(folder) / "scheduler" / "scheduler_config.json"

@@ -137,7 +137,7 @@ def probe_checkpoint(path: str | Path) -> CheckpointInfo:
     family, description = classify(header)
     said = ""
     if family.startswith("sdxl"):
-        from alchemy_engine.models.prediction import NoiseSchedule, from_header
+        from alchemy_engine.models.noise_schedule import NoiseSchedule, from_header
 
         said = (from_header(header.tensors, header.metadata) or NoiseSchedule()).describe()
     return CheckpointInfo(
