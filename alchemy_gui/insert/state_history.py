@@ -24,7 +24,7 @@ from alchemy_gui.insert.jobs import Choice
 
 log = logging.getLogger(__name__)
 REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
-          "variations", "work_pixels")  # what "Reuse parameters" takes from an output
+          "variations", "work_pixels", "sampler")  # what "Reuse parameters" takes from an output
 
 
 class HistoryActions:

@@ -82,3 +82,21 @@ def test_a_bad_sampler_is_refused_before_any_model_loads(tmp_path, project, caps
     assert "invalid choice: 'dpm++ 2m karras'" in capsys.readouterr().err
     with pytest.raises(InvalidRequest, match="did you mean 'DPM\\+\\+ 2M Karras'"):
         _request(scene, None, sampler="dpm++ 2m karras").validate()
+
+
+def test_a_foreign_a1111_png_gives_back_its_sampler_in_either_spelling(tmp_path):
+    from PIL import PngImagePlugin
+
+    from alchemy_engine.insertion.history import read_output_parameters
+
+    for line, expected in (("Sampler: DPM++ 2M Karras, CFG Rescale: 0.7", "DPM++ 2M Karras"),
+                           ("Sampler: DPM++ 2M, Schedule type: Karras", "DPM++ 2M Karras"),
+                           ("Sampler: Euler a, Schedule type: Automatic", "Euler a"),
+                           ("Sampler: Restart", None)):
+        chunks = PngImagePlugin.PngInfo()
+        chunks.add_text("parameters", f"a dog\nNegative prompt: \nSteps: 20, {line}, Seed: 3")
+        path = tmp_path / "a1111.png"
+        Image.new("RGB", (8, 8)).save(path, pnginfo=chunks)
+        params = read_output_parameters(path)
+        assert params.get("sampler") == expected and params["seed"] == 3
+    assert params.get("guidance_rescale") is None
