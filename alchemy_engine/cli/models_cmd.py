@@ -73,6 +73,8 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
         return {**info.to_dict(), "description": lora.description(), "usable": True, "kind": "lora",
                 "lora_layout": lora.layout, "lora_base": lora.base}
     out.info(f"{path.name}: {info.description}" + (f"; predicts {info.prediction}" if info.prediction else ""))
+    if info.family == "sdxl_inpaint":  # no base model, but insertion can repaint with it
+        return {**info.to_dict(), "usable": True, "kind": "inpaint_model"}
     require_sdxl_checkpoint(path)  # raises with what the file is and what is expected
     source = resolve_sdxl(path)
     return {**info.to_dict(), "usable": True, "kind": "single_file", "fingerprint": source.fingerprint(),

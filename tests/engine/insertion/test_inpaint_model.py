@@ -58,7 +58,7 @@ def test_the_nine_channel_unet_repaints_with_the_masked_image_and_carries_the_lo
     assert not np.array_equal(read_rgb(plain.project_outputs[0])[inside], a[inside])
 
 
-def test_an_inpainting_file_is_named_by_the_probe_and_refused_as_a_base_model(tmp_path):
+def test_an_inpainting_file_is_named_by_the_probe_and_refused_as_a_base_model(tmp_path, capsys):
     from alchemy_engine.models.demo import demo_sdxl_inpaint_file
     from alchemy_engine.models.probe import probe_checkpoint, require_sdxl_checkpoint
     from alchemy_engine.project import create_project
@@ -66,6 +66,8 @@ def test_an_inpainting_file_is_named_by_the_probe_and_refused_as_a_base_model(tm
     from alchemy_engine.training.setup import prepare
 
     path = demo_sdxl_inpaint_file()
+    assert main(["models", "check", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["kind"] == "inpaint_model"
     info = probe_checkpoint(path)
     assert info.family == "sdxl_inpaint" and "insert --inpaint-model FILE" in info.description
     with pytest.raises(ModelError, match="training and scenes need an SDXL base model"):
