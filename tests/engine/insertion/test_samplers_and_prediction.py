@@ -100,3 +100,11 @@ def test_a_foreign_a1111_png_gives_back_its_sampler_in_either_spelling(tmp_path)
         params = read_output_parameters(path)
         assert params.get("sampler") == expected and params["seed"] == 3
     assert params.get("guidance_rescale") is None
+
+
+def test_a_preset_may_set_the_sampler_but_not_a_wrong_one():
+    from alchemy_engine import api
+
+    assert api.check_preset_values("insert", {"sampler": "DPM++ 2M Karras"})["sampler"] == "DPM++ 2M Karras"
+    with pytest.raises(InvalidRequest, match="sampler"):
+        api.check_preset_values("insert", {"sampler": "Heun++"})
