@@ -27,7 +27,7 @@ COLLECT_ALL = ("diffusers", "transformers", "peft", "accelerate", "segment_anyth
 # Packages whose PyInstaller hook already collects what they load dynamically (torch's hook takes
 # every submodule and library), or that load nothing by name: a static import is enough.
 HOOKED = ("torch", "torchvision", "PySide6", "shiboken6", "numpy", "PIL", "platformdirs", "tqdm", "psutil",
-          "prodigyopt", "bitsandbytes", "yaml", "regex", "packaging", "filelock", "fsspec")
+          "prodigyopt", "bitsandbytes", "yaml", "regex", "packaging", "filelock", "fsspec", "torchsde")
 
 # Only these transformers model families are used (SDXL's CLIP text encoders; Grounding DINO with
 # its Swin image and BERT text backbones; the auto classes that pick them). The other ~400
