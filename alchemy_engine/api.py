@@ -75,6 +75,8 @@ from alchemy_engine.models.inventory import (
 )
 from alchemy_engine.models.ip_adapter_files import IpAdapterInfo, inspect_ip_adapter
 from alchemy_engine.models.lora_files import LoraInfo, inspect_lora, require_sdxl_lora
+from alchemy_engine.models.prediction import PREDICTION_CHOICES, NoiseSchedule
+from alchemy_engine.models.prediction import detect as model_prediction
 from alchemy_engine.models.probe import CheckpointInfo, probe_checkpoint, require_sdxl_checkpoint
 from alchemy_engine.models.scanner import ScannedModel, ScanRequest, ScanResult, scan_models
 from alchemy_engine.models.sources import ModelEntry, ModelInventory, SdxlSource
@@ -239,6 +241,7 @@ __all__ = [
     "CheckpointInfo", "ModelEntry", "ModelInventory", "SdxlSource", "default_detector", "default_sam",
     "find_models", "find_sdxl_sources", "probe_checkpoint", "LoraInfo", "inspect_lora", "require_sdxl_lora",
     "IpAdapterInfo", "inspect_ip_adapter", "require_sdxl_checkpoint", "resolve_sdxl",
+    "PREDICTION_CHOICES", "NoiseSchedule", "model_prediction",
     # model folders of other apps, scanned in place
     "DetectedFolder", "add_model_folder", "detect_installs", "list_model_folders", "remove_model_folder",
     "ScanRequest", "ScanResult", "ScannedModel", "scan_models",

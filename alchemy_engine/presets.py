@@ -33,9 +33,9 @@ PRESET_REQUESTS: dict[str, type] = {"train": TrainRequest, "insert": InsertReque
 # Real fields that a preset never sets: the computer's model, device and files, and per-run or
 # per-scene text. A preset file may hold them (older versions saved some); they are not applied.
 NOT_IN_PRESETS = {"train": ("project", "resume_run", "model", "device", "mixed_precision", "sample_prompt",
-                            "class_prompt"),
+                            "class_prompt", "prediction_type"),
                   "insert": ("project", "out", "run", "lora", "model", "device", "scene", "scene_prompt",
-                             "locate", "prompt", "seed", "style_lora")}
+                             "locate", "prompt", "seed", "style_lora", "inpaint_model", "prediction_type")}
 # What validate() needs besides the preset: a project and, for insertion, one scene.
 _CHECK_CONTEXT = {"train": {"project": "preset-check"},
                   "insert": {"project": "preset-check", "scene_prompt": "a photo of a dog"}}

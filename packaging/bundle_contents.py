@@ -29,7 +29,8 @@ COLLECT_ALL = ("diffusers", "transformers", "peft", "accelerate", "segment_anyth
 # every submodule and library), or that load nothing by name: a static import is enough.
 HOOKED = ("torch", "torchvision", "PySide6", "shiboken6", "numpy", "PIL", "platformdirs", "tqdm", "psutil",
           "prodigyopt", "bitsandbytes", "yaml", "regex", "packaging", "filelock", "fsspec",
-          "httpx2", "psd_tools")  # the hub's HTTP client (download errors); the .psd writer
+          "httpx2", "psd_tools",  # the hub's HTTP client (download errors); the .psd writer
+          "torchsde")  # the "DPM++ SDE Karras" sampler's noise
 
 # Only these transformers model families are used (SDXL's CLIP text encoders; Grounding DINO with
 # its Swin image and BERT text backbones; the auto classes that pick them). The other ~400

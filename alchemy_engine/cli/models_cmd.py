@@ -55,6 +55,7 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     from alchemy_engine.api import (
         inspect_ip_adapter,
         inspect_lora,
+        model_prediction,
         probe_checkpoint,
         require_sdxl_checkpoint,
         require_sdxl_lora,
@@ -64,8 +65,11 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
     path: Path = args.path.expanduser()
     if path.is_dir():
         source = resolve_sdxl(path)  # raises a ModelError that says what is wrong with the folder
+        schedule = model_prediction(source)
+        out.info(f"{path.name}: an SDXL diffusers folder; predicts {schedule.describe()}")
         return {"path": str(path), "family": "sdxl_base", "usable": True, "kind": source.kind,
-                "description": "an SDXL diffusers folder", "fingerprint": source.fingerprint()}
+                "description": "an SDXL diffusers folder", "fingerprint": source.fingerprint(),
+                "prediction": schedule.to_dict()}
     if path.name.lower().startswith(("ip-adapter", "ip_adapter")):
         adapter = inspect_ip_adapter(path)  # refuses a pickle by name, FaceID/Full/SD 1.5 with what it is
         out.info(f"{path.name}: {adapter.description()}")
@@ -82,7 +86,10 @@ def check_model(args: argparse.Namespace, out: CliOutput) -> dict[str, Any]:
         require_sdxl_lora(path)  # raises with what the LoRA is made for
         return {**info.to_dict(), "description": lora.description(), "usable": True, "kind": "lora",
                 "lora_layout": lora.layout, "lora_base": lora.base}
-    out.info(f"{path.name}: {info.description}")
+    out.info(f"{path.name}: {info.description}" + (f"; predicts {info.prediction}" if info.prediction else ""))
+    if info.family == "sdxl_inpaint":  # no base model, but insertion can repaint with it
+        return {**info.to_dict(), "usable": True, "kind": "inpaint_model"}
     require_sdxl_checkpoint(path)  # raises with what the file is and what is expected
-    return {**info.to_dict(), "usable": True, "kind": "single_file",
-            "fingerprint": resolve_sdxl(path).fingerprint()}
+    source = resolve_sdxl(path)
+    return {**info.to_dict(), "usable": True, "kind": "single_file", "fingerprint": source.fingerprint(),
+            "prediction": model_prediction(source).to_dict()}

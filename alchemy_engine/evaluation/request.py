@@ -11,6 +11,8 @@ from alchemy_engine.evaluation.prompts import SETS
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
+from alchemy_engine.models.prediction import CFG_RESCALE_HELP, PREDICTION_CHOICES, PREDICTION_HELP
+from alchemy_engine.models.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLER_NAMES, check_sampler
 
 DEFAULT_NEGATIVE = "blurry, lowres, deformed, disfigured, watermark, text"
 
@@ -51,6 +53,11 @@ class EvaluateRequest(JobRequest):
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.5, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
+    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
+    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
+                                             help=CFG_RESCALE_HELP)
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="first seed")
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     class_images: int = setting(8, minimum=0, label="Class images",
@@ -93,6 +100,11 @@ class EvaluateRequest(JobRequest):
                "resolution must be a multiple of 64 between 64 and 2048 (SDXL: 1024)")
         _check(1 <= self.steps <= 500, "steps must be between 1 and 500")
         _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
+        check_sampler(self.sampler)
+        _check(self.guidance_rescale is None or 0.0 <= self.guidance_rescale <= 1.0,
+               "CFG rescale must be between 0 and 1 (0.7 is usual for zero-SNR models)")
+        _check(self.prediction_type in PREDICTION_CHOICES,
+               f"prediction type must be one of {', '.join(PREDICTION_CHOICES)}; got {self.prediction_type!r}")
         _check(0 <= self.seed < 2**63, "seed must be a non-negative integer")
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
         _check(0 <= self.class_images <= 256, "class_images must be between 0 (no PRES) and 256")

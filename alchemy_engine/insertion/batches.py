@@ -46,10 +46,12 @@ class BatchRunner:
     """Repaints the prepared work crop for many seeds, ``size`` at a time, in seed order."""
 
     def __init__(self, loaded: Any, work: Image.Image, repaint: Image.Image, sampling: Sampling,
-                 progress: ProgressCallback, cancel: CancelToken, notes: list[str], guidance: Any = None) -> None:
+                 progress: ProgressCallback, cancel: CancelToken, notes: list[str], guidance: Any = None,
+                 pipe: Any = None) -> None:
         self.loaded, self.work, self.repaint, self.sampling = loaded, work, repaint, sampling
         self.progress, self.cancel, self.notes = progress, cancel, notes
         self.guidance = guidance  # reference.GuidanceHook while an IP-Adapter is attached, else None
+        self.pipe = pipe  # an inpaint pipeline other than the loaded model's own (an inpainting UNet)
 
     def images(self, seeds: list[int], size: int) -> Iterator[tuple[int, Image.Image]]:
         """``(index, work-size image)`` for each seed, in order; ``size`` images per call at most."""
@@ -77,7 +79,8 @@ class BatchRunner:
         samplings = [dataclasses.replace(self.sampling, seed=seed) for seed in seeds]
         speed_events(self.progress, self.loaded, self.work.size, images=len(seeds))
         guided = {} if self.guidance is None else {"guidance": self.guidance}
-        images = inpaint_batch(self.loaded.inpaint, self.work, self.repaint, samplings, callback, **guided)
+        images = inpaint_batch(self.pipe or self.loaded.inpaint, self.work, self.repaint, samplings, callback,
+                               **guided)
         speed_events(self.progress, self.loaded, self.work.size, images=len(seeds))
         return images
 

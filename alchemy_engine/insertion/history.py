@@ -133,7 +133,8 @@ def read_output_parameters(path: str | Path) -> dict[str, Any]:
 
 
 _NUMBERS = {"Steps": ("steps", int), "CFG scale": ("guidance", float), "Seed": ("seed", int),
-            "Denoising strength": ("strength", float), "Lora weight": ("lora_scale", float)}
+            "Denoising strength": ("strength", float), "Lora weight": ("lora_scale", float),
+            "CFG Rescale": ("guidance_rescale", float)}
 
 
 def _from_parameters(fields: dict[str, str]) -> dict[str, Any]:
@@ -146,7 +147,19 @@ def _from_parameters(fields: dict[str, str]) -> dict[str, Any]:
             out[name] = kind(fields[key])
         except (KeyError, ValueError):
             continue
+    sampler = _sampler(fields.get("Sampler", ""), fields.get("Schedule type", ""))
+    if sampler:
+        out["sampler"] = sampler
     return out
+
+
+def _sampler(name: str, schedule: str) -> str | None:
+    """A1111's sampler as one of ours: "DPM++ 2M Karras", or newer A1111's "DPM++ 2M" with
+    "Schedule type: Karras"; None for one we do not offer."""
+    from alchemy_engine.models.samplers import SAMPLER_NAMES
+
+    combined = f"{name} {schedule}" if schedule and schedule.lower() not in ("automatic", "") else name
+    return next((known for known in (combined, name) if known in SAMPLER_NAMES), None)
 
 
 def trash_output(project: Any, path: str | Path) -> Path:

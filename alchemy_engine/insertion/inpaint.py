@@ -19,17 +19,7 @@ from PIL import Image, ImageFilter
 from alchemy_engine.errors import JobCancelled
 from alchemy_engine.insertion.masks import grow
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
-
-SAMPLER_NAMES = {
-    "EulerDiscreteScheduler": "Euler", "EulerAncestralDiscreteScheduler": "Euler a",
-    "DPMSolverMultistepScheduler": "DPM++ 2M", "DDIMScheduler": "DDIM", "UniPCMultistepScheduler": "UniPC",
-    "HeunDiscreteScheduler": "Heun", "LMSDiscreteScheduler": "LMS",
-}
-
-
-def sampler_name(pipe: Any) -> str:
-    name = type(pipe.scheduler).__name__
-    return SAMPLER_NAMES.get(name, name)
+from alchemy_engine.models.samplers import DEFAULT_SAMPLER, sampler_in_use
 
 
 def insertion_prompt(scene_prompt: str | None, token: str, class_noun: str) -> str:
@@ -111,6 +101,8 @@ class Sampling:
     guidance: float
     seed: int
     strength: float = 1.0
+    sampler: str = DEFAULT_SAMPLER  # an A1111 name (models/samplers.py)
+    guidance_rescale: float = 0.0  # CFG rescale φ (models/prediction.py: 0.7 for zero-SNR models)
 
 
 def _generator(seed: int) -> Any:
@@ -148,14 +140,15 @@ def inpaint_batch(pipe: Any, image: Image.Image, mask: Image.Image, samplings: l
     if count > 1:
         pipe.vae.enable_slicing()
     try:
-        result = call_with_fallback(pipe, lambda: pipe(
-            prompt=first.prompt, negative_prompt=first.negative_prompt or None,
-            image=[image] * count if count > 1 else image, mask_image=[mask] * count if count > 1 else mask,
-            width=width, height=height, num_images_per_prompt=count,
-            strength=first.strength, num_inference_steps=first.steps, guidance_scale=first.guidance,
-            generator=generators if count > 1 else generators[0],
-            callback_on_step_end=callback, output_type="pil", **extra,
-        ))
+        with sampler_in_use(pipe, first.sampler):
+            result = call_with_fallback(pipe, lambda: pipe(
+                prompt=first.prompt, negative_prompt=first.negative_prompt or None,
+                image=[image] * count if count > 1 else image, mask_image=[mask] * count if count > 1 else mask,
+                width=width, height=height, num_images_per_prompt=count,
+                strength=first.strength, num_inference_steps=first.steps, guidance_scale=first.guidance,
+                guidance_rescale=first.guidance_rescale, generator=generators if count > 1 else generators[0],
+                callback_on_step_end=callback, output_type="pil", **extra,
+            ))
     finally:
         if count > 1:
             pipe.vae.disable_slicing()
@@ -167,10 +160,11 @@ def text_to_image(pipe: Any, size: tuple[int, int], sampling: Sampling, callback
 
     width, height = size
     vae_tiling(pipe, width, height)
-    result = call_with_fallback(pipe, lambda: pipe(
-        prompt=sampling.prompt, negative_prompt=sampling.negative_prompt or None,
-        width=width, height=height, num_inference_steps=sampling.steps,
-        guidance_scale=sampling.guidance, generator=_generator(sampling.seed),
-        callback_on_step_end=callback, output_type="pil",
-    ))
+    with sampler_in_use(pipe, sampling.sampler):
+        result = call_with_fallback(pipe, lambda: pipe(
+            prompt=sampling.prompt, negative_prompt=sampling.negative_prompt or None,
+            width=width, height=height, num_inference_steps=sampling.steps,
+            guidance_scale=sampling.guidance, guidance_rescale=sampling.guidance_rescale,
+            generator=_generator(sampling.seed), callback_on_step_end=callback, output_type="pil",
+        ))
     return result.images[0]

@@ -45,6 +45,7 @@ class GenerationInfo:
     lora_scale: float = 1.0
     strength: float | None = None
     extra_loras: tuple[tuple[str, str, float], ...] = ()  # (name, hash, scale): a style LoRA
+    guidance_rescale: float = 0.0  # CFG rescale φ; written only when used
 
     def _loras(self) -> list[tuple[str, str, float]]:
         first = [(self.lora_name, self.lora_hash, self.lora_scale)] if self.lora_name else []
@@ -56,6 +57,8 @@ class GenerationInfo:
             ("Steps", self.steps), ("Sampler", self.sampler), ("CFG scale", f"{self.guidance:g}"),
             ("Seed", self.seed), ("Size", f"{self.size[0]}x{self.size[1]}"),
         ]
+        if self.guidance_rescale:
+            fields.append(("CFG Rescale", f"{self.guidance_rescale:g}"))
         if self.model_hash:
             fields.append(("Model hash", self.model_hash))
         fields.append(("Model", self.model))

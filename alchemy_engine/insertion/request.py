@@ -21,6 +21,8 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.inference_memory import MAX_BATCH
+from alchemy_engine.models.prediction import CFG_RESCALE_HELP, PREDICTION_CHOICES, PREDICTION_HELP
+from alchemy_engine.models.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLER_NAMES, check_sampler
 
 MASK_MODES = ("replace", "union", "intersect")
 IP_MODES = ("full", "style", "layout")
@@ -62,6 +64,14 @@ def parse_range(text: str) -> tuple[float, float]:
         raise ValueError(f"the reference range is START:END with 0 ≤ START < END ≤ 1, such as 0:1 or 0.2:0.8; "
                          f"got {text!r}")
     return values
+
+
+def _check_model_sampling(sampler: str, guidance_rescale: float | None, prediction_type: str) -> None:
+    check_sampler(sampler)
+    _check(guidance_rescale is None or 0.0 <= guidance_rescale <= 1.0,
+           f"CFG rescale must be between 0 and 1 (0.7 is usual for zero-SNR models); got {guidance_rescale}")
+    _check(prediction_type in PREDICTION_CHOICES,
+           f"prediction type must be one of {', '.join(PREDICTION_CHOICES)}; got {prediction_type!r}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,10 @@ class InsertRequest(JobRequest):
                                 help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT "
                                      "layout) instead of the project's run")
     model: str | None = model_setting()
+    inpaint_model: str | None = setting(None, metavar="FILE|demo", label="Insertion model",
+                                        help="an SDXL inpainting model (9-channel UNet: a .safetensors file, a "
+                                             "diffusers folder or 'demo') that repaints the mask instead of the "
+                                             "base model, with the subject LoRA on it; scenes stay the base model's")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
                            help="torch.compile the UNet: faster steps after a one-off compile per image size; "
@@ -174,6 +188,11 @@ class InsertRequest(JobRequest):
                               help="how much to repaint, (0, 1]")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
+    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
+                                             help=CFG_RESCALE_HELP)
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     # An optional second LoRA (a style, from anywhere), stacked on the subject's at its own scale.
     style_lora: Path | None = setting(None, metavar="FILE", label="Style LoRA",
@@ -243,6 +262,12 @@ class InsertRequest(JobRequest):
                    f"scene size {self.scene_width}x{self.scene_height}: use multiples of 64 between 64 and "
                    "4096 (SDXL is trained at about 1 MP, e.g. 1024x1024, 1216x832, 832x1216)")
             _check(1 <= self.scene_steps <= 500, "scene steps must be between 1 and 500")
+        _check(self.inpaint_model is None or bool(self.inpaint_model.strip()),
+               "the insertion model is empty; name an SDXL inpainting file or folder, or leave it out")
+        # the adapter goes on the base model's UNet; an inpainting model repaints with its own
+        _check(self.inpaint_model is None or self.ip_adapter is None or self.ip_scale == 0,
+               "reference guidance (IP-Adapter) does not work with an insertion model yet: leave out "
+               "the insertion model, or turn reference guidance off")
         if self.lora is not None:
             _check(Path(self.lora).is_file(), f"LoRA file not found: {self.lora}")
         if self.style_lora is not None:
@@ -269,6 +294,7 @@ class InsertRequest(JobRequest):
         _check(int(self.steps * self.strength) >= 1,
                f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
         _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
+        _check_model_sampling(self.sampler, self.guidance_rescale, self.prediction_type)
         _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
         _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
         _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
@@ -346,6 +372,11 @@ class SceneRequest(JobRequest):
     height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
+    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
+    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
+                                             help=CFG_RESCALE_HELP)
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="seed of the scene")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",
@@ -356,7 +387,8 @@ class SceneRequest(JobRequest):
         # InsertRequest already checks scene prompts and sizes: the same rules, the same messages.
         InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
                       scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
-                      scene_seed=self.seed, compile=self.compile).validate()
+                      scene_seed=self.seed, compile=self.compile, sampler=self.sampler,
+                      guidance_rescale=self.guidance_rescale, prediction_type=self.prediction_type).validate()
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,11 @@ from PIL import Image
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.insertion import metadata
-from alchemy_engine.insertion.inpaint import (
-    Sampling,
-    sampler_name,
-    speed_events,
-    step_callback,
-    text_to_image,
-)
+from alchemy_engine.insertion.inpaint import Sampling, speed_events, step_callback, text_to_image
 from alchemy_engine.insertion.request import SceneRequest, SceneResult
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.prediction import cfg_rescale
+from alchemy_engine.models.samplers import DEFAULT_SAMPLER
 
 MIN_SCENE_SIDE = 16
 
@@ -47,17 +43,20 @@ def names_class(prompt: str, class_noun: str) -> bool:
 
 def generate_scene(session: Any, loaded: Any, prompt: str, negative_prompt: str, size: tuple[int, int],
                    steps: int, guidance: float, seed: int, progress: ProgressCallback,
-                   cancel: CancelToken) -> tuple[Image.Image, metadata.GenerationInfo]:
-    """Text-to-image with LoRAs off; returns the image and what to write in its metadata."""
+                   cancel: CancelToken, sampler: str = DEFAULT_SAMPLER,
+                   guidance_rescale: float | None = None) -> tuple[Image.Image, metadata.GenerationInfo]:
+    """Text-to-image with LoRAs off; returns the image and what to write in its metadata.
+    ``guidance_rescale`` None: the model's default (``prediction.cfg_rescale``)."""
     session.lora_off(loaded)
-    sampling = Sampling(prompt, negative_prompt, steps, guidance, seed)
+    rescale = cfg_rescale(guidance_rescale, loaded.base.scheduler.config)
+    sampling = Sampling(prompt, negative_prompt, steps, guidance, seed, sampler=sampler, guidance_rescale=rescale)
     callback = step_callback(progress, cancel, Stage.SCENE, 0, steps)
     speed_events(progress, loaded, size)
     image = text_to_image(loaded.base, size, sampling, callback)
     speed_events(progress, loaded, size)
     info = metadata.GenerationInfo(
-        prompt=prompt, negative_prompt=negative_prompt, steps=steps, sampler=sampler_name(loaded.base),
-        guidance=guidance, seed=seed, size=size, model=loaded.source.name, model_hash=loaded.fingerprint[:10])
+        prompt=prompt, negative_prompt=negative_prompt, steps=steps, sampler=sampler, guidance=guidance,
+        seed=seed, size=size, model=loaded.source.name, model_hash=loaded.fingerprint[:10], guidance_rescale=rescale)
     return image, info
 
 
@@ -79,8 +78,8 @@ def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, 
     session = session or default_session()
     with project_job(project.root, "a scene being made"), session.lock:  # no rename or delete meanwhile
         progress(Progress(stage=Stage.LOAD, message="loading SDXL"))
-        loaded = session.sdxl(request.model, request.device, request.compile)
+        loaded = session.sdxl(request.model, request.device, request.compile, request.prediction_type)
         image, info = generate_scene(session, loaded, request.prompt, request.negative_prompt,
                                      (request.width, request.height), request.steps, request.guidance,
-                                     request.seed, progress, cancel)
+                                     request.seed, progress, cancel, request.sampler, request.guidance_rescale)
     return SceneResult(save_scene(project.scenes_dir, image, info, request.to_json()).resolve(), image)

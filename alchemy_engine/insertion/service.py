@@ -22,19 +22,14 @@ from PIL import Image
 from alchemy_engine.errors import ModelError
 from alchemy_engine.fields import random_seed
 from alchemy_engine.insertion import batches, composite, masks, metadata, reference
-from alchemy_engine.insertion.inpaint import (
-    Sampling,
-    blur_inside,
-    insertion_prompt,
-    pipeline_mask,
-    sampler_name,
-)
+from alchemy_engine.insertion.inpaint import Sampling, blur_inside, insertion_prompt, pipeline_mask
 from alchemy_engine.insertion.masks import save_mask
 from alchemy_engine.insertion.request import InsertRequest, InsertResult
 from alchemy_engine.insertion.scene import generate_scene, load_scene, names_class, save_scene
 from alchemy_engine.insertion.segment import build_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.models.prediction import cfg_rescale, prediction_notes
 from alchemy_engine.project.jobs import project_job
 from alchemy_engine.project.runs import LORA_FILE, lora_runs
 
@@ -123,7 +118,7 @@ def _scene(ctx: _Context, loaded: Any) -> tuple[Image.Image, Path, str | None]:
     seed = req.scene_seed if req.scene_seed is not None else first_seed
     image, info = generate_scene(ctx.session, loaded, scene_prompt, req.negative_prompt,
                                  (req.scene_width, req.scene_height), req.scene_steps, req.guidance,
-                                 seed, ctx.progress, ctx.cancel)
+                                 seed, ctx.progress, ctx.cancel, req.sampler, req.guidance_rescale)
     path = save_scene(ctx.project.scenes_dir, image, info, req.to_json())
     return image, path, scene_prompt
 
@@ -171,10 +166,11 @@ def run(request: InsertRequest, progress: ProgressCallback = no_progress, cancel
     ctx = _Context(request, project, session, progress, cancel)
     with project_job(project.root, "an insertion"), session.lock:
         progress(Progress(stage=Stage.LOAD, message="loading models"))
-        loaded = session.sdxl(request.model, request.device, request.compile)
+        loaded = session.sdxl(request.model, request.device, request.compile, request.prediction_type)
         session.use_loras(loaded, _loras(request, lora))  # check the LoRAs before any long work
         _lora_subject(ctx, lora, loaded)
         ctx.notes.extend([loaded.memory_note] if loaded.memory_note else [])
+        ctx.notes.extend(prediction_notes(loaded, request.prediction_type, request.guidance_rescale))
         ctx.guidance = reference.prepare(request, project, loaded, progress, ctx.notes)
         return _run_loaded(ctx, loaded, lora)
 
@@ -194,17 +190,20 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
     extra = {"scene": str(scene_path), "mask": str(mask_path), "lora": str(lora), "crop_box": plan.box,
              "work_size": plan.work_size, "detections": outcome.detections,
              "style_lora": str(req.style_lora) if req.style_lora is not None else None,
-             "reference": ctx.guidance.metadata() if ctx.guidance is not None else None}
+             "reference": ctx.guidance.metadata() if ctx.guidance is not None else None,
+             "inpaint_model": req.inpaint_model}
     lora_hash = _short_hash(lora)
     style = (() if req.style_lora is None else
              ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
     outputs, copies, scores = [], [], []
     ranker = _ranker(ctx, loaded) if req.rank else None
-    ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
+    names = ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
+    pipe = _inpaint_pipe(ctx, loaded, _loras(req, lora), names)
     seeds = req.seeds(req.seed if req.seed is not None else 0)  # run() has picked a seed by now
     work, repaint = _work_inputs(req, scene, alpha, plan)
-    sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength)
-    runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes)
+    sampling = Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seeds[0], req.strength, req.sampler,
+                        cfg_rescale(req.guidance_rescale, loaded.base.scheduler.config))
+    runner = batches.BatchRunner(loaded, work, repaint, sampling, ctx.progress, ctx.cancel, ctx.notes, pipe=pipe)
 
     def finish(index: int, generated: Image.Image) -> None:
         seed = seeds[index]
@@ -212,9 +211,10 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
                                 inside=outcome.mask)
         info = metadata.GenerationInfo(
             prompt=prompt, negative_prompt=req.negative_prompt, steps=req.steps,
-            sampler=sampler_name(loaded.inpaint), guidance=req.guidance, seed=seed, size=scene.size,
+            sampler=sampling.sampler, guidance=req.guidance, seed=seed, size=scene.size,
             model=loaded.source.name, model_hash=loaded.fingerprint[:10], lora_name=lora_name,
-            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style)
+            lora_hash=lora_hash, lora_scale=req.lora_scale, strength=req.strength, extra_loras=style,
+            guidance_rescale=sampling.guidance_rescale)
         if ranker is not None:
             scores.append(ranker.score(image, outcome.mask, prompt))
         target, copy = _save_outputs(ctx, image, info, f"insert-{stamp}-{seed}",
@@ -244,6 +244,20 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
         mask=mask_path, scene=scene_path, seeds=tuple(seeds), prompt=prompt, lora=lora,
         crop_box=plan.box, work_size=plan.work_size, detections=tuple(outcome.detections),
         notes=tuple(ctx.notes), style_lora=req.style_lora, scores=tuple(scores))
+
+
+def _inpaint_pipe(ctx: _Context, loaded: Any, loras: list[tuple[Path, float]], names: list[str]) -> Any:
+    """The pipeline that repaints: the inpainting model's (with the LoRAs on it), or None for the base's."""
+    if ctx.request.inpaint_model is None:
+        return None
+    from alchemy_engine.insertion import inpaint_model
+
+    ctx.progress(Progress(stage=Stage.LOAD, message="loading the inpainting model"))
+    model = ctx.session.inpaint_model(loaded, ctx.request.inpaint_model)
+    note = inpaint_model.use_loras(model, loaded.base.unet, loras, names)
+    ctx.notes.append(note)
+    ctx.progress(Progress(stage=Stage.NOTE, message=note))
+    return model.pipe
 
 
 def _ranker(ctx: _Context, loaded: Any) -> Any:

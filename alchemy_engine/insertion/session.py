@@ -100,11 +100,13 @@ class InsertionSession:
         self._adapters: OrderedDict[str, Path] = OrderedDict()
         self._sam: dict[tuple, Any] = {}
         self._detectors: dict[tuple, Any] = {}
+        self._inpaint_model: tuple[tuple, Any] | None = None  # (key, insertion.inpaint_model.InpaintModel)
         self.loads = 0  # how many times an SDXL model was loaded (tests)
         resident.register(self)  # training frees these models before it starts
 
     # --- SDXL -----------------------------------------------------------------------------------
-    def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto") -> LoadedSdxl:
+    def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto",
+             prediction: str = "auto") -> LoadedSdxl:
         from alchemy_engine.models import inference_speed
         from alchemy_engine.models.device import device_policy, free_device_bytes
         from alchemy_engine.models.inference_memory import choose_unet_storage
@@ -114,14 +116,14 @@ class InsertionSession:
 
         source = resolve_sdxl(spec)
         policy = device_policy(device)
-        key = (source.kind, str(source.path), policy.device, str(policy.dtype), compile_mode)
+        key = (source.kind, str(source.path), policy.device, str(policy.dtype), compile_mode, prediction)
         with self.lock:
             if self._sdxl is not None and self._sdxl_key == key:
                 return self._sdxl
             self.release_sdxl()
             # decided when loading only: once loaded, the models themselves take the free memory
             storage, why = choose_unet_storage(source, policy, free_device_bytes(policy.device), rss_bytes() or 0)
-            pipe = load_sdxl_pipeline(source, policy, unet_storage=storage)
+            pipe = load_sdxl_pipeline(source, policy, unet_storage=storage, prediction=prediction)
             self.loads += 1
             speed = inference_speed.prepare(pipe, policy.device, compile_mode)
             speed.notes.extend([why] if why else [])
@@ -175,6 +177,17 @@ class InsertionSession:
                 "refusing to use a LoRA with layers silently missing.")
         self._adapters[name] = path
 
+    def inpaint_model(self, loaded: LoadedSdxl, spec: str) -> Any:
+        """The inpainting UNet ``spec`` beside ``loaded``, loaded once (``inpaint_model.py``)."""
+        from alchemy_engine.insertion.inpaint_model import open_inpaint_model
+
+        key = (id(loaded), str(spec))
+        with self.lock:
+            if self._inpaint_model is None or self._inpaint_model[0] != key:
+                self._inpaint_model = None
+                self._inpaint_model = (key, open_inpaint_model(loaded, spec))
+            return self._inpaint_model[1]
+
     def lora_off(self, loaded: LoadedSdxl) -> None:
         """Unmodified SDXL for the next call (scene generation)."""
         with self.lock:
@@ -206,6 +219,7 @@ class InsertionSession:
         with self.lock:
             self._sdxl = None
             self._sdxl_key = None
+            self._inpaint_model = None
             self._adapters.clear()
             free_device_memory()
 

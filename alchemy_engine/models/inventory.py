@@ -31,7 +31,7 @@ from alchemy_engine.models.sources import (
 log = logging.getLogger(__name__)
 
 __all__ = ["default_detector", "default_sam", "detector_folder", "find_models", "find_sdxl_sources",
-           "resolve_sdxl", "sam_checkpoint"]
+           "resolve_inpaint_model", "resolve_sdxl", "sam_checkpoint"]
 
 WHERE_TO_PUT_SDXL = (
     "put an SDXL checkpoint (e.g. sd_xl_base_1.0.safetensors, RealVisXL, Juggernaut XL) or an SDXL "
@@ -133,8 +133,12 @@ def _demo_source(spec: str) -> SdxlSource:
     from alchemy_engine.models.demo import demo_sdxl_dir
 
     size = spec.partition(":")[2] or "tiny"
+    if size == "vpred":  # one file with the v_pred / ztsnr markers, read with the tiny model's configs
+        from alchemy_engine.models.demo import demo_sdxl_vpred_file
+
+        return SdxlSource("single_file", demo_sdxl_vpred_file(), spec, config_dir=demo_sdxl_dir("tiny"))
     if size not in ("tiny", "mid"):
-        raise ModelError(f"unknown demo model {spec!r}; use 'demo' or 'demo:mid'")
+        raise ModelError(f"unknown demo model {spec!r}; use 'demo', 'demo:mid' or 'demo:vpred'")
     return SdxlSource("demo", demo_sdxl_dir(size), spec if size != "tiny" else "demo")
 
 
@@ -182,6 +186,26 @@ def resolve_sdxl(spec: str | Path | SdxlSource | None = None) -> SdxlSource:
         return _folder_source(snapshot, "hf_cache", text)
     raise ModelError(f"SDXL model not found: {text}; expected {EXPECTED_SDXL}. "
                      + WHERE_TO_PUT_SDXL.format(folder=sdxl_dir()))
+
+
+def resolve_inpaint_model(spec: str | Path) -> SdxlSource:
+    """An SDXL inpainting model for insertion (``--inpaint-model``): ``"demo"``, a ``.safetensors``
+    file or a diffusers folder, by path or by name inside ``models/sdxl``; checked from headers
+    and configs only (``inpaint_unet.py``)."""
+    from alchemy_engine.models.inpaint_unet import EXPECTED_INPAINT, check_inpaint_source
+
+    text = str(spec).strip()
+    if text == "demo":
+        from alchemy_engine.models.demo import demo_sdxl_dir, demo_sdxl_inpaint_file
+
+        return SdxlSource("single_file", demo_sdxl_inpaint_file(), "demo-inpaint", config_dir=demo_sdxl_dir("tiny"))
+    for path in (Path(text).expanduser(), sdxl_dir() / text):
+        if path.exists():
+            kind = "diffusers" if path.is_dir() else "single_file"
+            source = SdxlSource(kind, path, path.name if path.is_dir() else path.stem)
+            check_inpaint_source(source)
+            return source
+    raise ModelError(f"inpainting model not found: {text}; expected {EXPECTED_INPAINT} (or 'demo')")
 
 
 # --- SAM and the detector ----------------------------------------------------------------------

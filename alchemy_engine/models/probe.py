@@ -47,6 +47,7 @@ class CheckpointInfo:
     has_vae: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     header_sha256: str = ""
+    prediction: str = ""  # SDXL checkpoints: what the model predicts and where that was read (prediction.py)
 
     @property
     def is_sdxl_base(self) -> bool:
@@ -56,7 +57,7 @@ class CheckpointInfo:
         return {"path": str(self.path), "family": self.family, "description": self.description,
                 "size_bytes": self.size_bytes, "tensor_count": self.tensor_count,
                 "context_dim": self.context_dim, "has_vae": self.has_vae,
-                "is_sdxl_base": self.is_sdxl_base}
+                "is_sdxl_base": self.is_sdxl_base, "prediction": self.prediction}
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,15 @@ def probe_checkpoint(path: str | Path) -> CheckpointInfo:
             return pickle_info
         return CheckpointInfo(path, "damaged", f"not a readable .safetensors file: {exc}", size_bytes=size)
     family, description = classify(header)
+    said = ""
+    if family.startswith("sdxl"):
+        from alchemy_engine.models.noise_schedule import NoiseSchedule, from_header
+
+        said = (from_header(header.tensors, header.metadata) or NoiseSchedule()).describe()
     return CheckpointInfo(
         path, family, description, size_bytes=size, tensor_count=len(header.tensors),
         context_dim=_context_dim(header), has_vae=_has_vae(header), metadata=header.metadata,
-        header_sha256=hashlib.sha256(header.raw).hexdigest(),
+        header_sha256=hashlib.sha256(header.raw).hexdigest(), prediction=said,
     )
 
 
@@ -204,9 +210,12 @@ def _classify_ldm(header: SafetensorsHeader, keys: list[str]) -> tuple[str, str]
         return "sdxl_refiner", ("the SDXL refiner, which only polishes finished images; "
                                 "it cannot generate from text on its own")
     if has_clip_l and has_bigg:
+        if conv_in[1] == 9:
+            return "sdxl_inpaint", ("an SDXL inpainting checkpoint (a 9-channel UNet): use it for insertion "
+                                    "(insert --inpaint-model FILE, or Insertion model in the Insert tab); "
+                                    "training and scenes need an SDXL base model")
         if conv_in[1] != 4:
-            return "sdxl_inpaint", (f"an SDXL inpainting checkpoint ({conv_in[1]} input channels); "
-                                    "the app inpaints with the ordinary SDXL base model")
+            return "unknown", f"an SDXL-like checkpoint with a {conv_in[1]}-channel UNet (an edit or depth model?)"
         if _UNET + "label_emb.0.0.weight" not in header.tensors:
             return "unknown", "an SDXL-like checkpoint without the SDXL size/crop conditioning"
         return "sdxl_base", _describe_sdxl(context)
@@ -216,6 +225,9 @@ def _classify_ldm(header: SafetensorsHeader, keys: list[str]) -> tuple[str, str]
         return "sd2", "a Stable Diffusion 2.x checkpoint (768 px)"
     if context == 1280:
         return "sdxl_refiner", "an SDXL refiner UNet"
+    if context == SDXL_CONTEXT_DIM and conv_in[1] == 9:
+        return "sdxl_inpaint", ("an SDXL inpainting UNet (9 input channels) without text encoders: use it for "
+                                "insertion (insert --inpaint-model FILE); training needs an SDXL base model")
     if context == SDXL_CONTEXT_DIM:
         return "sdxl_unet_only", ("an SDXL UNet without its text encoders; "
                                   "use the full checkpoint that also contains them")

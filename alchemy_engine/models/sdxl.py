@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from alchemy_engine import paths
 from alchemy_engine.errors import ModelError
 from alchemy_engine.models.device import DevicePolicy, device_policy
+from alchemy_engine.models.prediction import configure as configure_scheduler
+from alchemy_engine.models.prediction import resolve as prediction_schedule
 
 if TYPE_CHECKING:
     import torch
@@ -53,7 +55,7 @@ def _from_single_file(source: SdxlSource, dtype: torch.dtype, config_dir: Path |
     from alchemy_engine.models.probe import require_sdxl_checkpoint
 
     require_sdxl_checkpoint(source.path)  # refuse wrong files before reading gigabytes
-    config = Path(config_dir) if config_dir is not None else paths.sdxl_config_dir()
+    config = Path(config_dir or source.config_dir or paths.sdxl_config_dir())
     if not (config / "model_index.json").is_file():
         raise ModelError(f"the SDXL config folder {config} is missing; reinstall the app")
     from alchemy_engine.models.loading import lazy_single_file
@@ -110,7 +112,7 @@ def _quiet_loading_bars() -> None:
 
 def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: DevicePolicy | None = None,
                        config_dir: Path | None = None, without: tuple[str, ...] = (),
-                       unet_storage: torch.dtype | None = None) -> Any:
+                       unet_storage: torch.dtype | None = None, prediction: str = "auto") -> Any:
     """A ready ``StableDiffusionXLPipeline`` on ``policy.device``; never touches the network.
 
     ``config_dir`` replaces the bundled SDXL configs for single-file checkpoints (a reduced-size
@@ -119,6 +121,8 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
     training loads the encoders and the UNet one after the other, never both. ``unet_storage``
     (float16 / bfloat16): the UNet is read straight in that precision and its frozen weights stay
     in it, computed in ``policy.dtype`` (``half_weights.py``); the other components as ``policy``.
+    ``prediction`` (auto / epsilon / v): the scheduler is set to what the model predicts, read from
+    its markers when auto (``prediction.py``).
     """
     unknown = set(without) - set(COMPONENTS)
     if unknown:
@@ -127,9 +131,12 @@ def load_sdxl_pipeline(spec: str | Path | SdxlSource | None = None, policy: Devi
     from alchemy_engine.models.resident import SDXL_LIBRARIES, building_models, import_long_lived
 
     import_long_lived(*SDXL_LIBRARIES)
+    source = resolve_sdxl(spec)
+    schedule = prediction_schedule(source, prediction)  # a bad marker or config is refused before loading
     with building_models():
-        return _load(resolve_sdxl(spec), policy or device_policy(), config_dir, dict.fromkeys(without),
-                     unet_storage)
+        pipe = _load(source, policy or device_policy(), config_dir, dict.fromkeys(without), unet_storage)
+    pipe.scheduler = configure_scheduler(pipe.scheduler, schedule)
+    return pipe
 
 
 def _read(source: SdxlSource, dtype: torch.dtype, config_dir: Path | None, without: dict[str, None]) -> Any:

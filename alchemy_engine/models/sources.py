@@ -22,12 +22,15 @@ _LDM_UNET = "model.diffusion_model."
 
 @dataclass(frozen=True)
 class SdxlSource:
-    """Where one SDXL model lives. ``variant`` is diffusers' weight variant (e.g. ``"fp16"``)."""
+    """Where one SDXL model lives. ``variant`` is diffusers' weight variant (e.g. ``"fp16"``);
+    ``config_dir``: the configs a single file is read with (None: the bundled SDXL ones; a reduced-size
+    demo file names its own)."""
 
     kind: str  # one of SDXL_KINDS
     path: Path
     name: str
     variant: str | None = None
+    config_dir: Path | None = None
 
     def fingerprint(self) -> str:
         """A cheap, stable id of the base model (for LoRA metadata and caches); reads no weights."""

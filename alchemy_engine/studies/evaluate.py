@@ -106,15 +106,18 @@ def _references(job: _Job) -> References:
 def _generate(job: _Job, loaded: Any, prompt: str, seeds: list[int], stem: str) -> tuple[list[Path], list[Image.Image]]:
     from alchemy_engine.insertion.inpaint import Sampling, step_callback, text_to_image
     from alchemy_engine.insertion.metadata import save_png
+    from alchemy_engine.models.prediction import cfg_rescale
 
     req = job.request
+    rescale = cfg_rescale(req.guidance_rescale, loaded.base.scheduler.config)
     files, images = [], []
     for seed in seeds:
         job.cancel.raise_if_cancelled()
         callback = step_callback(job.progress, job.cancel, Stage.GENERATE, 0, req.steps,
                                  message=f"image {job.done + 1}/{job.total}: {prompt}")
         image = text_to_image(loaded.base, (req.resolution, req.resolution),
-                              Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed), callback)
+                              Sampling(prompt, req.negative_prompt, req.steps, req.guidance, seed,
+                                       sampler=req.sampler, guidance_rescale=rescale), callback)
         files.append(save_png(image, job.out / "images" / f"{stem}-s{seed}.png"))
         images.append(image)
         job.done += 1
@@ -149,7 +152,7 @@ def _generation_mode(job: _Job, session: Any) -> tuple[dict[str, Any], list[dict
     passes = 2 if req.baseline else 1
     job.total = passes * (len(prompt_list) * len(seeds) + len(class_seeds))
     job.progress(Progress(Stage.LOAD, message="loading SDXL"))
-    loaded = session.sdxl(req.model, req.device)
+    loaded = session.sdxl(req.model, req.device, prediction=req.prediction_type)
     refs = _references(job)
     texts = [prompts.without_token(p, job.token) for p in prompt_list]
     summary: dict[str, Any] = {"prompt_list": prompt_list}
@@ -206,7 +209,8 @@ def _insertion_mode(job: _Job, session: Any) -> tuple[dict[str, Any], list[dict]
         return insertion.InsertRequest(
             project=str(job.project.root), scene=scene, out=job.out / "images", lora=job.lora, model=req.model,
             device=req.device, locate=locate, negative_prompt=req.negative_prompt, steps=req.steps,
-            guidance=req.guidance, lora_scale=req.lora_scale, seed=req.seed, variations=req.per_prompt, **changes)
+            guidance=req.guidance, lora_scale=req.lora_scale, seed=req.seed, variations=req.per_prompt,
+            sampler=req.sampler, guidance_rescale=req.guidance_rescale, prediction_type=req.prediction_type, **changes)
 
     if req.ip_ab:  # reference guidance off and on, same seeds (studies/reference_ab.py)
         from alchemy_engine.studies.reference_ab import run_ab

@@ -18,6 +18,7 @@ import torch
 from alchemy_engine.atomic import atomic_path
 from alchemy_engine.errors import ImageImportError, InvalidRequest
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
+from alchemy_engine.models.prediction import cfg_rescale
 from alchemy_engine.training.dataset import TrainImage
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,10 @@ def class_images(pipe, folder: Path, *, prompt: str, count: int, resolution: int
         cancel.raise_if_cancelled()
         progress(Progress(Stage.CLASS_IMAGES, step=done, total=len(missing), message=prompt))
         generator = torch.Generator("cpu").manual_seed(seed * 100_003 + int(file.stem))
-        image = pipe()(prompt, width=resolution, height=resolution, num_inference_steps=steps,
-                     generator=generator, callback_on_step_end=on_step).images[0]
+        whole = pipe()
+        image = whole(prompt, width=resolution, height=resolution, num_inference_steps=steps, generator=generator,
+                      guidance_rescale=cfg_rescale(None, whole.scheduler.config),  # 0.7 for a zero-SNR model
+                      callback_on_step_end=on_step).images[0]
         with atomic_path(file) as tmp:
             image.save(tmp, format="PNG")
     if missing:

@@ -99,8 +99,10 @@ def _noise_tables(scheduler, request, device: torch.device) -> dict[str, torch.T
     snr = alphas / (1 - alphas)
     v_pred = ddpm.config.prediction_type == "v_prediction"
     gamma = request.min_snr_gamma
-    if gamma:
-        weight = torch.clamp(snr, max=gamma) / (snr + 1 if v_pred else snr)
+    if gamma:  # min-SNR-γ (Hang et al.); its v form divides by SNR + 1, as diffusers' training scripts do
+        # a zero-terminal-SNR schedule ends at SNR 0: there min(SNR, γ) / SNR is 1 in the limit
+        weight = torch.clamp(snr, max=gamma) / (snr + 1) if v_pred else \
+            torch.where(snr > 0, torch.clamp(snr, max=gamma) / snr.clamp(min=1e-30), torch.ones_like(snr))
     else:
         weight = torch.ones_like(snr)
     return {"sqrt_alpha": alphas.sqrt().float().to(device), "sqrt_sigma": (1 - alphas).sqrt().float().to(device),
@@ -173,6 +175,16 @@ def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tens
     return (per_sample * sample_weight).mean()
 
 
+def noised_and_target(tables: dict[str, torch.Tensor], latents: torch.Tensor, noise: torch.Tensor,
+                      timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noised latents (the scheduler's ``add_noise``) and what the UNet must predict: the noise,
+    or for a v-prediction model the velocity ``√ᾱ·noise − √(1−ᾱ)·latents`` (``get_velocity``)."""
+    n = latents.shape[0]
+    a = tables["sqrt_alpha"][timesteps].view(n, 1, 1, 1)
+    s = tables["sqrt_sigma"][timesteps].view(n, 1, 1, 1)
+    return a * latents + s * noise, (a * noise - s * latents if bool(tables["v_pred"]) else noise)
+
+
 def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
     latents, gen, tables = batch["latents"], state.generator, state.tables
     share = batch.get("share")  # (global count, this rank's rows): draw for the global batch, keep ours
@@ -183,11 +195,9 @@ def forward_loss(state: LoopState, batch: dict) -> torch.Tensor:
                                                                  device=state.device)
     timesteps = torch.randint(0, tables["sqrt_alpha"].shape[0], (n,), generator=gen, device=state.device)
     if share:
-        noise, timesteps, n = noise[share[1]], timesteps[share[1]], latents.shape[0]
-    a = tables["sqrt_alpha"][timesteps].view(n, 1, 1, 1)
-    s = tables["sqrt_sigma"][timesteps].view(n, 1, 1, 1)
-    noisy = (a * latents + s * noise).to(state.weight_dtype)
-    target = a * noise - s * latents if bool(tables["v_pred"]) else noise
+        noise, timesteps = noise[share[1]], timesteps[share[1]]
+    noisy, target = noised_and_target(tables, latents, noise, timesteps)
+    noisy = noisy.to(state.weight_dtype)
     with torch.autocast(state.device.type, dtype=state.autocast_dtype, enabled=state.autocast_dtype is not None):
         embeds, pooled = batch["embeds"], batch["pooled"]
         if state.data.prompt_tokens is not None:  # text-encoder LoRA: encode with gradients

@@ -162,6 +162,11 @@ def kohya_metadata(info: dict[str, Any], text_encoders: bool) -> dict[str, str]:
         "modelspec.title": name,
         "modelspec.resolution": f"{resolution}x{resolution}",
     }
+    if info.get("prediction_type"):  # as sd-scripts writes them for a v-prediction / zero-SNR base
+        v_pred = info["prediction_type"] == "v_prediction"
+        meta["ss_v_parameterization"] = str(v_pred)
+        meta["ss_zero_terminal_snr"] = str(bool(info.get("zero_terminal_snr")))
+        meta["modelspec.prediction_type"] = "v" if v_pred else "epsilon"
     if trigger:  # A1111 lists these as the LoRA's training tags (its trigger words)
         photos = int(info.get("photos") or 1)
         meta["ss_tag_frequency"] = json.dumps({f"1_{trigger}": {trigger: photos}})

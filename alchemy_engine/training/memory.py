@@ -254,7 +254,8 @@ def out_of_memory_message(request: TrainRequest, estimate: MemoryEstimate | None
 def unet_config(source) -> dict[str, Any]:
     from alchemy_engine import paths
 
-    folder = Path(source.path) / "unet" if Path(source.path).is_dir() else paths.sdxl_config_dir() / "unet"
+    configs = Path(getattr(source, "config_dir", None) or paths.sdxl_config_dir())
+    folder = Path(source.path) / "unet" if Path(source.path).is_dir() else configs / "unet"
     return json.loads((folder / "config.json").read_text())
 
 

@@ -45,7 +45,7 @@ def _config_root(source) -> Path:
     from alchemy_engine import paths
 
     folder = Path(source.path)
-    return folder if (folder / "unet" / "config.json").is_file() else paths.sdxl_config_dir()
+    return folder if (folder / "unet" / "config.json").is_file() else Path(getattr(source, "config_dir", None) or paths.sdxl_config_dir())
 
 
 @functools.lru_cache(maxsize=8)

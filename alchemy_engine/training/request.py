@@ -15,6 +15,7 @@ from typing import Any
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
+from alchemy_engine.models.prediction import PREDICTION_CHOICES, PREDICTION_HELP
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -74,6 +75,8 @@ class TrainRequest(JobRequest):
     min_snr_gamma: float | None = setting(5.0, minimum=0.0, maximum=100.0, label="Min-SNR γ",
                                           help="loss weighting that steadies training; 5 is usual, 0 turns "
                                                "it off")
+    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
+                                   help=PREDICTION_HELP)
     noise_offset: float = setting(0.0, minimum=0.0, maximum=1.0, label="Noise offset",
                                   help="e.g. 0.0357 for deeper darks and brighter lights")
     prior_preservation: bool = setting(False, label="Prior preservation",
@@ -209,6 +212,8 @@ class TrainRequest(JobRequest):
     def _validate_quality(self) -> None:
         _require(self.min_snr_gamma is None or (_finite(self.min_snr_gamma) and self.min_snr_gamma >= 0),
                  f"min_snr_gamma must be ≥ 0 (0 turns it off; 5 is usual) (got {self.min_snr_gamma!r})")
+        _require(self.prediction_type in PREDICTION_CHOICES,
+                 f"prediction_type must be one of {', '.join(PREDICTION_CHOICES)} (got {self.prediction_type!r})")
         _require(_finite(self.noise_offset) and 0 <= self.noise_offset <= 1,
                  f"noise_offset must be between 0 and 1, typically 0.0357 (got {self.noise_offset!r})")
         if self.prior_preservation:

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from alchemy_engine.atomic import atomic_path
+from alchemy_engine.models.prediction import cfg_rescale
 
 GUIDANCE = 5.0
 
@@ -45,6 +46,7 @@ def render(pipe_parts: dict, embeds: tuple[torch.Tensor, torch.Tensor],
                          negative_prompt_embeds=negative[0].to(unet.dtype),
                          negative_pooled_prompt_embeds=negative[1].to(unet.dtype),
                          width=size[0], height=size[1], num_inference_steps=steps, guidance_scale=GUIDANCE,
+                         guidance_rescale=cfg_rescale(None, pipe.scheduler.config),
                          generator=generator, output_type="pil").images[0]
     finally:
         vae.disable_tiling()

@@ -16,6 +16,7 @@ import torch
 
 from alchemy_engine.atomic import atomic_dir, atomic_write_json, write_file
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.models.prediction import NoiseSchedule
 from alchemy_engine.project.jobs import check_run_free
 from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id, remove_stale_staging
 from alchemy_engine.safe_read import read_json
@@ -60,6 +61,7 @@ class RunSetup:
     warnings: list[str]
     changes: list[SettingChange] = dataclasses.field(default_factory=list)
     world: World = SINGLE  # the run's processes (world.py); rank 0 alone speaks and writes
+    schedule: NoiseSchedule = dataclasses.field(default_factory=NoiseSchedule)  # what the model predicts
 
     @property
     def folder(self) -> Path:
@@ -116,7 +118,20 @@ def prepare(request: TrainRequest, world: World = SINGLE) -> RunSetup:
                          fingerprint=source.fingerprint(), policy=precision_policy(request), images=images,
                          checkpoint=checkpoint, warnings=warnings, world=world)
     _engine_choices(run_setup)
+    _prediction(run_setup)
     return run_setup
+
+
+def _prediction(run_setup: RunSetup) -> None:
+    """What the model predicts, from its markers or as asked: shown and saved with the run."""
+    from alchemy_engine.models import prediction
+
+    asked = run_setup.request.prediction_type
+    run_setup.schedule = schedule = prediction.resolve(run_setup.source, asked)
+    run_setup.changes.append(SettingChange("prediction_type", asked, schedule.prediction_type, schedule.describe()))
+    note = prediction.conflict_note(run_setup.source, asked)
+    if note:
+        run_setup.warnings.append(note)
 
 
 def _engine_choices(run_setup: RunSetup) -> None:

@@ -120,7 +120,8 @@ class StagedModels:
         what = "the UNet" if "text_encoder" in without and "vae" in without else \
             "the encoders" if "unet" in without else "the whole model"
         self.progress(Progress(Stage.LOADING, message=f"loading {what} of {source.name}"))
-        pipe = load_sdxl_pipeline(source, policy or self.run_setup.policy, without=without)
+        pipe = load_sdxl_pipeline(source, policy or self.run_setup.policy, without=without,
+                                  prediction=self.run_setup.request.prediction_type)
         if pipe.text_encoder_2 is None and "text_encoder_2" not in without:
             raise ModelError(f"{source.name} is not an SDXL base model (it has no second text encoder); "
                              "choose an SDXL checkpoint")

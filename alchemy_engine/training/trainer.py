@@ -407,7 +407,9 @@ def _export(run_setup: setup.RunSetup, state: LoopState) -> dict:
             "learning_rate": request.learning_rate, "resolution": request.resolution, "seed": request.seed,
             "train_ff": request.train_ff, "text_encoder_lora": request.text_encoder_lora,
             "text_encoder_lr": request.text_encoder_lr or request.learning_rate,
-            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_dir.name}"}
+            "photos": len(run_setup.images), "output_name": f"{project.slug}-{run_dir.name}",
+            "prediction_type": run_setup.schedule.prediction_type,
+            "zero_terminal_snr": run_setup.schedule.zero_terminal_snr}
     lora_path, kohya_path = run_dir / LORA_FILE, run_dir / KOHYA_FILE
     staging = run_dir / f".export-{uuid.uuid4().hex[:8]}.safetensors"
     then = f"{checkpoints.resume_hint(run_dir)} (the checkpoint at step {state.step} is intact)"

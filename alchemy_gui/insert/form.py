@@ -141,6 +141,11 @@ class InsertForm(QWidget):
         form.addRow("", style_buttons)
         form.addRow(insert_info("style_lora_scale").label, self.style_lora_scale)
         form.addRow(self.lora_missing)
+        self.inpaint_model = fw.line_edit(insert_info("inpaint_model"))
+        self.inpaint_model.setPlaceholderText("none: the SDXL model repaints")
+        self.prediction_type = fw.choice_box(insert_info("prediction_type"))
+        form.addRow(insert_info("inpaint_model").label, self.inpaint_model)
+        form.addRow(insert_info("prediction_type").label, self.prediction_type)
         form.addRow("SAM", self.sam)
         form.addRow("Detector", self.detector)
         return group
@@ -153,6 +158,7 @@ class InsertForm(QWidget):
         self.strength = fw.float_spin_box(insert_info("strength"), step=0.05)
         self.steps = fw.int_spin_box(insert_info("steps"))
         self.guidance = fw.float_spin_box(insert_info("guidance"), step=0.5)
+        self.sampler = fw.choice_box(insert_info("sampler"))
         self.lora_scale = fw.float_spin_box(insert_info("lora_scale"))
         self.seed = fw.int_spin_box(insert_info("seed"), minimum=RANDOM_SEED)
         self.seed.setSpecialValueText("random")
@@ -162,8 +168,9 @@ class InsertForm(QWidget):
         self.grow = fw.int_spin_box(locate_info("grow"), suffix=" px")
         self.feather = fw.int_spin_box(locate_info("feather"), suffix=" px")
         self.work_size = fw.int_spin_box(_work_size(insert_info("work_pixels")), suffix=" px", step=64)
-        for widget in (self.prompt, self.negative, self.strength, self.steps, self.guidance, self.lora_scale,
-                       self.seed, self.variations, self.batch_size, self.grow, self.feather, self.work_size):
+        for widget in (self.prompt, self.negative, self.strength, self.steps, self.guidance, self.sampler,
+                       self.lora_scale, self.seed, self.variations, self.batch_size, self.grow, self.feather,
+                       self.work_size):
             form.addRow(self._label(widget), widget)
         form.addRow("", self.rank)
         return group
@@ -194,7 +201,10 @@ class InsertForm(QWidget):
         self.remove_lora_button.clicked.connect(lambda: state.remove_lora_file(settings.run))
         self.remove_style_button.clicked.connect(lambda: state.remove_lora_file(settings.style_lora))
         self._show_lora_files()
-        for name in ("strength", "steps", "guidance", "lora_scale", "variations", "batch_size", "rank"):
+        keep(bind(settings, "inpaint_model", self.inpaint_model, to_widget=lambda v: v or "",
+                  to_model=lambda v: v.strip() or None))
+        for name in ("strength", "steps", "guidance", "sampler", "lora_scale", "variations", "batch_size", "rank",
+                     "prediction_type"):
             keep(bind(settings, name, getattr(self, name)))
         keep(bind(settings, "seed", self.seed, to_widget=lambda v: RANDOM_SEED if v is None else v,
                   to_model=lambda v: None if v == RANDOM_SEED else v))

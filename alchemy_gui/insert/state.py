@@ -52,7 +52,8 @@ from alchemy_gui.insert.state_jobs import InsertJobs
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
                  "style_lora", "style_lora_scale", "seed", "variations", "batch_size", "work_pixels",
-                 "rank", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos", "ip_crop", "ip_inside_mask")
+                 "rank", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos", "ip_crop", "ip_inside_mask",
+                 "sampler", "prediction_type", "inpaint_model")
 AUTOSAVE_MS = 1500
 LOCATE_FIELDS = ("sam", "detector", "grow", "feather")
 InsertionSettings = settings_class(InsertRequest, INSERT_FIELDS)
@@ -338,6 +339,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         if values["run"] in {c.value for c in self.lora_files}:  # a file from elsewhere, not a run
             values["lora"], values["run"] = Path(values["run"]), None
         values["style_lora"] = Path(values["style_lora"]) if values["style_lora"] else None
+        values["inpaint_model"] = (values["inpaint_model"] or "").strip() or None
         locate = dataclasses.replace(api.defaults(InsertRequest)["locate"], grow=self.locate.grow,
                                      feather=float(self.locate.feather))
         return InsertRequest(project=str(self.project.root), scene=Path(self.document.scene_path), locate=locate,
@@ -349,7 +351,8 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         return SceneRequest(project=str(self.project.root), prompt=self.scene_prompt.strip(),
                             negative_prompt=self.settings.negative_prompt, model=self.settings.model,
                             width=width, height=height, steps=self.settings.steps, guidance=self.settings.guidance,
-                            seed=api.random_seed() if seed is None else seed)
+                            seed=api.random_seed() if seed is None else seed, sampler=self.settings.sampler,
+                            prediction_type=self.settings.prediction_type)
 
     # --- messages -------------------------------------------------------------------------------------
     def _fail(self, failure: JobFailure) -> None:

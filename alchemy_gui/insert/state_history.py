@@ -25,7 +25,7 @@ from alchemy_gui.insert.jobs import Choice
 log = logging.getLogger(__name__)
 REUSED = ("prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale", "style_lora_scale", "seed",
           "variations", "work_pixels", "ip_adapter", "ip_scale", "ip_range", "ip_mode", "ip_photos", "ip_crop",
-          "ip_inside_mask")  # what "Reuse parameters" takes from an output
+          "ip_inside_mask", "sampler")  # what "Reuse parameters" takes from an output
 
 
 class HistoryActions:

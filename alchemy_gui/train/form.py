@@ -36,7 +36,8 @@ RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 3
 # Widget kinds: int, float (free text), real (spin box, with its decimals), bool, choice, res, text.
 BASIC = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
          ("resolution", "res"), ("seed", "int"), ("batch_size", "int"))
-ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("min_snr_gamma", "real", 2),
+ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("prediction_type", "choice"),
+            ("min_snr_gamma", "real", 2),
             ("noise_offset", "real", 4), ("flip", "bool"), ("prior_preservation", "bool"),
             ("class_images", "int"), ("prior_weight", "real", 2), ("masked_loss", "bool"),
             ("background_weight", "real", 2), ("gradient_checkpointing", "choice"), ("compile", "choice"),

@@ -96,8 +96,11 @@ def test_real_checkpoints_load_with_the_bundled_configs_offline(ldm_file, no_net
 
     seen = {}
 
+    from diffusers import EulerDiscreteScheduler
+
     class FakePipe:
         vae = type("V", (), {"register_to_config": staticmethod(lambda **kw: None)})()
+        scheduler = EulerDiscreteScheduler.from_pretrained(paths.sdxl_config_dir() / "scheduler")
 
         def set_progress_bar_config(self, **kw):
             pass

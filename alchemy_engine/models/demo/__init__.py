@@ -13,7 +13,10 @@ from alchemy_engine.models.demo.sdxl import (
            build_sdxl_components,
            demo_sdxl_dir,
            demo_sdxl_fp16_unet_dir,
+           demo_sdxl_inpaint_file,
+           demo_sdxl_vpred_file,
 )
 
 __all__ = ["DEMO_FORMAT_VERSION", "SDXL_SIZES", "build_once", "build_sdxl_components", "demo_cache_dir",
-           "demo_detector_dir", "demo_sam_checkpoint", "demo_sdxl_dir", "demo_sdxl_fp16_unet_dir"]
+           "demo_detector_dir", "demo_sam_checkpoint", "demo_sdxl_dir", "demo_sdxl_fp16_unet_dir",
+           "demo_sdxl_inpaint_file", "demo_sdxl_vpred_file"]

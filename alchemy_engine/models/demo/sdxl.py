@@ -129,3 +129,42 @@ def demo_sdxl_fp16_unet_dir(size: str = "tiny") -> Path:
         torch.nn.Module.to(unet, torch.float16).save_pretrained(folder / "unet")
 
     return build_once(demo_cache_dir() / f"sdxl-{size}-fp16-unet", write)
+
+
+VPRED_MARKERS = ("v_pred", "ztsnr")
+
+
+def demo_sdxl_vpred_file() -> Path:
+    """The tiny demo SDXL as one original-layout ``.safetensors`` file carrying the community's
+    ``v_pred`` and ``ztsnr`` marker keys, as NoobAI-XL V-Pred's files do (``models/prediction.py``);
+    loaded with :func:`demo_sdxl_dir`'s configs (its sizes are not SDXL's)."""
+
+    def write(file: Path) -> None:
+        from diffusers import StableDiffusionXLPipeline
+
+        from alchemy_engine.models.demo.ldm_layout import write_ldm_checkpoint
+
+        pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"), local_files_only=True,
+                                                         use_safetensors=True)
+        write_ldm_checkpoint(pipe, file, markers=VPRED_MARKERS)
+
+    return build_once(demo_cache_dir() / "sdxl-tiny-vpred.safetensors", write)
+
+
+def demo_sdxl_inpaint_file() -> Path:
+    """The tiny demo SDXL with a 9-channel inpainting UNet, as one original-layout file like
+    ``sd_xl_base_1.0_inpainting_0.1.safetensors``; read with :func:`demo_sdxl_dir`'s configs."""
+
+    def write(file: Path) -> None:
+        import torch
+        from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+
+        from alchemy_engine.models.demo.ldm_layout import write_ldm_checkpoint
+
+        pipe = StableDiffusionXLPipeline.from_pretrained(demo_sdxl_dir("tiny"), local_files_only=True,
+                                                         use_safetensors=True)
+        torch.manual_seed(1)
+        pipe.unet = UNet2DConditionModel.from_config({**pipe.unet.config, "in_channels": 9})
+        write_ldm_checkpoint(pipe, file)
+
+    return build_once(demo_cache_dir() / "sdxl-tiny-inpaint.safetensors", write)

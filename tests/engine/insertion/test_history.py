@@ -65,8 +65,8 @@ def test_parameters_come_back_from_an_a1111_chunk(tmp_path):
     path = _output(tmp_path, "a1111.png", parameters=info.parameters())
     params = api.read_output_parameters(path)
     assert params == {"prompt": "a sks dog on a beach", "negative_prompt": "blurry", "steps": 25, "guidance": 6.5,
-                      "seed": 9, "strength": 0.7, "lora_scale": 0.8, "source": "parameters", "scene": None,
-                      "scores": {}}
+                      "seed": 9, "strength": 0.7, "lora_scale": 0.8, "sampler": "Euler", "source": "parameters",
+                      "scene": None, "scores": {}}
 
 
 def test_a_png_without_parameters_is_refused_in_one_line(tmp_path):

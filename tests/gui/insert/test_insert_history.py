@@ -26,7 +26,7 @@ from alchemy_gui.projects.state import ProjectsState
 
 def _output(project, name: str, seed: int, mtime: float, scene: Path, scores: dict | None = None) -> Path:
     request = api.InsertRequest(project="rex", scene=scene, prompt=f"a sks dog {seed}", seed=seed, steps=9,
-                                strength=0.55)
+                                strength=0.55, sampler="DPM++ 2M Karras")
     chunks = PngImagePlugin.PngInfo()
     chunks.add_text("alchemy_request", request.to_json())
     chunks.add_text("alchemy_result", json.dumps({"scene": str(scene)}))
@@ -76,6 +76,7 @@ def test_results_strip_shows_every_output_with_scores_and_actions(qtbot, panel, 
         result_action(panel, "reuse", str(old))
     assert panel.settings.seed.value() == 1 and panel.settings.steps.value() == 9
     assert panel.settings.strength.value() == 0.55 and panel.settings.prompt.text() == "a sks dog 1"
+    assert panel.settings.sampler.currentData() == "DPM++ 2M Karras"
     reads = _record_image_reads(monkeypatch)
     result_action(panel, "view", str(old))
     qtbot.waitUntil(lambda: getattr(panel, "result_dialog", None) is not None, timeout=30000)
