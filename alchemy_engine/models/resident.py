@@ -62,12 +62,27 @@ def import_long_lived(*modules: str) -> None:
     missing = [name for name in modules if name not in sys.modules]
     if not missing:
         return
+    failures: list[BaseException] = []
+    # On a thread of their own: garbage cycles an import leaves behind are frozen below and never
+    # collected, and one holding a frame (trio keeps a traceback from its import) would keep the whole
+    # calling stack alive through f_back: the caller's frame, and the model it then loads into a local.
+    importer = threading.Thread(target=_import_all, args=(missing, failures), name="import-long-lived")
     with collector_paused():
         try:
-            for name in missing:
-                importlib.import_module(name)
+            importer.start()
+            importer.join()
         finally:
             gc.freeze()
+    if failures:
+        raise failures[0]
+
+
+def _import_all(names: list[str], failures: list[BaseException]) -> None:
+    try:
+        for name in names:
+            importlib.import_module(name)
+    except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+        failures.append(exc)
 
 
 @contextlib.contextmanager

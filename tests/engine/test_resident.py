@@ -138,3 +138,36 @@ def test_freed_model_memory_goes_back_to_the_system():
 
     out = subprocess.run([sys.executable, "-c", _HEAP_HOLES], capture_output=True, text=True, check=True)
     assert int(out.stdout.split()[-1]) > 96, out.stdout
+
+
+_CYCLE_WITH_A_FRAME = """
+import sys
+def _count():  # what trio does at import: a traceback kept in a cycle with its own frame
+    try:
+        raise ValueError
+    except ValueError as exc:
+        tb = exc.__traceback__
+    return tb
+_count()
+"""
+
+
+def test_an_import_that_leaves_a_frame_cycle_does_not_keep_the_callers_locals(tmp_path, monkeypatch, unfrozen):
+    """The cycle is frozen with the heap and never collected; through f_back it would hold the frame
+    that called import_long_lived, and a model loaded into that frame's locals with it."""
+    (tmp_path / "frame_cycle_probe.py").write_text(_CYCLE_WITH_A_FRAME)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Model:
+        pass
+
+    def load() -> weakref.ref:
+        model = Model()
+        resident.import_long_lived("frame_cycle_probe")
+        return weakref.ref(model)
+
+    gc.disable()
+    try:
+        assert load()() is None  # freed by reference counting as the frame returned
+    finally:
+        gc.enable()

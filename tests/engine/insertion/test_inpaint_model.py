@@ -97,3 +97,14 @@ def test_a_folder_inpainting_unet_loads_and_a_base_model_is_refused(tmp_path, se
         resolve_inpaint_model(str(demo_sdxl_dir()))
     with pytest.raises(ModelError, match="not found"):
         resolve_inpaint_model(str(tmp_path / "nothing.safetensors"))
+
+
+def test_reference_guidance_with_an_inpainting_model_is_refused_before_any_model_loads(tmp_path, project):
+    """The adapter would go on the base UNet while the inpainting UNet repaints: refused, not ignored."""
+    from alchemy_engine.errors import InvalidRequest
+
+    scene = noisy_scene(tmp_path / "scene.png")
+    mask = write_mask(tmp_path / "scene.mask.png", (160, 96), (40, 20, 120, 80))
+    with pytest.raises(InvalidRequest, match="does not work with an insertion model"):
+        _request(scene, mask, inpaint_model="demo", ip_adapter="demo").validate()
+    _request(scene, mask, inpaint_model="demo", ip_adapter="demo", ip_scale=0.0).validate()  # guidance off
