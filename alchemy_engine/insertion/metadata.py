@@ -13,6 +13,7 @@ reproduced from its own file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,3 +153,12 @@ def unique_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
         candidate = folder / f"{stem}-{n}{suffix}"
         n += 1
     return candidate
+
+
+def short_hash(path: Path) -> str:
+    """SHA-256 of a file, first 10 hex digits (what A1111 shows as a model's or LoRA's short hash)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:10]

@@ -10,7 +10,6 @@ the scale per step for ``--ip-range``; the insertion mask limits it to the repai
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from alchemy_engine.insertion import metadata
 from alchemy_engine.insertion.request import parse_range
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
 
@@ -122,12 +122,5 @@ def prepare(req: Any, project: Any, loaded: Any, progress: ProgressCallback, not
                                   loaded.policy.dtype)
     start, end = parse_range(req.ip_range)
     return Guidance(path, info, read_adapter(path), embeddings, req.ip_scale, start, end, req.ip_mode,
-                    req.ip_inside_mask, _short_hash(path))
+                    req.ip_inside_mask, metadata.short_hash(path))
 
-
-def _short_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]

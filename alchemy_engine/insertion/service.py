@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -192,9 +191,9 @@ def _run_loaded(ctx: _Context, loaded: Any, lora: Path) -> InsertResult:
              "style_lora": str(req.style_lora) if req.style_lora is not None else None,
              "reference": ctx.guidance.metadata() if ctx.guidance is not None else None,
              "inpaint_model": req.inpaint_model}
-    lora_hash = _short_hash(lora)
+    lora_hash = metadata.short_hash(lora)
     style = (() if req.style_lora is None else
-             ((Path(req.style_lora).stem, _short_hash(Path(req.style_lora)), req.style_lora_scale),))
+             ((Path(req.style_lora).stem, metadata.short_hash(Path(req.style_lora)), req.style_lora_scale),))
     outputs, copies, scores = [], [], []
     ranker = _ranker(ctx, loaded) if req.rank else None
     names = ctx.session.use_loras(loaded, _loras(req, lora))  # scene generation may have turned them off
@@ -267,11 +266,3 @@ def _ranker(ctx: _Context, loaded: Any) -> Any:
     ctx.progress(Progress(stage=Stage.LOAD, message="loading the evaluation models"))
     return insertion_ranker(ctx.project, ctx.token, ctx.request.eval_models, loaded.policy.device, ctx.notes)
 
-
-def _short_hash(path: Path) -> str:
-    """SHA-256 of the LoRA file, first 10 hex digits (what A1111 shows as a short hash)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]

@@ -65,6 +65,9 @@ class ReferenceGroup(QGroupBox):
         self.adapter = fw.describe(QComboBox(), _info("ip_adapter"))
         for label, value in DEMO_ADAPTERS:
             self.adapter.addItem(label, value)
+        # a chosen file's long name must not widen the form past its panel (the full path is its tooltip)
+        self.adapter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.adapter.setMinimumContentsLength(14)
         self.choose_button = QPushButton("Choose adapter…")
         self.choose_button.setToolTip("an SDXL IP-Adapter .safetensors file (h94's ip-adapter_sdxl, "
                                       "…_vit-h, ip-adapter-plus_…, ip-adapter-plus-face_…)")
@@ -83,8 +86,9 @@ class ReferenceGroup(QGroupBox):
             form.addRow(_info(name).label, widget)
         form.addRow(QLabel(_info("ip_photos").label))
         form.addRow(self.photos_box)
-        form.addRow("", self.crop)
-        form.addRow("", self.inside_mask)
+        # spanning rows: behind an empty label column these two made the form wider than its panel
+        form.addRow(self.crop)
+        form.addRow(self.inside_mask)
         outer = QVBoxLayout(self)
         outer.addWidget(self.body)
         self.bindings: list[Binding] = []

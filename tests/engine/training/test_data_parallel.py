@@ -118,6 +118,7 @@ def test_two_gpus_on_a_computer_without_them_is_refused_before_anything_starts(p
     assert not list(project.runs_dir.glob("*"))
 
 
+@pytest.mark.multiprocess
 def test_two_processes_train_the_lora_of_one_process_with_the_global_batch(project, shared_cache):
     """The invariant, rank 0 alone speaking, each latent encoded once, and the refusal to resume
     a 2-process run in one process."""

@@ -362,6 +362,7 @@ def test_the_stored_unet_dtype_is_read_from_the_headers(tmp_path, fp16_demo):
 
 # the memory estimate of a half-weights run stays within 15 % of every measured phase
 
+@pytest.mark.calibration
 def test_half_weights_estimate_is_within_15_percent_of_every_measured_phase_on_demo_mid(project, shared_cache):
     """In a fresh process (memory a previous test freed would be reused, below the estimate)."""
     model = demo_sdxl_fp16_unet_dir("mid")

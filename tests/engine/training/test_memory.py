@@ -51,6 +51,7 @@ def test_meta_trace_matches_what_autograd_really_keeps_on_the_tiny_model():
     assert 0.8 < estimated / measured < 1.25, (estimated, measured)
 
 
+@pytest.mark.calibration
 def test_full_sdxl_estimate_with_checkpointing_is_under_seven_and_a_half_gib():
     with_ckpt = memory.estimate(TrainRequest(project="p"), FULL_SDXL, _cuda_bf16(), free_bytes=None)
     without = memory.estimate(TrainRequest(project="p", gradient_checkpointing="off"), FULL_SDXL, _cuda_bf16(),
@@ -144,6 +145,7 @@ def test_auto_checkpointing_is_reported_and_saved_with_the_run(project):
     assert (result.run_dir / "memory.json").is_file()
 
 
+@pytest.mark.calibration
 def test_the_training_estimate_counts_what_the_cpu_allocator_keeps_at_high_resolution(project):
     """At 1024² the freed temporaries glibc keeps in its heap are a quarter of the training peak
     (demo:mid, checkpointing on): without them the estimate was ×0.76 of the measured peak."""

@@ -35,8 +35,10 @@ def test_reference_group_turns_guidance_on_and_an_insertion_records_it(qtbot, pa
     _open(qtbot, panel, project, _scene(tmp_path / "park.png"))
     group, settings = panel.settings.reference, panel.insert_state.settings
     assert not group.isChecked() and not group.body.isVisible() and settings.ip_adapter is None
+    narrow = panel.settings.minimumSizeHint().width()  # what the panel's scroll area was sized for
     group.setChecked(True)
     assert settings.ip_adapter == "demo" and group.body.isVisible()
+    assert panel.settings.minimumSizeHint().width() <= narrow  # nothing is cut off at the right edge
     boxes = {box.text(): box for box in group.photo_checks}
     assert sorted(boxes) == sorted(names)
     assert [n for n, b in boxes.items() if b.isChecked()] == [names[1]]  # default: the masked photo
