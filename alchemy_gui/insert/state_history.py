@@ -145,7 +145,7 @@ class HistoryActions:
         project's LoRA list, marked with its step."""
         if self.project is None or Path(tried.project_root) != Path(self.project.root):
             return
-        self.offer_lora_file(tried.lora, f"{tried.run_id} · step {tried.step} (checkpoint)",
+        self.offer_lora_file(tried.lora, checkpoint_label(tried.run_id, tried.step),
                              f"{tried.lora}\nthe LoRA of step {tried.step}, exported while the run trains")
         self.set_message(f"Step {tried.step} of {tried.run_id} is the LoRA now: Insert to try it.")
 
@@ -214,8 +214,23 @@ class HistoryActions:
         self.set_message(f"{Path(path).name} is off the list (the file itself is untouched).")
 
 
+def checkpoint_label(run_id: str, step: int) -> str:
+    return f"{run_id} · step {step} (checkpoint)"
+
+
+def _exported_checkpoint(path: Path) -> tuple[str, int] | None:
+    """(run id, step) of a LoRA that Try this checkpoint exported (``runs/<id>/exports/step-N/``)."""
+    step, exports = path.parent.name, path.parent.parent
+    if exports.name == "exports" and step.startswith("step-") and step[5:].isdigit():
+        return exports.parent.name, int(step[5:])
+    return None
+
+
 def _file_choice(path: str) -> Choice:
     if Path(path).is_file():
+        exported = _exported_checkpoint(Path(path))
+        if exported is not None:  # still marked with its step when the project is opened again
+            return Choice(checkpoint_label(*exported), path, f"{path}\nthe LoRA of step {exported[1]}")
         return Choice(f"{Path(path).name} (file)", path, path)
     return Choice(f"{Path(path).name} (missing)", path,
                   f"{path}\nThis file is missing: put it back, or choose it and press Remove.")

@@ -261,3 +261,16 @@ def test_try_this_checkpoint_offers_the_newest_kept_step_on_the_insert_tab(qtbot
     offered = window.insert_state.lora_files[-1]
     assert offered.label == "run-1 · step 40 (checkpoint)"
     assert window.insert_state.settings.run == offered.value == str(tmp_path / "step-40" / "lora.safetensors")
+
+
+def test_a_tried_checkpoint_keeps_its_step_when_its_project_is_opened_again(tmp_path):
+    """Saved with the project's Insert settings as a path; read back it is still 'run · step N'."""
+    from alchemy_gui.insert.state_history import _file_choice
+
+    lora = tmp_path / "runs" / "20261207-101500-ab12" / "exports" / "step-400" / "lora.safetensors"
+    lora.parent.mkdir(parents=True)
+    lora.write_bytes(b"x")
+    assert _file_choice(str(lora)).label == "20261207-101500-ab12 · step 400 (checkpoint)"
+    other = tmp_path / "mine.safetensors"
+    other.write_bytes(b"x")
+    assert _file_choice(str(other)).label == "mine.safetensors (file)"
