@@ -11,8 +11,15 @@ from alchemy_engine.evaluation.prompts import SETS
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
-from alchemy_engine.models.prediction import CFG_RESCALE_HELP, PREDICTION_CHOICES, PREDICTION_HELP
-from alchemy_engine.models.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLER_NAMES, check_sampler
+from alchemy_engine.models.prediction import (
+    PREDICTION_CHOICES,
+    cfg_rescale_setting,
+    prediction_type_setting,
+)
+from alchemy_engine.models.samplers import (
+    check_sampler,
+    sampler_setting,
+)
 
 DEFAULT_NEGATIVE = "blurry, lowres, deformed, disfigured, watermark, text"
 
@@ -53,11 +60,9 @@ class EvaluateRequest(JobRequest):
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.5, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
-    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
-    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
-                                             help=CFG_RESCALE_HELP)
-    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
-                                   help=PREDICTION_HELP)
+    sampler: str = sampler_setting()
+    guidance_rescale: float | None = cfg_rescale_setting()
+    prediction_type: str = prediction_type_setting()
     seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="first seed")
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     class_images: int = setting(8, minimum=0, label="Class images",

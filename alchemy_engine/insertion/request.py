@@ -21,8 +21,15 @@ from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.inference_memory import MAX_BATCH
-from alchemy_engine.models.prediction import CFG_RESCALE_HELP, PREDICTION_CHOICES, PREDICTION_HELP
-from alchemy_engine.models.samplers import DEFAULT_SAMPLER, SAMPLER_HELP, SAMPLER_NAMES, check_sampler
+from alchemy_engine.models.prediction import (
+    PREDICTION_CHOICES,
+    cfg_rescale_setting,
+    prediction_type_setting,
+)
+from alchemy_engine.models.samplers import (
+    check_sampler,
+    sampler_setting,
+)
 
 MASK_MODES = ("replace", "union", "intersect")
 IP_MODES = ("full", "style", "layout")
@@ -188,11 +195,9 @@ class InsertRequest(JobRequest):
                               help="how much to repaint, (0, 1]")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
-    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
-    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
-                                             help=CFG_RESCALE_HELP)
-    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
-                                   help=PREDICTION_HELP)
+    sampler: str = sampler_setting()
+    guidance_rescale: float | None = cfg_rescale_setting()
+    prediction_type: str = prediction_type_setting()
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
     # An optional second LoRA (a style, from anywhere), stacked on the subject's at its own scale.
     style_lora: Path | None = setting(None, metavar="FILE", label="Style LoRA",
@@ -372,11 +377,9 @@ class SceneRequest(JobRequest):
     height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
-    sampler: str = setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
-    guidance_rescale: float | None = setting(None, minimum=0.0, maximum=1.0, label="CFG rescale",
-                                             help=CFG_RESCALE_HELP)
-    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
-                                   help=PREDICTION_HELP)
+    sampler: str = sampler_setting()
+    guidance_rescale: float | None = cfg_rescale_setting()
+    prediction_type: str = prediction_type_setting()
     seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="seed of the scene")
     device: str | None = device_setting()
     compile: str = setting("auto", choices=("auto", "on", "off"), label="Compile the UNet",

@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import ModelError
+from alchemy_engine.fields import setting
 from alchemy_engine.models.noise_schedule import NoiseSchedule, from_header
 
 __all__ = ["CFG_RESCALE_HELP", "PREDICTION_CHOICES", "PREDICTION_HELP", "NoiseSchedule", "cfg_rescale",
+           "cfg_rescale_setting", "prediction_type_setting",
            "configure", "conflict_note", "detect", "from_folder", "from_header", "prediction_notes", "resolve",
            "schedule_of"]
 
@@ -38,6 +40,16 @@ PREDICTION_HELP = ("what the model predicts: auto reads the file's markers (v_pr
 ZERO_SNR_CFG_RESCALE = 0.7  # Lin et al. §3.4: φ = 0.7 for zero-terminal-SNR models
 CFG_RESCALE_HELP = ("CFG rescale φ (0–1) against over-exposure with strong guidance; empty: "
                     f"{ZERO_SNR_CFG_RESCALE:g} for zero-terminal-SNR models, 0 for others")
+
+
+def prediction_type_setting() -> Any:
+    """The ``prediction_type`` field of every job that loads SDXL."""
+    return setting("auto", choices=PREDICTION_CHOICES, label="Prediction type", help=PREDICTION_HELP)
+
+
+def cfg_rescale_setting() -> Any:
+    """The ``guidance_rescale`` field of every job that samples with CFG."""
+    return setting(None, minimum=0.0, maximum=1.0, label="CFG rescale", help=CFG_RESCALE_HELP)
 def from_folder(folder: Path) -> NoiseSchedule | None:
     """The schedule a diffusers folder's ``scheduler/scheduler_config.json`` states; None without one."""
     config_file = Path(folder) / "scheduler" / "scheduler_config.json"

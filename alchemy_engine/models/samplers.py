@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.fields import setting
 
 DEFAULT_SAMPLER = "Euler"
 _DPM_2M = {"algorithm_type": "dpmsolver++", "solver_order": 2, "final_sigmas_type": "zero"}
@@ -38,6 +39,11 @@ SAMPLER_HELP = ("the sampler, by the name A1111 and ComfyUI use: " + ", ".join(S
 _SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",
                   "prediction_type", "rescale_betas_zero_snr", "timestep_spacing", "steps_offset")
 _NO_ZERO_SNR = {"DPMSolverSDEScheduler"}  # diffusers cannot rescale its betas to zero terminal SNR
+
+
+def sampler_setting() -> Any:
+    """The ``sampler`` field of every job that samples."""
+    return setting(DEFAULT_SAMPLER, choices=SAMPLER_NAMES, label="Sampler", help=SAMPLER_HELP)
 
 
 def check_sampler(name: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
-from alchemy_engine.models.prediction import PREDICTION_CHOICES, PREDICTION_HELP
+from alchemy_engine.models.prediction import PREDICTION_CHOICES, prediction_type_setting
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -75,8 +75,7 @@ class TrainRequest(JobRequest):
     min_snr_gamma: float | None = setting(5.0, minimum=0.0, maximum=100.0, label="Min-SNR γ",
                                           help="loss weighting that steadies training; 5 is usual, 0 turns "
                                                "it off")
-    prediction_type: str = setting("auto", choices=PREDICTION_CHOICES, label="Prediction type",
-                                   help=PREDICTION_HELP)
+    prediction_type: str = prediction_type_setting()
     noise_offset: float = setting(0.0, minimum=0.0, maximum=1.0, label="Noise offset",
                                   help="e.g. 0.0357 for deeper darks and brighter lights")
     prior_preservation: bool = setting(False, label="Prior preservation",
