@@ -40,6 +40,7 @@ from alchemy_engine.training import (
     lora_export,
     memory,
     peak_report,
+    previews,
     samples,
     setup,
     shared_cache,
@@ -53,14 +54,12 @@ from alchemy_engine.training.loop import (
     LoopState,
     build_loop,
     optimizer_step,
-    sample_embeddings,
 )
 from alchemy_engine.training.metrics import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
 log = logging.getLogger(__name__)
 
-SAMPLE = "sample"
 
 
 def run(request: TrainRequest, progress: ProgressCallback = no_progress,
@@ -221,8 +220,8 @@ def _class_images_folder(run_setup: setup.RunSetup):
 
 def _extra_prompts(run_setup: setup.RunSetup) -> dict[str, str]:
     request, project = run_setup.request, run_setup.project
-    extra = {SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
-    extra.update(_eval_prompts(request, project))
+    extra = {previews.SAMPLE: samples.sample_prompt(request, project)} if request.sample_every else {}
+    extra.update(previews.eval_prompts(request, project))
     return extra
 
 
@@ -293,7 +292,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
         loss_log.restore(saved["loss_log"], saved["step"])
         progress(Progress(Stage.RESUMING, step=state.step, total=request.steps, message=checkpoint.name))
     sample_paths = []
-    scores = _checkpoint_scores(run_setup, state) if ranks.is_main else None
+    scores = previews.checkpoint_scores(run_setup, state) if ranks.is_main else None
     timer = StepTimer(request.steps, state.step)
     step = data_parallel.step(ranks, optimizer_step) if ranks.distributed else optimizer_step
     while state.step < request.steps:
@@ -328,9 +327,9 @@ def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, pro
     if request.save_every and (step % request.save_every == 0 or step == request.steps):
         _checkpoint(run_setup, state, loss_log, progress)
     if scores is not None and (step % request.eval_every == 0 or step == request.steps):
-        scores.evaluate(step, request.steps, lambda name: _render(run_setup, state, name), progress)
+        scores.evaluate(step, request.steps, lambda name: previews.render(run_setup, state, name), progress)
     if request.sample_every and (step % request.sample_every == 0 or step == request.steps) and run_setup.world.is_main:
-        return [_sample(run_setup, state, progress)]
+        return [previews.sample(run_setup, state, progress)]
     return []
 
 
@@ -357,44 +356,6 @@ def _checkpoint(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, 
                               keep_last=run_setup.request.keep_last)
     progress(Progress(Stage.CHECKPOINT, step=state.step, total=run_setup.request.steps, message=folder.name,
                       run_id=run_setup.folder.name, path=folder))
-
-
-def _render(run_setup: setup.RunSetup, state: LoopState, prompt_name: str):
-    """The preview image of a cached prompt: same size, steps and seed every time."""
-    request = run_setup.request
-    embeds = sample_embeddings(state, prompt_name)
-    negative = (torch.zeros_like(embeds[0]), torch.zeros_like(embeds[1]))  # SDXL: zeros for an empty prompt
-    return samples.render(state.parts, embeds, negative, size=(request.resolution, request.resolution),
-                          steps=request.sample_steps, seed=request.sample_seed, device=state.device,
-                          autocast_dtype=run_setup.autocast_dtype)
-
-
-def _eval_prompts(request: TrainRequest, project) -> dict[str, str]:
-    if not request.eval_every:
-        return {}
-    from alchemy_engine.evaluation.checkpoint_scores import eval_prompt_names
-
-    return eval_prompt_names(request.eval_prompts, project.token, project.class_noun)
-
-
-def _checkpoint_scores(run_setup: setup.RunSetup, state: LoopState):
-    """Fidelity scores per checkpoint (``eval_every``), or None (off, or no evaluation models)."""
-    request = run_setup.request
-    if not request.eval_every:
-        return None
-    from alchemy_engine.evaluation.checkpoint_scores import CheckpointScores
-
-    return CheckpointScores.create(run_setup.folder, run_setup.project, _eval_prompts(request, run_setup.project),
-                                   source=request.eval_models, device=str(state.device),
-                                   resumed_from=state.resumed_from, warnings=run_setup.warnings)
-
-
-def _sample(run_setup: setup.RunSetup, state: LoopState, progress):
-    request = run_setup.request
-    image = _render(run_setup, state, SAMPLE)
-    path = samples.save_sample(image, run_setup.folder / "samples", state.step)
-    progress(Progress(Stage.SAMPLE, step=state.step, total=request.steps, preview=image, preview_path=path))
-    return path
 
 
 def _export(run_setup: setup.RunSetup, state: LoopState) -> dict:
