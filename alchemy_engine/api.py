@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alchemy_engine.app_config import load_app_settings, save_app_settings, system_info
 from alchemy_engine.evaluation import EvaluateRequest, EvaluateResult
+from alchemy_engine.evaluation.encoders import eval_inventory
 from alchemy_engine.evaluation.report import table_text as fidelity_table
 from alchemy_engine.fields import (
     MODEL_HELP,
@@ -34,15 +35,6 @@ from alchemy_engine.insertion import (
     segment,
 )
 from alchemy_engine.insertion import run as insert
-from alchemy_engine.insertion.history import (
-    OutputInfo,
-    SavedScene,
-    list_outputs,
-    load_scene_mask,
-    read_output_parameters,
-    save_scene_mask,
-    trash_output,
-)
 from alchemy_engine.insertion.inpaint import insertion_prompt
 from alchemy_engine.insertion.layered_export import (
     LAYER_NAMES,
@@ -51,13 +43,21 @@ from alchemy_engine.insertion.layered_export import (
     read_ora_layers,
 )
 from alchemy_engine.insertion.masks import read_mask, save_mask, to_mask
+from alchemy_engine.insertion.outputs import (
+    OutputInfo,
+    SavedScene,
+    list_outputs,
+    load_scene_mask,
+    read_output_parameters,
+    save_scene_mask,
+    trash_output,
+)
 from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMaskResult, auto_mask, import_mask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.catalogue import CatalogueModel, catalogue_status, load_catalogue
 from alchemy_engine.models.download import DownloadRequest, DownloadResult, download_models
-from alchemy_engine.models.eval import eval_inventory
 from alchemy_engine.models.folders import (
     DetectedFolder,
     add_model_folder,
@@ -228,7 +228,7 @@ __all__ = [
     "SegmentResult", "InsertionSession", "insert", "make_scene", "segment", "DEFAULT_NEGATIVE", "MASK_MODES",
     "SDXL_RESOLUTIONS", "insertion_prompt",
     "AutoMaskRequest", "AutoMaskResult", "auto_mask", "import_mask",
-    # insertion history and the scene being edited
+    # insertion outputs and the scene being edited
     "OutputInfo", "SavedScene", "list_outputs", "load_scene_mask", "read_output_parameters", "save_scene_mask",
     "trash_output",
     # an insertion as layers for the artist's editor

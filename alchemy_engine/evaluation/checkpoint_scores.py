@@ -22,9 +22,9 @@ from typing import Any
 from PIL import Image
 
 from alchemy_engine.atomic import atomic_path, atomic_write_text
+from alchemy_engine.evaluation import encoders as eval_encoders
 from alchemy_engine.evaluation import prompts
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
-from alchemy_engine.models import eval as eval_models
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class CheckpointScores:
         """The scorer, or None with a warning when the evaluation models are missing (training goes on)."""
         try:
             return cls(run_dir, project, prompt_map, source=source, device=device, resumed_from=resumed_from)
-        except eval_models.EvalModelsMissing as exc:
+        except eval_encoders.EvalModelsMissing as exc:
             log.warning("checkpoint scores skipped: %s", exc)
             warnings.append(f"checkpoint scores skipped: {exc}")
             return None

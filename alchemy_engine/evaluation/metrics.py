@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from alchemy_engine.evaluation import encoders as eval_encoders
 from alchemy_engine.evaluation.preprocess import ProcessorSpec, preprocess, resource_config
-from alchemy_engine.models import eval as eval_models
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,13 @@ class Encoder:
 
 
 def load_encoder(name: str, folder: Path, device: str, dtype: Any) -> Encoder:
-    family = eval_models.EVAL_MODELS[name].family
-    model = eval_models.load_eval_model(name, folder, device, dtype)
+    family = eval_encoders.EVAL_MODELS[name].family
+    model = eval_encoders.load_eval_model(name, folder, device, dtype)
     # DINO follows the benchmark protocol; CLIP and DINOv2 use the model's own processor config.
-    config = resource_config(DINO_PROTOCOL) if family == "vit" else eval_models.preprocessor_config(folder)
-    tokenizer = eval_models.load_clip_tokenizer(folder) if family == "clip" else None
+    config = resource_config(DINO_PROTOCOL) if family == "vit" else eval_encoders.preprocessor_config(folder)
+    tokenizer = eval_encoders.load_clip_tokenizer(folder) if family == "clip" else None
     return Encoder(name, family, model, ProcessorSpec.from_config(config), device, dtype,
-                   eval_models.folder_fingerprint(folder), tokenizer)
+                   eval_encoders.encoder_folder_fingerprint(folder), tokenizer)
 
 
 def content_key(image: Image.Image, extra: str = "") -> str:
@@ -155,21 +155,21 @@ class FidelityScorer:
     def __init__(self, encoders: dict[str, Encoder], cache: EmbeddingCache | None = None) -> None:
         self.encoders = encoders
         self.cache = cache or EmbeddingCache()
-        self.dino = encoders[eval_models.DINO]
+        self.dino = encoders[eval_encoders.DINO]
         self.clip = next(e for e in encoders.values() if e.family == "clip")
-        self.dinov2 = encoders.get(eval_models.DINOV2)
+        self.dinov2 = encoders.get(eval_encoders.DINOV2)
 
     @classmethod
-    def load(cls, source: str | None = None, clip_model: str = eval_models.CLIP_L, dinov2: bool = False,
+    def load(cls, source: str | None = None, clip_model: str = eval_encoders.CLIP_L, dinov2: bool = False,
              device: str | None = None, cache_dir: Path | None = None) -> FidelityScorer:
         """Find and load DINO, ``clip_model`` (and DINOv2); :class:`EvalModelsMissing` if absent."""
         from alchemy_engine.models.device import device_policy
 
-        if clip_model not in eval_models.CLIP_CHOICES:
-            raise eval_models.ModelError(f"CLIP model must be one of {', '.join(eval_models.CLIP_CHOICES)}; "
+        if clip_model not in eval_encoders.CLIP_CHOICES:
+            raise eval_encoders.ModelError(f"CLIP model must be one of {', '.join(eval_encoders.CLIP_CHOICES)}; "
                                          f"got {clip_model!r}")
-        names = [eval_models.DINO, clip_model] + ([eval_models.DINOV2] if dinov2 else [])
-        folders = eval_models.resolve_eval_models(names, source)
+        names = [eval_encoders.DINO, clip_model] + ([eval_encoders.DINOV2] if dinov2 else [])
+        folders = eval_encoders.resolve_eval_models(names, source)
         policy = device_policy(device)
         return cls({name: load_encoder(name, folder, policy.device, policy.dtype) for name, folder in folders.items()},
                    EmbeddingCache(cache_dir))

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from alchemy_engine.evaluation import encoders as eval_encoders
 from alchemy_engine.evaluation import prompts, subject_crop
 from alchemy_engine.evaluation.metrics import EmbeddingCache, FidelityScorer, References
-from alchemy_engine.models import eval as eval_models
 from alchemy_engine.models import resident
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,15 @@ class _ScorerHolder:
 _holder = _ScorerHolder()
 
 
-def shared_scorer(source: str | None = None, clip_model: str = eval_models.CLIP_L, dinov2: bool = False,
+def shared_scorer(source: str | None = None, clip_model: str = eval_encoders.CLIP_L, dinov2: bool = False,
                   device: str | None = None) -> FidelityScorer:
     """A scorer kept loaded for the next job (released with the other resident models)."""
     return _holder.get(source, clip_model, dinov2, device)
 
 
-def eval_models_available(source: str | None = None, clip_model: str = eval_models.CLIP_L) -> bool:
+def eval_models_available(source: str | None = None, clip_model: str = eval_encoders.CLIP_L) -> bool:
     """Whether ranking can run (the GUI turns it on by default when this is True); loads nothing."""
-    return all(eval_models.find_eval_model(n, source) is not None for n in (eval_models.DINO, clip_model))
+    return all(eval_encoders.find_eval_model(n, source) is not None for n in (eval_encoders.DINO, clip_model))
 
 
 class InsertionRanker:
@@ -105,7 +105,7 @@ def insertion_ranker(project: Any, token: str, source: str | None, device: str |
     """A ranker, or None with a note in ``notes`` when the evaluation models are missing."""
     try:
         scorer = shared_scorer(source, device=device)
-    except eval_models.EvalModelsMissing as exc:
+    except eval_encoders.EvalModelsMissing as exc:
         log.warning("ranking skipped: %s", exc)
         notes.append(f"ranking skipped: {exc}")
         return None

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.evaluation.encoders import CLIP_CHOICES, CLIP_L
 from alchemy_engine.evaluation.prompts import SETS
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
-from alchemy_engine.models.eval import CLIP_CHOICES, CLIP_L
 from alchemy_engine.models.prediction import (
     PREDICTION_CHOICES,
     cfg_rescale_setting,

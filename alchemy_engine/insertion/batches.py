@@ -95,7 +95,7 @@ class BatchRunner:
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    from alchemy_engine.models.compile import is_out_of_memory
+    from alchemy_engine.models.torch_compile import is_out_of_memory
 
     return is_out_of_memory(exc)
 

@@ -70,7 +70,7 @@ def make_scene(request: SceneRequest, progress: ProgressCallback = no_progress, 
     """The job: generate a scene alone (the GUI's *Generate scene*), saved with its metadata."""
     from alchemy_engine.insertion.session import default_session
     from alchemy_engine.project import open_project
-    from alchemy_engine.project.jobs import project_job
+    from alchemy_engine.project.locks import project_job
 
     request.validate()
     cancel = cancel or CancelToken()

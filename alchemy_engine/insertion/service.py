@@ -29,7 +29,7 @@ from alchemy_engine.insertion.segment import build_mask, with_models
 from alchemy_engine.insertion.session import InsertionSession, default_session
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
 from alchemy_engine.models.prediction import cfg_rescale, prediction_notes
-from alchemy_engine.project.jobs import project_job
+from alchemy_engine.project.locks import project_job
 from alchemy_engine.project.runs import LORA_FILE, lora_runs
 
 

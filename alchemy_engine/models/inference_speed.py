@@ -4,7 +4,7 @@
 * fused self-attention q/k/v with LoRA kept correct (``fast_attention``) and channels-last
   convolutions: on CUDA; on the CPU both measured at 0.99–1.01× (``bench/inference_bench.py``,
   ``bench/RESULTS.md``), so they are left off there;
-* ``torch.compile`` of the UNet by ``compile = auto | on | off`` (``models/compile.py``); the first
+* ``torch.compile`` of the UNet by ``compile = auto | on | off`` (``models/torch_compile.py``); the first
   image at a new size compiles, which :meth:`SpeedState.compile_notice` announces as its own stage;
   a failing compile falls back to eager (:func:`call_with_fallback`), with a note;
 * the VAE decodes (and encodes) in tiles above :data:`TILED_VAE_PIXELS`, so a 4000×3000 full-frame
@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from alchemy_engine.models import compile as compiling
+from alchemy_engine.models import torch_compile
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class SpeedState:
     def compile_notice(self, unet: Any, size: tuple[int, int], batch: int = 2) -> str | None:
         """A message for ``Stage.COMPILE`` when a compiled UNet meets this image size the first time."""
         key = (size, batch)
-        if not compiling.is_compiled(unet) or key in self.sizes_seen:
+        if not torch_compile.is_compiled(unet) or key in self.sizes_seen:
             return None
         self.sizes_seen.add(key)
         return f"compiling the UNet for {size[0]}×{size[1]} (the first image at this size takes longer)"
@@ -60,9 +60,9 @@ def prepare(pipe: Any, device: str, compile_mode: str = "auto") -> SpeedState:
         pipe.unet.to(memory_format=torch.channels_last)
         state.channels_last = True
         state.fused = fast_attention.fuse_self_attention(pipe.unet)
-    on, why = compiling.decide(compile_mode, device)
+    on, why = torch_compile.decide(compile_mode, device)
     if on:
-        compiling.compile_in_place(pipe.unet)
+        torch_compile.compile_in_place(pipe.unet)
         state.compiled = True
     if compile_mode == "auto" or not on:
         state.notes.append(f"compile: {'on' if on else 'off'} ({why})")
@@ -85,12 +85,12 @@ def call_with_fallback(pipe: Any, call: Callable[[], Any]) -> Any:
     as an eager run) and remember a note on ``pipe.unet`` for the job to report."""
     try:
         return call()
-    except compiling.compile_errors() as exc:
-        if not compiling.is_compiled(pipe.unet) or compiling.is_out_of_memory(exc):
+    except torch_compile.compile_errors() as exc:
+        if not torch_compile.is_compiled(pipe.unet) or torch_compile.is_out_of_memory(exc):
             raise
         log.warning("the compiled UNet failed; running uncompiled", exc_info=True)
-        compiling.uncompile(pipe.unet)
-        pipe.unet._alchemy_compile_failure = compiling.describe_failure(exc)
+        torch_compile.uncompile(pipe.unet)
+        pipe.unet._alchemy_compile_failure = torch_compile.describe_failure(exc)
         return call()
 
 

@@ -39,7 +39,7 @@ class SdxlSource:
                 return file_fingerprint(self.path)
             except HeaderError as exc:
                 raise ModelError(f"{self.path.name} is not a readable .safetensors file: {exc}") from exc
-        return folder_fingerprint(self.path)
+        return sdxl_folder_fingerprint(self.path)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "kind": self.kind, "variant": self.variant}
@@ -134,7 +134,7 @@ def sdxl_components_status(folder: Path) -> tuple[str | None, list[str]]:
     return variant, problems
 
 
-def folder_fingerprint(folder: Path) -> str:
+def sdxl_folder_fingerprint(folder: Path) -> str:
     """sha256 of the UNet config and the names and sizes of the weight files."""
     digest = hashlib.sha256((folder / "unet" / "config.json").read_bytes())
     for component in SDXL_COMPONENTS:

@@ -16,7 +16,7 @@ from typing import Any
 
 from alchemy_engine.atomic import atomic_write_json, make_dirs, remove_quietly
 from alchemy_engine.errors import InvalidRequest, ProjectError
-from alchemy_engine.project.jobs import RUN_LOCK_FILE
+from alchemy_engine.project.locks import RUN_LOCK_FILE
 from alchemy_engine.project.runs import LOSS_FILE, NAME_FILE, REQUEST_FILE, SAMPLES_DIR
 from alchemy_engine.project.schema import locked
 from alchemy_engine.safe_read import read_json

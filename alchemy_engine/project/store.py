@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_write_json, make_dirs, move, remove_quietly
 from alchemy_engine.errors import ImageImportError, ProjectError
-from alchemy_engine.project.jobs import refuse_if_busy
+from alchemy_engine.project.locks import refuse_if_busy
 from alchemy_engine.project.photos import (
     ImportReport,
     PhotoRef,

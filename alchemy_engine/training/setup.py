@@ -17,7 +17,7 @@ import torch
 from alchemy_engine.atomic import atomic_dir, atomic_write_json, write_file
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.models.prediction import NoiseSchedule
-from alchemy_engine.project.jobs import check_run_free
+from alchemy_engine.project.locks import check_run_free
 from alchemy_engine.project.runs import CHANGES_FILE, REQUEST_FILE, new_run_id, remove_stale_staging
 from alchemy_engine.safe_read import read_json
 from alchemy_engine.training import checkpoints, inputs

@@ -27,14 +27,14 @@ import torch
 from alchemy_engine.atomic import move, remove_quietly, write_failed
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError, WriteFailed
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
-from alchemy_engine.models import compile as compiling
-from alchemy_engine.models import resident
+from alchemy_engine.models import resident, torch_compile
 from alchemy_engine.models.peaks import PhasePeaks
-from alchemy_engine.project.jobs import project_job, run_lock
+from alchemy_engine.project.locks import project_job, run_lock
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
     cache,
     checkpoints,
+    compiled_unet,
     data_parallel,
     inputs,
     lora_export,
@@ -46,9 +46,6 @@ from alchemy_engine.training import (
     shared_cache,
     staged_models,
     world,
-)
-from alchemy_engine.training import (
-    compile as train_compile,
 )
 from alchemy_engine.training.loop import (
     LoopState,
@@ -186,7 +183,7 @@ def _speed_choices(run_setup: setup.RunSetup, free: int | None = -1) -> None:
         run_setup.change("gradient_checkpointing", choice, why)
     if request.compile == "auto" or (run_setup.world.distributed and request.compile == "on"):
         on, why = (False, "off with several processes (not measured to pay under DDP)") \
-            if run_setup.world.distributed else compiling.decide("auto", run_setup.device)
+            if run_setup.world.distributed else torch_compile.decide("auto", run_setup.device)
         run_setup.change("compile", "on" if on else "off", why)
 
 
@@ -194,8 +191,8 @@ def _compile(run_setup: setup.RunSetup, state: LoopState, progress: ProgressCall
     """Compile the UNet for every bucket before the first step (its own stage); eager if that fails."""
     if run_setup.request.compile != "on":
         return []
-    note = train_compile.warm_up(state, progress)
-    if compiling.is_compiled(state.unet):
+    note = compiled_unet.warm_up(state, progress)
+    if torch_compile.is_compiled(state.unet):
         progress(Progress(Stage.NOTE, message=f"compile: {note}", run_id=run_setup.folder.name))
         return [f"compile: {note}"]
     run_setup.changes.append(setup.SettingChange("compile", "on", "off", note))
@@ -300,7 +297,7 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
             _checkpoint(run_setup, state, loss_log, progress)
             raise JobCancelled(f"training stopped at step {state.step}; continue it with "
                                f"`train {run_setup.project.slug} --resume {run_dir.name}`")
-        loss = train_compile.guarded_step(state, step, notes)
+        loss = compiled_unet.guarded_step(state, step, notes)
         state.step += 1
         loss_log.add(state.step, loss, state.lr_scheduler.get_last_lr()[0])
         timer.tick(state.step)

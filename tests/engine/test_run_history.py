@@ -9,7 +9,7 @@ from PIL import Image
 
 from alchemy_engine import api
 from alchemy_engine.errors import InvalidRequest, ProjectError
-from alchemy_engine.project.jobs import run_lock
+from alchemy_engine.project.locks import run_lock
 
 
 def _fake_run(project, run_id: str = "20260102-030405-abcdef", steps: int = 6):

@@ -15,7 +15,7 @@ from alchemy_engine.project import delete_project, open_project, rename_project
 _HOLD = """
 import sys, time
 from pathlib import Path
-from alchemy_engine.project.jobs import project_job, run_lock
+from alchemy_engine.project.locks import project_job, run_lock
 with project_job(Path(sys.argv[1]), "training run " + sys.argv[2]):
     Path(sys.argv[1], "runs", sys.argv[2]).mkdir(parents=True, exist_ok=True)
     with run_lock(Path(sys.argv[1], "runs", sys.argv[2]), "training run " + sys.argv[2]):

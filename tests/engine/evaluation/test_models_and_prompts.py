@@ -6,32 +6,32 @@ import shutil
 
 import pytest
 
+from alchemy_engine.evaluation import encoders as eval_encoders
 from alchemy_engine.evaluation import prompts
-from alchemy_engine.models import eval as eval_models
-from alchemy_engine.models.demo.eval import demo_eval_dir
+from alchemy_engine.evaluation.demo_encoders import demo_eval_dir
 
 
 def test_models_in_the_eval_folder_are_found_and_missing_ones_named(alchemy_home):
-    with pytest.raises(eval_models.EvalModelsMissing) as missing:
-        eval_models.resolve_eval_models([eval_models.DINO, eval_models.CLIP_B])
+    with pytest.raises(eval_encoders.EvalModelsMissing) as missing:
+        eval_encoders.resolve_eval_models([eval_encoders.DINO, eval_encoders.CLIP_B])
     message = str(missing.value)
     assert "dino-vits16, clip-vit-base-patch32 not found" in message
     assert str(alchemy_home / "models" / "eval" / "dino-vits16") in message and "openai/clip-vit-base-patch32" in message
-    target = eval_models.eval_models_dir() / eval_models.DINO
-    shutil.copytree(demo_eval_dir(eval_models.DINO), target)
-    assert eval_models.find_eval_model(eval_models.DINO) == target
-    rows = {r["name"]: r for r in eval_models.eval_inventory()["models"]}
+    target = eval_encoders.eval_models_dir() / eval_encoders.DINO
+    shutil.copytree(demo_eval_dir(eval_encoders.DINO), target)
+    assert eval_encoders.find_eval_model(eval_encoders.DINO) == target
+    rows = {r["name"]: r for r in eval_encoders.eval_inventory()["models"]}
     assert rows["dino-vits16"]["path"] == str(target) and rows["dinov2-base"]["path"] is None
     (target / "model.safetensors").unlink()  # a folder without weights is not a model
-    assert eval_models.find_eval_model(eval_models.DINO) is None
+    assert eval_encoders.find_eval_model(eval_encoders.DINO) is None
 
 
 def test_models_in_the_hugging_face_cache_are_found_offline(alchemy_home, tmp_path, monkeypatch):
     snapshot = tmp_path / "hf_cache" / "models--facebook--dino-vits16" / "snapshots" / "abc123"
-    shutil.copytree(demo_eval_dir(eval_models.DINO), snapshot)
+    shutil.copytree(demo_eval_dir(eval_encoders.DINO), snapshot)
     (snapshot.parent.parent / "refs").mkdir()
     (snapshot.parent.parent / "refs" / "main").write_text("abc123")
-    assert eval_models.find_eval_model(eval_models.DINO) == snapshot
+    assert eval_encoders.find_eval_model(eval_encoders.DINO) == snapshot
 
 
 def test_dreambench_prompt_sets():

@@ -87,7 +87,7 @@ def test_a_bad_sampler_is_refused_before_any_model_loads(tmp_path, project, caps
 def test_a_foreign_a1111_png_gives_back_its_sampler_in_either_spelling(tmp_path):
     from PIL import PngImagePlugin
 
-    from alchemy_engine.insertion.history import read_output_parameters
+    from alchemy_engine.insertion.outputs import read_output_parameters
 
     for line, expected in (("Sampler: DPM++ 2M Karras, CFG Rescale: 0.7", "DPM++ 2M Karras"),
                            ("Sampler: DPM++ 2M, Schedule type: Karras", "DPM++ 2M Karras"),

@@ -12,7 +12,7 @@ import pytest
 import torch
 from train_helpers import quick_request
 
-from alchemy_engine.models import compile as compiling
+from alchemy_engine.models import torch_compile
 from alchemy_engine.training import run
 
 
@@ -21,12 +21,12 @@ def _with_backend(monkeypatch, backend):
         torch._dynamo.reset()
         module.compile(backend=backend, dynamic=False)
 
-    monkeypatch.setattr(compiling, "compile_in_place", compile_in_place)
+    monkeypatch.setattr(torch_compile, "compile_in_place", compile_in_place)
 
 
 def test_auto_is_on_for_cuda_only():
-    assert compiling.decide("auto", "cuda:0")[0] and not compiling.decide("auto", "cpu")[0]
-    assert not compiling.decide("auto", "mps")[0] and compiling.decide("on", "cpu") == (True, "asked for")
+    assert torch_compile.decide("auto", "cuda:0")[0] and not torch_compile.decide("auto", "cpu")[0]
+    assert not torch_compile.decide("auto", "mps")[0] and torch_compile.decide("on", "cpu") == (True, "asked for")
 
 
 def test_compiled_training_reports_a_compile_stage_before_the_first_step(project, monkeypatch):

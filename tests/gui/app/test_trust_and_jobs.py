@@ -4,7 +4,7 @@ stops the job, then acts; deleted projects come back from the trash; refusals ar
 from __future__ import annotations
 
 from alchemy_engine import api
-from alchemy_engine.project.jobs import project_job
+from alchemy_engine.project.locks import project_job
 from alchemy_gui.projects.state import NewProject
 from tests.gui.app.conftest import open_project, start_training
 

@@ -1,5 +1,5 @@
 """The four evaluation encoders by folder name: repo id, model family and what each score is for.
-Both the loader (``models.eval``) and the demo builder (``models.demo.eval``) read it."""
+Both the loader (``evaluation.encoders``) and the demo builder (``evaluation.demo_encoders``) read it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A project's insertion history: the finished images in ``outputs/``, what made each one, the
+"""A project's insertion outputs: the finished images in ``outputs/``, what made each one, the
 trash they go to, and the scene and mask the Insert workspace was editing.
 
 Everything here reads the PNG files' own text chunks (see :mod:`alchemy_engine.insertion.metadata`),

@@ -25,7 +25,7 @@ from typing import Any
 
 from alchemy_engine import paths
 from alchemy_engine.errors import ModelError
-from alchemy_engine.models.eval_registry import (  # noqa: F401 - re-exported for the metrics
+from alchemy_engine.evaluation.encoder_registry import (  # noqa: F401 - re-exported for the metrics
     CLIP_B,
     CLIP_CHOICES,
     CLIP_L,
@@ -76,7 +76,7 @@ def find_eval_model(name: str, source: str | None = None) -> Path | None:
     if name not in EVAL_MODELS:
         raise ModelError(f"unknown evaluation model {name!r}; choose one of {', '.join(EVAL_MODELS)}")
     if source in DEMO_SOURCES:
-        from alchemy_engine.models.demo.eval import demo_eval_dir
+        from alchemy_engine.evaluation.demo_encoders import demo_eval_dir
 
         return demo_eval_dir(name, "mid" if source == "demo:mid" else "tiny")
     if source is not None:
@@ -109,7 +109,7 @@ def eval_inventory() -> dict[str, Any]:
     return {"folder": str(eval_models_dir()), "models": rows}
 
 
-def folder_fingerprint(folder: Path) -> str:
+def encoder_folder_fingerprint(folder: Path) -> str:
     """A cheap id of a model folder (config text plus weight file sizes and times), for caches."""
     digest = hashlib.sha256()
     for child in sorted(Path(folder).iterdir()):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
-from alchemy_engine.models import compile as compiling
+from alchemy_engine.models import torch_compile
 from alchemy_engine.training import loop
 from alchemy_engine.training.loop import LoopState
 
@@ -55,28 +55,28 @@ def warm_up(state: LoopState, progress: ProgressCallback) -> str:
     shapes = batch_shapes(state)
     if state.data.prompt_tokens is not None:
         return _eager(state, "text-encoder LoRA encodes prompts inside the step; the UNet stays eager")
-    graphs_before = compiling.graphs_compiled()
+    graphs_before = torch_compile.graphs_compiled()
     started = time.perf_counter()
-    compiling.compile_in_place(state.unet)
+    torch_compile.compile_in_place(state.unet)
     for n, batch in enumerate(shapes):
         progress(Progress(Stage.COMPILE, step=n, total=len(shapes),
                           message=f"compiling the UNet for {tuple(batch['latents'].shape)}"))
         try:
             _forward_backward(state, batch)
-        except compiling.compile_errors() as exc:
-            if compiling.is_out_of_memory(exc):
+        except torch_compile.compile_errors() as exc:
+            if torch_compile.is_out_of_memory(exc):
                 raise
             log.warning("compiling the UNet failed; training eagerly", exc_info=True)
-            return _eager(state, f"compiling failed ({compiling.describe_failure(exc)}); training runs uncompiled")
+            return _eager(state, f"compiling failed ({torch_compile.describe_failure(exc)}); training runs uncompiled")
     seconds = time.perf_counter() - started
-    graphs = compiling.graphs_compiled() - graphs_before
+    graphs = torch_compile.graphs_compiled() - graphs_before
     progress(Progress(Stage.COMPILE, step=len(shapes), total=len(shapes), message=f"compiled in {seconds:.1f} s"))
     return (f"compiled in {seconds:.1f} s for {len(shapes)} batch shape(s), {graphs} graph(s); "
-            f"at most {compiling.RECOMPILE_LIMIT} per frame, then eager")
+            f"at most {torch_compile.RECOMPILE_LIMIT} per frame, then eager")
 
 
 def _eager(state: LoopState, why: str) -> str:
-    compiling.uncompile(state.unet)
+    torch_compile.uncompile(state.unet)
     for param in state.params:
         param.grad = None
     return why
@@ -85,18 +85,18 @@ def _eager(state: LoopState, why: str) -> str:
 def guarded_step(state: LoopState, step: Callable[[LoopState], torch.Tensor],
                  notes: list[str]) -> torch.Tensor:
     """``step(state)``; if the compiled UNet fails on a new shape, repeat the step eagerly."""
-    if not compiling.is_compiled(state.unet):
+    if not torch_compile.is_compiled(state.unet):
         return step(state)
     rng, micro, epoch = state.generator.get_state(), state.micro_step, state._epoch
     try:
         return step(state)
-    except compiling.compile_errors() as exc:
-        if compiling.is_out_of_memory(exc):
+    except torch_compile.compile_errors() as exc:
+        if torch_compile.is_out_of_memory(exc):
             raise
         log.warning("the compiled UNet failed at step %d; continuing eagerly", state.step, exc_info=True)
-        notes.append(f"compile: failed at step {state.step} ({compiling.describe_failure(exc)}); "
+        notes.append(f"compile: failed at step {state.step} ({torch_compile.describe_failure(exc)}); "
                      "continued uncompiled")
-        compiling.uncompile(state.unet)
+        torch_compile.uncompile(state.unet)
         state.generator.set_state(rng)
         state.micro_step, state._epoch = micro, epoch
         state.optimizer.zero_grad(set_to_none=True)

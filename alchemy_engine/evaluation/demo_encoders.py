@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 from alchemy_engine import paths
+from alchemy_engine.evaluation.encoder_registry import EVAL_MODELS
 from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
-from alchemy_engine.models.eval_registry import EVAL_MODELS
 
 DEMO_EVAL_VERSION = 1
 SIZES = ("tiny", "mid")
