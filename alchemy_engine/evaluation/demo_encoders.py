@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alchemy_engine import paths
 from alchemy_engine.evaluation.encoder_registry import EVAL_MODELS
-from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
+from alchemy_engine.models.demo.demo_cache import build_once, demo_cache_dir
 
 DEMO_EVAL_VERSION = 1
 SIZES = ("tiny", "mid")

@@ -26,7 +26,7 @@ import torch
 from alchemy_engine.errors import AlchemyError, InvalidRequest
 from alchemy_engine.training import checkpoints
 from alchemy_engine.training.loop import LoopState
-from alchemy_engine.training.metrics import LossLog
+from alchemy_engine.training.loss_log import LossLog
 from alchemy_engine.training.world import World, check_gpus
 
 

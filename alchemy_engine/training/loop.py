@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from alchemy_engine.training import dataset, lora_io, optimizers, text_encoders
-from alchemy_engine.training.cache import PreparedData
+from alchemy_engine.training.latent_cache import PreparedData
 
 if TYPE_CHECKING:
     from alchemy_engine.training.request import TrainRequest

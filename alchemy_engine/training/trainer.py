@@ -32,11 +32,11 @@ from alchemy_engine.models.peaks import PhasePeaks
 from alchemy_engine.project.locks import project_job, run_lock
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
-    cache,
     checkpoints,
     compiled_unet,
     data_parallel,
     inputs,
+    latent_cache,
     lora_export,
     memory,
     peak_report,
@@ -52,7 +52,7 @@ from alchemy_engine.training.loop import (
     build_loop,
     optimizer_step,
 )
-from alchemy_engine.training.metrics import LossLog, StepTimer
+from alchemy_engine.training.loss_log import LossLog, StepTimer
 from alchemy_engine.training.request import TrainRequest, TrainResult
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _hold_new_run(run_setup: setup.RunSetup, job, held: contextlib.ExitStack, pr
 
 
 def _run_held(run_setup: setup.RunSetup, estimate, load_plan: staged_models.LoadPlan, progress, cancel,
-              make_run_dir) -> tuple[dict, cache.CacheStats, PhasePeaks, list[str]]:
+              make_run_dir) -> tuple[dict, latent_cache.CacheStats, PhasePeaks, list[str]]:
     models = state = None
     peaks, notes = PhasePeaks(run_setup.device), []
     try:
@@ -234,17 +234,17 @@ def _plan_loading(run_setup: setup.RunSetup) -> staged_models.LoadPlan:
         files = inputs.class_image_files(folder, request.class_images)
         class_images_missing = not all(f.exists() for f in files)
         images += [TrainImage(path=f, prompt=prompt, is_class=True) for f in files if f.exists()]
-    cached = cache.fully_cached(images, _tensor_cache(run_setup), resolution=request.resolution, flip=request.flip,
+    cached = latent_cache.fully_cached(images, _tensor_cache(run_setup), resolution=request.resolution, flip=request.flip,
                                 extra_prompts=_extra_prompts(run_setup), policy=run_setup.policy)
     return staged_models.plan(request, class_images_missing=class_images_missing, cached=cached)
 
 
-def _tensor_cache(run_setup: setup.RunSetup) -> cache.TensorCache:
-    return cache.TensorCache(run_setup.project.cache_dir / "training", run_setup.fingerprint)
+def _tensor_cache(run_setup: setup.RunSetup) -> latent_cache.TensorCache:
+    return latent_cache.TensorCache(run_setup.project.cache_dir / "training", run_setup.fingerprint)
 
 
 def _prepare_data(run_setup: setup.RunSetup, models: staged_models.StagedModels, progress,
-                  cancel) -> tuple[cache.PreparedData, cache.CacheStats]:
+                  cancel) -> tuple[latent_cache.PreparedData, latent_cache.CacheStats]:
     """Class images (if asked), then latents and embeddings; the UNet waits on the CPU meanwhile."""
     from alchemy_engine.image_files import load_rgb
 
@@ -266,7 +266,7 @@ def _prepare_data(run_setup: setup.RunSetup, models: staged_models.StagedModels,
     shared = None if not run_setup.world.distributed else shared_cache.fill(
         run_setup.world, images, models.encoders, store, policy=run_setup.policy, resolution=request.resolution,
         flip=request.flip, extra_prompts=_extra_prompts(run_setup), cancel=cancel, load_image=load_rgb)
-    data = cache.prepare(images, models.encoders, store, policy=run_setup.policy,
+    data = latent_cache.prepare(images, models.encoders, store, policy=run_setup.policy,
                          resolution=request.resolution, flip=request.flip, extra_prompts=_extra_prompts(run_setup),
                          progress=progress, cancel=cancel, load_image=load_rgb, keep_tokens=request.text_encoder_lora)
     return data, shared or store.stats

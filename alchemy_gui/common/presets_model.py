@@ -2,7 +2,7 @@
 set from, and whether the form still matches it.
 
 The Train and Insert forms show it as a picker (:mod:`alchemy_gui.common.preset_picker`) and the
-Presets menu lists the same presets (:mod:`alchemy_gui.shell.presets`). The chosen preset's name is
+Presets menu lists the same presets (:mod:`alchemy_gui.shell.presets_menu`). The chosen preset's name is
 remembered per project (``WorkspaceSettingsKeeper`` extras). Presets are read, checked and written
 by the engine (``api.list_presets``, ``api.save_preset``…); files it refuses are named in
 ``problem``, one message, and never offered.

@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from alchemy_gui.shell.help_dialogs import AboutDialog, ShortcutsDialog
 from alchemy_gui.shell.preferences import PreferencesDialog
-from alchemy_gui.shell.presets import PresetMenu
+from alchemy_gui.shell.presets_menu import PresetMenu
 
 if TYPE_CHECKING:
     from alchemy_gui.main_window import MainWindow

@@ -6,7 +6,7 @@ the tests and CPU benchmarks work with no downloaded weights. Built offline in s
 under ``cache_root()/demo_models``. This package imports the loaders; they never import it.
 """
 
-from alchemy_engine.models.demo.cache import DEMO_FORMAT_VERSION, build_once, demo_cache_dir
+from alchemy_engine.models.demo.demo_cache import DEMO_FORMAT_VERSION, build_once, demo_cache_dir
 from alchemy_engine.models.demo.files import demo_detector_dir, demo_sam_checkpoint
 from alchemy_engine.models.demo.sdxl import (
            SDXL_SIZES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
+from alchemy_engine.models.demo.demo_cache import build_once, demo_cache_dir
 
 
 def demo_sam_checkpoint() -> Path:

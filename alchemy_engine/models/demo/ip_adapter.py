@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
+from alchemy_engine.models.demo.demo_cache import build_once, demo_cache_dir
 
 DEMO_ENCODER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                     image_size=224, patch_size=32, projection_dim=24)

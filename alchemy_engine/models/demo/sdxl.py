@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine import paths
-from alchemy_engine.models.demo.cache import build_once, demo_cache_dir
+from alchemy_engine.models.demo.demo_cache import build_once, demo_cache_dir
 
 SDXL_SIZES = ("tiny", "mid", "full")
 
