@@ -9,13 +9,11 @@ says in a message box where that file is.
 from __future__ import annotations
 
 import datetime
-import logging
 import sys
+import traceback
 from pathlib import Path
 
 from alchemy_engine import api
-
-log = logging.getLogger(__name__)
 
 
 def has_console() -> bool:
@@ -62,15 +60,16 @@ def run_cli(argv: list[str]) -> int:
 
     if has_console():
         return cli_main(argv)
-    log = redirect_to_log("cli", argv)
+    log_path = redirect_to_log("cli", argv)
     try:
         status = cli_main(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
         status = exc.code if isinstance(exc.code, int) else 1
-    except Exception:  # a crash: its traceback goes to the log, and the user is told where that is
-        log.exception("error: the command crashed")
+    except Exception:  # noqa: BLE001 - a crash: its traceback goes to the log, the user is told where
+        print("error: the command crashed", file=sys.stderr)
+        traceback.print_exc()  # to sys.stderr, the log (the logging handlers may point elsewhere)
         status = 1
     sys.stderr.flush()
     if status != 0:
-        show_failure(log, status)
+        show_failure(log_path, status)
     return status

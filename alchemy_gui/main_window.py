@@ -13,10 +13,11 @@ Insert settings in the project folder (:class:`WorkspaceSettingsKeeper`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtGui import QCloseEvent, QColor, QGuiApplication
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget
+from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings, Extra, WorkspaceSettingsKeeper
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Image Alchemy")
         self.resize(*_first_size())
         self.app_settings = AppSettings(self)
+        self.dialog: QDialog | None = None  # the last one the menus opened (tests and screenshots)
         self.jobs = JobList(self)
         self.projects_state = ProjectsState(self.jobs, self)
 
@@ -89,7 +91,7 @@ class MainWindow(QMainWindow):
             exclude=("prompt", "run", "sam", "detector"),  # a scene's prompt; the newest LoRA is picked
             extras={"preset": _preset_extra(insert.presets),
                     "lora_files": (insert.lora_files_changed, insert.lora_file_entries, insert.restore_lora_files)})
-        self.actions = build_menus(self)
+        self.menu_actions = build_menus(self)  # not "actions": QWidget.actions() lists them
         self._restore_project = self.app_settings.get("last_project")
 
         self.browser.new_requested.connect(self.new_project)
@@ -188,7 +190,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Open a project first: scenes open in its Insert tab.", 10000)
             return
         self.tabs.setCurrentWidget(self.insert_panel)
-        self.insert_state.open_scene(path)
+        self.insert_state.open_scene(Path(path))
 
     def _remember_mask_colour(self) -> None:
         """The mask colour chosen on the Insert tab, for every mask view, across restarts."""
@@ -219,10 +221,13 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomeDialog(inventory["folders"]["sdxl"], self)
         self.welcome.use_demo.connect(self.use_demo_models)
         self.welcome.find_models.connect(self.find_models)
-        self.welcome.finished.connect(
-            lambda _r: self.welcome.dont_show.isChecked() and self.app_settings.set("welcome_dismissed", True))
+        self.welcome.finished.connect(self._welcome_finished)
         self.welcome.open()
         return self.welcome
+
+    def _welcome_finished(self, _result: int) -> None:
+        if self.welcome.dont_show.isChecked():
+            self.app_settings.set("welcome_dismissed", True)
 
     def find_models(self) -> None:
         """First run: Preferences → Models, looking for other apps' model folders at once."""
@@ -280,8 +285,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(TABS.index(self.app_settings.get("tab")))
 
     def save_layout(self) -> None:
-        self.app_settings.set("geometry", bytes(self.saveGeometry().toBase64()).decode())
-        self.app_settings.set("splitters", {name: bytes(s.saveState().toBase64()).decode()
+        self.app_settings.set("geometry", bytes(self.saveGeometry().toBase64().data()).decode())
+        self.app_settings.set("splitters", {name: bytes(s.saveState().toBase64().data()).decode()
                                             for name, s in self._splitters().items()})
         self.train_settings.save()
         self.insert_settings.save()

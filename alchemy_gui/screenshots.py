@@ -61,7 +61,7 @@ def _fake_training(window) -> None:
     train.status = Status("Training: step 240 of 500.")
 
 
-def _fake_insert(window, folder: Path) -> None:
+def _fake_insert(app, window, folder: Path) -> None:
     import numpy as np
     from PySide6.QtGui import QImage
 
@@ -70,7 +70,7 @@ def _fake_insert(window, folder: Path) -> None:
     insert = window.insert_state
     scene = _subject(folder / "scene.png", 10, 3)
     insert.open_scene(scene)
-    _wait(window.app, lambda: insert.document.scene_path is not None)
+    _wait(app, lambda: insert.document.scene_path is not None)
     mask = np.zeros((512, 512), bool)
     yy, xx = np.mgrid[:512, :512]
     mask[((xx - 295) / 130) ** 2 + ((yy - 250) / 110) ** 2 <= 1] = True
@@ -82,7 +82,7 @@ def _fake_insert(window, folder: Path) -> None:
     results = []
     for seed in (11, 12, 13):
         image = QImage(str(_subject(folder / f"result-{seed}.png", seed * 9, seed % 4)))
-        results.append(InsertedImage(folder / f"result-{seed}.png", image, image.scaled(128, 128), seed,
+        results.append(InsertedImage(folder / f"result-{seed}.png", image.scaled(128, 128), seed,
                                      "a photo of sks dog in a park"))
     insert.results = tuple(results)
     window.insert_panel.results.list.setCurrentItem(None)  # back to the scene and its mask
@@ -96,6 +96,7 @@ def render(out: Path) -> list[Path]:
     from alchemy_engine import api
     from alchemy_gui.app import create_application
     from alchemy_gui.main_window import MainWindow
+    from alchemy_gui.shell.preferences import PreferencesDialog
 
     app = create_application([sys.argv[0]])
     photos_dir = out / "data" / "photos"
@@ -105,7 +106,6 @@ def render(out: Path) -> list[Path]:
                                                            for i in range(4)])
         api.create_project("Blue mug", class_noun="mug", token="zwx", images=[_subject(photos_dir / "mug.png", 5, 1)])
     window = MainWindow(welcome=False)
-    window.app = app
     window.resize(*SIZE)
     window.show()
     _wait(app, lambda: bool(window.projects_state.projects))
@@ -130,13 +130,16 @@ def render(out: Path) -> list[Path]:
     shot("train")
     window.train_state.running = False
     window.tabs.setCurrentWidget(window.insert_panel)
-    _fake_insert(window, photos_dir)
+    _fake_insert(app, window, photos_dir)
     shot("insert")
-    window.actions.preferences.trigger()
-    _wait(app, lambda: "found" in window.dialog.model_lines["sdxl"].text())
-    shot("preferences", window.dialog)
-    window.dialog.reject()
-    window.actions.shortcuts.trigger()
+    window.menu_actions.preferences.trigger()
+    preferences = window.dialog
+    assert isinstance(preferences, PreferencesDialog)
+    _wait(app, lambda: "found" in preferences.model_lines["sdxl"].text())
+    shot("preferences", preferences)
+    preferences.reject()
+    window.menu_actions.shortcuts.trigger()
+    assert window.dialog is not None
     shot("shortcuts", window.dialog)
     window.dialog.reject()
     window.close()

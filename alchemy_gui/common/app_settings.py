@@ -16,12 +16,16 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, SignalInstance
 
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
+
+if TYPE_CHECKING:
+    from alchemy_gui.insert.state import InsertState
+    from alchemy_gui.train.state import TrainState
 
 log = logging.getLogger(__name__)
 SAVE_DELAY_MS = 400
@@ -108,7 +112,7 @@ class WorkspaceSettingsKeeper(QObject):
     preset, the LoRA files added from elsewhere); their restorers check what they read back.
     """
 
-    def __init__(self, state: QObject, workspace: str, groups: Mapping[str, SettingsGroup],
+    def __init__(self, state: TrainState | InsertState, workspace: str, groups: Mapping[str, SettingsGroup],
                  exclude: Iterable[str] = (), extras: Mapping[str, Extra] | None = None) -> None:
         super().__init__(state)
         self.state, self.workspace, self.groups = state, workspace, dict(groups)

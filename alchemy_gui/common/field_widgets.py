@@ -4,15 +4,18 @@ kind and how it looks (step, decimals, suffix); labels come from ``info.label``.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from alchemy_engine.api import FieldInfo
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 FLOAT_LIMIT = 1e9
+W = TypeVar("W", bound=QWidget)
 
 
-def describe(widget: QWidget, info: FieldInfo) -> QWidget:
+def describe(widget: W, info: FieldInfo) -> W:
     widget.setToolTip(info.help)
     widget.setObjectName(f"field_{info.name}")
     return widget

@@ -87,7 +87,7 @@ class Job(QObject):
     finished = Signal()
     changed = Signal(object)  # self: state, progress, waiting or note changed
 
-    def __init__(self, job_id: int, kind: JobKind, name: str, project: Any, worker: JobWorker,
+    def __init__(self, job_id: int, kind: JobKind, name: str, project: api.Project | None, worker: JobWorker,
                  parent: JobList) -> None:
         super().__init__(parent)
         self._list = parent
@@ -97,7 +97,9 @@ class Job(QObject):
         self.cancel_token = worker.cancel_token
         self.state = JobState.QUEUED
         self.last_progress: Progress | None = None
-        self.submitted, self.started, self.ended = time.time(), None, None
+        self.submitted = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
         self.result: Any = None
         self.failure: JobFailure | None = None
         self.waiting = ""  # why it waits (memory), "" while it only waits its turn
@@ -194,7 +196,7 @@ class JobList(QObject):
         return bool(self._threads)
 
     def submit(self, fn: EngineFunction, request: Any, name: str = "", *, kind: JobKind = JobKind.DISK,
-               project: Any = None, shares: str | None = None, sized: Any = None) -> Job:
+               project: api.Project | None = None, shares: str | None = None, sized: Any = None) -> Job:
         """Start ``fn(request, progress, cancel)`` in ``kind``'s lane for ``project``. ``shares``:
         a resource the job must not use at the same time as an earlier job (loaded models);
         ``sized``: the engine request its memory is estimated from (default ``request``)."""
@@ -222,7 +224,7 @@ class JobList(QObject):
             self.busy_changed.emit(True)
         return job
 
-    def active(self, kind: JobKind | None = None, project: Any = None) -> list[Job]:
+    def active(self, kind: JobKind | None = None, project: api.Project | None = None) -> list[Job]:
         """Queued and running jobs, oldest first; of ``kind`` and of ``project`` when given."""
         return [j for j in self.jobs if not j.done and (kind is None or j.kind is kind)
                 and (project is None or same_project(j.project, project))]

@@ -38,7 +38,7 @@ class Ticket:
     id: int
     key: str | None  # what the job must not share with an earlier one ("disk", a session's id)
     sizer: Sizer | None  # None: a light job, never counted against the memory budget
-    options: list | None = None  # its footprints once computed ([] when they cannot be known)
+    options: list[api.JobFootprint] | None = None  # its footprints once computed ([] when they cannot be known)
     footprint: api.JobFootprint | None = None  # the one it runs with, once admitted beside others
     admitted: bool = False
 
@@ -126,7 +126,7 @@ class LaneGate:
             return _SIZE
         if not ticket.options:  # cannot be sized: it starts, and fails or not on its own
             return None, "", ()
-        beside = [o.footprint or o.options[0] for o in running if o.footprint or o.options]
+        beside = [f for o in running if (f := o.footprint or (o.options[0] if o.options else None))]
         reason = ""
         for footprint in ticket.options:
             fits, why = api.fits_together([*beside, footprint], self._budget)

@@ -44,9 +44,9 @@ class PresetChoice(QObject):
     preset last applied or saved ("" for none). ``display_changed`` fires whenever the picker's
     text may change (a preset, the choice or any setting); ``notice`` carries passing messages."""
 
-    presets_changed = Signal(object)
-    chosen_changed = Signal(object)
-    problem_changed = Signal(object)
+    presets_changed = Signal(object)  # tuple of Preset
+    chosen_changed = Signal(str)  # the preset's name, "" for none
+    problem_changed = Signal(str)
     display_changed = Signal()
     notice = Signal(str)
 

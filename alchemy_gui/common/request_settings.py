@@ -12,7 +12,7 @@ GUI; widgets bind to it with :func:`~alchemy_gui.common.binding.bind` like to an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -26,6 +26,9 @@ class RequestSettings(QObject):
     changed = Signal(str)
     request_class: ClassVar[type]
     initial: ClassVar[dict[str, Any]]
+    if TYPE_CHECKING:  # the fields are Properties made at run time by settings_class: Any to mypy
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -19,12 +19,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from alchemy_engine.errors import AlchemyError, JobCancelled
-from alchemy_engine.jobs import CancelToken, Progress
+from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback
 from alchemy_gui.common.lane_gate import LaneGate, Ticket
 
 log = logging.getLogger(__name__)
 
-EngineFunction = Callable[[Any, Callable[[Progress], None], CancelToken], Any]
+EngineFunction = Callable[[Any, ProgressCallback, CancelToken], Any]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class JobWorker(QObject):
         try:
             chosen = self.gate.admit(self.ticket, self.cancel_token, self.waiting.emit)
             self.started.emit(chosen)
-            result = self.fn(self._placed(chosen), self.progress.emit, self.cancel_token)
+            result = self.fn(self._placed(chosen), self._report, self.cancel_token)
         except JobCancelled:
             self.failed.emit(JobFailure("Cancelled.", cancelled=True))
         except AlchemyError as exc:
@@ -74,10 +74,13 @@ class JobWorker(QObject):
             self.moveToThread(self._home)
             self.finished.emit()
 
+    def _report(self, event: Progress) -> None:
+        self.progress.emit(event)
+
     def _placed(self, chosen) -> Any:
         """The request, moved to the device its footprint was admitted on (SAM to the CPU)."""
         request = self.request
-        if chosen is not None and chosen.note and dataclasses.is_dataclass(request) \
+        if chosen is not None and chosen.note and dataclasses.is_dataclass(request) and not isinstance(request, type) \
                 and getattr(request, "device", chosen.device) != chosen.device:
             return dataclasses.replace(request, device=chosen.device)
         return request

@@ -63,7 +63,7 @@ class MaskDialog(QDialog):
             button.setCheckable(True)
             button.setToolTip(f"{tip} ({key})")
             button.setShortcut(QKeySequence(key))
-            button.toggled.connect(lambda on, t=tool: on and self.canvas.set_tool(t))
+            button.toggled.connect(lambda on, t=tool: self.canvas.set_tool(t) if on else None)
             self.tools.addButton(button)
             row.addWidget(button)
         self.tools.buttons()[0].setChecked(True)
@@ -77,12 +77,12 @@ class MaskDialog(QDialog):
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.document.undo)
         self.document.undo_changed.connect(self.undo_button.setEnabled)
-        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.document.undo)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.document.undo)
         self.redo_button = QPushButton("Redo")
         self.redo_button.setEnabled(False)
         self.redo_button.clicked.connect(self.document.redo)
         self.document.redo_changed.connect(self.redo_button.setEnabled)
-        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.document.redo)
+        QShortcut(QKeySequence.StandardKey.Redo, self, self.document.redo)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Start the mask again (Undo brings it back)")
         self.clear_button.clicked.connect(self.document.clear)
@@ -148,7 +148,7 @@ class MaskDialog(QDialog):
     def save(self) -> None:
         mask = self.document.mask
         keep = mask is not None and bool(mask.any())
-        self.photos.save_mask(self.slug, self.photo, mask.copy() if keep else None)
+        self.photos.save_mask(self.slug, self.photo, mask.copy() if keep and mask is not None else None)
         self.accept()
 
 

@@ -32,7 +32,7 @@ class PhotoViewer(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(900, 720)
-        self.image, self.mask = image, mask
+        self.image, self.mask_image = image, mask  # not "mask": that is QWidget.mask()
         self.picture = QLabel()
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -48,7 +48,7 @@ class PhotoViewer(QDialog):
         self._render()
 
     def _render(self, *_: object) -> None:
-        shown = with_mask(self.image, self.mask) if self.show_mask.isChecked() else self.image
+        shown = with_mask(self.image, self.mask_image) if self.show_mask.isChecked() else self.image
         size = self.picture.size()
         self.picture.setPixmap(QPixmap.fromImage(shown).scaled(
             size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))

@@ -86,8 +86,8 @@ class PhotosState(QObject):
     """``message``: the outcome of the last action (or what runs now); ``busy`` while a photo job of
     the job list runs (read from that list: the record of what runs is kept there only)."""
 
-    message_changed = Signal(object)  # str
-    busy_changed = Signal(object)  # bool
+    message_changed = Signal(str)
+    busy_changed = Signal(bool)
     reload_requested = Signal(str)  # slug of the project to re-open
     failed = Signal(str, object)  # title, JobFailure
 

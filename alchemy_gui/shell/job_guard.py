@@ -22,7 +22,7 @@ class JobGuard(QObject):
     def __init__(self, jobs: JobList, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
-        self._pending: list[Callable[[], None]] = []
+        self._pending: list[Callable[[], object]] = []
         jobs.busy_changed.connect(self._check_idle)
 
     @property
@@ -57,7 +57,7 @@ class JobGuard(QObject):
         for job in running[-1:] or self.jobs.active():
             job.cancel()
 
-    def stop_then(self, action: Callable[[], None]) -> None:
+    def stop_then(self, action: Callable[[], object]) -> None:
         self._pending.append(action)
         self.stopping_changed.emit(True)
         self.jobs.cancel_all()

@@ -47,7 +47,7 @@ class JobsButton(QToolButton):
     def show_popup(self) -> JobsPopup:
         if self.popup is None:
             self.popup = JobsPopup(self.jobs, self.window())
-        self.popup.render()
+        self.popup.refresh()
         self.popup.show()
         self.popup.raise_()
         return self.popup
@@ -82,7 +82,7 @@ class JobsPopup(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self._timer = QTimer(self, singleShot=True, interval=RENDER_MS)
-        self._timer.timeout.connect(self.render)
+        self._timer.timeout.connect(self.refresh)
         jobs.job_added.connect(self._soon)
         jobs.job_changed.connect(self._soon)
 
@@ -97,7 +97,7 @@ class JobsPopup(QDialog):
         done = [j for j in reversed(self.jobs.jobs) if j.done]
         return sorted(active, key=lambda j: (order[j.state], j.id)) + done
 
-    def render(self) -> None:
+    def refresh(self) -> None:  # not "render": that is QWidget's paint-into-a-device
         rows = self.rows()
         self.table.setRowCount(len(rows))
         for row, job in enumerate(rows):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QMenu
 
 from alchemy_gui.shell.help_dialogs import AboutDialog, ShortcutsDialog
 from alchemy_gui.shell.preferences import PreferencesDialog
@@ -15,6 +16,8 @@ from alchemy_gui.shell.presets_menu import PresetMenu
 
 if TYPE_CHECKING:
     from alchemy_gui.main_window import MainWindow
+
+DialogT = TypeVar("DialogT", bound=QDialog)
 
 
 def _action(window: MainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -28,9 +31,26 @@ def _action(window: MainWindow, text: str, slot, shortcut=None, tip: str = "") -
     return action
 
 
-def build_menus(window: MainWindow) -> SimpleNamespace:
+class MenuActions(SimpleNamespace):
+    """The window's actions and submenus, by name (tests trigger them as a user would)."""
+
+    new: QAction
+    delete: QAction
+    restore: QAction
+    preferences: QAction
+    quit: QAction
+    recent: QMenu
+    start: QAction
+    stop: QAction
+    train_presets: PresetMenu
+    insert_presets: PresetMenu
+    shortcuts: QAction
+    about: QAction
+
+
+def build_menus(window: MainWindow) -> MenuActions:
     bar = window.menuBar()
-    a = SimpleNamespace()
+    a = MenuActions()
     a.new = _action(window, "&New project…", window.new_project, QKeySequence.StandardKey.New,
                     "Create a project from 3–5 photos of a subject")
     a.delete = _action(window, "&Delete project…", window.delete_current_project, None,
@@ -84,7 +104,7 @@ def build_menus(window: MainWindow) -> SimpleNamespace:
     return a
 
 
-def _open(window: MainWindow, dialog):
+def _open(window: MainWindow, dialog: DialogT) -> DialogT:
     window.dialog = dialog  # tests and screenshots find the last one here
     dialog.open()
     return dialog
@@ -99,7 +119,7 @@ def open_preferences(window: MainWindow) -> PreferencesDialog:
 
 
 def _fill_recent(window: MainWindow) -> None:
-    menu = window.actions.recent
+    menu = window.menu_actions.recent
     menu.clear()
     recent = window.app_settings.get("recent_scenes", [])
     for path in recent:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine import api
 from alchemy_gui.common.app_settings import AppSettings
-from alchemy_gui.common.job_list import JobKind, JobList
+from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 from alchemy_gui.shell.models_page import ModelsPage
 
 DEVICES = (("Automatic (GPU when there is one)", ""), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple Metal", "mps"))
@@ -114,7 +114,7 @@ class PreferencesDialog(QDialog):
         self._load()
         worker = jobs.submit(find_models_job, None, "find models (preferences)", kind=JobKind.INFO)
         worker.succeeded.connect(self.show_models)
-        worker.failed.connect(lambda failure: [line.setText(failure.message) for line in self.model_lines.values()])
+        worker.failed.connect(self._show_models_failure)
 
     def _load(self) -> None:
         s = self.settings
@@ -128,6 +128,10 @@ class PreferencesDialog(QDialog):
         for kind, line in self.model_lines.items():
             line.setText(f"{inventory['folders'][kind]}\n{model_status(inventory, kind)}")
             line.setToolTip("\n".join(f"{e['name']}: {e['note']}" for e in inventory[kind] if e["note"]))
+
+    def _show_models_failure(self, failure: JobFailure) -> None:
+        for line in self.model_lines.values():
+            line.setText(failure.message)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_folder.text() or str(api.data_root()))

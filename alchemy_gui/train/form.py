@@ -9,16 +9,19 @@ in one place.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QIntValidator, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLineEdit,
     QMenu,
     QToolButton,
     QVBoxLayout,
@@ -34,9 +37,10 @@ from alchemy_gui.train.state import TrainState
 
 RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 32 can be typed
 # Widget kinds: int, float (free text), real (spin box, with its decimals), bool, choice, res, text.
-BASIC = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
+Spec = tuple[str, str] | tuple[str, str, int]  # field name, widget kind[, decimals]
+BASIC: tuple[Spec, ...] = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
          ("resolution", "res"), ("seed", "int"), ("batch_size", "int"))
-ADVANCED = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("prediction_type", "choice"),
+ADVANCED: tuple[Spec, ...] = (("train_ff", "bool"), ("text_encoder_lora", "bool"), ("prediction_type", "choice"),
             ("min_snr_gamma", "real", 2),
             ("noise_offset", "real", 4), ("flip", "bool"), ("prior_preservation", "bool"),
             ("class_images", "int"), ("prior_weight", "real", 2), ("masked_loss", "bool"),
@@ -63,6 +67,10 @@ def _parse_float(text: str, optional: bool) -> Any:
         return float(text)
     except ValueError:
         return text
+
+
+def _enable(widget: QWidget, on: Any) -> None:
+    widget.setEnabled(bool(on))
 
 
 def _float_text(value: Any) -> str:
@@ -139,10 +147,10 @@ class TrainForm(QWidget):
         elif kind == "choice":
             widget = fw.choice_box(field)
         elif kind == "res":
-            widget = fw.describe(QComboBox(), field)
-            widget.setEditable(True)
-            widget.addItems(list(RESOLUTIONS))
-            widget.setValidator(QIntValidator(0, int(field.maximum or fw.INT_LIMIT), widget))
+            widget = combo = fw.describe(QComboBox(), field)
+            combo.setEditable(True)
+            combo.addItems(list(RESOLUTIONS))
+            combo.setValidator(QIntValidator(0, int(field.maximum or fw.INT_LIMIT), combo))
         else:  # float or text: a line edit
             widget = fw.line_edit(field)
         self.fields[name] = widget
@@ -156,7 +164,7 @@ class TrainForm(QWidget):
             if kind == "float":  # the user's own edits only: the text stays as typed
                 optional = info(name).optional
                 keep(bind(settings, name, widget, signal="textEdited", to_widget=_float_text,
-                          to_model=lambda text, o=optional: _parse_float(text, o)))
+                          to_model=functools.partial(_parse_float, optional=optional)))
             elif kind == "text":
                 keep(bind(settings, name, widget, signal="textEdited", to_widget=lambda v: v or "",
                           to_model=lambda text: text.strip() or None))
@@ -168,7 +176,7 @@ class TrainForm(QWidget):
             else:
                 keep(bind(settings, name, widget))
         for name, switch in DEPENDS.items():
-            keep(bind_to(settings, switch, lambda on, w=self.fields[name]: w.setEnabled(bool(on))))
+            keep(bind_to(settings, switch, functools.partial(_enable, self.fields[name])))
         self.model_binding = bind(settings, "model", self.model_combo, signal="activated")
         keep(self.model_binding)
         keep(bind_to(self.state, "models", self._show_models))
@@ -190,20 +198,20 @@ class TrainForm(QWidget):
             previous_location = location
             combo.addItem(picker_label(entry["name"], location), entry["path"])
             combo.setItemData(combo.count() - 1, f"{entry['path']}\n{note}", Qt.ItemDataRole.ToolTipRole)
-            if entry.get("kind") == "unusable" and isinstance(combo.model(), QStandardItemModel):
-                combo.model().item(combo.count() - 1).setEnabled(False)
+            if entry.get("kind") == "unusable" and isinstance(model := combo.model(), QStandardItemModel):
+                model.item(combo.count() - 1).setEnabled(False)
         combo.setPlaceholderText("Looking for models…" if not models else "Choose a base model")
         combo.blockSignals(False)
         self.model_binding.refresh()
 
     def _show_project(self, project) -> None:
-        prompt = self.fields["sample_prompt"]
+        prompt = cast(QLineEdit, self.fields["sample_prompt"])
         if project is not None:
             prompt.setPlaceholderText(f"a photo of {project.token} {project.class_noun}")
 
     def _show_masks(self, has_masks: bool) -> None:
         """Masked loss needs subject masks: offered only when a photo has one (or to turn it off)."""
-        box = self.fields["masked_loss"]
+        box = cast(QCheckBox, self.fields["masked_loss"])
         box.setEnabled(has_masks or box.isChecked())
         box.setToolTip(info("masked_loss").help if has_masks else
                        f"{info('masked_loss').help}\n\nNo photo has a subject mask yet: make them on the "

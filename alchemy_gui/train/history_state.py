@@ -75,7 +75,7 @@ def _rename_job(request: _Rename, progress, cancel) -> str:
 
 @dataclass(frozen=True)
 class _Delete:
-    project: Any
+    project: api.Project
     run_id: str
 
 
@@ -88,7 +88,7 @@ class RunHistory(QObject):
 
     selected_changed = Signal(object)  # RunInfo or None
     details_changed = Signal(object)  # RunDetails or None (none selected, or still loading)
-    message_changed = Signal(object)  # str: the outcome of the last rename or delete ("" when none)
+    message_changed = Signal(str)  # the outcome of the last rename or delete ("" when none)
     changed = Signal()  # the run list on disk changed: reload it
     failed = Signal(str, object)  # title, JobFailure
 
@@ -117,7 +117,7 @@ class RunHistory(QObject):
         worker.succeeded.connect(lambda saved: self._done(f"Renamed to “{saved or run.run_id}”."))
         worker.failed.connect(lambda failure: self._failed("Could not rename the run", failure))
 
-    def delete(self, project: Any, run: RunInfo) -> None:
+    def delete(self, project: api.Project, run: RunInfo) -> None:
         worker = self.jobs.submit(_delete_job, _Delete(project, run.run_id), "delete run")
         worker.succeeded.connect(lambda trash: self._done(f"Moved run “{run.display_name}” to {trash}."))
         worker.failed.connect(lambda failure: self._failed("Could not delete the run", failure))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -29,7 +31,7 @@ class LossChart(QWidget):
     def points(self) -> list[tuple[int, float]]:
         return list(self._points)
 
-    def set_points(self, points: list[tuple[int, float]], total: int = 0) -> None:
+    def set_points(self, points: Iterable[tuple[int, float]], total: int = 0) -> None:
         self._points = list(points)
         self._total = max(total, self._points[-1][0] if self._points else 0)
         self.update()

@@ -140,8 +140,8 @@ class TrainPanel(QWidget):
         self.runs.setAlternatingRowColors(True)
         header = self.runs.header()
         header.setStretchLastSection(True)
-        for column in range(len(RUN_COLUMNS) - 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for section in range(len(RUN_COLUMNS) - 1):
+            header.setSectionResizeMode(section, QHeaderView.ResizeMode.ResizeToContents)
         self.runs_empty = _label("No runs yet. Start training: each run gets its own folder.", "hint")
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the selected stopped run from its newest checkpoint, with its own settings")

@@ -148,7 +148,7 @@ class TrainProgressView(QWidget):
         self._details_shown = link == "details"
         self._show_notes(self._notes)
 
-    def _show_loss_history(self, points: tuple) -> None:
+    def _show_loss_history(self, points: tuple[tuple[int, float], ...]) -> None:
         total = self.state.progress.total if self.state.progress is not None else 0
         self.chart.set_points(points, total)
 

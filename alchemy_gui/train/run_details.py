@@ -147,6 +147,6 @@ class RunDetailsView(QWidget):
         for name, value in (details.settings or {}).items():
             if name not in HIDDEN_SETTINGS:
                 shown = "default" if value is None else str(value)
-                item = QTreeWidgetItem([_setting_label(name), shown])
-                item.setToolTip(0, name)
-                self.settings.addTopLevelItem(item)
+                row = QTreeWidgetItem([_setting_label(name), shown])
+                row.setToolTip(0, name)
+                self.settings.addTopLevelItem(row)

@@ -64,17 +64,17 @@ class TrainState(QObject):
     that the widgets bind to."""
 
     project_changed = Signal(object)  # Project or None
-    error_changed = Signal(object)  # str: why the settings cannot be trained; "" when they can
+    error_changed = Signal(str)  # why the settings cannot be trained; "" when they can
     models_changed = Signal(object)  # tuple of {name, path, kind, note} from find_models()
-    running_changed = Signal(object)  # bool
+    running_changed = Signal(bool)
     progress_changed = Signal(object)  # the last Progress of the running job
     loss_history_changed = Signal(object)  # tuple of (step, smoothed loss) of the running job
     preview_changed = Signal(object)  # QImage: the newest sample image (null when none)
     runs_changed = Signal(object)  # tuple of RunInfo, newest first
-    estimate_changed = Signal(object)  # str: the memory estimate of the current settings; "" when stale
+    estimate_changed = Signal(str)  # the memory estimate of the current settings; "" when stale
     status_changed = Signal(object)  # Status
     notes_changed = Signal(object)  # tuple of str: settings the engine changed for the running job
-    has_masks_changed = Signal(object)  # bool: some reference photo of the project has a subject mask
+    has_masks_changed = Signal(bool)  # some reference photo of the project has a subject mask
     failed = Signal(str, object)  # title, JobFailure (for a window that wants a dialog too)
     checkpoint_ready = Signal(object)  # TriedCheckpoint: offered in the Insert tab's LoRA list
 
@@ -296,13 +296,13 @@ class TrainState(QObject):
     def _show_job(self) -> None:
         """The job's progress, curve, preview and notes when it trains the open project; else none."""
         job = self.job
-        shown = self._shows(job)
-        waiting = Progress("waiting", message=job.wait_text() or "starting") if shown and job.last_progress is None \
-            and not job.done else None
-        self.progress = (job.last_progress or waiting) if shown else None
-        self.loss_history = self._job["loss_history"] if shown else ()
-        self.preview = self._job["preview"] if shown else QImage()
-        self.notes = self._job["notes"] if shown else ()
+        shown = job if self._shows(job) else None
+        waiting = Progress(Stage.WAITING, message=shown.wait_text() or "starting") \
+            if shown is not None and shown.last_progress is None and not shown.done else None
+        self.progress = (shown.last_progress or waiting) if shown is not None else None
+        self.loss_history = self._job["loss_history"] if shown is not None else ()
+        self.preview = self._job["preview"] if shown is not None else QImage()
+        self.notes = self._job["notes"] if shown is not None else ()
 
     @Slot(object)
     def _on_trained(self, result) -> None:

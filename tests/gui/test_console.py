@@ -47,3 +47,24 @@ def test_failure_message_without_an_error_line(tmp_path):
     log = tmp_path / "cli.log"
     log.write_text("Traceback (most recent call last):\nValueError: boom\n")
     assert console.failure_message(log, 1).startswith("The command failed (exit status 1).")
+
+
+def test_without_a_console_a_crash_is_logged_with_its_traceback(monkeypatch):
+    """A crash (not an AlchemyError) reached ``Path.exception`` once: an AttributeError, no log."""
+    from alchemy_engine import cli
+
+    def crash(argv):
+        raise RuntimeError("boom inside the command")
+
+    shown = []
+    monkeypatch.setattr(cli, "main", crash)
+    monkeypatch.setattr(console, "show_failure", lambda path, status: shown.append((path, status)))
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    status = console.run_cli(["project", "list"])
+    sys.stdout.close()
+    log = paths.logs_dir() / "cli.log"
+    assert status == 1 and shown == [(log, 1)]
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text and "RuntimeError: boom inside the command" in text
+    assert console.last_error_line(log) == "error: the command crashed"

@@ -68,5 +68,5 @@ def fake_training(monkeypatch) -> FakeTraining:
 def start_training(qtbot, window: MainWindow, fake: FakeTraining) -> None:
     window.train_state.settings.model = "demo"
     window.tabs.setCurrentWidget(window.train_panel)
-    window.actions.start.trigger()  # Ctrl+Enter
+    window.menu_actions.start.trigger()  # Ctrl+Enter
     qtbot.waitUntil(lambda: fake.started.is_set() and window.train_state.job.state.value == "running", timeout=10_000)

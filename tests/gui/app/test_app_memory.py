@@ -47,8 +47,8 @@ def test_restart_brings_back_layout_project_tab_and_settings(qtbot, open_window,
     assert again.train_state.settings.steps == 123
     assert again.insert_state.settings.strength == 0.5 and again.insert_state.locate.grow == 3
     assert again.app_settings.get("recent_scenes") == [str(scene.resolve())]
-    again.actions.recent.aboutToShow.emit()
-    [recent] = again.actions.recent.actions()
+    again.menu_actions.recent.aboutToShow.emit()
+    [recent] = again.menu_actions.recent.actions()
     assert recent.text() == "park.png" and recent.isEnabled()
     with qtbot.waitSignal(again.insert_state.scene_ready, timeout=10_000):
         recent.trigger()

@@ -15,10 +15,10 @@ from alchemy_gui.shell.menus import open_preferences
 
 def test_help_menu_shortcuts_and_about(qtbot, open_window):
     window = open_window()
-    window.actions.shortcuts.trigger()
+    window.menu_actions.shortcuts.trigger()
     assert window.dialog.table.rowCount() == len(SHORTCUTS)
     torch_before = "torch" in sys.modules
-    window.actions.about.trigger()
+    window.menu_actions.about.trigger()
     about = window.dialog
     qtbot.waitUntil(lambda: bool(about.info), timeout=60_000)
     assert {"Image Alchemy", "torch", "diffusers", "Device"} <= set(about.info)
@@ -26,7 +26,7 @@ def test_help_menu_shortcuts_and_about(qtbot, open_window):
     assert not torch_before or "torch" in sys.modules  # it was the job's thread that imported it
     menus = [a for a in window.menuBar().actions()]
     assert [m.text() for m in menus] == ["&File", "&Run", "&Presets", "&Help"]
-    for action in vars(window.actions).values():
+    for action in vars(window.menu_actions).values():
         if hasattr(action, "toolTip") and hasattr(action, "shortcut"):
             assert action.toolTip(), action.text()
     window.close()
@@ -35,20 +35,20 @@ def test_help_menu_shortcuts_and_about(qtbot, open_window):
 def test_presets_apply_save_and_survive_a_restart(qtbot, open_window):
     window = open_window()
     train = window.train_state.settings
-    window.actions.train_presets.aboutToShow.emit()
-    names = [a.text() for a in window.actions.train_presets.actions() if a.text()]
+    window.menu_actions.train_presets.aboutToShow.emit()
+    names = [a.text() for a in window.menu_actions.train_presets.actions() if a.text()]
     assert names[:3] == ["Quick test", "Balanced", "Best quality"] and names[-1] == "Save as preset…"
-    window.actions.train_presets.actions()[0].trigger()
+    window.menu_actions.train_presets.actions()[0].trigger()
     assert train.steps == 150 and train.resolution == 768 and "Quick test" in window.statusBar().currentMessage()
     train.steps = 321
-    window.actions.train_presets.save("My dog")
-    window.actions.insert_presets.actions()[2].trigger()  # Best quality
+    window.menu_actions.train_presets.save("My dog")
+    window.menu_actions.insert_presets.actions()[2].trigger()  # Best quality
     assert window.insert_state.settings.variations == 4
     window.close()
 
     again = open_window()
-    again.actions.train_presets.aboutToShow.emit()
-    mine = [a for a in again.actions.train_presets.actions() if a.text() == "My dog  (yours)"]
+    again.menu_actions.train_presets.aboutToShow.emit()
+    mine = [a for a in again.menu_actions.train_presets.actions() if a.text() == "My dog  (yours)"]
     mine[0].trigger()
     assert again.train_state.settings.steps == 321
     again.close()

@@ -88,8 +88,8 @@ def test_a_broken_user_preset_file_is_named_and_the_rest_still_work(qtbot, open_
     assert picker.combo.findData("Typo") == -1
     _choose(picker, "Fine")
     assert window.train_state.settings.steps == 300
-    window.actions.train_presets.aboutToShow.emit()  # the menu lists the same presets
-    assert "Typo" not in [a.text() for a in window.actions.train_presets.actions()]
+    window.menu_actions.train_presets.aboutToShow.emit()  # the menu lists the same presets
+    assert "Typo" not in [a.text() for a in window.menu_actions.train_presets.actions()]
     (folder / "typo.json").unlink()
     window.train_state.presets.reload()
     assert picker.problem.isHidden()

@@ -48,7 +48,7 @@ def test_quit_while_training_asks_stops_then_quits(qtbot, open_window, photos, f
     open_project(qtbot, window, "Rex")
     start_training(qtbot, window, fake_training)
 
-    window.actions.quit.trigger()  # Ctrl+Q, answered "No"
+    window.menu_actions.quit.trigger()  # Ctrl+Q, answered "No"
     assert window.asked[-1] == "Training 'Rex' is running — stop and quit?"
     assert window.isVisible() and window.train_state.running and not fake_training.cancelled.is_set()
 
@@ -65,7 +65,7 @@ def test_delete_while_training_stops_the_job_first(qtbot, open_window, photos, f
     window = open_window()
     open_project(qtbot, window, "Rex")
     start_training(qtbot, window, fake_training)
-    window.actions.delete.trigger()
+    window.menu_actions.delete.trigger()
     assert window.asked[-1].startswith("Training 'Rex' is running — stop it and delete the project?")
     assert "trash" in window.asked[-1]
     qtbot.waitUntil(lambda: api.list_projects() == [] and window.browser.list.count() == 0, timeout=15_000)
@@ -79,12 +79,12 @@ def test_esc_stops_the_running_job(qtbot, open_window, photos, fake_training):
     window = open_window()
     open_project(qtbot, window, "Rex")
     start_training(qtbot, window, fake_training)
-    assert window.actions.stop.isEnabled()
-    window.actions.stop.trigger()  # Esc
+    assert window.menu_actions.stop.isEnabled()
+    window.menu_actions.stop.trigger()  # Esc
     qtbot.waitUntil(lambda: not window.train_state.running, timeout=10_000)
     assert fake_training.cancelled.is_set()
     assert window.train_state.status.kind == "stopped"
-    qtbot.waitUntil(lambda: not window.actions.stop.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.menu_actions.stop.isEnabled(), timeout=10_000)
     window.close()
 
 
@@ -95,7 +95,7 @@ def test_engine_refusal_to_delete_a_project_in_use_is_shown(qtbot, open_window, 
     window = open_window()
     open_project(qtbot, window, "Rex")
     with project_job(project.root, "training run in another process"):
-        window.actions.delete.trigger()
+        window.menu_actions.delete.trigger()
         qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "training run in another process" in shown[0].message
     assert shown[0].message in window.statusBar().currentMessage()
