@@ -103,8 +103,8 @@ class InsertState(InsertJobs, HistoryActions, QObject):
     scene_prompt = Property("")
     scene_size = Property((SCENE_DEFAULTS["width"], SCENE_DEFAULTS["height"]))
     tool = Property(Tool.CLICK)
-    brush_size = Property(BRUSH_SIZE)
-    brush_hardness = Property(BRUSH_HARDNESS)
+    brush_size = BRUSH_SIZE  # limits: brush_settings.py
+    brush_hardness = BRUSH_HARDNESS
     busy = Property(False)
     progress = Property(None, same=operator.is_)
     message = Property(Message())
