@@ -194,7 +194,6 @@ class InsertPanel(QWidget):
         dialog = LoraPickerDialog(self.jobs, title, self)
         dialog.chosen.connect(lambda path: self.insert_state.add_lora_file(Path(path), style=style))
         dialog.open()
-        self.lora_picker = dialog  # tests find it here
         return dialog
 
     def choose_mask_colour(self) -> None:

@@ -117,7 +117,6 @@ def _open_large(parent: QWidget, result: InsertedImage, before: QImage, after: Q
     dialog = ResultDialog(f"Result — {result.path.name}", before, after, result_tooltip(result), parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
-    parent.result_dialog = dialog  # kept for tests
 
 
 __all__ = ["add_shortcuts", "result_action", "result_label", "result_tooltip", "show_large"]

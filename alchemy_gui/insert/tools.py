@@ -248,7 +248,6 @@ class ResultStrip(QWidget):
             else:
                 menu.addAction(text, lambda n=name: self.action.emit(n, path))
         menu.popup(self.list.viewport().mapToGlobal(pos))
-        self.menu = menu  # kept for tests
 
     def clear(self) -> None:
         self.list.clear()

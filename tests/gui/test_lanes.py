@@ -91,8 +91,8 @@ def test_disk_work_goes_on_beside_training_and_lands_in_its_own_project(qtbot, w
 
     window.overview.photos.setCurrentRow(0)  # a photo opens
     window.overview.view_selected()
-    qtbot.waitUntil(lambda: isinstance(getattr(window.overview, "dialog", None), PhotoViewer), timeout=QUICK_MS)
-    window.overview.dialog.close()
+    qtbot.waitUntil(lambda: window.overview.findChild(PhotoViewer) is not None, timeout=QUICK_MS)
+    window.overview.findChild(PhotoViewer).close()
 
     rex = window.projects_state.current  # a mask is saved
     name = rex.reference_photos()[0].name

@@ -21,6 +21,7 @@ from alchemy_engine import api
 from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.insert.panel_actions import result_action
+from alchemy_gui.insert.result_view import ResultDialog
 from alchemy_gui.projects.state import ProjectsState
 
 
@@ -79,8 +80,8 @@ def test_results_strip_shows_every_output_with_scores_and_actions(qtbot, panel, 
     assert panel.settings.sampler.currentData() == "DPM++ 2M Karras"
     reads = _record_image_reads(monkeypatch)
     result_action(panel, "view", str(old))
-    qtbot.waitUntil(lambda: getattr(panel, "result_dialog", None) is not None, timeout=30000)
-    dialog = panel.result_dialog
+    qtbot.waitUntil(lambda: panel.findChild(ResultDialog) is not None, timeout=30000)
+    dialog = panel.findChild(ResultDialog)
     assert not dialog.view.before.isNull() and not dialog.view.after.isNull() and dialog.slider.isEnabled()
     dialog.toggle.setChecked(True)
     assert dialog.view.split == 1.0
