@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QShortcut
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from alchemy_gui.insert.history_jobs import InsertedImage
 from alchemy_gui.insert.layers_action import save_layers
 from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.insert.result_jobs import InsertedImage
 from alchemy_gui.insert.result_view import ResultDialog
 from alchemy_gui.shell.shortcuts import INSERT_CANVAS, SHORTCUTS
 
@@ -70,17 +70,17 @@ def add_shortcuts(panel: Any) -> list[QShortcut]:
 def result_action(panel: Any, name: str, path: str) -> None:
     """One entry of a result's context menu (see ``tools.RESULT_ACTIONS``)."""
     state = panel.insert_state
-    result = state.result(path)
+    result = state.outputs.find(path)
     if result is None:
         return
     if name == "view":
         show_large(panel, result)
     elif name == "reuse":
-        state.reuse_parameters(result.path)
+        state.outputs.reuse_parameters(result.path)
     elif name == "scene":
-        state.use_as_scene(result.path)
+        state.outputs.use_as_scene(result.path)
     elif name == "copy":
-        state.with_result_image(result.path, lambda image: _copy(state, result.path, image))
+        state.outputs.with_result_image(result.path, lambda image: _copy(state, result.path, image))
     elif name in ("layers", "editor"):
         save_layers(panel, result.path, open_editor=name == "editor")
     elif name == "reveal":
@@ -89,7 +89,7 @@ def result_action(panel: Any, name: str, path: str) -> None:
         answer = QMessageBox.question(panel, "Delete result", f"Move {result.path.name} to the project's trash "
                                       "folder (trash/outputs/)? You can move it back from there.")
         if answer == QMessageBox.StandardButton.Yes:
-            state.delete_result(result.path)
+            state.outputs.delete(result.path)
 
 
 def _copy(state: Any, path: Path, image: QImage) -> None:
@@ -108,9 +108,9 @@ def show_large(parent: QWidget, result: InsertedImage) -> None:
         if result.scene is None:
             _open_large(parent, result, QImage(), after)
         else:  # a scene no longer on disk reads as a null image: the dialog says so
-            state.read_image(result.scene, lambda before: _open_large(parent, result, before, after))
+            state.outputs.read_image(result.scene, lambda before: _open_large(parent, result, before, after))
 
-    state.with_result_image(result.path, with_after)
+    state.outputs.with_result_image(result.path, with_after)
 
 
 def _open_large(parent: QWidget, result: InsertedImage, before: QImage, after: QImage) -> None:

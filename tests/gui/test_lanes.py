@@ -265,7 +265,7 @@ def test_try_this_checkpoint_offers_the_newest_kept_step_on_the_insert_tab(qtbot
 
 def test_a_tried_checkpoint_keeps_its_step_when_its_project_is_opened_again(tmp_path):
     """Saved with the project's Insert settings as a path; read back it is still 'run · step N'."""
-    from alchemy_gui.insert.state_history import _file_choice
+    from alchemy_gui.insert.lora_files import _file_choice
 
     lora = tmp_path / "runs" / "20261207-101500-ab12" / "exports" / "step-400" / "lora.safetensors"
     lora.parent.mkdir(parents=True)

@@ -118,11 +118,11 @@ def test_add_lora_file_accepts_an_sdxl_lora_and_refuses_other_files_in_one_line(
     bogus = tmp_path / "downloads" / "notes.safetensors"
     bogus.write_text("not a LoRA")
     with qtbot.waitSignal(panel.insert_state.job_failed, timeout=30000) as blocker:
-        panel.insert_state.add_lora_file(bogus)
+        panel.insert_state.added_loras.add(bogus)
     assert "notes.safetensors" in blocker.args[0].message and "\n" not in blocker.args[0].message
     assert panel.settings.run.count() == 1
     with qtbot.waitSignal(panel.insert_state.lora_files_changed, timeout=30000):
-        panel.insert_state.add_lora_file(elsewhere)
+        panel.insert_state.added_loras.add(elsewhere)
     assert panel.settings.run.count() == 2 and panel.settings.run.currentText() == "rex-style.safetensors (file)"
     panel.document.set_scene(_scene(tmp_path / "park.png"))  # a scene path is all a request needs here
     request = panel.insert_state.insert_request()
