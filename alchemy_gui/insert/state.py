@@ -84,8 +84,8 @@ class InsertState(QObject):
     scene_prompt_changed = Signal(object)
     scene_size_changed = Signal(object)  # (width, height) of a generated scene
     tool_changed = Signal(object)  # Tool
-    brush_size_changed = Signal(object)
-    brush_hardness_changed = Signal(object)  # percent, 0 (soft) to 100 (hard)
+    brush_size_changed = Signal(int)  # diameter in pixels of the image
+    brush_hardness_changed = Signal(int)  # percent, 0 (soft) to 100 (hard)
     busy_changed = Signal(object)  # an insertion or scene generation is running
     progress_changed = Signal(object)  # the last Progress of that job
     message_changed = Signal(object)  # Message
