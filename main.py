@@ -5,7 +5,6 @@
 """
 
 import multiprocessing
-import os
 import sys
 
 USAGE = "usage: ImageAlchemy [--demo | --self-test [--keep] | COMMAND ...]  (COMMAND --help for more)"
@@ -26,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) > 1:
             print(f"error: --demo takes no other arguments\n{USAGE}", file=sys.stderr)
             return 2
-        os.environ["IMAGE_ALCHEMY_DEMO"] = "1"  # read by alchemy_engine.paths.demo_mode()
+        from alchemy_engine.paths import set_demo_mode
+
+        set_demo_mode(True)
         args = []
     if args:
         from alchemy_gui.console import run_cli

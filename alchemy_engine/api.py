@@ -91,6 +91,7 @@ from alchemy_engine.paths import (
     projects_dir,
     resources_dir,
     sdxl_config_dir,
+    set_demo_mode,
 )
 from alchemy_engine.presets import (
     NOT_IN_PRESETS,
@@ -256,7 +257,7 @@ __all__ = [
     "delete_run", "describe_run", "read_loss_curve", "rename_run", "run_samples", "run_settings",
     # places
     "CACHE_ENV", "HOME_ENV", "config_dir", "data_root", "demo_mode", "logs_dir", "models_dir", "projects_dir", "resources_dir",
-    "sdxl_config_dir",
+    "sdxl_config_dir", "set_demo_mode",
     # the app's settings, presets and this computer
     "NOT_IN_PRESETS", "PRESET_KINDS", "Preset", "check_preset_values", "delete_preset", "list_presets",
     "refused_presets", "save_preset", "load_app_settings", "save_app_settings",

@@ -39,8 +39,18 @@ def cache_root() -> Path:
 
 
 def demo_mode() -> bool:
-    """True when the app was started with ``--demo``: the built-in demo models are chosen everywhere."""
+    """True when the app was started with ``--demo`` (or the demo models were chosen): the built-in
+    demo models are chosen everywhere."""
     return os.environ.get(DEMO_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def set_demo_mode(on: bool) -> None:
+    """The one writer of demo mode. It lives in the environment so that the processes a job starts
+    (training workers, the CLI) inherit it."""
+    if on:
+        os.environ[DEMO_ENV] = "1"
+    else:
+        os.environ.pop(DEMO_ENV, None)
 
 
 def logs_dir() -> Path:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 from alchemy_engine import api
 
 WARM_UP_DELAY_MS = 300
+DEMO_MODELS_KEY = "demo_models"  # the app setting behind Preferences → "Use the demo models"
 
 
 def create_application(argv: list[str] | None = None):
@@ -45,8 +47,14 @@ def apply_startup_preferences() -> None:
     folder = settings.get("data_folder")
     if folder and not os.environ.get("IMAGE_ALCHEMY_HOME"):
         os.environ["IMAGE_ALCHEMY_HOME"] = str(folder)
-    if settings.get("demo_models") and "IMAGE_ALCHEMY_DEMO" not in os.environ:
-        os.environ["IMAGE_ALCHEMY_DEMO"] = "1"
+    apply_demo_preference(settings)
+
+
+def apply_demo_preference(settings: dict[str, Any]) -> None:
+    """The one place the saved "demo models" preference turns demo mode on, at start (``--demo``
+    and the welcome dialog turn it on too, through the same :func:`api.set_demo_mode`)."""
+    if settings.get(DEMO_MODELS_KEY):
+        api.set_demo_mode(True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ Insert settings in the project folder (:class:`WorkspaceSettingsKeeper`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QTimer
@@ -20,6 +19,7 @@ from PySide6.QtGui import QCloseEvent, QColor, QGuiApplication
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QTabWidget
 
 from alchemy_engine import api
+from alchemy_gui.app import DEMO_MODELS_KEY
 from alchemy_gui.common.app_settings import AppSettings, Extra, WorkspaceSettingsKeeper
 from alchemy_gui.common.failure_dialog import show_failure
 from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
@@ -236,8 +236,8 @@ class MainWindow(QMainWindow):
         dialog.models_page.detect()
 
     def use_demo_models(self) -> None:
-        os.environ["IMAGE_ALCHEMY_DEMO"] = "1"
-        self.app_settings.set("demo_models", True)
+        api.set_demo_mode(True)
+        self.app_settings.set(DEMO_MODELS_KEY, True)
         self.train_state.refresh_models()
         self.insert_state.refresh_choices()
         self.statusBar().showMessage("Demo models on: random weights, noise images — for trying the app.", 10000)

@@ -92,8 +92,9 @@ def render(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("IMAGE_ALCHEMY_HOME", str(out / "data"))
-    os.environ.setdefault("IMAGE_ALCHEMY_DEMO", "1")
     from alchemy_engine import api
+
+    api.set_demo_mode(True)
     from alchemy_gui.app import create_application
     from alchemy_gui.main_window import MainWindow
     from alchemy_gui.shell.preferences import PreferencesDialog

@@ -24,8 +24,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("IMAGE_ALCHEMY_HOME", tempfile.mkdtemp(prefix="ui_bench_"))
-os.environ.setdefault("IMAGE_ALCHEMY_DEMO", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from alchemy_engine.paths import set_demo_mode  # noqa: E402
+
+set_demo_mode(True)
 
 STARTUP = """
 import time, sys

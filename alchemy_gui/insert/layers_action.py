@@ -42,5 +42,4 @@ def save_layers(panel: Any, path: Path, open_editor: bool = False) -> Job:
 
     job = panel.jobs.submit(_layers_job, path, "Save layers", kind=JobKind.DISK, project=state.project)
     deliver(job, state, done, failed)
-    panel.layers_worker = job  # tests wait on it
     return job

@@ -148,11 +148,12 @@ class MaskCanvas(QWidget):
         self.update()
 
     def set_brush_size(self, size: int) -> None:
-        self.brush_size = max(1, int(size))
+        """Within the limits of whoever owns the value (``brush_settings.BRUSH_SIZE``, the mask dialog's box)."""
+        self.brush_size = int(size)
         self.update()
 
     def set_brush_hardness(self, percent: int) -> None:
-        self.brush_hardness = min(max(int(percent), 0), 100) / 100
+        self.brush_hardness = int(percent) / 100  # percent within brush_settings.BRUSH_HARDNESS
         self.update()
 
     def set_mask_style(self, colour: QColor | None = None, opacity: float | None = None) -> None:

@@ -9,7 +9,7 @@ The mask is greyscale, uint8 0-255: SAM results and boxes are hard (0 or 255), a
 paints grey levels (255 = repaint fully, in between = blend, 0 = keep the scene pixel exactly).
 It is made of three layers, so that a new SAM result never throws brush work away: ``sam`` is
 the latest SAM result for the current points and box, ``painted`` / ``erased`` how much the brush
-and the eraser covered (how they combine: :mod:`alchemy_gui.insert.mask_history`). Within one
+and the eraser covered (how they combine: :mod:`alchemy_gui.insert.mask_undo`). Within one
 stroke the dabs are merged by their maximum before they touch the layers, so overlapping dabs of
 a soft brush do not stack into a hard edge. Switching the SAM mode keeps the mask as it is (it becomes the
 painted layer) and starts new prompts.
@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QUndoStack
 
 from alchemy_gui.insert.brush import Box, segment_dab, stamp_segment, union
-from alchemy_gui.insert.mask_history import Layers, Snapshot, SnapshotCommand, StrokeCommand
+from alchemy_gui.insert.mask_undo import Layers, Snapshot, SnapshotCommand, StrokeCommand
 
 Point = tuple[int, int, int]
 MAX_UNDO = 30
@@ -345,7 +345,7 @@ def _scaled(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _stroked(base: tuple[np.ndarray, np.ndarray], cover: np.ndarray, paint: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The painted and erased layers after a stroke of ``cover`` over ``base`` (mask_history)."""
+    """The painted and erased layers after a stroke of ``cover`` over ``base`` (mask_undo)."""
     painted, erased = base
     keep = 255 - cover.astype(np.uint16)
     if paint:

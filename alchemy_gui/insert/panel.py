@@ -170,8 +170,8 @@ class InsertPanel(QWidget):
     def _show_results(self, results: tuple[InsertedImage, ...]) -> None:
         state = self.insert_state
         self.results.clear()
-        self.results.show_orders(state.score_names(), state.result_order)
-        for result in reversed(state.ordered_results()):  # the strip puts each new item first
+        self.results.show_orders(state.outputs.score_names(), state.result_order)
+        for result in reversed(state.outputs.ordered()):  # the strip puts each new item first
             self.results.add(str(result.path), result.thumbnail, result_label(result, state.result_order),
                              result_tooltip(result))
 
@@ -192,9 +192,8 @@ class InsertPanel(QWidget):
         """The SDXL LoRAs of the model folders, grouped by folder, or Browse… for any file."""
         title = "Choose a style LoRA" if style else "Choose an SDXL LoRA file"
         dialog = LoraPickerDialog(self.jobs, title, self)
-        dialog.chosen.connect(lambda path: self.insert_state.add_lora_file(Path(path), style=style))
+        dialog.chosen.connect(lambda path: self.insert_state.added_loras.add(Path(path), style=style))
         dialog.open()
-        self.lora_picker = dialog  # tests find it here
         return dialog
 
     def choose_mask_colour(self) -> None:
@@ -219,7 +218,7 @@ class InsertPanel(QWidget):
         if not path:
             self.canvas.set_preview(None)
         elif self.results.compare.isChecked():
-            self.insert_state.with_result_image(path, lambda image: self._show_compared(path, image))
+            self.insert_state.outputs.with_result_image(path, lambda image: self._show_compared(path, image))
         else:
             self.canvas.set_preview(self.document.scene_image)
 

@@ -1,22 +1,22 @@
-"""The Insert panel's keyboard shortcuts and what a result's context menu does.
-
-Shortcuts (active while the Insert panel has focus): B brush, E eraser, S click (SAM), X box,
-[ / ] brush size, Shift+[ / Shift+] brush hardness, F fit, Ctrl+0 100 %, Ctrl+Z undo, Ctrl+Shift+Z redo.
-"""
+"""The Insert panel's keyboard shortcuts (active while the panel has focus; their keys are the
+"Insert canvas" rows of :data:`alchemy_gui.shell.shortcuts.SHORTCUTS`) and what a result's context
+menu does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QShortcut
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from alchemy_gui.insert.history_jobs import InsertedImage
 from alchemy_gui.insert.layers_action import save_layers
 from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.insert.result_jobs import InsertedImage
 from alchemy_gui.insert.result_view import ResultDialog
+from alchemy_gui.shell.shortcuts import INSERT_CANVAS, SHORTCUTS
 
 BRUSH_STEP = 1.25  # [ and ] scale the brush by this much
 HARDNESS_STEP = 10  # Shift+[ and Shift+] change the hardness by this many percent
@@ -43,40 +43,44 @@ def add_shortcuts(panel: Any) -> list[QShortcut]:
     state, canvas = panel.insert_state, panel.canvas
 
     def brush(factor: float) -> None:
-        state.brush_size = max(1, min(256, round(state.brush_size * factor) + (1 if factor > 1 else -1)))
+        state.brush_size = round(state.brush_size * factor) + (1 if factor > 1 else -1)  # the property clamps
 
     def hardness(step: int) -> None:
-        state.brush_hardness = max(0, min(100, state.brush_hardness + step))
+        state.brush_hardness += step
 
-    keys = [("B", lambda: panel._choose_tool(Tool.BRUSH)), ("E", lambda: panel._choose_tool(Tool.ERASER)),
-            ("S", lambda: panel._choose_tool(Tool.CLICK)), ("X", lambda: panel._choose_tool(Tool.BOX)),
-            ("[", lambda: brush(1 / BRUSH_STEP)), ("]", lambda: brush(BRUSH_STEP)),
-            ("Shift+[", lambda: hardness(-HARDNESS_STEP)), ("Shift+]", lambda: hardness(HARDNESS_STEP)), ("F", canvas.fit),
-            ("Ctrl+0", canvas.actual_size), (QKeySequence.StandardKey.Undo, state.undo),
-            ("Ctrl+Shift+Z", state.redo)]
+    slots: dict[str, Callable[[], object]] = {
+        "click": lambda: panel._choose_tool(Tool.CLICK), "box": lambda: panel._choose_tool(Tool.BOX),
+        "brush": lambda: panel._choose_tool(Tool.BRUSH), "eraser": lambda: panel._choose_tool(Tool.ERASER),
+        "smaller": lambda: brush(1 / BRUSH_STEP), "larger": lambda: brush(BRUSH_STEP),
+        "softer": lambda: hardness(-HARDNESS_STEP), "harder": lambda: hardness(HARDNESS_STEP),
+        "fit": canvas.fit, "actual_size": canvas.actual_size, "undo": state.undo, "redo": state.redo,
+    }
     shortcuts = []
-    for key, slot in keys:
-        shortcut = QShortcut(QKeySequence(key), panel)
-        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        shortcut.activated.connect(slot)
-        shortcuts.append(shortcut)
+    for entry in SHORTCUTS:
+        if entry.where != INSERT_CANVAS:
+            continue
+        for sequence in entry.sequences():
+            shortcut = QShortcut(sequence, panel)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slots[entry.name])
+            shortcuts.append(shortcut)
     return shortcuts
 
 
 def result_action(panel: Any, name: str, path: str) -> None:
     """One entry of a result's context menu (see ``tools.RESULT_ACTIONS``)."""
     state = panel.insert_state
-    result = state.result(path)
+    result = state.outputs.find(path)
     if result is None:
         return
     if name == "view":
         show_large(panel, result)
     elif name == "reuse":
-        state.reuse_parameters(result.path)
+        state.outputs.reuse_parameters(result.path)
     elif name == "scene":
-        state.use_as_scene(result.path)
+        state.outputs.use_as_scene(result.path)
     elif name == "copy":
-        state.with_result_image(result.path, lambda image: _copy(state, result.path, image))
+        state.outputs.with_result_image(result.path, lambda image: _copy(state, result.path, image))
     elif name in ("layers", "editor"):
         save_layers(panel, result.path, open_editor=name == "editor")
     elif name == "reveal":
@@ -85,7 +89,7 @@ def result_action(panel: Any, name: str, path: str) -> None:
         answer = QMessageBox.question(panel, "Delete result", f"Move {result.path.name} to the project's trash "
                                       "folder (trash/outputs/)? You can move it back from there.")
         if answer == QMessageBox.StandardButton.Yes:
-            state.delete_result(result.path)
+            state.outputs.delete(result.path)
 
 
 def _copy(state: Any, path: Path, image: QImage) -> None:
@@ -104,16 +108,15 @@ def show_large(parent: QWidget, result: InsertedImage) -> None:
         if result.scene is None:
             _open_large(parent, result, QImage(), after)
         else:  # a scene no longer on disk reads as a null image: the dialog says so
-            state.read_image(result.scene, lambda before: _open_large(parent, result, before, after))
+            state.outputs.read_image(result.scene, lambda before: _open_large(parent, result, before, after))
 
-    state.with_result_image(result.path, with_after)
+    state.outputs.with_result_image(result.path, with_after)
 
 
 def _open_large(parent: QWidget, result: InsertedImage, before: QImage, after: QImage) -> None:
     dialog = ResultDialog(f"Result — {result.path.name}", before, after, result_tooltip(result), parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
-    parent.result_dialog = dialog  # kept for tests
 
 
 __all__ = ["add_shortcuts", "result_action", "result_label", "result_tooltip", "show_large"]

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImage
 
 from alchemy_engine import api
 from alchemy_engine.api import InsertionSession, InsertRequest, LocateOptions, SceneRequest, SegmentRequest
@@ -28,8 +27,9 @@ from alchemy_gui.common.binding import Property
 from alchemy_gui.common.job_list import JobFailure, JobKind, JobList, same_project
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
+from alchemy_gui.insert.added_loras import LoraFiles
 from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE, BrushSettings
-from alchemy_gui.insert.history_jobs import InsertedImage, SceneMaskToSave, history_job, save_scene_job
+from alchemy_gui.insert.job_routing import JobRouting
 from alchemy_gui.insert.jobs import (
     Choice,
     Choices,
@@ -46,8 +46,8 @@ from alchemy_gui.insert.jobs import (
     segment_job,
 )
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
-from alchemy_gui.insert.state_history import HistoryActions
-from alchemy_gui.insert.state_jobs import InsertJobs
+from alchemy_gui.insert.result_jobs import InsertedImage, SceneMaskToSave, results_job, save_scene_job
+from alchemy_gui.insert.results import InsertResults
 
 # ``run`` holds a run id of the project or the path of a LoRA file added from elsewhere.
 INSERT_FIELDS = ("model", "run", "prompt", "negative_prompt", "strength", "steps", "guidance", "lora_scale",
@@ -78,14 +78,14 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
     return current if current in values else (values[0] if values else None)
 
 
-class InsertState(InsertJobs, HistoryActions, QObject):
+class InsertState(QObject):
     project_changed = Signal(object)
     choices_changed = Signal(object)  # Choices or None (not listed yet)
     scene_prompt_changed = Signal(object)
     scene_size_changed = Signal(object)  # (width, height) of a generated scene
     tool_changed = Signal(object)  # Tool
-    brush_size_changed = Signal(object)
-    brush_hardness_changed = Signal(object)  # percent, 0 (soft) to 100 (hard)
+    brush_size_changed = Signal(int)  # diameter in pixels of the image
+    brush_hardness_changed = Signal(int)  # percent, 0 (soft) to 100 (hard)
     busy_changed = Signal(object)  # an insertion or scene generation is running
     progress_changed = Signal(object)  # the last Progress of that job
     message_changed = Signal(object)  # Message
@@ -103,8 +103,8 @@ class InsertState(InsertJobs, HistoryActions, QObject):
     scene_prompt = Property("")
     scene_size = Property((SCENE_DEFAULTS["width"], SCENE_DEFAULTS["height"]))
     tool = Property(Tool.CLICK)
-    brush_size = Property(BRUSH_SIZE)
-    brush_hardness = Property(BRUSH_HARDNESS)
+    brush_size = BRUSH_SIZE  # limits: brush_settings.py
+    brush_hardness = BRUSH_HARDNESS
     busy = Property(False)
     progress = Property(None, same=operator.is_)
     message = Property(Message())
@@ -116,24 +116,22 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         super().__init__(parent)
         self.jobs = jobs
         self.session = InsertionSession()  # the loaded models, kept between jobs
-        self._session_key = f"insertion-session-{id(self.session)}"  # its jobs never overlap
+        self.routing = JobRouting(self, jobs, f"insertion-session-{id(self.session)}")
         self.document = MaskDocument(self)
         self.settings = InsertionSettings(self)
         self.presets = PresetChoice("insert", self.settings, self)
-        self._follow_lora_files()  # each added style LoRA keeps its own scale
+        self.outputs = InsertResults(self)  # the list is ``results``; what is done with one, there
+        self.added_loras = LoraFiles(self)  # the list is ``lora_files``; adding, remembering, removing
         self.locate = LocateSettings(self)
         self.brush = BrushSettings(self)  # remembered with the other settings (main_window)
         self._auto_prompt = ""
         self._rank_defaulted = False  # Rank by fidelity is turned on once, when the scorers are found
         self._message_from_sam = False  # the status line reports a SAM result (gone after Undo/Clear)
-        self._images: dict[Path, QImage] = {}  # full-size results, loaded when first shown
         self.scene_prompt_changed.connect(self._follow_scene_prompt)
         self._autosave = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self.save_work)
         self.document.modified_changed.connect(lambda modified: modified and self._autosave.start())
         self.document.mask_changed.connect(lambda _region: self.document.modified and self._autosave.start())
-        jobs.job_added.connect(self._follow_job)
-        jobs.job_changed.connect(self._follow_job)
 
     @property
     def class_noun(self) -> str:
@@ -147,9 +145,9 @@ class InsertState(InsertJobs, HistoryActions, QObject):
             return
         self.save_work()  # the scene and mask stay with the project they belong to
         self.project = project
-        self._show_long_job()
+        self.routing.show_long_job()
         self.results = ()
-        self._images.clear()
+        self.outputs.forget()
         self.choices = None
         self.document.set_scene(None)
         self.set_message("")
@@ -160,14 +158,14 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         self.scene_prompt = f"a photo of a {project.class_noun} in a park"
         self._follow_scene_prompt()
         self.refresh_choices()
-        self._submit(history_job, Path(project.root), "insert history", self._on_history)
-        self._submit(restore_scene_job, Path(project.root), "restore scene", self._on_scene_restored)
+        self.routing.submit(results_job, Path(project.root), "insert results", self.outputs.add_found)
+        self.routing.submit(restore_scene_job, Path(project.root), "restore scene", self._on_scene_restored)
 
     def refresh_choices(self) -> None:
         """Re-list models and the project's LoRA runs (call after a training run finishes: the
         newest finished run is then selected)."""
         if self.project is not None:
-            self._submit(choices_job, self.project.root, "insert choices", self._on_choices)
+            self.routing.submit(choices_job, self.project.root, "insert choices", self._on_choices)
 
     def _on_choices(self, choices: Choices) -> None:
         before = self.choices
@@ -201,13 +199,13 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         self.save_work()
         self.set_message(f"Opening {Path(path).name}…")
         root = Path(self.project.root) if self.project is not None else None
-        self._submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded,
-                     elsewhere=self._keep_scene)
+        self.routing.submit(load_scene_job, SceneToLoad(Path(path), root), "open scene", self._on_scene_loaded,
+                     elsewhere=self.routing.keep_scene)
 
     def generate_scene(self) -> None:
         if self.project is not None:
-            self._submit(functools.partial(generate_scene_job, session=self.session), self.scene_request(),
-                         "generate scene", self._on_scene_loaded, kind=JobKind.SCENE, elsewhere=self._keep_scene)
+            self.routing.submit(functools.partial(generate_scene_job, session=self.session), self.scene_request(),
+                         "generate scene", self._on_scene_loaded, kind=JobKind.SCENE, elsewhere=self.routing.keep_scene)
 
     def _on_scene_loaded(self, scene: LoadedScene) -> None:
         self.document.set_scene(scene.path, scene.image, scene.mask)
@@ -229,7 +227,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
             return
         mask = doc.mask.copy() if doc.has_mask else None
         doc.mark_saved()
-        self._submit(save_scene_job, SceneMaskToSave(Path(self.project.root), doc.scene_path, mask),
+        self.routing.submit(save_scene_job, SceneMaskToSave(Path(self.project.root), doc.scene_path, mask),
                      "save scene mask", lambda _job: None)
 
     # --- masks --------------------------------------------------------------------------------------
@@ -238,7 +236,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         doc = self.document
         request = self.segment_request(points=doc.points, box=doc.box)
         if request is not None and (doc.points or doc.box is not None):
-            self._submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask,
+            self.routing.submit(functools.partial(segment_job, session=self.session), request, "segment", self._on_mask,
                          kind=JobKind.SEGMENT)
 
     def auto_detect(self) -> None:
@@ -250,7 +248,7 @@ class InsertState(InsertJobs, HistoryActions, QObject):
             self.set_message("Open or generate a scene first.")
             return
         self.set_message(f"Looking for “{self.class_noun}”…")
-        self._submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask,
+        self.routing.submit(functools.partial(segment_job, session=self.session), request, "auto-detect", self._on_mask,
                      kind=JobKind.AUTO_DETECT)
 
     def _on_mask(self, sam: SamMask) -> None:
@@ -299,22 +297,22 @@ class InsertState(InsertJobs, HistoryActions, QObject):
         if self.project is None or self.busy:
             return
         if self.document.scene_path is None:
-            self._fail(JobFailure("Open or generate a scene first."))
+            self.fail(JobFailure("Open or generate a scene first."))
             return
         if not self.document.has_mask:
-            self._fail(JobFailure("The mask is empty: click on the subject, drag a box around it, paint "
+            self.fail(JobFailure("The mask is empty: click on the subject, drag a box around it, paint "
                                   "it with the brush, or press Auto-detect."))
             return
         mask_path = Path(self.project.cache_dir) / "gui" / "insert-mask.png"
         job = InsertJob(self.insert_request(), self.document.mask.copy(), mask_path)
-        self._submit(functools.partial(insert_job, session=self.session), job, "insert", self._on_inserted,
+        self.routing.submit(functools.partial(insert_job, session=self.session), job, "insert", self._on_inserted,
                      kind=JobKind.INSERT, sized=job.request)
 
     def _on_inserted(self, outcome: InsertOutcome) -> None:
         result = outcome.result
         new = [InsertedImage(path, thumb, seed, result.prompt, result.scene) for path, thumb, seed
                in zip(result.project_outputs, outcome.thumbnails, result.seeds)]
-        self._images.update(zip(result.project_outputs, outcome.images))
+        self.outputs.images.update(zip(result.project_outputs, outcome.images))
         self.results = tuple(reversed(new)) + self.results
         notes = " ".join(f"Note: {n}." for n in result.notes)
         self.set_message(f"Done: {len(result.project_outputs)} image(s) in {result.project_outputs[0].parent}. "
@@ -354,8 +352,27 @@ class InsertState(InsertJobs, HistoryActions, QObject):
                             seed=api.random_seed() if seed is None else seed, sampler=self.settings.sampler,
                             prediction_type=self.settings.prediction_type)
 
+    # --- what the window and the form ask of the owned objects ------------------------------------------
+    def cancel(self) -> None:
+        self.routing.cancel()
+
+    def offer_checkpoint(self, tried: Any) -> None:
+        self.added_loras.offer_checkpoint(tried)
+
+    def lora_file_entries(self) -> list[dict[str, Any]]:
+        return self.added_loras.entries()
+
+    def restore_lora_files(self, entries: Any) -> None:
+        self.added_loras.restore(entries)
+
+    def missing_lora_files(self) -> list[str]:
+        return self.added_loras.missing()
+
+    def remove_lora_file(self, path: str | None) -> None:
+        self.added_loras.remove(path)
+
     # --- messages -------------------------------------------------------------------------------------
-    def _fail(self, failure: JobFailure) -> None:
+    def fail(self, failure: JobFailure) -> None:
         self._message_from_sam = False
         self.message = Message(failure.message, error=not failure.cancelled, detail=failure.detail)
         self.job_failed.emit(failure)

@@ -23,16 +23,18 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine.jobs import Progress
+from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE
 from alchemy_gui.insert.mask_document import Tool
+from alchemy_gui.shell.shortcuts import key
 
-TOOL_KEYS = {Tool.CLICK: "S", Tool.BOX: "X", Tool.BRUSH: "B", Tool.ERASER: "E"}
+_SIZE_KEYS = (f"{key('smaller')} and {key('larger')} change its size, "
+              f"{key('softer')} and {key('harder')} its hardness")
 TOOL_TIPS = {
-    Tool.CLICK: "Click (S): left-click on the subject, right-click (or Alt+click) on what is not the subject; "
-                "SAM updates the mask after each click",
-    Tool.BOX: "Box (X): drag a box around the subject; SAM cuts it out",
-    Tool.BRUSH: "Brush (B): paint the mask (right-drag erases); [ and ] change its size, "
-                "Shift+[ and Shift+] its hardness",
-    Tool.ERASER: "Eraser (E): erase from the mask; [ and ] change its size, Shift+[ and Shift+] its hardness",
+    Tool.CLICK: f"Click ({key('click')}): left-click on the subject, right-click (or Alt+click) on what is not "
+                "the subject; SAM updates the mask after each click",
+    Tool.BOX: f"Box ({key('box')}): drag a box around the subject; SAM cuts it out",
+    Tool.BRUSH: f"Brush ({key('brush')}): paint the mask (right-drag erases); {_SIZE_KEYS}",
+    Tool.ERASER: f"Eraser ({key('eraser')}): erase from the mask; {_SIZE_KEYS}",
 }
 
 
@@ -62,20 +64,20 @@ class ToolBar(QWidget):
         self.size_label = QLabel()
         self.size_label.setFixedWidth(52)
         self.size = QSlider(Qt.Orientation.Horizontal)
-        self.size.setRange(1, 256)
+        BRUSH_SIZE.apply_range(self.size)
         self.size.setFixedWidth(110)
-        self.size.setToolTip("Brush size in image pixels ([ smaller, ] larger)")
+        self.size.setToolTip(f"Brush size in image pixels ({key('smaller')} smaller, {key('larger')} larger)")
         self.hardness = QSpinBox()
-        self.hardness.setRange(0, 100)
+        BRUSH_HARDNESS.apply_range(self.hardness)
         self.hardness.setSingleStep(10)
         self.hardness.setPrefix("Hardness ")
         self.hardness.setSuffix(" %")
         self.hardness.setToolTip("Brush hardness: 100 % paints a hard edge; lower values fade the edge out, "
-                                 "so the inserted subject blends into the scene there (Shift+[ softer, "
-                                 "Shift+] harder). Grey in the mask = blended in part")
-        self.undo = _button("Undo", "Undo the last point, box, stroke, SAM result or clear (Ctrl+Z)")
+                                 f"so the inserted subject blends into the scene there ({key('softer')} softer, "
+                                 f"{key('harder')} harder). Grey in the mask = blended in part")
+        self.undo = _button("Undo", f"Undo the last point, box, stroke, SAM result or clear ({key('undo')})")
         self.undo.setEnabled(False)
-        self.redo = _button("Redo", "Redo what Undo took back (Ctrl+Shift+Z)")
+        self.redo = _button("Redo", f"Redo what Undo took back ({key('redo')})")
         self.redo.setEnabled(False)
         self.sam_mode = QComboBox()
         self.sam_mode.addItem("SAM adds", "add")
@@ -93,13 +95,13 @@ class ToolBar(QWidget):
         self.zoom_label = QLabel("100 %")
         self.zoom_label.setFixedWidth(52)
         self.zoom_label.setToolTip("Zoom: screen pixels per scene pixel (wheel zooms, middle-drag pans)")
-        self.actual = _button("100%", "Actual size, one scene pixel per screen pixel (Ctrl+0)")
+        self.actual = _button("100%", f"Actual size, one scene pixel per screen pixel ({key('actual_size')})")
         self.clear = QToolButton()
         self.clear.setText("Clear")
         self.clear.setToolTip("Remove all points, the box and the mask")
         self.fit = QToolButton()
         self.fit.setText("Fit")
-        self.fit.setToolTip("Fit the scene to the view (F)")
+        self.fit.setToolTip(f"Fit the scene to the view ({key('fit')})")
         self.detect = QPushButton("Auto-detect")
         self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
                                "in the list next to it")
@@ -246,7 +248,6 @@ class ResultStrip(QWidget):
             else:
                 menu.addAction(text, lambda n=name: self.action.emit(n, path))
         menu.popup(self.list.viewport().mapToGlobal(pos))
-        self.menu = menu  # kept for tests
 
     def clear(self) -> None:
         self.list.clear()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from alchemy_gui.common.binding import bind_to
 from alchemy_gui.projects.state import ProjectsState
+from alchemy_gui.shell.shortcuts import key
 
 
 class ProjectBrowser(QWidget):
@@ -34,7 +35,7 @@ class ProjectBrowser(QWidget):
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.new_button = QPushButton("New project…")
         self.new_button.setObjectName("primary")
-        self.new_button.setToolTip("Create a project from 3–5 photos of a subject (Ctrl+N)")
+        self.new_button.setToolTip(f"Create a project from 3–5 photos of a subject ({key('new_project')})")
         self.list.setToolTip("Your projects; click one to open it")
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip("Move the open project to the trash (File → Restore from trash… brings it back)")

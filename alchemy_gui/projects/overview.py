@@ -102,7 +102,6 @@ class ProjectOverview(QWidget):
         layout.addWidget(self.photos, 1)
         layout.addWidget(self.message)
         layout.addLayout(actions)
-        self.dialog: QWidget | None = None  # the open viewer, mask editor or question (tests)
         self.bindings = [bind_to(self.photos_state, "message", self._show_message),
                          bind_to(self.photos_state, "busy", self._update_buttons)]
         self.show_project(None)
@@ -159,7 +158,6 @@ class ProjectOverview(QWidget):
             return None
         dialog = MaskDialog(self.photos_state, self.project.slug, name, self)
         dialog.open()
-        self.dialog = dialog
         return dialog
 
     def remove_selected(self) -> QMessageBox | None:
@@ -172,7 +170,6 @@ class ProjectOverview(QWidget):
         box.button(QMessageBox.StandardButton.Ok).setText("Remove")
         box.accepted.connect(lambda: self.photos_state.remove(project.slug, name))
         box.open()
-        self.dialog = box
         return box
 
     def auto_mask(self) -> None:
@@ -190,7 +187,6 @@ class ProjectOverview(QWidget):
         mask = mask_qimage(loaded.mask) if loaded.mask is not None else None
         viewer = PhotoViewer(loaded.shown_name or loaded.photo, loaded.image, mask, self)
         viewer.open()
-        self.dialog = viewer
 
     def _on_thumbnail(self, path: str, image: QImage) -> None:
         if image.isNull():

@@ -17,21 +17,7 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine import api
 from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
-
-SHORTCUTS = (
-    ("Anywhere", "Ctrl+N", "New project"),
-    ("Anywhere", "Ctrl+Enter", "Start training (Train tab) or insert (Insert tab)"),
-    ("Anywhere", "Esc", "Stop the running job (training saves a checkpoint first)"),
-    ("Anywhere", "Ctrl+,", "Preferences"),
-    ("Anywhere", "F1", "This list"),
-    ("Anywhere", "Ctrl+Q", "Quit (asks first while a job runs)"),
-    ("Insert canvas", "S / X", "Click with SAM / drag a box"),
-    ("Insert canvas", "B / E", "Brush / eraser"),
-    ("Insert canvas", "[ / ]", "Smaller / larger brush"),
-    ("Insert canvas", "Shift+[ / Shift+]", "Softer / harder brush (hardness −/+ 10 %)"),
-    ("Insert canvas", "F / Ctrl+0", "Fit the scene / 100 %"),
-    ("Insert canvas", "Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a mask edit"),
-)
+from alchemy_gui.shell.shortcuts import SHORTCUTS
 
 
 class ShortcutsDialog(QDialog):
@@ -42,8 +28,8 @@ class ShortcutsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Where", "Keys", "What it does"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for row, cells in enumerate(SHORTCUTS):
-            for column, text in enumerate(cells):
+        for row, entry in enumerate(SHORTCUTS):  # the table the key bindings are made from
+            for column, text in enumerate((entry.where, entry.text, entry.what)):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -98,4 +84,4 @@ class AboutDialog(QDialog):
         self.pending.setText(f"Could not look up the versions: {failure.message}")
 
 
-__all__ = ["SHORTCUTS", "AboutDialog", "ShortcutsDialog"]
+__all__ = ["AboutDialog", "ShortcutsDialog"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from alchemy_gui.common.job_list import Job, JobList, JobState, Lane, same_project
+from alchemy_gui.common.job_list import Job, JobList, JobState, Lane
 
 
 class JobGuard(QObject):
@@ -45,10 +45,6 @@ class JobGuard(QObject):
             return f"{_line(found[0])} is running — stop{it} and {then}?"
         lines = "\n".join(f"• {_line(j)}" for j in found)
         return f"{len(found)} jobs are running:\n{lines}\n\nStop them and {then}?"
-
-    def runs_on(self, project) -> bool:
-        """Whether a model job works on ``project``."""
-        return project is not None and any(same_project(j.project, project) for j in self.running_jobs())
 
     def cancel(self) -> None:
         """Esc: stop the newest running model job (training reports it in its own area); none

@@ -7,12 +7,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QMenu
 
 from alchemy_gui.shell.help_dialogs import AboutDialog, ShortcutsDialog
 from alchemy_gui.shell.preferences import PreferencesDialog
 from alchemy_gui.shell.presets_menu import PresetMenu
+from alchemy_gui.shell.shortcuts import shortcut as shortcut_keys
 
 if TYPE_CHECKING:
     from alchemy_gui.main_window import MainWindow
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
 DialogT = TypeVar("DialogT", bound=QDialog)
 
 
-def _action(window: MainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+def _action(window: MainWindow, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+    """``shortcut``: its name in :data:`~alchemy_gui.shell.shortcuts.SHORTCUTS`."""
     action = QAction(text, window)
     if shortcut is not None:
-        action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        action.setShortcuts(shortcut_keys(shortcut).sequences())
     action.setToolTip(tip or text.replace("&", "").rstrip("…"))
     action.setStatusTip(action.toolTip())
     action.triggered.connect(lambda _checked=False: slot())
@@ -51,15 +53,15 @@ class MenuActions(SimpleNamespace):
 def build_menus(window: MainWindow) -> MenuActions:
     bar = window.menuBar()
     a = MenuActions()
-    a.new = _action(window, "&New project…", window.new_project, QKeySequence.StandardKey.New,
+    a.new = _action(window, "&New project…", window.new_project, "new_project",
                     "Create a project from 3–5 photos of a subject")
     a.delete = _action(window, "&Delete project…", window.delete_current_project, None,
                        "Move the open project to the trash (File → Restore from trash… brings it back)")
     a.restore = _action(window, "&Restore from trash…", window.restore_from_trash, None,
                         "Bring back a deleted project")
-    a.preferences = _action(window, "&Preferences…", lambda: open_preferences(window), QKeySequence("Ctrl+,"),
+    a.preferences = _action(window, "&Preferences…", lambda: open_preferences(window), "preferences",
                             "Model folders, device, precision, data folder, demo models")
-    a.quit = _action(window, "&Quit", window.close, QKeySequence.StandardKey.Quit,
+    a.quit = _action(window, "&Quit", window.close, "quit",
                      "Quit (asks first while a job runs)")
     file_menu = bar.addMenu("&File")
     file_menu.setToolTipsVisible(True)
@@ -76,9 +78,9 @@ def build_menus(window: MainWindow) -> MenuActions:
     a.delete.setEnabled(False)
 
     a.start = _action(window, "&Start (train / insert)", window.start_current,
-                      [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
+                      "start",
                       "Start training on the Train tab, insert on the Insert tab")
-    a.stop = _action(window, "S&top the running job", window.guard.cancel, QKeySequence("Esc"),
+    a.stop = _action(window, "S&top the running job", window.guard.cancel, "stop",
                      "Stop the running job; training saves a checkpoint first")
     a.stop.setEnabled(False)  # only while a job runs, so Esc stays free for dialogs and the canvas
     window.jobs.job_changed.connect(lambda _job: a.stop.setEnabled(bool(window.guard.running_jobs())))
@@ -95,7 +97,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     presets.addMenu(a.insert_presets)
 
     a.shortcuts = _action(window, "&Keyboard shortcuts", lambda: _open(window, ShortcutsDialog(window)),
-                          QKeySequence("F1"))
+                          "shortcuts")
     a.about = _action(window, "&About Image Alchemy", lambda: _open(window, AboutDialog(window.jobs, window)),
                       None, "Versions of the app, torch and diffusers; the device models run on")
     help_menu = bar.addMenu("&Help")

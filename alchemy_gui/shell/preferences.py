@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from alchemy_engine import api
+from alchemy_gui.app import DEMO_MODELS_KEY
 from alchemy_gui.common.app_settings import AppSettings
 from alchemy_gui.common.job_list import JobFailure, JobKind, JobList
 from alchemy_gui.shell.models_page import ModelsPage
@@ -121,7 +122,7 @@ class PreferencesDialog(QDialog):
         self.device.setCurrentIndex(max(0, self.device.findData(s.get("device", ""))))
         self.precision.setCurrentIndex(max(0, self.precision.findData(s.get("precision", "auto"))))
         self.data_folder.setText(s.get("data_folder", ""))
-        self.demo.setChecked(bool(s.get("demo_models", False)))
+        self.demo.setChecked(bool(s.get(DEMO_MODELS_KEY, False)))
         self.editor.setText(s.get("editor", ""))
 
     def show_models(self, inventory: dict) -> None:
@@ -143,7 +144,7 @@ class PreferencesDialog(QDialog):
         s.set("device", self.device.currentData())
         s.set("precision", self.precision.currentData())
         s.set("data_folder", self.data_folder.text().strip())
-        s.set("demo_models", self.demo.isChecked())
+        s.set(DEMO_MODELS_KEY, self.demo.isChecked())
         s.set("editor", self.editor.text().strip())
         s.flush()
         super().accept()

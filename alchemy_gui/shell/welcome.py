@@ -7,6 +7,8 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from alchemy_gui.shell.shortcuts import key
+
 WEIGHTS_URL = "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0"
 
 
@@ -22,7 +24,8 @@ class WelcomeDialog(QDialog):
             "<p>Image Alchemy needs an <b>SDXL base model</b> (about 7 GB) to train and insert. None was found.</p>"
             f"<p>Download <code>sd_xl_base_1.0.safetensors</code> from <a href='{WEIGHTS_URL}'>{WEIGHTS_URL}</a> "
             f"(or any SDXL checkpoint) and put it into:<br><code>{models_folder}</code><br>"
-            "A model in your Hugging Face cache is found as well. Preferences (Ctrl+,) shows what was found.</p>"
+            f"A model in your Hugging Face cache is found as well. Preferences ({key('preferences')}) shows what was "
+            "found.</p>"
             "<p>Already have models in ComfyUI, A1111/Forge, InvokeAI or Krita's AI server? <b>Find my models</b> "
             "searches those folders in place (nothing is copied), and offers the missing ones to download.</p>"
             "<p>Meanwhile the <b>demo models</b> let you try every step: they have random weights, so they "

@@ -155,7 +155,7 @@ class TrainPanel(QWidget):
         run_buttons = QGridLayout()  # two by two: the panel must fit a 1366-pixel-wide laptop screen
         for index, button in enumerate((self.resume_button, self.rename_button, self.delete_button, self.open_button)):
             run_buttons.addWidget(button, index // 2, index % 2)
-        self.run_details = RunDetailsView(self.train_state.history)
+        self.run_details = RunDetailsView(self.train_state.picked_run)
         run_list = QWidget()
         list_box = QVBoxLayout(run_list)
         list_box.setContentsMargins(0, 0, 0, 0)
@@ -197,7 +197,7 @@ class TrainPanel(QWidget):
         keep(bind_to(train, "estimate", self.estimate_label.setText))
         keep(bind_to(train, "status", self._show_status))
         keep(bind_to(train, "runs", self._show_runs))
-        keep(bind_to(train.history, "message", self._show_run_message))
+        keep(bind_to(train.picked_run, "message", self._show_run_message))
         self.estimate_button.clicked.connect(train.estimate_memory)
         self.defaults_button.clicked.connect(train.reset_settings)
         self.start_button.clicked.connect(train.start)
@@ -291,7 +291,7 @@ class TrainPanel(QWidget):
             self.train_state.resume(run.run_id)
 
     def _on_run_selected(self) -> None:
-        self.train_state.history.select(self.selected_run())
+        self.train_state.picked_run.select(self.selected_run())
         self._update_buttons()
 
     def _show_run_message(self, text: str) -> None:
@@ -306,7 +306,7 @@ class TrainPanel(QWidget):
         dialog.setWindowTitle("Rename run")
         dialog.setLabelText(f"Name of run {run.run_id} (empty: show its id):")
         dialog.setTextValue(run.name)
-        dialog.textValueSelected.connect(lambda name: self.train_state.history.rename(run, name))
+        dialog.textValueSelected.connect(lambda name: self.train_state.picked_run.rename(run, name))
         dialog.open()
         self.rename_dialog = dialog
         return dialog
@@ -320,7 +320,7 @@ class TrainPanel(QWidget):
                           f"It goes to {project.root}/trash/runs/ and can be moved back by hand.",
                           QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
         box.button(QMessageBox.StandardButton.Ok).setText("Move to trash")
-        box.accepted.connect(lambda: self.train_state.history.delete(project, run))
+        box.accepted.connect(lambda: self.train_state.picked_run.delete(project, run))
         box.open()
         self.delete_dialog = box
         return box

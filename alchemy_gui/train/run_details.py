@@ -1,7 +1,7 @@
 """One previous run in detail: its loss curve (loss.csv) beside its fidelity scores per step
 (scores.csv, best step marked), its kept checkpoints (each one's LoRA can be exported), preview
 images (samples/) and the settings it was trained with. Binds to
-:class:`~alchemy_gui.train.history_state.RunHistory`."""
+:class:`~alchemy_gui.train.runs_state.PickedRun`."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from alchemy_engine import api
 from alchemy_gui.common.binding import bind_to
-from alchemy_gui.train.history_state import SAMPLE_THUMBNAIL, RunDetails, RunHistory
 from alchemy_gui.train.loss_chart import LossChart
+from alchemy_gui.train.runs_state import SAMPLE_THUMBNAIL, PickedRun, RunDetails
 from alchemy_gui.train.scores_chart import ScoresChart
 
 HIDDEN_SETTINGS = ("project", "resume_run")
@@ -40,12 +40,12 @@ def _setting_label(name: str) -> str:
 
 
 class RunDetailsView(QWidget):
-    def __init__(self, history: RunHistory, parent: QWidget | None = None) -> None:
+    def __init__(self, picked_run: PickedRun, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel("Click a run to see its loss curve, previews and settings.")
         self.title.setObjectName("hint")
         self.title.setWordWrap(True)
-        self.history = history
+        self.picked_run = picked_run
         self.chart = LossChart()
         self.scores_chart = ScoresChart()
         self.checkpoint_combo = QComboBox()
@@ -96,8 +96,8 @@ class RunDetailsView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.tabs, 1)
         self._show_checkpoints_row(False)
-        self.bindings = [bind_to(history, "details", self._show)]
-        history.selected_changed.connect(self._show_selected)
+        self.bindings = [bind_to(picked_run, "details", self._show)]
+        picked_run.selected_changed.connect(self._show_selected)
 
     def _show_selected(self, run) -> None:
         self.tabs.setEnabled(run is not None)
@@ -110,9 +110,9 @@ class RunDetailsView(QWidget):
         self.checkpoints_empty.setVisible(not any_kept)
 
     def export_selected(self) -> None:
-        details, step = self.history.details, self.checkpoint_combo.currentData()
+        details, step = self.picked_run.details, self.checkpoint_combo.currentData()
         if details is not None and step is not None:
-            self.history.export_step(details.run, int(step))
+            self.picked_run.export_step(details.run, int(step))
 
     def _show(self, details: RunDetails | None) -> None:
         self.samples.clear()

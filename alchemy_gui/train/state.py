@@ -27,7 +27,6 @@ from alchemy_gui.common.images import previews_as_qimages
 from alchemy_gui.common.job_list import Job, JobFailure, JobKind, JobList, JobState, same_project
 from alchemy_gui.common.presets_model import PresetChoice
 from alchemy_gui.common.request_settings import settings_class
-from alchemy_gui.train.history_state import RunHistory
 from alchemy_gui.train.jobs import (
     TriedCheckpoint,
     estimate_job,
@@ -35,6 +34,7 @@ from alchemy_gui.train.jobs import (
     run_settings_job,
     try_checkpoint_job,
 )
+from alchemy_gui.train.runs_state import PickedRun
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3
@@ -102,10 +102,10 @@ class TrainState(QObject):
         # The running (or last) job's own curve, preview and notes: shown only while its project
         # is the open one.
         self._job: dict[str, Any] = {"loss_history": (), "preview": QImage(), "notes": ()}
-        self.history = RunHistory(jobs, self)
+        self.picked_run = PickedRun(jobs, self)
         jobs.job_added.connect(self._on_job_changed)
         jobs.job_changed.connect(self._on_job_changed)
-        self.history.changed.connect(self.refresh_runs)
+        self.picked_run.changed.connect(self.refresh_runs)
         self.settings.changed.connect(self._on_settings_changed)
         self._revalidate()
 
@@ -145,7 +145,7 @@ class TrainState(QObject):
             return
         self.runs = ()
         self.estimate = ""
-        self.history.select(None)
+        self.picked_run.select(None)
         if not self.running:
             self.status = Status()
         self._show_job()
@@ -209,7 +209,7 @@ class TrainState(QObject):
     def try_checkpoint(self) -> None:
         """Export the newest kept checkpoint of the running run (or of the selected one) as a LoRA
         and offer it on the Insert tab; a light job, beside the training run."""
-        selected = self.history.selected
+        selected = self.picked_run.selected
         run_id = self.active_run_id if self._shows(self.job) and self.running else None
         run_id = run_id or (selected.run_id if selected is not None and selected.checkpoint_step else None)
         if self.project is None or run_id is None:
@@ -351,9 +351,9 @@ class TrainState(QObject):
                 # e.g. after quitting during a run: the banner comes back with the project
                 self.status = Status(f"Stopped at step {newest.checkpoint_step} — Resume continues it.", "stopped",
                                      resumable_run=newest.run_id)
-            chosen = self.history.selected
+            chosen = self.picked_run.selected
             if chosen is not None:  # follow a rename; forget a deleted run
-                self.history.select(next((r for r in runs if r.path == chosen.path), None))
+                self.picked_run.select(next((r for r in runs if r.path == chosen.path), None))
 
     @Slot(object)
     def _on_models(self, found: tuple[list[dict], str]) -> None:

@@ -91,8 +91,8 @@ def test_disk_work_goes_on_beside_training_and_lands_in_its_own_project(qtbot, w
 
     window.overview.photos.setCurrentRow(0)  # a photo opens
     window.overview.view_selected()
-    qtbot.waitUntil(lambda: isinstance(getattr(window.overview, "dialog", None), PhotoViewer), timeout=QUICK_MS)
-    window.overview.dialog.close()
+    qtbot.waitUntil(lambda: window.overview.findChild(PhotoViewer) is not None, timeout=QUICK_MS)
+    window.overview.findChild(PhotoViewer).close()
 
     rex = window.projects_state.current  # a mask is saved
     name = rex.reference_photos()[0].name
@@ -265,7 +265,7 @@ def test_try_this_checkpoint_offers_the_newest_kept_step_on_the_insert_tab(qtbot
 
 def test_a_tried_checkpoint_keeps_its_step_when_its_project_is_opened_again(tmp_path):
     """Saved with the project's Insert settings as a path; read back it is still 'run · step N'."""
-    from alchemy_gui.insert.state_history import _file_choice
+    from alchemy_gui.insert.added_loras import _file_choice
 
     lora = tmp_path / "runs" / "20261207-101500-ab12" / "exports" / "step-400" / "lora.safetensors"
     lora.parent.mkdir(parents=True)

@@ -111,8 +111,8 @@ def test_view_one_photo_large_with_its_mask(qtbot, tab):
     qtbot.waitUntil(lambda: "1 with a subject mask" in tab.details.text(), timeout=10_000)
     _select(tab, 0)
     tab.view_button.click()
-    qtbot.waitUntil(lambda: isinstance(tab.dialog, PhotoViewer), timeout=10_000)
-    viewer = tab.dialog
+    qtbot.waitUntil(lambda: tab.findChild(PhotoViewer) is not None, timeout=10_000)
+    viewer = tab.findChild(PhotoViewer)
     assert viewer.windowTitle().startswith(photo.original_name)  # as the grid names it, not the stored file
     assert viewer.show_mask.isEnabled() and viewer.show_mask.isChecked()
     assert viewer.picture.pixmap().width() > 160  # larger than the thumbnail

@@ -9,8 +9,8 @@ import sys
 from alchemy_engine import api
 from alchemy_gui.app import apply_startup_preferences
 from alchemy_gui.main_window import MainWindow
-from alchemy_gui.shell.help_dialogs import SHORTCUTS
 from alchemy_gui.shell.menus import open_preferences
+from alchemy_gui.shell.shortcuts import SHORTCUTS
 
 
 def test_help_menu_shortcuts_and_about(qtbot, open_window):

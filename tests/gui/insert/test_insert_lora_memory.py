@@ -21,7 +21,7 @@ def _window(qtbot) -> MainWindow:
 
 def _add(qtbot, window: MainWindow, path, style: bool) -> None:
     with qtbot.waitSignal(window.insert_state.lora_files_changed, timeout=30_000):
-        window.insert_state.add_lora_file(path, style=style)
+        window.insert_state.added_loras.add(path, style=style)
 
 
 def test_added_lora_files_and_their_scales_survive_a_restart(qtbot, project, demo_lora, tmp_path):

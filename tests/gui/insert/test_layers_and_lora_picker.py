@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin
-from test_insert_history import _open_project
 from test_insert_panel import _scene
+from test_insert_results import _open_project
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "engine"))
 from test_model_folders import comfy_tree  # noqa: E402

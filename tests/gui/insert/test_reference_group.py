@@ -65,6 +65,6 @@ def test_reference_group_turns_guidance_on_and_an_insertion_records_it(qtbot, pa
     group.setChecked(False)
     assert settings.ip_adapter is None and not group.body.isVisible()
     with qtbot.waitSignal(panel.insert_state.parameters_reused, timeout=30000):
-        panel.insert_state.reuse_parameters(output)  # Reuse parameters turns the group back on
+        panel.insert_state.outputs.reuse_parameters(output)  # Reuse parameters turns the group back on
     assert group.isChecked() and settings.ip_adapter == "demo" and settings.ip_scale == 0.8
     assert settings.ip_mode == "style" and [b.text() for b in group.photo_checks if b.isChecked()] == names[:2]

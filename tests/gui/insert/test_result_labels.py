@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from alchemy_gui.insert.history_jobs import InsertedImage
 from alchemy_gui.insert.panel_actions import result_label
+from alchemy_gui.insert.result_jobs import InsertedImage
 from alchemy_gui.insert.tools import ResultStrip
 
 

@@ -29,7 +29,7 @@ def test_reusing_an_image_with_an_out_of_range_seed_leaves_random_shown_and_used
     path = tmp_path / "old.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path, pnginfo=chunks)
     with qtbot.waitSignal(state.parameters_reused, timeout=30_000):
-        state.reuse_parameters(path)
+        state.outputs.reuse_parameters(path)
     assert state.settings.seed is None and state.settings.steps == 9
     assert panel.settings.seed.value() == RANDOM_SEED and panel.settings.seed.text() == "random"
     assert f"Its seed {BIG} is beyond 0–{api.SEED_MAX}" in state.message.text

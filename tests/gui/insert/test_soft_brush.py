@@ -8,9 +8,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 
+from alchemy_gui.insert.brush_settings import BRUSH_HARDNESS, BRUSH_SIZE
 from alchemy_gui.insert.mask_canvas import MaskCanvas
 from alchemy_gui.insert.mask_document import MaskDocument, Tool
-from alchemy_gui.shell.help_dialogs import SHORTCUTS
 
 
 def _document(w: int = 80, h: int = 60) -> MaskDocument:
@@ -46,7 +46,25 @@ def test_hardness_control_tooltip_binding_and_shortcuts(qtbot, panel):
     size = state.brush_size
     QTest.keyClick(panel.canvas, Qt.Key.Key_BracketRight)  # plain ] still sizes the brush
     assert state.brush_size > size and state.brush_hardness == 100
-    assert any(keys == "Shift+[ / Shift+]" for _where, keys, _what in SHORTCUTS)
+
+
+def test_brush_limits_are_the_properties_own(qtbot, panel):
+    """Whatever sets the brush (a remembered setting, the shortcuts, code) stays within the limits
+    its property declares, and the tool bar's controls offer exactly that range."""
+    state, tools = panel.insert_state, panel.tools
+    assert (tools.size.minimum(), tools.size.maximum()) == (BRUSH_SIZE.minimum, BRUSH_SIZE.maximum) == (1, 256)
+    assert (tools.hardness.minimum(), tools.hardness.maximum()) == (BRUSH_HARDNESS.minimum, BRUSH_HARDNESS.maximum)
+    state.brush.set("brush_size", 10_000)
+    assert state.brush_size == 256 and tools.size.value() == 256
+    state.brush_hardness = -40
+    assert state.brush_hardness == 0 and panel.canvas.brush_hardness == 0.0
+    state.tool = Tool.BRUSH
+    panel.canvas.setFocus()
+    QTest.keyClick(panel.canvas, Qt.Key.Key_BracketRight)
+    assert state.brush_size == 256
+    state.brush_size = 1
+    QTest.keyClick(panel.canvas, Qt.Key.Key_BracketLeft)
+    assert state.brush_size == 1 and panel.canvas.brush_size == 1
 
 
 def test_hard_dabs_are_binary_and_soft_dabs_are_graded():

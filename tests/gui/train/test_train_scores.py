@@ -23,7 +23,7 @@ def test_scores_plotted_best_step_marked_and_a_checkpoint_exported(qtbot, photos
     qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() >= 1, timeout=30_000)
     panel.runs.setCurrentItem(panel.runs.topLevelItem(0))
     details = panel.run_details
-    qtbot.waitUntil(lambda: train.history.details is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: train.picked_run.details is not None, timeout=10_000)
     rows = api.read_scores(result.run_dir)
     assert [r["step"] for r in rows] == [2, 4]
     assert [s for s, _ in details.scores_chart.series["dino"]] == [2, 4]

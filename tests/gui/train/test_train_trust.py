@@ -95,7 +95,7 @@ def test_a_previous_run_in_detail_renamed_and_deleted(qtbot, photos):
     result = _train_to_end(qtbot, panel)
     panel.runs.setCurrentItem(panel.runs.topLevelItem(0))
     details = panel.run_details
-    qtbot.waitUntil(lambda: train.history.details is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: train.picked_run.details is not None, timeout=10_000)
     assert len(details.chart.points) >= 2 and details.chart.points == api.read_loss_curve(result.run_dir)
     assert details.samples.count() == 2 and details.samples.item(0).text() == "3"
     settings = {details.settings.topLevelItem(i).toolTip(0): details.settings.topLevelItem(i).text(1)
@@ -113,7 +113,7 @@ def test_a_previous_run_in_detail_renamed_and_deleted(qtbot, photos):
     qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() == 0, timeout=10_000)
     assert not result.run_dir.exists() and list((train.project.root / "trash" / "runs").iterdir())
     assert "Moved run “first try”" in panel.run_message.text()
-    assert train.history.selected is None and details.chart.points == []
+    assert train.picked_run.selected is None and details.chart.points == []
     _finish(qtbot, panel)
 
 

@@ -21,6 +21,7 @@ from alchemy_engine import api
 from alchemy_gui.common.job_list import JobList
 from alchemy_gui.insert.panel import InsertPanel
 from alchemy_gui.insert.panel_actions import result_action
+from alchemy_gui.insert.result_view import ResultDialog
 from alchemy_gui.projects.state import ProjectsState
 
 
@@ -79,8 +80,8 @@ def test_results_strip_shows_every_output_with_scores_and_actions(qtbot, panel, 
     assert panel.settings.sampler.currentData() == "DPM++ 2M Karras"
     reads = _record_image_reads(monkeypatch)
     result_action(panel, "view", str(old))
-    qtbot.waitUntil(lambda: getattr(panel, "result_dialog", None) is not None, timeout=30000)
-    dialog = panel.result_dialog
+    qtbot.waitUntil(lambda: panel.findChild(ResultDialog) is not None, timeout=30000)
+    dialog = panel.findChild(ResultDialog)
     assert not dialog.view.before.isNull() and not dialog.view.after.isNull() and dialog.slider.isEnabled()
     dialog.toggle.setChecked(True)
     assert dialog.view.split == 1.0
@@ -117,11 +118,11 @@ def test_add_lora_file_accepts_an_sdxl_lora_and_refuses_other_files_in_one_line(
     bogus = tmp_path / "downloads" / "notes.safetensors"
     bogus.write_text("not a LoRA")
     with qtbot.waitSignal(panel.insert_state.job_failed, timeout=30000) as blocker:
-        panel.insert_state.add_lora_file(bogus)
+        panel.insert_state.added_loras.add(bogus)
     assert "notes.safetensors" in blocker.args[0].message and "\n" not in blocker.args[0].message
     assert panel.settings.run.count() == 1
     with qtbot.waitSignal(panel.insert_state.lora_files_changed, timeout=30000):
-        panel.insert_state.add_lora_file(elsewhere)
+        panel.insert_state.added_loras.add(elsewhere)
     assert panel.settings.run.count() == 2 and panel.settings.run.currentText() == "rex-style.safetensors (file)"
     panel.document.set_scene(_scene(tmp_path / "park.png"))  # a scene path is all a request needs here
     request = panel.insert_state.insert_request()

@@ -1,6 +1,6 @@
 """The previous run the user picked in the Train area: its details (loss curve, previews,
 settings), renaming and deleting it. Owned by :class:`~alchemy_gui.train.state.TrainState`
-(``train_state.history``); every disk read runs as a job as a light job of the window's job list.
+(``train_state.picked_run``); every disk read runs as a job as a light job of the window's job list.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _delete_job(request: _Delete, progress, cancel) -> Path:
     return api.delete_run(request.project, request.run_id)
 
 
-class RunHistory(QObject):
+class PickedRun(QObject):
     """``selected`` run and its ``details``; ``changed`` fires when a run was renamed or deleted."""
 
     selected_changed = Signal(object)  # RunInfo or None

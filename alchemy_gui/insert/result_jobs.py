@@ -45,7 +45,7 @@ def thumbnail(image: QImage) -> QImage:
                         Qt.TransformationMode.SmoothTransformation)
 
 
-def history_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> tuple[InsertedImage, ...]:
+def results_job(project_root: Path, progress: ProgressCallback, cancel: CancelToken) -> tuple[InsertedImage, ...]:
     """Every output of the project, newest first, with its thumbnail (a file that cannot be read as
     an image is left out of the strip; the engine logs why)."""
     found = []
@@ -86,5 +86,5 @@ def check_lora_job(path: Path, progress: ProgressCallback, cancel: CancelToken) 
     return require_sdxl_lora(Path(path))
 
 
-__all__ = ["InsertedImage", "SceneMaskToSave", "check_lora_job", "history_job", "parameters_job",
+__all__ = ["InsertedImage", "SceneMaskToSave", "check_lora_job", "results_job", "parameters_job",
            "save_scene_job", "thumbnail", "trash_job"]
