@@ -1,11 +1,13 @@
 """What a job needs in memory, and whether several jobs fit the computer together.
 
 A front-end that runs jobs side by side (the GUI's model lane: a SAM click beside a training run)
-asks :func:`job_footprints` for each job before it starts and :func:`fits_together` whether the
-jobs already running plus the new one fit. Training uses its own measured estimate
-(``training/memory.py``); inference jobs are sized from their weight files plus activations, a
-deliberately generous figure (the cost of a wrong "fits" is an out-of-memory failure, of a wrong
-"does not fit" a short wait). Nothing here loads weights.
+asks ``studies/job_memory.job_footprints`` for each job before it starts (it knows the request
+types; this module sizes them) and :func:`fits_together` whether the jobs already running plus the
+new one fit. Training uses its own measured estimate (:func:`training_footprint` of
+``memory/training.py``'s estimate); inference jobs are sized from their weight files plus
+activations (:func:`sam_footprints`, :func:`sdxl_footprint`), a deliberately generous figure (the
+cost of a wrong "fits" is an out-of-memory failure, of a wrong "does not fit" a short wait).
+Nothing here loads weights.
 """
 
 from __future__ import annotations
@@ -51,28 +53,6 @@ class MemoryBudget:
     host_bytes: int | None
 
 
-def job_footprints(request: Any) -> list[JobFootprint]:
-    """The footprints ``request`` can run with, preferred first: its own device, then (SAM only, when
-    that is a GPU) the CPU. A request of an unknown kind gets none (it runs alone)."""
-    from alchemy_engine.evaluation import EvaluateRequest
-    from alchemy_engine.insertion import InsertRequest, SceneRequest, SegmentRequest
-    from alchemy_engine.insertion.reference_masking import AutoMaskRequest
-    from alchemy_engine.training import TrainRequest
-
-    if isinstance(request, TrainRequest):
-        return [_training(request)]
-    if isinstance(request, SegmentRequest | AutoMaskRequest):
-        locate = request.locate if isinstance(request, SegmentRequest) else request.locate("")
-        own = _sam(request.device, locate.sam, with_detector=bool(locate.text))
-        if not own.on_gpu:
-            return [own]
-        cpu = _sam("cpu", locate.sam, with_detector=bool(locate.text))
-        return [own, dataclasses.replace(cpu, note="SAM runs on the CPU this time: the GPU is full")]
-    if isinstance(request, InsertRequest | SceneRequest | EvaluateRequest):
-        return [_sdxl(request.device, request.model)]
-    return []
-
-
 def memory_budget() -> MemoryBudget:
     """Total memory of each CUDA device and of RAM (a job's total, not what is free now: the jobs
     already running hold the difference, and :func:`fits_together` counts them)."""
@@ -110,14 +90,21 @@ def _short(where: str, need: int, room: float) -> str:
     return f"needs {need / GIB:.1f} GiB on {where}, {max(0.0, room) / GIB:.1f} GiB left beside the running jobs"
 
 
-def _training(request: Any) -> JobFootprint:
-    from alchemy_engine.training import estimate_memory
-
-    estimate = estimate_memory(request)
+def training_footprint(estimate: Any) -> JobFootprint:
+    """The footprint of a training run from its estimate (``memory/training.MemoryEstimate``)."""
     if estimate.device == "cpu":
         return JobFootprint("cpu", 0, max(estimate.need_bytes, 0))
     host = max((int(row.get("host_bytes") or 0) for row in estimate.phases.values()), default=0)
     return JobFootprint(estimate.device, estimate.total_bytes, max(host - estimate.resident_bytes, 0))
+
+
+def sam_footprints(prefer: str | None, sam: str | None, with_detector: bool) -> list[JobFootprint]:
+    """A SAM job on its own device, then, when that is a GPU, on the CPU."""
+    own = _sam(prefer, sam, with_detector)
+    if not own.on_gpu:
+        return [own]
+    cpu = _sam("cpu", sam, with_detector)
+    return [own, dataclasses.replace(cpu, note="SAM runs on the CPU this time: the GPU is full")]
 
 
 def _device(prefer: str | None) -> str:
@@ -141,7 +128,8 @@ def _sam(prefer: str | None, sam: str | None, with_detector: bool) -> JobFootpri
     return JobFootprint(device, need if device != "cpu" else 0, need if device == "cpu" else weights // 4)
 
 
-def _sdxl(prefer: str | None, model: str | None) -> JobFootprint:
+def sdxl_footprint(prefer: str | None, model: str | None) -> JobFootprint:
+    """An SDXL inference job (insertion, a scene, an evaluation): its weight files plus activations."""
     from alchemy_engine.models.inventory import resolve_sdxl
     from alchemy_engine.models.sources import weight_files
 
