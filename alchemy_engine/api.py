@@ -56,6 +56,7 @@ from alchemy_engine.insertion.reference_masking import AutoMaskRequest, AutoMask
 from alchemy_engine.insertion.request import DEFAULT_NEGATIVE, MASK_MODES, SDXL_RESOLUTIONS
 from alchemy_engine.insertion.scene import load_scene
 from alchemy_engine.jobs import CancelToken, JobRequest, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.memory.footprints import JobFootprint, MemoryBudget, fits_together, memory_budget
 from alchemy_engine.models.catalogue import CatalogueModel, catalogue_status, load_catalogue
 from alchemy_engine.models.download import DownloadRequest, DownloadResult, download_models
 from alchemy_engine.models.folders import (
@@ -131,13 +132,7 @@ from alchemy_engine.project.run_history import (
 )
 from alchemy_engine.project.runs import LORA_FILE, RunInfo, list_runs, list_runs_job, lora_runs, read_run
 from alchemy_engine.studies.evaluate import run as evaluate
-from alchemy_engine.studies.job_memory import (
-    JobFootprint,
-    MemoryBudget,
-    fits_together,
-    job_footprints,
-    memory_budget,
-)
+from alchemy_engine.studies.job_memory import job_footprints
 from alchemy_engine.training import TrainRequest, TrainResult, estimate_memory, launch_gpus
 from alchemy_engine.training import run as train
 from alchemy_engine.training.launch import relaunch as launch_training

@@ -69,7 +69,8 @@ def _load_unet(model: str, storage: str, full_file: str | None):
 def worker(model: str, storage: str, resolution: int, checkpointing: bool, full_file: str | None) -> dict:
     import torch
 
-    from alchemy_engine.training import lora_io, memory
+    from alchemy_engine.memory import training as memory
+    from alchemy_engine.training import lora_io
 
     libc, page = _glibc(), os.sysconf("SC_PAGE_SIZE")
 

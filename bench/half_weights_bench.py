@@ -59,9 +59,8 @@ def full_sdxl_upcast_seconds(repeats: int = 3) -> tuple[float, int]:
     import torch
 
     from alchemy_engine import paths
+    from alchemy_engine.memory.trace import meta_unet, unet_config
     from alchemy_engine.models import half_weights
-    from alchemy_engine.models.meta_unet import meta_unet
-    from alchemy_engine.training.memory import unet_config
 
     config = unet_config(types.SimpleNamespace(path=paths.sdxl_config_dir()))  # SDXL base 1.0
     shapes = [m.weight.shape for m in half_weights.storable_layers(meta_unet(json.dumps(config), torch.float32)

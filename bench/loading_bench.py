@@ -83,8 +83,8 @@ def _measure(method: str, path: str, config: str) -> dict[str, float]:
     import torch
     from diffusers import StableDiffusionXLPipeline
 
+    from alchemy_engine.memory.peaks import PhasePeaks
     from alchemy_engine.models.device import DevicePolicy
-    from alchemy_engine.models.peaks import PhasePeaks
     from alchemy_engine.models.sdxl import _quiet_loading_bars, load_sdxl_pipeline
 
     _quiet_loading_bars()

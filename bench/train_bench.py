@@ -147,7 +147,8 @@ def _patch_full_model(device: str) -> None:
     from diffusers import UNet2DConditionModel
 
     from alchemy_engine import paths
-    from alchemy_engine.training import memory, staged_models
+    from alchemy_engine.memory import training as memory
+    from alchemy_engine.training import staged_models
 
     staged_models.StagedModels._load = lambda self, without: _full_pipeline(device, without)
     full_config = dict(UNet2DConditionModel.load_config(paths.sdxl_config_dir() / "unet"))

@@ -1,7 +1,7 @@
 """Variations in batches: several seeds through the loaded inpaint pipeline in one call.
 
 The batch size is the request's ``batch_size`` or, for ``auto``, what the device's free memory
-holds at the work size (``models/inference_memory.py``); the choice and its reason are reported as
+holds at the work size (``memory/inference.py``); the choice and its reason are reported as
 a ``Stage.NOTE``. Each image is the one its seed gives alone (``inpaint.inpaint_batch``). When a
 batch runs out of device memory it is retried in halves, down to one image, with a note; the
 cancel token is checked between batches and, inside one, at every step.
@@ -17,14 +17,14 @@ from PIL import Image
 
 from alchemy_engine.insertion.inpaint import Sampling, inpaint_batch, speed_events, step_callback, steps_run
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage
-from alchemy_engine.models.inference_memory import BatchChoice, choose_batch_size, parse_batch_size
+from alchemy_engine.memory.inference import BatchChoice, choose_batch_size, parse_batch_size
 
 
 def choose(requested: str | int, variations: int, loaded: Any, work_size: tuple[int, int],
            guidance: float) -> BatchChoice:
     """The batch size for this job; measures free memory only when ``auto`` has something to decide."""
+    from alchemy_engine.memory.inference import per_image_bytes
     from alchemy_engine.models.device import free_device_bytes
-    from alchemy_engine.models.inference_memory import per_image_bytes
 
     device = str(loaded.policy.device)
     free, per_image = None, 0

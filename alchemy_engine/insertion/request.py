@@ -20,7 +20,7 @@ from typing import Any
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
-from alchemy_engine.models.inference_memory import MAX_BATCH
+from alchemy_engine.memory.inference import MAX_BATCH
 from alchemy_engine.models.prediction import (
     PREDICTION_CHOICES,
     cfg_rescale_setting,

@@ -71,7 +71,7 @@ class LoadedSdxl:
         """A pipeline of another task over the base pipeline's very modules. Not diffusers'
         ``from_pipe``: it casts every module to ``dtype``, float32 unless given (diffusers 0.42) —
         a GPU's bf16 SDXL became float32 at the first insertion, twice the memory — and a cast
-        would also undo UNet weights kept in half (``inference_memory.choose_unet_storage``)."""
+        would also undo UNet weights kept in half (``memory/inference.choose_unet_storage``)."""
         accepted = inspect.signature(pipeline_class.__init__).parameters
         components = {name: module for name, module in self.base.components.items() if name in accepted}
         pipe = pipeline_class(**components,
@@ -107,11 +107,11 @@ class InsertionSession:
     # --- SDXL -----------------------------------------------------------------------------------
     def sdxl(self, spec: str | None, device: str | None = None, compile_mode: str = "auto",
              prediction: str = "auto") -> LoadedSdxl:
+        from alchemy_engine.memory.inference import choose_unet_storage
+        from alchemy_engine.memory.peaks import rss_bytes
         from alchemy_engine.models import inference_speed
         from alchemy_engine.models.device import device_policy, free_device_bytes
-        from alchemy_engine.models.inference_memory import choose_unet_storage
         from alchemy_engine.models.inventory import resolve_sdxl
-        from alchemy_engine.models.peaks import rss_bytes
         from alchemy_engine.models.sdxl import load_sdxl_pipeline
 
         source = resolve_sdxl(spec)

@@ -4,6 +4,7 @@ MPS fp16 + float32 VAE, CPU float32. Torch is imported inside functions."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,19 @@ def device_policy(prefer: str | None = None) -> DevicePolicy:
     bf16 = bool(cuda and torch.cuda.is_bf16_supported())
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     return choose_device_policy(prefer, cuda, bf16, mps)
+
+
+def bitsandbytes_usable(device: Any) -> bool:
+    """Whether 8-bit AdamW (bitsandbytes) runs on ``device`` (a ``torch.device``): CUDA with the package."""
+    return device.type == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def effective_optimizer(name: str, device: Any) -> str:
+    """What will actually run: 8-bit AdamW falls back to AdamW without bitsandbytes + CUDA.
+    Here, not in ``training/optimizers.py``, because the memory estimate sizes the same choice."""
+    if name == "adamw8bit" and not bitsandbytes_usable(device):
+        return "adamw"
+    return name
 
 
 def free_device_bytes(device: Any) -> int | None:

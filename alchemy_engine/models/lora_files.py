@@ -42,6 +42,10 @@ MAX_LORA_BYTES = 4 * 1024**3
 MAX_RANK = 1024
 _ADAPTER_METADATA_KEY = "lora_adapter_metadata"  # diffusers' peft config per component
 SDXL_HINT = "Use a LoRA made for SDXL 1.0 (its download page names SDXL as the base model)."
+# the UNet layers our LoRAs train: training attaches them (training/lora_io.py), the memory
+# estimate counts them (memory/trace.py)
+UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
+UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2")
 
 _DOWN = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight", "_lora.down.weight",
          ".lora_linear_layer.down.weight")
@@ -55,6 +59,11 @@ _KINDS = (("hada_w1", "loha", "LyCORIS LoHa"), ("lokr_w", "lokr", "LyCORIS LoKr"
           (".diff", "full", "LyCORIS full-weight difference"), (".w_norm", "norm", "LyCORIS with trained norm layers"))
 _LAYOUTS = {"kohya": "kohya, diffusers-style names", "kohya_sgm": "kohya, original SDXL names",
             "diffusers": "diffusers", "peft": "diffusers/PEFT"}
+
+
+def unet_lora_targets(train_ff: bool) -> tuple[str, ...]:
+    """The UNet module name endings our LoRAs train: attention, and with ``train_ff`` the feed-forward."""
+    return UNET_ATTENTION + (UNET_FEED_FORWARD if train_ff else ())
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ def run(request, progress=None, cancel=None):
 def estimate_memory(request: TrainRequest):
     """The peak-memory estimate (and, with ``fit_memory``, the fitted settings) for ``request``.
 
-    Returns a :class:`~alchemy_engine.training.memory.MemoryEstimate`; loads no weights.
+    Returns a :class:`~alchemy_engine.memory.training.MemoryEstimate`; loads no weights.
     """
-    from alchemy_engine.training import memory, setup
+    from alchemy_engine.memory import training as memory
+    from alchemy_engine.training import setup
 
     run_setup = setup.prepare(request)
     if run_setup.request.fit_memory and not run_setup.request.resume_run:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import AlchemyError, InvalidRequest, ModelError
+from alchemy_engine.models.lora_files import unet_lora_targets
 from alchemy_engine.project import runs
 from alchemy_engine.training import checkpoints, lora_export, lora_io, setup
 
@@ -51,8 +52,7 @@ def saved_models(tensors: dict[str, torch.Tensor], request) -> dict[str, torch.n
         states.setdefault(component, {})[name.replace(marker, ".")] = tensor.to("cpu", torch.float32)
     if "unet" not in states:
         raise ModelError("the checkpoint holds no UNet LoRA layers")
-    unet_targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if request.train_ff else ())
-    targets = {"unet": unet_targets, "text_encoder": lora_io.TEXT_ENCODER_ATTENTION,
+    targets = {"unet": unet_lora_targets(request.train_ff), "text_encoder": lora_io.TEXT_ENCODER_ATTENTION,
                "text_encoder_2": lora_io.TEXT_ENCODER_ATTENTION}
     unknown = sorted(set(states) - set(targets))
     if unknown:

@@ -14,9 +14,8 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import ModelError
+from alchemy_engine.models.lora_files import unet_lora_targets
 
-UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
-UNET_FEED_FORWARD = ("ff.net.0.proj", "ff.net.2")
 TEXT_ENCODER_ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")
 ADAPTER = "default"
 
@@ -35,7 +34,7 @@ def add_unet_lora(unet, rank: int, alpha: float, train_ff: bool) -> list[torch.n
 
     unet.requires_grad_(False)
     with building_models():  # new layers: not while another thread builds under init_empty_weights
-        unet.add_adapter(lora_config(rank, alpha, UNET_ATTENTION + (UNET_FEED_FORWARD if train_ff else ())))
+        unet.add_adapter(lora_config(rank, alpha, unet_lora_targets(train_ff)))
     cast_training_params(unet, dtype=torch.float32)
     return [p for p in unet.parameters() if p.requires_grad]
 

@@ -9,23 +9,13 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.models.device import effective_optimizer
 
 log = logging.getLogger(__name__)
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 FUSED_ADAMW_DEVICES = ("cuda", "cpu")
-
-
-def bitsandbytes_usable(device: torch.device) -> bool:
-    return device.type == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
-
-
-def effective_optimizer(name: str, device: torch.device) -> str:
-    """What will actually run: 8-bit AdamW falls back to AdamW without bitsandbytes + CUDA."""
-    if name == "adamw8bit" and not bitsandbytes_usable(device):
-        return "adamw"
-    return name
 
 
 def create(request, params: list[dict[str, Any]], device: torch.device) -> torch.optim.Optimizer:

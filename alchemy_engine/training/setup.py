@@ -136,7 +136,7 @@ def _prediction(run_setup: RunSetup) -> None:
 
 def _engine_choices(run_setup: RunSetup) -> None:
     """Settings that cannot run here as asked are changed, never silently (see SettingChange)."""
-    from alchemy_engine.training.optimizers import effective_optimizer
+    from alchemy_engine.models.device import effective_optimizer
 
     request, policy = run_setup.request, run_setup.policy
     optimizer = effective_optimizer(request.optimizer, run_setup.device)

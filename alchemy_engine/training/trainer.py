@@ -27,8 +27,10 @@ import torch
 from alchemy_engine.atomic import move, remove_quietly, write_failed
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError, WriteFailed
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
+from alchemy_engine.memory import report as peak_report
+from alchemy_engine.memory import training as memory
+from alchemy_engine.memory.peaks import PhasePeaks
 from alchemy_engine.models import resident, torch_compile
-from alchemy_engine.models.peaks import PhasePeaks
 from alchemy_engine.project.locks import project_job, run_lock
 from alchemy_engine.project.runs import KOHYA_FILE, LORA_FILE, LOSS_FILE
 from alchemy_engine.training import (
@@ -38,8 +40,6 @@ from alchemy_engine.training import (
     inputs,
     latent_cache,
     lora_export,
-    memory,
-    peak_report,
     previews,
     samples,
     setup,

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from alchemy_engine import api
+from alchemy_engine.memory import footprints
 from alchemy_engine.models import resident
-from alchemy_engine.studies import job_memory
 
 GIB = 1024 ** 3
 BUDGET = api.MemoryBudget({"cuda": 24 * GIB}, 32 * GIB)
@@ -47,10 +47,10 @@ def test_demo_footprints_come_from_the_engine_estimates(rex, monkeypatch, tmp_pa
     assert len(train) == 1 and train[0].device == "cpu" and train[0].host_bytes == estimate.need_bytes > 0
     sam = api.job_footprints(api.SegmentRequest(image=photo, out=tmp_path / "m.png",
                                                 locate=api.LocateOptions(sam="demo")))
-    assert sam == [api.JobFootprint("cpu", 0, job_memory.DEMO_BYTES)]
+    assert sam == [api.JobFootprint("cpu", 0, footprints.DEMO_BYTES)]
     assert api.job_footprints(object()) == []
 
-    monkeypatch.setattr(job_memory, "_device", lambda prefer: prefer or "cuda")  # as on a GPU machine
+    monkeypatch.setattr(footprints, "_device", lambda prefer: prefer or "cuda")  # as on a GPU machine
     own, cpu = api.job_footprints(api.SegmentRequest(image=photo, out=tmp_path / "m.png",
                                                      locate=api.LocateOptions(sam="demo")))
     assert own.device == "cuda" and own.device_bytes > 0

@@ -107,10 +107,10 @@ def test_diffusers_and_transformers_are_restored_after_a_failed_load():
 
 
 def test_the_loading_estimate_adds_the_folders_largest_tensor(half_folder):
-    """training/memory_phases.py: beside the built models a folder's load holds one tensor being cast."""
+    """memory/phases.py: beside the built models a folder's load holds one tensor being cast."""
     import types
 
-    from alchemy_engine.training.memory_phases import _loading_extra_bytes
+    from alchemy_engine.memory.phases import _loading_extra_bytes
 
     largest = max(t.numel() * t.element_size() for f in half_folder.glob("*/*.safetensors")
                   for t in load_file(str(f)).values())

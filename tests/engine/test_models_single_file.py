@@ -138,11 +138,11 @@ def test_diffusers_is_restored_after_loading(demo_files):
 
 
 def test_the_loading_estimate_adds_the_largest_tensor_and_the_fused_qkv(demo_files):
-    """training/memory_phases.py: beside the built models, a single file's load holds the tensor being
+    """memory/phases.py: beside the built models, a single file's load holds the tensor being
     cast (at most the largest) and OpenCLIP's fused q/k/v, not a whole component."""
     import types
 
-    from alchemy_engine.training.memory_phases import _loading_extra_bytes
+    from alchemy_engine.memory.phases import _loading_extra_bytes
 
     file = LazyCheckpoint(demo_files["fp16"])
     sizes = {k: v.numel() * v.element_size() for k, v in file.items()}

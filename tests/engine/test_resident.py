@@ -116,7 +116,7 @@ def test_sdxl_loads_with_the_collector_paused_shares_tokenizers_and_is_freed_wit
 _HEAP_HOLES = """
 import gc, torch
 from alchemy_engine.models import resident
-from alchemy_engine.models.peaks import rss_bytes
+from alchemy_engine.memory.peaks import rss_bytes
 weights, pins = [], []
 for _ in range(2048):
     weights.append(torch.ones(16 * 1024))  # 64 KB each, 128 MB in all: heap blocks

@@ -13,7 +13,7 @@ from PIL import Image
 from alchemy_engine.errors import InvalidRequest, JobCancelled
 from alchemy_engine.insertion import InsertRequest, LocateOptions, batches, run
 from alchemy_engine.jobs import CancelToken, Stage
-from alchemy_engine.models.inference_memory import GIB, choose_batch_size, parse_batch_size, per_image_bytes
+from alchemy_engine.memory.inference import GIB, choose_batch_size, parse_batch_size, per_image_bytes
 
 STEPS, STRENGTH = 3, 0.9  # 2 denoising steps a variation
 

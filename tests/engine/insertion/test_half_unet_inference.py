@@ -11,10 +11,10 @@ from insert_helpers import TINY_WORK, noisy_scene, read_rgb, write_mask
 
 from alchemy_engine.insertion import InsertionSession, InsertRequest, LocateOptions, run
 from alchemy_engine.jobs import Stage
+from alchemy_engine.memory.inference import choose_unet_storage
 from alchemy_engine.models import half_weights
 from alchemy_engine.models.demo import demo_sdxl_dir, demo_sdxl_fp16_unet_dir
 from alchemy_engine.models.device import DevicePolicy
-from alchemy_engine.models.inference_memory import choose_unet_storage
 from alchemy_engine.models.sources import SdxlSource, weight_values
 
 CPU = DevicePolicy("cpu", torch.float32, torch.float32)

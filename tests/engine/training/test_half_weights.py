@@ -18,11 +18,12 @@ from safetensors.torch import load_file, save_file
 from train_helpers import quick_request, subprocess_env
 
 from alchemy_engine.errors import InvalidRequest
+from alchemy_engine.memory import training as memory
 from alchemy_engine.models import half_weights
 from alchemy_engine.models.demo import demo_sdxl_fp16_unet_dir
 from alchemy_engine.models.device import DevicePolicy
 from alchemy_engine.models.sources import SdxlSource, stored_unet_dtype
-from alchemy_engine.training import lora_io, memory, run, setup
+from alchemy_engine.training import lora_io, run, setup
 from alchemy_engine.training.request import TrainRequest
 
 CPU = DevicePolicy("cpu", torch.float32, torch.float32)

@@ -10,7 +10,8 @@ import torch
 
 from alchemy_engine import paths
 from alchemy_engine.errors import AlchemyError
-from alchemy_engine.training import lora_io, memory
+from alchemy_engine.memory import training as memory
+from alchemy_engine.training import lora_io
 from alchemy_engine.training.request import TrainRequest
 
 FULL_SDXL = types.SimpleNamespace(path=paths.sdxl_config_dir())

@@ -1,5 +1,5 @@
 """The estimated peak of each phase of a run — loading, caching, training — in host RAM and in device
-memory, separately. The training phase's device figure is :func:`memory.estimate`'s measured
+memory, separately. The training phase's device figure is ``memory/training.py``'s measured
 activation trace; this module adds what the other phases hold:
 
 * **loading**: the process itself (libraries, measured as the resident set when the estimate is
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,18 @@ FP16_SDXL_IN_PROJ = 300 * 1024 ** 2  # OpenCLIP's fused q/k/v in an fp16 single 
 FP16_SDXL_EXTRA = 120 * 1024 ** 2 + FP16_SDXL_IN_PROJ  # its largest tensor (126 MB) + that
 
 
+@dataclass(frozen=True)
+class _WorstCase:
+    """The load plan assumed when the run's is not known yet: as if nothing were cached."""
+
+    all_at_once: bool
+    text_encoders: bool = True
+    vae: bool = True
+    loads_encoders: bool = True
+
+
 def process_bytes() -> int:
-    from alchemy_engine.models.peaks import rss_bytes
+    from alchemy_engine.memory.peaks import rss_bytes
 
     return rss_bytes() or PROCESS_FALLBACK
 
@@ -90,10 +101,12 @@ def _loading_extra_bytes(source) -> int:
 
 def phases(parts: dict[str, int], request, source, policy, unet_params: int,
            process: int | None = None, plan=None) -> dict[str, dict[str, int | None]]:
-    """Phase → ``host_bytes`` and ``device_bytes`` (None on the CPU, where they are the same memory)."""
-    from alchemy_engine.training.staged_models import LoadPlan
+    """Phase → ``host_bytes`` and ``device_bytes`` (None on the CPU, where they are the same memory).
 
-    plan = plan or LoadPlan(all_at_once=request.prior_preservation)
+    ``plan``: training's ``staged_models.LoadPlan`` (read for ``all_at_once``, ``text_encoders``,
+    ``vae``, ``loads_encoders``); None is its default, the worst case: every encoder loaded first,
+    and the whole pipeline at once when class images may have to be drawn."""
+    plan = plan or _WorstCase(all_at_once=request.prior_preservation)
     device = torch.device(policy.device)
     info = component_info(source)
     dtype_bytes = torch.finfo(policy.dtype).bits // 8

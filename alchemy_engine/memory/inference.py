@@ -1,9 +1,9 @@
 """How many images one denoising call can take at once: the UNet's inference memory per image;
 and, on the CPU, whether the UNet's weights must stay in half precision to fit (:func:`choose_unet_storage`).
 
-Measured, not guessed, like the training estimate (``training/memory.py``): the UNet is built on
-PyTorch's ``meta`` device (shapes only, no storage) and run forward once at the working latent size
-under a dispatch mode that sees every tensor the forward creates and, through weak references,
+Measured, not guessed, like the training estimate (``memory/training.py``; the trace is in
+``memory/trace.py``): the UNet is built on PyTorch's ``meta`` device (shapes only, no storage) and
+run forward once at the working latent size under a dispatch mode that sees every tensor the forward creates and, through weak references,
 when it is freed; the most bytes alive at once is the activation peak of one image (two rows with
 classifier-free guidance). Attention counts as fused kernels keep it (q, k, v, output) on CUDA,
 where SDPA uses flash / memory-efficient kernels; elsewhere the score matrix is counted as well.
@@ -13,10 +13,7 @@ decodes one image at a time in a batched call (``insertion/inpaint.py``), so it 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,77 +100,7 @@ def choose_unet_storage(source: Any, policy: Any, available_bytes: int | None,
 def per_image_bytes(unet_config: dict[str, Any], latent_size: tuple[int, int], dtype: Any, device: str,
                     guidance: bool = True) -> int:
     """Peak activation bytes of one UNet step for one image at ``latent_size`` (height, width)."""
-    return _unet_peak(json.dumps(dict(unet_config), sort_keys=True, default=list), int(latent_size[0]),
-                      int(latent_size[1]), str(dtype), 2 if guidance else 1, device.startswith("cuda"))
+    from alchemy_engine.memory.trace import unet_peak  # imports torch: only when an estimate is asked for
 
-
-class _LiveBytes:
-    """Bytes of the tensors created under it that are still alive, and the most at once."""
-
-    def __init__(self, ignored: set[int]) -> None:
-        self.ignored = ignored  # storages of weights and inputs: not activations
-        self.refs: dict[int, list[int]] = {}  # storage → [bytes, live tensors on it]
-        self.live = 0
-        self.peak = 0
-
-    def track(self, tensor: Any) -> None:
-        storage = tensor.untyped_storage()
-        key = storage._cdata
-        if key in self.ignored:
-            return
-        entry = self.refs.get(key)
-        if entry is None:
-            entry = self.refs[key] = [storage.nbytes(), 0]
-            self.live += entry[0]
-            self.peak = max(self.peak, self.live)
-        entry[1] += 1
-        weakref.finalize(tensor, self._release, key)
-
-    def _release(self, key: int) -> None:
-        entry = self.refs[key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            self.live -= entry[0]
-            del self.refs[key]
-
-
-@contextlib.contextmanager
-def _fused_attention():
-    """SDPA as a fused kernel keeps it: just the output (no score matrix) on the meta device."""
-    import torch
-
-    original = torch.nn.functional.scaled_dot_product_attention
-    torch.nn.functional.scaled_dot_product_attention = lambda q, k, v, *a, **kw: torch.empty_like(q)
-    try:
-        yield
-    finally:
-        torch.nn.functional.scaled_dot_product_attention = original
-
-
-@functools.lru_cache(maxsize=16)
-def _unet_peak(config_json: str, height: int, width: int, dtype_name: str, rows: int, fused: bool) -> int:
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-
-    from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
-
-    dtype = getattr(torch, dtype_name.replace("torch.", ""))
-    unet = meta_unet(config_json, dtype)
-    args = meta_unet_inputs(unet.config, rows, height, width, dtype)
-    ignored = {t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers(), *tree_leaves(args)]}
-    live = _LiveBytes(ignored)
-
-    class Watch(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for leaf in tree_leaves(out):
-                if isinstance(leaf, torch.Tensor):
-                    live.track(leaf)
-            return out
-
-    attention = _fused_attention() if fused else contextlib.nullcontext()
-    with torch.no_grad(), attention, Watch():
-        out = unet(**args)
-    del out
-    return live.peak  # rows = the rows one image takes (two with guidance)
+    return unet_peak(json.dumps(dict(unet_config), sort_keys=True, default=list), int(latent_size[0]),
+                     int(latent_size[1]), str(dtype), 2 if guidance else 1, device.startswith("cuda"))

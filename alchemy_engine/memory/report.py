@@ -10,7 +10,7 @@ from typing import Any
 
 from alchemy_engine.atomic import atomic_write_json
 from alchemy_engine.jobs import Progress, ProgressCallback, Stage
-from alchemy_engine.models.peaks import MIB, PhasePeaks
+from alchemy_engine.memory.peaks import MIB, PhasePeaks
 
 log = logging.getLogger(__name__)
 

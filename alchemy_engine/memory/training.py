@@ -1,22 +1,25 @@
 """Peak-memory estimate for a training request, and ``--fit``: the settings that fit free memory.
 
 The estimate needs no weights. Parameter counts come from the UNet config. Activation memory is
-measured, not guessed: the UNet is built on PyTorch's ``meta`` device (shapes only, no storage)
-and run forward once at the training resolution under ``saved_tensors_hooks``, which see every
-tensor autograd keeps for the backward pass; with the LoRA-targeted projections marked trainable
-this is what a LoRA step keeps. Attention is counted as a fused (flash / memory-efficient) kernel
+measured, not guessed (``memory/trace.py``): the UNet is built on PyTorch's ``meta`` device (shapes
+only, no storage) and run forward once at the training resolution under ``saved_tensors_hooks``,
+which see every tensor autograd keeps for the backward pass; with the LoRA-targeted projections
+marked trainable this is what a LoRA step keeps. Attention is counted as a fused (flash / memory-efficient) kernel
 keeps it — q, k, v, output — as SDPA does on CUDA. With gradient checkpointing, each checkpointed
 unit (ResNet block, transformer block) keeps only its inputs, plus one unit recomputed at a time.
 On the CPU the resident memory also holds the step's freed temporaries, which the C allocator keeps
 in its heap rather than returning (``allocator_retention``, measured as a share of the forward's
 saved bytes: :data:`CPU_RETAINED_CHECKPOINTED`).
+
+The request is read, not imported: any frozen dataclass with ``TrainRequest``'s memory fields
+(resolution, batch_size, grad_accum, rank, optimizer, train_ff, prior_preservation,
+gradient_checkpointing / ``checkpointing_on``, weight_dtype, text_encoder_lora, sample_every),
+changed with ``dataclasses.replace``; this package sits below the training stage.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,10 @@ from typing import Any
 import torch
 
 from alchemy_engine.errors import AlchemyError
+from alchemy_engine.memory import phases as memory_phases
+from alchemy_engine.memory.trace import activation_bytes, param_counts, unet_config
 from alchemy_engine.models import half_weights
-from alchemy_engine.models.device import free_device_bytes
-from alchemy_engine.models.meta_unet import meta_unet, meta_unet_inputs
-from alchemy_engine.training import lora_io, memory_phases, optimizers
-from alchemy_engine.training.request import TrainRequest
+from alchemy_engine.models.device import bitsandbytes_usable, effective_optimizer, free_device_bytes
 
 GIB = 1024 ** 3
 OVERHEAD_FRACTION = 0.08  # allocator rounding and fragmentation
@@ -51,9 +53,9 @@ class MemoryEstimate:
     device: str
     parts: dict[str, int]  # bytes, by what uses them
     free_bytes: int | None
-    request: TrainRequest
+    request: Any  # training's TrainRequest, with the settings the estimate chose
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)  # field -> [before, after]
-    # phase -> host_bytes / device_bytes (memory_phases.py); on the CPU the host figures include the
+    # phase -> host_bytes / device_bytes (memory/phases.py); on the CPU the host figures include the
     # process itself, which is already resident when the estimate is made (``resident_bytes``)
     phases: dict[str, dict[str, int | None]] = dataclasses.field(default_factory=dict)
     resident_bytes: int = 0
@@ -99,7 +101,7 @@ class MemoryEstimate:
                              "rank", "gradient_checkpointing", "optimizer", "train_ff", "weight_dtype")}}
 
 
-def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1, plan=None) -> MemoryEstimate:
+def estimate(request: Any, source, policy, free_bytes: int | None = -1, plan=None) -> MemoryEstimate:
     """Peak bytes of training ``request`` on ``policy.device`` (``free_bytes=-1``: ask the device).
 
     ``plan``: which models the run loads first (``staged_models.LoadPlan``); by default the worst
@@ -107,9 +109,9 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1,
     device = torch.device(policy.device)
     config = unet_config(source)
     dtype_bytes = torch.finfo(policy.dtype).bits // 8
-    counts = _param_counts(json.dumps(config, sort_keys=True), request.train_ff)
+    counts = param_counts(json.dumps(config, sort_keys=True), request.train_ff)
     lora_params = counts["lora_per_rank"] * request.rank
-    opt = optimizers.effective_optimizer(request.optimizer, device)
+    opt = effective_optimizer(request.optimizer, device)
     side = request.resolution // 8
     batch = request.batch_size * (2 if request.prior_preservation else 1)
     if request.weight_dtype == "auto":  # decided first: cheaper than checkpointing
@@ -143,7 +145,7 @@ def estimate(request: TrainRequest, source, policy, free_bytes: int | None = -1,
                           resident_bytes=process if device.type == "cpu" else 0)
 
 
-def choose_checkpointing(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
+def choose_checkpointing(request: Any, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
     """``"on"`` or ``"off"`` for ``gradient_checkpointing="auto"``, and why (a note for the user).
 
     Off (faster) only when the estimate without it, plus :data:`AUTO_MARGIN`, fits the free memory;
@@ -162,7 +164,7 @@ def choose_checkpointing(request: TrainRequest, source, policy, free_bytes: int 
                   f"more than the {free / GIB:.1f} GiB free")
 
 
-def choose_weight_dtype(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
+def choose_weight_dtype(request: Any, source, policy, free_bytes: int | None = -1) -> tuple[str, str]:
     """The storage precision of the frozen UNet weights for ``weight_dtype="auto"``, and why.
 
     With fp16/bf16 compute: that precision (the weights are in it already). With fp32 compute:
@@ -190,7 +192,7 @@ def choose_weight_dtype(request: TrainRequest, source, policy, free_bytes: int |
                     f"(+{AUTO_MARGIN:.0%} margin), {room}")
 
 
-def fit(request: TrainRequest, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
+def fit(request: Any, source, policy, free_bytes: int | None = -1) -> MemoryEstimate:
     """The first of a ladder of cheaper settings whose estimate fits; quality-neutral changes first."""
     first = estimate(request, source, policy, free_bytes)
     if first.fits:
@@ -233,17 +235,17 @@ def _stored_unet_dtype(source) -> tuple[str | None, str]:
     return stored_unet_dtype(source)
 
 
-def _ladder(request: TrainRequest, device: torch.device, lossless_half: str | None = None) -> list[tuple[str, Any]]:
+def _ladder(request: Any, device: torch.device, lossless_half: str | None = None) -> list[tuple[str, Any]]:
     steps: list[tuple[str, Any]] = [("weight_dtype", lossless_half)] if lossless_half else []
     steps.append(("gradient_checkpointing", "on"))
-    if optimizers.bitsandbytes_usable(device):
+    if bitsandbytes_usable(device):
         steps.append(("optimizer", "adamw8bit"))
     steps += [("batch_size", 1), ("train_ff", False), ("prior_preservation", False)]
     steps += [("resolution", r) for r in _FIT_RESOLUTIONS if r < request.resolution]
     return steps
 
 
-def out_of_memory_message(request: TrainRequest, estimate: MemoryEstimate | None) -> str:
+def out_of_memory_message(request: Any, estimate: MemoryEstimate | None) -> str:
     settings = (f"resolution {request.resolution}, batch_size {request.batch_size}, rank {request.rank}, "
                 f"gradient_checkpointing {request.gradient_checkpointing}, "
                 f"optimizer {request.optimizer}, train_ff {'on' if request.train_ff else 'off'}")
@@ -251,15 +253,7 @@ def out_of_memory_message(request: TrainRequest, estimate: MemoryEstimate | None
     return f"out of GPU memory while training with {settings}{guess}: {LOWER_HINT}"
 
 
-def unet_config(source) -> dict[str, Any]:
-    from alchemy_engine import paths
-
-    configs = Path(getattr(source, "config_dir", None) or paths.sdxl_config_dir())
-    folder = Path(source.path) / "unet" if Path(source.path).is_dir() else configs / "unet"
-    return json.loads((folder / "config.json").read_text())
-
-
-def _encode_phase_bytes(request: TrainRequest, policy, device: torch.device) -> int:
+def _encode_phase_bytes(request: Any, policy, device: torch.device) -> int:
     """VAE (≈84 M) and both text encoders (≈817 M) plus the VAE encoder's largest activations
     (128 channels at full resolution, about four alive at once); the UNet waits on the CPU on CUDA."""
     weights = (84_000_000 + 817_000_000) * (torch.finfo(policy.dtype).bits // 8)
@@ -277,122 +271,3 @@ def _vae_params(source) -> int:
     with torch.device("meta"):
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder))
     return sum(p.numel() for p in vae.parameters())
-
-
-@functools.lru_cache(maxsize=8)
-def _param_counts(config_json: str, train_ff: bool) -> dict[str, int]:
-    unet = meta_unet(config_json, torch.float32)
-    targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
-    per_rank = sum(m.in_features + m.out_features for name, m in unet.named_modules()
-                   if isinstance(m, torch.nn.Linear) and name.endswith(targets))
-    storable = [m.weight.numel() for m in half_weights.storable_layers(unet.requires_grad_(False))]
-    return {"unet": sum(p.numel() for p in unet.parameters()), "lora_per_rank": per_rank,
-            "storable": sum(storable), "largest_storable": max(storable, default=0)}
-
-
-class _FusedAttention(torch.autograd.Function):
-    """Stands in for SDPA on the meta device, keeping what fused kernels keep for backward."""
-
-    @staticmethod
-    def forward(ctx, q, k, v):
-        out = torch.empty_like(q)
-        ctx.save_for_backward(q, k, v, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):  # pragma: no cover - never run: the trace has no backward
-        q, k, v, _ = ctx.saved_tensors
-        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
-
-
-@contextlib.contextmanager
-def _fused_sdpa():
-    original = torch.nn.functional.scaled_dot_product_attention
-    torch.nn.functional.scaled_dot_product_attention = lambda q, k, v, *a, **kw: _FusedAttention.apply(q, k, v)
-    try:
-        yield
-    finally:
-        torch.nn.functional.scaled_dot_product_attention = original
-
-
-@functools.lru_cache(maxsize=32)
-def activation_bytes(config_json: str, batch: int, height: int, width: int, dtype_name: str,
-                     checkpointing: bool, train_ff: bool, storage_name: str = "") -> dict[str, int]:
-    """Bytes autograd keeps for one LoRA training forward at latent size ``height × width``
-    (``storage_name``: the frozen weights' half storage dtype, whose layers keep less): ``saved``
-    with or without ``checkpointing``, ``transient`` (the backward's largest temporaries) and
-    ``forward``, what the whole forward saves without checkpointing."""
-    from diffusers.models.attention import BasicTransformerBlock
-    from diffusers.models.resnet import ResnetBlock2D
-
-    dtype = getattr(torch, dtype_name.replace("torch.", ""))
-    unet = meta_unet(config_json, dtype)
-    unet.requires_grad_(False)
-    targets = lora_io.UNET_ATTENTION + (lora_io.UNET_FEED_FORWARD if train_ff else ())
-    tracker = _SavedTracker()
-    for name, module in unet.named_modules():
-        if isinstance(module, torch.nn.Linear) and name.endswith(targets):
-            module.weight.requires_grad_(True)
-            if dtype != torch.float32:  # fp32 weights: no autocast, no cast copies
-                module.register_forward_hook(tracker.lora_input)
-    if storage_name:
-        half_weights.store_frozen_weights(unet, getattr(torch, storage_name.replace("torch.", "")), dtype)
-    tracker.seen.update(t.untyped_storage()._cdata for t in [*unet.parameters(), *unet.buffers()])  # not activations
-    for module in unet.modules():
-        if isinstance(module, (ResnetBlock2D, BasicTransformerBlock)):
-            module.register_forward_pre_hook(tracker.enter)
-            module.register_forward_hook(tracker.leave)
-    args = meta_unet_inputs(unet.config, batch, height, width, dtype)
-    with _fused_sdpa(), torch.autograd.graph.saved_tensors_hooks(tracker.pack, lambda t: t):
-        unet(**args)
-    return tracker.result(checkpointing)
-
-
-class _SavedTracker:
-    """Adds up unique saved tensors, split into checkpointing units and the rest."""
-
-    def __init__(self) -> None:
-        self.seen: set[int] = set()
-        self.unit: int | None = None
-        self.units: list[int] = []
-        self.unit_inputs = 0
-        self.outside = 0
-        self.largest = 0
-
-    def enter(self, module, args) -> None:
-        if self.unit is None:
-            self.unit = len(self.units)
-            self.units.append(0)
-            self.unit_inputs += sum(_nbytes(a) for a in args if isinstance(a, torch.Tensor))
-            self._owner = module
-
-    def leave(self, module, args, output) -> None:
-        if self.unit is not None and module is self._owner:
-            self.unit = None
-
-    def lora_input(self, module, args, output) -> None:
-        """peft casts a LoRA layer's input to the LoRA dtype; autocast then keeps its own copy."""
-        self._add(_nbytes(args[0]))
-
-    def _add(self, size: int) -> None:
-        self.largest = max(self.largest, size)
-        if self.unit is None:
-            self.outside += size
-        else:
-            self.units[self.unit] += size
-
-    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
-        key = tensor.untyped_storage()._cdata
-        if key not in self.seen:
-            self.seen.add(key)
-            self._add(_nbytes(tensor))
-        return tensor
-
-    def result(self, checkpointing: bool) -> dict[str, int]:
-        in_units = sum(self.units)
-        saved = self.outside + (self.unit_inputs + max(self.units, default=0) if checkpointing else in_units)
-        return {"saved": saved, "transient": 3 * self.largest, "forward": self.outside + in_units}
-
-
-def _nbytes(tensor: torch.Tensor) -> int:
-    return tensor.numel() * tensor.element_size()
