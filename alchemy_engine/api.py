@@ -206,21 +206,13 @@ def kept_checkpoint_steps(run_dir) -> list[int]:
     return sorted(steps)
 
 
-JOBS = {
-    "train": (TrainRequest, train),
-    "insert": (InsertRequest, insert),
-    "segment": (SegmentRequest, segment),
-    "scene": (SceneRequest, make_scene),
-    "mask": (AutoMaskRequest, auto_mask),
-    "evaluate": (EvaluateRequest, evaluate),
-    "scan_models": (ScanRequest, scan_models),
-    "download_models": (DownloadRequest, download_models),
-}
-"""Job name → (request class, function): a request saved as JSON names its job and re-runs."""
+REQUESTS = (TrainRequest, InsertRequest, LocateOptions, SegmentRequest, SceneRequest, AutoMaskRequest,
+            EvaluateRequest, ScanRequest, DownloadRequest)
+"""Every request class of the engine (the field-agreement test walks their fields)."""
 
 __all__ = [
     # jobs and their requests
-    "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
+    "REQUESTS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
     "JobFootprint", "MemoryBudget", "fits_together", "job_footprints", "memory_budget",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
     "launch_gpus", "launch_training", "training_world", "nvidia_gpu_count",
