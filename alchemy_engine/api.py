@@ -19,6 +19,7 @@ from alchemy_engine.fields import (
     field_info,
     field_infos,
     random_seed,
+    value_problem,
 )
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
@@ -226,7 +227,7 @@ __all__ = [
     # an insertion as layers for the artist's editor
     "LAYER_NAMES", "export_layers", "export_output_layers", "read_ora_layers",
     # request fields
-    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed",
+    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed", "value_problem",
     # images and masks
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models

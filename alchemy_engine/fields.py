@@ -153,15 +153,20 @@ def _of_kind(kind: type, value: Any) -> bool | None:
     return None
 
 
+def _number(value: float) -> str:
+    """2147483647 as written, not 2.14748e+09; 1e-06 and 0.5 as :g writes them."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def range_text(info: FieldInfo) -> str:
     """The declared range in words: "a multiple of 32 between 64 and 2048", "more than 0", ""."""
-    low, high = info.minimum, info.maximum
+    low, high = (None if v is None else _number(v) for v in (info.minimum, info.maximum))
     if low is not None and high is not None:
-        text = f"more than {low:g} and at most {high:g}" if info.exclusive_minimum else f"between {low:g} and {high:g}"
+        text = f"more than {low} and at most {high}" if info.exclusive_minimum else f"between {low} and {high}"
     elif low is not None:
-        text = f"more than {low:g}" if info.exclusive_minimum else f"at least {low:g}"
+        text = f"more than {low}" if info.exclusive_minimum else f"at least {low}"
     elif high is not None:
-        text = f"at most {high:g}"
+        text = f"at most {high}"
     else:
         text = ""
     if info.multiple_of:
@@ -173,17 +178,17 @@ def value_problem(info: FieldInfo, value: Any) -> str:
     """Why ``value`` cannot be the field's value (its type, choices, range, multiple), or ''."""
     if value is None:
         return "" if info.optional else "must not be empty"
+    if info.choices:
+        if isinstance(value, str) and value in info.choices:
+            return ""
+        close = [c for c in info.choices if c.casefold() == str(value).strip().casefold()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"must be one of {', '.join(info.choices)} (got {value!r}){hint}"
     ok = _of_kind(info.kind, value)
     if ok is None:
         return "cannot be set by a preset"
     if not ok:
         return f"must be {_KIND_WORDS[info.kind]} (got {value!r})"
-    if info.choices:
-        if value in info.choices:
-            return ""
-        close = [c for c in info.choices if c.casefold() == str(value).strip().casefold()]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"must be one of {', '.join(info.choices)} (got {value!r}){hint}"
     low, high, step = info.minimum, info.maximum, info.multiple_of
     if ((low is not None and (value <= low if info.exclusive_minimum else value < low))
             or (high is not None and value > high) or (step and value % step)):

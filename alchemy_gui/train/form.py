@@ -32,7 +32,7 @@ from alchemy_gui.common.model_locations import picker_label
 from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.train.state import TrainState
 
-RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 32 can be typed
+RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any size the field allows can be typed
 # Widget kinds: int, float (free text), real (spin box, with its decimals), bool, choice, res, text.
 BASIC = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
          ("resolution", "res"), ("seed", "int"), ("batch_size", "int"))
@@ -142,7 +142,7 @@ class TrainForm(QWidget):
             widget = fw.describe(QComboBox(), field)
             widget.setEditable(True)
             widget.addItems(list(RESOLUTIONS))
-            widget.setValidator(QIntValidator(0, int(field.maximum or fw.INT_LIMIT), widget))
+            widget.setValidator(QIntValidator(int(field.minimum or 0), int(field.maximum or fw.INT_LIMIT), widget))
         else:  # float or text: a line edit
             widget = fw.line_edit(field)
         self.fields[name] = widget
