@@ -20,6 +20,7 @@ from alchemy_engine.fields import (
     field_info,
     field_infos,
     random_seed,
+    value_problem,
 )
 from alchemy_engine.image_files import load_rgb
 from alchemy_engine.insertion import (
@@ -202,21 +203,13 @@ def kept_checkpoint_steps(run_dir) -> list[int]:
     return sorted(steps)
 
 
-JOBS = {
-    "train": (TrainRequest, train),
-    "insert": (InsertRequest, insert),
-    "segment": (SegmentRequest, segment),
-    "scene": (SceneRequest, make_scene),
-    "mask": (AutoMaskRequest, auto_mask),
-    "evaluate": (EvaluateRequest, evaluate),
-    "scan_models": (ScanRequest, scan_models),
-    "download_models": (DownloadRequest, download_models),
-}
-"""Job name → (request class, function): a request saved as JSON names its job and re-runs."""
+REQUESTS = (TrainRequest, InsertRequest, LocateOptions, SegmentRequest, SceneRequest, AutoMaskRequest,
+            EvaluateRequest, ScanRequest, DownloadRequest)
+"""Every request class of the engine (the field-agreement test walks their fields)."""
 
 __all__ = [
     # jobs and their requests
-    "JOBS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
+    "REQUESTS", "CancelToken", "JobRequest", "Progress", "ProgressCallback", "Stage", "no_progress",
     "JobFootprint", "MemoryBudget", "fits_together", "job_footprints", "memory_budget",
     "TrainRequest", "TrainResult", "train", "estimate_memory", "LR_SCHEDULERS", "MIXED_PRECISION", "OPTIMIZERS",
     "launch_gpus", "launch_training", "training_world", "nvidia_gpu_count",
@@ -230,7 +223,7 @@ __all__ = [
     # an insertion as layers for the artist's editor
     "LAYER_NAMES", "export_layers", "export_output_layers", "read_ora_layers",
     # request fields
-    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed",
+    "MODEL_HELP", "SEED_MAX", "FieldInfo", "defaults", "field_info", "field_infos", "random_seed", "value_problem",
     # images and masks
     "load_rgb", "load_scene", "read_mask", "save_mask", "to_mask",
     # models

@@ -2,20 +2,27 @@
 
 A request field declared with :func:`setting` carries that description in the dataclass field's
 metadata. The CLI builds its options from it (``cli/options.py``) and the GUI fills its forms from
-it (:func:`field_info`), so a default or a help text is written once, here, beside the field::
+it (:func:`field_info`), presets and ``JobRequest.validate()`` check values with
+:func:`value_problem` / :func:`check_fields`, and a workspace remembers it unless ``remember=False``;
+so a default, a range or a help text is written once, here, beside the field::
 
     steps: int = setting(500, minimum=1, help="optimizer steps")
 
+A request's own ``validate()`` keeps only the rules that tie fields together.
 Fields declared without :func:`setting` still work everywhere; they just carry no help text.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import typing
 from dataclasses import MISSING
+from pathlib import Path
 from typing import Any
+
+from alchemy_engine.errors import InvalidRequest
 
 _KEY = "alchemy"
 # One range for every seed: what a signed 32-bit int holds, as the GUI's seed box and most tools do.
@@ -39,9 +46,12 @@ class FieldInfo:
     label: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    exclusive_minimum: bool = False  # the minimum itself is refused: "more than 0"
+    multiple_of: int | None = None  # a whole number that is a multiple of this (resolution: 32)
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     cli: bool = True  # offered as a generated CLI option
+    remember: bool = True  # a workspace remembers it per project (False: this computer's or one run's)
 
     @property
     def required(self) -> bool:
@@ -63,11 +73,12 @@ class FieldInfo:
 
 
 def setting(default: Any = MISSING, *, help: str, label: str = "", minimum: float | None = None,
-            maximum: float | None = None, choices: tuple[str, ...] = (), metavar: str | None = None,
-            cli: bool = True, default_factory: Any = MISSING) -> Any:
+            maximum: float | None = None, exclusive_minimum: bool = False, multiple_of: int | None = None,
+            choices: tuple[str, ...] = (), metavar: str | None = None, cli: bool = True, remember: bool = True,
+            default_factory: Any = MISSING) -> Any:
     """A dataclass field with its description (see the module docstring)."""
-    meta = {_KEY: dict(help=help, label=label, minimum=minimum, maximum=maximum, choices=tuple(choices),
-                       metavar=metavar, cli=cli)}
+    meta = {_KEY: dict(help=help, label=label, minimum=minimum, maximum=maximum, exclusive_minimum=exclusive_minimum,
+                       multiple_of=multiple_of, choices=tuple(choices), metavar=metavar, cli=cli, remember=remember)}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -84,8 +95,8 @@ def model_setting() -> Any:
 
 
 def device_setting() -> Any:
-    """The ``device`` field every job that runs a model has."""
-    return setting(None, label="Device", help=DEVICE_HELP)
+    """The ``device`` field every job that runs a model has: this computer's, never a workspace's."""
+    return setting(None, label="Device", help=DEVICE_HELP, remember=False)
 
 
 def field_infos(cls: type) -> list[FieldInfo]:
@@ -121,3 +132,82 @@ def _info(f: dataclasses.Field, hint: Any) -> FieldInfo:
     label = meta.pop("label", "") or f.name.replace("_", " ").capitalize()
     return FieldInfo(name=f.name, kind=kind, optional=optional, default=default, label=label,
                      **{k: v for k, v in meta.items()})
+
+
+_KIND_WORDS = {bool: "on or off (true/false)", int: "a whole number", float: "a number", str: "text",
+               Path: "a file path (text)"}
+
+
+def _of_kind(kind: type, value: Any) -> bool | None:
+    """Whether ``value`` has the field type ``kind``; None for kinds not checked here (tuples…)."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is str:
+        return isinstance(value, str)
+    if kind is Path:
+        return isinstance(value, (str, Path))
+    return None
+
+
+def _number(value: float) -> str:
+    """2147483647 as written, not 2.14748e+09; 1e-06 and 0.5 as :g writes them."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def range_text(info: FieldInfo) -> str:
+    """The declared range in words: "a multiple of 32 between 64 and 2048", "more than 0", ""."""
+    low, high = (None if v is None else _number(v) for v in (info.minimum, info.maximum))
+    if low is not None and high is not None:
+        text = f"more than {low} and at most {high}" if info.exclusive_minimum else f"between {low} and {high}"
+    elif low is not None:
+        text = f"more than {low}" if info.exclusive_minimum else f"at least {low}"
+    elif high is not None:
+        text = f"at most {high}"
+    else:
+        text = ""
+    if info.multiple_of:
+        text = f"a multiple of {info.multiple_of}" + (f" {text}" if text else "")
+    return text
+
+
+def value_problem(info: FieldInfo, value: Any) -> str:
+    """Why ``value`` cannot be the field's value (its type, choices, range, multiple), or ''."""
+    if value is None:
+        return "" if info.optional else "must not be empty"
+    if info.choices:
+        if isinstance(value, str) and value in info.choices:
+            return ""
+        close = [c for c in info.choices if c.casefold() == str(value).strip().casefold()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"must be one of {', '.join(info.choices)} (got {value!r}){hint}"
+    ok = _of_kind(info.kind, value)
+    if ok is None:
+        return "cannot be set by a preset"
+    if not ok:
+        return f"must be {_KIND_WORDS[info.kind]} (got {value!r})"
+    low, high, step = info.minimum, info.maximum, info.multiple_of
+    if ((low is not None and (value <= low if info.exclusive_minimum else value < low))
+            or (high is not None and value > high) or (step and value % step)):
+        return f"must be {range_text(info)} (got {value!r})"
+    return ""
+
+
+def check_fields(request: Any) -> None:
+    """:class:`InvalidRequest` for the first field of ``request`` whose value its declaration
+    refuses ("<field> must be …"); nested requests (``InsertRequest.locate``) are checked too."""
+    hints = typing.get_type_hints(type(request))
+    for f in dataclasses.fields(request):
+        value = getattr(request, f.name)
+        if dataclasses.is_dataclass(value) and hasattr(value, "validate"):
+            check_fields(value)
+            continue
+        info = _info(f, hints[f.name])
+        if _of_kind(info.kind, value) is None and value is not None:
+            continue  # tuples of points, folders…: the request's validate() checks their shape
+        problem = value_problem(info, value)
+        if problem:
+            raise InvalidRequest(f"{f.name} {problem}")

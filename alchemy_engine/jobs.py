@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from alchemy_engine.errors import InvalidRequest, JobCancelled
+from alchemy_engine.fields import check_fields
 
 
 class Stage(str, enum.Enum):
@@ -130,7 +131,16 @@ class JobRequest:
     """Base of every request dataclass: JSON round trip and validation."""
 
     def validate(self) -> None:
-        """Raise InvalidRequest with a message that says what to change."""
+        """Raise InvalidRequest with a message that says what to change.
+
+        Here: every field against its declaration (type, choices, range: ``fields.check_fields``),
+        then each nested request's own ``validate()``. A subclass calls ``super().validate()`` first
+        and adds only the rules that tie fields together."""
+        check_fields(self)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, JobRequest):
+                value.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}

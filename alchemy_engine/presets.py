@@ -7,7 +7,7 @@
 Each file is ``{"name": ..., "description": ..., "values": {...}}``. Every value is checked the way
 a front-end's form would check it: the key must be a field of the request (a typo is refused with
 the nearest field name), the value must have the field's type and lie in its declared range
-(``fields.field_info``), and the request built from the preset over the defaults must pass
+(``fields.value_problem``, the one checker ``validate()`` uses too), and the request built from the preset over the defaults must pass
 ``validate()``. A user's file that fails is not offered; :func:`refused_presets` says why.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from alchemy_engine import paths
 from alchemy_engine.atomic import atomic_write_json, delete_file
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import FieldInfo, field_infos
+from alchemy_engine.fields import field_infos, value_problem
 from alchemy_engine.insertion.request import InsertRequest
 from alchemy_engine.training.request import TrainRequest
 
@@ -39,8 +38,6 @@ NOT_IN_PRESETS = {"train": ("project", "resume_run", "model", "device", "mixed_p
 # What validate() needs besides the preset: a project and, for insertion, one scene.
 _CHECK_CONTEXT = {"train": {"project": "preset-check"},
                   "insert": {"project": "preset-check", "scene_prompt": "a photo of a dog"}}
-_KIND_WORDS = {bool: "on or off (true/false)", int: "a whole number", float: "a number", str: "text",
-               Path: "a file path (text)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,32 +60,6 @@ def _check_kind(kind: str) -> None:
         raise InvalidRequest(f"preset kind {kind!r}: use one of {', '.join(PRESET_KINDS)}")
 
 
-def _value_problem(info: FieldInfo, value: Any) -> str:
-    """Why ``value`` cannot be the field's value (the type and range it declares), or ''."""
-    if value is None:
-        return "" if info.optional else "must not be empty"
-    kind = info.kind
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    elif kind in (str, Path):
-        ok = isinstance(value, str)
-    else:
-        return "cannot be set by a preset"
-    if not ok:
-        return f"must be {_KIND_WORDS[kind]} (got {value!r})"
-    if info.choices and value not in info.choices:
-        return f"must be one of {', '.join(info.choices)} (got {value!r})"
-    if info.minimum is not None and value < info.minimum:
-        return f"must be at least {info.minimum:g} (got {value!r})"
-    if info.maximum is not None and value > info.maximum:
-        return f"must be at most {info.maximum:g} (got {value!r})"
-    return ""
-
-
 def check_preset_values(kind: str, values: Any) -> dict[str, Any]:
     """``values`` as the request's types (whole numbers in float fields become floats), or
     :class:`InvalidRequest` naming every unknown key, or the first bad value."""
@@ -109,7 +80,7 @@ def check_preset_values(kind: str, values: Any) -> dict[str, Any]:
     for key, value in values.items():
         if key in NOT_IN_PRESETS[kind]:
             continue
-        problem = _value_problem(infos[key], value)
+        problem = value_problem(infos[key], value)
         if problem:
             raise InvalidRequest(f"{key} {problem}")
         checked[key] = float(value) if infos[key].kind is float and isinstance(value, int) else value

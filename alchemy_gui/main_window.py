@@ -83,12 +83,10 @@ class MainWindow(QMainWindow):
         self.guard = JobGuard(self.jobs, self)
         self.train_settings = WorkspaceSettingsKeeper(
             self.train_state, "train", {"settings": self.train_state.settings},
-            exclude=("device", "mixed_precision"),  # machine preferences, not the project's
             extras={"preset": _preset_extra(self.train_state.presets)})
         insert = self.insert_state
         self.insert_settings = WorkspaceSettingsKeeper(
             insert, "insert", {"settings": insert.settings, "locate": insert.locate, "brush": insert.brush},
-            exclude=("prompt", "run", "sam", "detector"),  # a scene's prompt; the newest LoRA is picked
             extras={"preset": _preset_extra(insert.presets),
                     "lora_files": (insert.lora_files_changed, insert.lora_file_entries, insert.restore_lora_files)})
         self.menu_actions = build_menus(self)  # not "actions": QWidget.actions() lists them

@@ -12,12 +12,10 @@ from alchemy_engine.evaluation.prompts import SETS
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.prediction import (
-    PREDICTION_CHOICES,
     cfg_rescale_setting,
     prediction_type_setting,
 )
 from alchemy_engine.models.samplers import (
-    check_sampler,
     sampler_setting,
 )
 
@@ -52,11 +50,12 @@ class EvaluateRequest(JobRequest):
     prompts: str = setting("auto", label="Prompt set",
                            help="auto (live set for pets and people, else object), live, object, or a text file "
                                 "(one prompt a line; {token} and {class_noun} are filled in)")
-    max_prompts: int = setting(0, minimum=0, label="Prompts used",
+    max_prompts: int = setting(0, minimum=0, maximum=1000, label="Prompts used",
                                help="use only the first N prompts of the set (0: all 25)")
     per_prompt: int = setting(4, minimum=1, maximum=64, label="Images per prompt",
                               help="images per prompt, seeds SEED, SEED+1, …")
-    resolution: int = setting(1024, minimum=64, maximum=2048, label="Resolution", help="image size in pixels, square")
+    resolution: int = setting(1024, minimum=64, maximum=2048, multiple_of=64, label="Resolution",
+                              help="image size in pixels, square, a multiple of 64 (SDXL: 1024)")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.5, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
@@ -65,7 +64,7 @@ class EvaluateRequest(JobRequest):
     prediction_type: str = prediction_type_setting()
     seed: int = setting(0, minimum=0, maximum=SEED_MAX, label="Seed", help="first seed")
     lora_scale: float = setting(1.0, minimum=-4.0, maximum=4.0, label="LoRA scale", help="LoRA weight")
-    class_images: int = setting(8, minimum=0, label="Class images",
+    class_images: int = setting(8, minimum=0, maximum=256, label="Class images",
                                 help="images of the plain class prompt for PRES (0 skips PRES)")
     baseline: bool = setting(True, label="Base-model baseline",
                              help="also generate with the LoRA off, for the base model's PRES and DIV (doubles "
@@ -73,9 +72,9 @@ class EvaluateRequest(JobRequest):
     insert_into: Path | None = setting(None, metavar="SCENES_DIR", label="Insert into",
                                        help="a folder of scenes: insert the subject into each (a SCENE.mask.png "
                                             "beside a scene is its mask) and score the subject crop")
-    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model",
+    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model", remember=False,
                               help="SAM checkpoint for --insert-into (default: the best in models/sam)")
-    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector",
+    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector", remember=False,
                                    help="Grounding DINO folder for --insert-into (default: the first in "
                                         "models/detector)")
     eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
@@ -97,23 +96,9 @@ class EvaluateRequest(JobRequest):
 
     def validate(self) -> None:
         _check(bool(self.project and str(self.project).strip()), "name the project to evaluate")
+        super().validate()
         _check(self.prompts in SETS or Path(self.prompts).is_file(),
                f"prompts must be {', '.join(SETS)} or a text file of prompts; got {self.prompts!r}")
-        _check(0 <= self.max_prompts <= 1000, "max_prompts must be between 0 (all) and 1000")
-        _check(1 <= self.per_prompt <= 64, "per_prompt (images per prompt) must be between 1 and 64")
-        _check(64 <= self.resolution <= 2048 and self.resolution % 64 == 0,
-               "resolution must be a multiple of 64 between 64 and 2048 (SDXL: 1024)")
-        _check(1 <= self.steps <= 500, "steps must be between 1 and 500")
-        _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
-        check_sampler(self.sampler)
-        _check(self.guidance_rescale is None or 0.0 <= self.guidance_rescale <= 1.0,
-               "CFG rescale must be between 0 and 1 (0.7 is usual for zero-SNR models)")
-        _check(self.prediction_type in PREDICTION_CHOICES,
-               f"prediction type must be one of {', '.join(PREDICTION_CHOICES)}; got {self.prediction_type!r}")
-        _check(0 <= self.seed < 2**63, "seed must be a non-negative integer")
-        _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
-        _check(0 <= self.class_images <= 256, "class_images must be between 0 (no PRES) and 256")
-        _check(self.clip_model in CLIP_CHOICES, f"clip_model must be one of {', '.join(CLIP_CHOICES)}")
         if self.lora is not None:
             _check(Path(self.lora).is_file(), f"LoRA file not found: {self.lora}")
         if self.insert_into is not None:
@@ -125,8 +110,6 @@ class EvaluateRequest(JobRequest):
                "--ip-adapter guides insertions: use it with --insert-into SCENES_DIR")
         _check(not self.ip_ab or self.ip_adapter is not None, "--ip-ab compares guidance off and on: name the "
                                                                "adapter with --ip-adapter FILE|demo")
-        _check(0.0 <= self.ip_scale <= 1.5, "reference strength must be between 0 and 1.5")
-        _check(0.1 <= self.ip_holdout <= 0.9, "--ip-holdout is the share of photos held out, 0.1 to 0.9")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,9 +32,9 @@ class AutoMaskRequest(JobRequest):
     photos: tuple[str, ...] = setting((), cli=False, help="stored photo names (default: every photo)")
     only_missing: bool = setting(False, label="Only photos without a mask",
                                  help="leave photos that already have a mask as they are")
-    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model",
+    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model", remember=False,
                               help="SAM checkpoint (default: the best in models/sam)")
-    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector",
+    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector", remember=False,
                                    help="Grounding DINO folder (default: the first in models/detector)")
     text: str | None = setting(None, metavar="WORD", help="what the detector looks for (default: the "
                                                            "project's class noun)")
@@ -51,9 +51,9 @@ class AutoMaskRequest(JobRequest):
     def validate(self) -> None:
         if not str(self.project).strip():
             raise InvalidRequest("say which project's photos to mask")
+        super().validate()
         if self.text is not None and not self.text.strip():
             raise InvalidRequest("the detector text is empty; give a word such as 'dog'")
-        self.locate("subject").validate()
 
 
 @dataclass(frozen=True)

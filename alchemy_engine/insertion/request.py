@@ -22,12 +22,10 @@ from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setti
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.memory.inference import MAX_BATCH
 from alchemy_engine.models.prediction import (
-    PREDICTION_CHOICES,
     cfg_rescale_setting,
     prediction_type_setting,
 )
 from alchemy_engine.models.samplers import (
-    check_sampler,
     sampler_setting,
 )
 
@@ -47,7 +45,7 @@ def _check(condition: bool, message: str) -> None:
         raise InvalidRequest(message)
 
 
-def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: str) -> None:
+def _check_prompts(points: tuple, box: BoxF | None, instance: str) -> None:
     for point in points:
         _check(len(point) == 3 and int(point[2]) in (0, 1),
                f"a point is X,Y or X,Y,LABEL with LABEL 1 (subject) or 0 (not subject); got {point}")
@@ -57,7 +55,6 @@ def _check_prompts(points: tuple, box: BoxF | None, instance: str, mask_mode: st
                f"a box is X0,Y0,X1,Y1 with X0 < X1 and Y0 < Y1; got {box}")
     _check(instance in ("best", "all") or instance.isdigit(),
            f"instance must be 'best', 'all' or an index (0 = highest score); got {instance!r}")
-    _check(mask_mode in MASK_MODES, f"mask mode must be one of {', '.join(MASK_MODES)}; got {mask_mode!r}")
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -71,14 +68,6 @@ def parse_range(text: str) -> tuple[float, float]:
         raise ValueError(f"the reference range is START:END with 0 ≤ START < END ≤ 1, such as 0:1 or 0.2:0.8; "
                          f"got {text!r}")
     return values
-
-
-def _check_model_sampling(sampler: str, guidance_rescale: float | None, prediction_type: str) -> None:
-    check_sampler(sampler)
-    _check(guidance_rescale is None or 0.0 <= guidance_rescale <= 1.0,
-           f"CFG rescale must be between 0 and 1 (0.7 is usual for zero-SNR models); got {guidance_rescale}")
-    _check(prediction_type in PREDICTION_CHOICES,
-           f"prediction type must be one of {', '.join(PREDICTION_CHOICES)}; got {prediction_type!r}")
 
 
 @dataclass(frozen=True)
@@ -96,9 +85,10 @@ class LocateOptions(JobRequest):
     instance: str = setting("best", metavar="best|all|N", label="Instance",
                             help="which detection to use when several are found: the best score, all of "
                                  "them, or the N-th best (0 = best)")
-    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model",
+    # the models of this computer, never remembered with a workspace
+    sam: str | None = setting(None, metavar="PTH|demo", label="SAM model", remember=False,
                               help="SAM checkpoint (default: the best in models/sam)")
-    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector",
+    detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector", remember=False,
                                    help="Grounding DINO folder (default: the first in models/detector)")
     box_threshold: float = setting(0.3, minimum=0.0, maximum=1.0, label="Box threshold",
                                    help="detector box score cut-off")
@@ -120,11 +110,8 @@ class LocateOptions(JobRequest):
         return not self.has_prompts and self.mask is None
 
     def validate(self) -> None:
-        _check_prompts(self.points, self.box, self.instance, self.mask_mode)
-        _check(0.0 <= self.box_threshold <= 1.0 and 0.0 <= self.text_threshold <= 1.0,
-               "detector thresholds are between 0 and 1")
-        _check(abs(self.grow) <= 1024, "grow/shrink is at most 1024 px")
-        _check(0.0 <= self.feather <= 1024, "feather is between 0 and 1024 px")
+        super().validate()
+        _check_prompts(self.points, self.box, self.instance)
         if self.mask is not None:
             _check(Path(self.mask).is_file(), f"mask file not found: {self.mask}")
         if self.text is not None:
@@ -141,10 +128,10 @@ class SegmentRequest(JobRequest):
     device: str | None = device_setting()
 
     def validate(self) -> None:
+        super().validate()
         _check(Path(self.image).is_file(), f"image not found: {self.image}")
         _check(Path(self.out).suffix.lower() == ".png", f"the mask is written as PNG; use a .png name, "
                                                        f"not {Path(self.out).name}")
-        self.locate.validate()
         _check(not self.locate.automatic or bool(self.locate.text),
                "say what to segment: --point X,Y, --box X0,Y0,X1,Y1, --text WORD or --mask FILE")
 
@@ -157,7 +144,7 @@ class InsertRequest(JobRequest):
     out: Path | None = setting(None, cli=False, metavar="DIR",
                                help="folder for the finished images (they are also kept in the project's "
                                     "outputs/)")
-    run: str | None = setting(None, label="Training run",
+    run: str | None = setting(None, label="Training run", remember=False,  # the newest LoRA is picked
                               help="training run id (default: the newest run with a LoRA)")
     lora: Path | None = setting(None, metavar="FILE", label="LoRA file",
                                 help="a subject LoRA .safetensors file (SDXL; kohya, diffusers or PEFT "
@@ -178,9 +165,9 @@ class InsertRequest(JobRequest):
                                             "'a dog on a beach'")
     scene_seed: int | None = setting(None, minimum=0, maximum=SEED_MAX, label="Scene seed",
                                      help="seed of the generated scene (default: the insertion seed)")
-    scene_width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Scene width",
-                               help="generated scene width, a multiple of 64")
-    scene_height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Scene height",
+    scene_width: int = setting(1024, minimum=64, maximum=4096, multiple_of=64, cli=False, label="Scene width",
+                               help="generated scene width, a multiple of 64 (SDXL: about 1 MP, e.g. 1216x832)")
+    scene_height: int = setting(1024, minimum=64, maximum=4096, multiple_of=64, cli=False, label="Scene height",
                                 help="generated scene height, a multiple of 64")
     scene_steps: int = setting(30, minimum=1, maximum=500, label="Scene steps",
                                help="steps for the generated scene")
@@ -188,10 +175,10 @@ class InsertRequest(JobRequest):
     locate: LocateOptions = setting(default_factory=lambda: LocateOptions(grow=8, feather=8.0),
                                     help="how to find the subject and shape its mask")
     # Masked img2img with the LoRA.
-    prompt: str | None = setting(None, label="Prompt",
+    prompt: str | None = setting(None, label="Prompt", remember=False,  # it belongs to a scene
                                  help="insertion prompt (default: the scene prompt with 'dog' → 'sks dog')")
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
-    strength: float = setting(0.85, minimum=0.01, maximum=1.0, label="Strength",
+    strength: float = setting(0.85, minimum=0.0, exclusive_minimum=True, maximum=1.0, label="Strength",
                               help="how much to repaint, (0, 1]")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
@@ -253,7 +240,7 @@ class InsertRequest(JobRequest):
 
     def validate(self) -> None:
         _check(bool(self.project and self.project.strip()), "name the project to insert from")
-        _check(self.compile in ("auto", "on", "off"), f"compile must be one of auto, on, off (got {self.compile!r})")
+        super().validate()
         _check((self.scene is None) != (self.scene_prompt is None),
                "give exactly one scene: --scene IMAGE or --scene-prompt TEXT")
         if self.scene is not None:
@@ -261,12 +248,6 @@ class InsertRequest(JobRequest):
         if self.scene_prompt is not None:
             _check(bool(self.scene_prompt.strip()), "the scene prompt is empty; describe a scene with the "
                                                     "class noun, e.g. 'a dog on a beach'")
-            _check(self.scene_width % 64 == 0 and self.scene_height % 64 == 0
-                   and 64 <= min(self.scene_width, self.scene_height)
-                   and max(self.scene_width, self.scene_height) <= 4096,
-                   f"scene size {self.scene_width}x{self.scene_height}: use multiples of 64 between 64 and "
-                   "4096 (SDXL is trained at about 1 MP, e.g. 1024x1024, 1216x832, 832x1216)")
-            _check(1 <= self.scene_steps <= 500, "scene steps must be between 1 and 500")
         _check(self.inpaint_model is None or bool(self.inpaint_model.strip()),
                "the insertion model is empty; name an SDXL inpainting file or folder, or leave it out")
         # the adapter goes on the base model's UNet; an inpainting model repaints with its own
@@ -279,40 +260,14 @@ class InsertRequest(JobRequest):
             _check(Path(self.style_lora).is_file(), f"style LoRA file not found: {self.style_lora}")
             _check(self.lora is None or Path(self.lora).resolve() != Path(self.style_lora).resolve(),
                    "the style LoRA is the subject LoRA itself; choose another file or leave it out")
-        self.locate.validate()
-        self._validate_sampling()
-        self._validate_reference()
-
-    def _validate_reference(self) -> None:
-        _check(0.0 <= self.ip_scale <= 1.5, f"reference strength must be between 0 and 1.5; got {self.ip_scale}")
-        _check(self.ip_mode in IP_MODES, f"reference mode must be one of {', '.join(IP_MODES)}; got {self.ip_mode!r}")
+        _check(int(self.steps * self.strength) >= 1,
+               f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
         try:
             parse_range(self.ip_range)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc
         if self.ip_adapter is not None and self.ip_adapter not in ("demo", "demo-plus"):
             _check(Path(self.ip_adapter).expanduser().exists(), f"IP-Adapter file not found: {self.ip_adapter}")
-
-    def _validate_sampling(self) -> None:
-        _check(0.0 < self.strength <= 1.0, f"strength must be in (0, 1]; got {self.strength}")
-        _check(1 <= self.steps <= 500, "steps must be between 1 and 500")
-        _check(int(self.steps * self.strength) >= 1,
-               f"{self.steps} steps at strength {self.strength} leave no denoising step; raise either")
-        _check(0.0 <= self.guidance <= 30.0, "guidance (CFG) must be between 0 and 30")
-        _check_model_sampling(self.sampler, self.guidance_rescale, self.prediction_type)
-        _check(-4.0 <= self.lora_scale <= 4.0, "LoRA scale must be between -4 and 4")
-        _check(-4.0 <= self.style_lora_scale <= 4.0, "style LoRA scale must be between -4 and 4")
-        _check(1 <= self.variations <= 64, "variations must be between 1 and 64")
-        _check(str(self.batch_size).strip().lower() in BATCH_SIZES,
-               f"batch size must be auto or a whole number from 1 to {MAX_BATCH}; got {self.batch_size!r}")
-        for name in ("seed", "scene_seed"):
-            value = getattr(self, name)
-            _check(value is None or 0 <= value <= SEED_MAX,
-                   f"{name} must be a whole number from 0 to {SEED_MAX} (or empty for a random one)")
-        _check(0.0 <= self.blur <= 256, "blur radius must be between 0 and 256 px")
-        _check(0.0 <= self.crop_padding <= 4.0, "crop padding is a fraction of the mask box, 0 to 4")
-        _check(64 * 64 <= self.work_pixels <= 4096 * 4096,
-               "work pixels must be between 64x64 and 4096x4096 (SDXL is trained at about 1024x1024)")
 
     def seeds(self, first: int) -> list[int]:
         """``first``, ``first + 1`` …, wrapping round within the one seed range."""
@@ -373,8 +328,10 @@ class SceneRequest(JobRequest):
     prompt: str = setting(help="a prompt naming the class noun, e.g. 'a dog on a beach'", cli=False)
     negative_prompt: str = setting(DEFAULT_NEGATIVE, label="Negative prompt", help="negative prompt")
     model: str | None = model_setting()
-    width: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Width", help="scene width")
-    height: int = setting(1024, minimum=64, maximum=4096, cli=False, label="Height", help="scene height")
+    width: int = setting(1024, minimum=64, maximum=4096, multiple_of=64, cli=False, label="Width",
+                         help="scene width, a multiple of 64 (SDXL: about 1 MP, e.g. 1216x832)")
+    height: int = setting(1024, minimum=64, maximum=4096, multiple_of=64, cli=False, label="Height",
+                          help="scene height, a multiple of 64")
     steps: int = setting(30, minimum=1, maximum=500, label="Steps", help="denoising steps")
     guidance: float = setting(7.0, minimum=0.0, maximum=30.0, label="Guidance (CFG)", help="CFG scale")
     sampler: str = sampler_setting()
@@ -387,11 +344,10 @@ class SceneRequest(JobRequest):
                                 "auto: on for NVIDIA GPUs, off on the CPU and Apple GPUs")
 
     def validate(self) -> None:
-        # InsertRequest already checks scene prompts and sizes: the same rules, the same messages.
-        InsertRequest(project=self.project, scene_prompt=self.prompt, scene_width=self.width,
-                      scene_height=self.height, scene_steps=self.steps, guidance=self.guidance,
-                      scene_seed=self.seed, compile=self.compile, sampler=self.sampler,
-                      guidance_rescale=self.guidance_rescale, prediction_type=self.prediction_type).validate()
+        _check(bool(self.project and self.project.strip()), "name the project to make the scene in")
+        super().validate()
+        _check(bool(self.prompt.strip()), "the scene prompt is empty; describe a scene with the class noun, "
+                                          "e.g. 'a dog on a beach'")
 
 
 @dataclass(frozen=True)

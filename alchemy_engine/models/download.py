@@ -64,15 +64,13 @@ class DownloadRequest(JobRequest):
                                help="how long to wait for the server to answer")
 
     def validate(self) -> None:
+        super().validate()
         if not self.models and not self.required:
             raise InvalidRequest("name the models to download (see 'models download --list'), or ask for "
                                  "everything required with --required")
         if not self.accept_licences:
             raise InvalidRequest("downloading means accepting each model's licence; read them ('models "
                                  "download --list' shows each with its link) and pass --accept-licences")
-        if not 0 < self.timeout_s <= 600:
-            raise InvalidRequest("timeout_s must be between 0 and 600 seconds")
-
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "token": None}  # a saved request never carries the token
 

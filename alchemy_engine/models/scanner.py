@@ -72,6 +72,7 @@ class ScanRequest(JobRequest):
     def validate(self) -> None:
         from alchemy_engine.errors import InvalidRequest
 
+        super().validate()
         for folder in self.folders:
             if not str(folder).strip():
                 raise InvalidRequest("an empty folder name was given; name a folder to scan")

@@ -8,14 +8,13 @@ is loaded, one specific message per problem, in the style of diffusers' ``check_
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
-from alchemy_engine.models.prediction import PREDICTION_CHOICES, prediction_type_setting
+from alchemy_engine.models.prediction import prediction_type_setting
 
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -39,8 +38,9 @@ class TrainRequest(JobRequest):
     # schedule
     steps: int = setting(500, minimum=1, label="Steps",
                          help="optimizer steps; 400–800 for 3–5 photos is usual")
-    learning_rate: float = setting(1e-4, minimum=0.0, maximum=10.0, label="Learning rate",
-                                   help="how big each update is; 1e-4 is usual (1.0 for Prodigy)")
+    learning_rate: float = setting(1e-4, minimum=0.0, exclusive_minimum=True, maximum=10.0, label="Learning rate",
+                                   help="how big each update is; 1e-4 is usual (1.0 for Prodigy); below 1 "
+                                        "unless the optimizer is Prodigy")
     lr_scheduler: str = setting("constant", choices=LR_SCHEDULERS, label="LR schedule",
                                 help="how the learning rate changes over the run")
     lr_warmup_steps: int = setting(0, minimum=0, label="Warm-up steps",
@@ -53,18 +53,19 @@ class TrainRequest(JobRequest):
     # LoRA
     rank: int = setting(16, minimum=1, maximum=1024, label="LoRA rank",
                         help="capacity of the LoRA: 16–32 keeps a subject; more means bigger files")
-    alpha: float | None = setting(None, minimum=0.0, label="LoRA alpha",
+    alpha: float | None = setting(None, minimum=0.0, exclusive_minimum=True, label="LoRA alpha",
                                   help="LoRA alpha; scale = alpha / rank (empty: alpha = rank, scale 1)")
     train_ff: bool = setting(False, label="Train feed-forward layers",
                              help="also put LoRA on the feed-forward layers: more detail, bigger file")
     text_encoder_lora: bool = setting(False, label="Text-encoder LoRA",
                                       help="also train LoRA on both text encoders (slower, more memory; "
                                            "embeddings are then not cached)")
-    text_encoder_lr: float | None = setting(None, minimum=0.0, label="Text-encoder learning rate",
+    text_encoder_lr: float | None = setting(None, minimum=0.0, exclusive_minimum=True,
+                                            label="Text-encoder learning rate",
                                             help="learning rate of the text-encoder LoRA (empty: the same "
                                                  "as the UNet's)")
     # data
-    resolution: int = setting(1024, minimum=64, maximum=MAX_RESOLUTION, label="Resolution",
+    resolution: int = setting(1024, minimum=64, maximum=MAX_RESOLUTION, multiple_of=32, label="Resolution",
                               help="training size in pixels, a multiple of 32; photos are bucketed by "
                                    "aspect ratio around it; SDXL is made for 1024")
     flip: bool = setting(False, label="Random horizontal flips",
@@ -83,7 +84,7 @@ class TrainRequest(JobRequest):
                                             "model) so the class word keeps its meaning")
     class_images: int = setting(100, minimum=1, maximum=1000, label="Class images",
                                 help="how many class images to make and use for prior preservation")
-    prior_weight: float = setting(1.0, minimum=0.0, maximum=100.0, label="Class-image weight",
+    prior_weight: float = setting(1.0, minimum=0.0, exclusive_minimum=True, maximum=100.0, label="Class-image weight",
                                   help="weight of the class-image loss")
     class_prompt: str | None = setting(None, label="Class prompt",
                                        help="prompt of the class images (empty: 'a photo of a <class noun>')")
@@ -102,7 +103,7 @@ class TrainRequest(JobRequest):
     optimizer: str = setting("adamw", choices=OPTIMIZERS, label="Optimizer",
                              help="adamw; adamw8bit needs bitsandbytes and an NVIDIA GPU; prodigy finds its "
                                   "own learning rate (set the learning rate to 1.0)")
-    mixed_precision: str = setting("auto", choices=MIXED_PRECISION, label="Mixed precision",
+    mixed_precision: str = setting("auto", choices=MIXED_PRECISION, label="Mixed precision", remember=False,
                                    help="auto: bf16/fp16 on GPUs, fp32 on the CPU")
     weight_dtype: str = setting("auto", choices=WEIGHT_DTYPES, label="Base weight precision",
                                 help="precision the frozen UNet weights are stored in while training computes in "
@@ -167,90 +168,23 @@ class TrainRequest(JobRequest):
         return self.lora_alpha / self.rank
 
     def validate(self) -> None:
+        """Each field's type and range are its declaration's (``JobRequest.validate``); here only the
+        rules that tie fields together."""
         _require(bool(self.project and str(self.project).strip()), "project: name a project to train")
-        self._validate_schedule()
-        self._validate_lora()
-        self._validate_data()
-        self._validate_quality()
-        self._validate_memory_and_outputs()
-
-    def _validate_schedule(self) -> None:
-        _require(_is_int(self.steps) and self.steps >= 1, f"steps must be a whole number ≥ 1 (got {self.steps!r})")
-        if self.optimizer == "prodigy":  # Prodigy's learning_rate is a multiplier of its own estimate
-            _require(_positive(self.learning_rate) and self.learning_rate <= 10.0,
-                     f"learning_rate for Prodigy must be between 0 and 10, typically 1.0 (got {self.learning_rate!r})")
-        else:
-            _require(_positive(self.learning_rate) and self.learning_rate < 1.0,
-                     f"learning_rate must be between 0 and 1, typically 1e-4 (got {self.learning_rate!r})")
-        _require(self.lr_scheduler in LR_SCHEDULERS,
-                 f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)} (got {self.lr_scheduler!r})")
-        _require(_is_int(self.lr_warmup_steps) and 0 <= self.lr_warmup_steps <= self.steps,
-                 f"lr_warmup_steps must be between 0 and steps ({self.steps}) (got {self.lr_warmup_steps!r})")
-        _require(_is_int(self.batch_size) and 1 <= self.batch_size <= 64,
-                 f"batch_size must be between 1 and 64 (got {self.batch_size!r})")
-        _require(_is_int(self.grad_accum) and 1 <= self.grad_accum <= 256,
-                 f"grad_accum must be between 1 and 256 (got {self.grad_accum!r})")
-        _require(_is_int(self.seed) and 0 <= self.seed < 2**63, f"seed must be a whole number ≥ 0 (got {self.seed!r})")
-
-    def _validate_lora(self) -> None:
-        _require(_is_int(self.rank) and 1 <= self.rank <= 1024, f"rank must be between 1 and 1024 (got {self.rank!r})")
-        _require(self.alpha is None or _positive(self.alpha),
-                 f"alpha must be a positive number, or left out to equal rank (got {self.alpha!r})")
-        _require(self.text_encoder_lr is None or _positive(self.text_encoder_lr),
-                 f"text_encoder_lr must be a positive number (got {self.text_encoder_lr!r})")
+        super().validate()
+        if self.optimizer != "prodigy":  # Prodigy's learning_rate is a multiplier of its own estimate (≤ 10)
+            _require(self.learning_rate < 1.0, f"learning_rate must be below 1 for {self.optimizer}, typically "
+                                               f"1e-4 (up to 10 only with the prodigy optimizer) "
+                                               f"(got {self.learning_rate!r})")
+        _require(self.lr_warmup_steps <= self.steps,
+                 f"lr_warmup_steps must be at most steps ({self.steps}) (got {self.lr_warmup_steps!r})")
         _require(self.text_encoder_lr is None or self.text_encoder_lora,
                  "text_encoder_lr is set but text_encoder_lora is off: turn on text_encoder_lora")
-
-    def _validate_data(self) -> None:
-        _require(_is_int(self.resolution) and 64 <= self.resolution <= MAX_RESOLUTION and self.resolution % 32 == 0,
-                 f"resolution must be a multiple of 32 between 64 and {MAX_RESOLUTION}, "
-                 f"1024 for SDXL (got {self.resolution!r})")
         _require("{token}" in self.prompt_template,
                  f"prompt_template must contain {{token}} so the subject is learnt (got {self.prompt_template!r})")
-
-    def _validate_quality(self) -> None:
-        _require(self.min_snr_gamma is None or (_finite(self.min_snr_gamma) and self.min_snr_gamma >= 0),
-                 f"min_snr_gamma must be ≥ 0 (0 turns it off; 5 is usual) (got {self.min_snr_gamma!r})")
-        _require(self.prediction_type in PREDICTION_CHOICES,
-                 f"prediction_type must be one of {', '.join(PREDICTION_CHOICES)} (got {self.prediction_type!r})")
-        _require(_finite(self.noise_offset) and 0 <= self.noise_offset <= 1,
-                 f"noise_offset must be between 0 and 1, typically 0.0357 (got {self.noise_offset!r})")
-        if self.prior_preservation:
-            _require(_is_int(self.class_images) and 1 <= self.class_images <= 1000,
-                     f"class_images must be between 1 and 1000 (got {self.class_images!r})")
-            _require(_finite(self.prior_weight) and self.prior_weight > 0,
-                     f"prior_weight must be > 0 (got {self.prior_weight!r})")
-        _require(_finite(self.background_weight) and 0 <= self.background_weight <= 1,
-                 f"background_weight must be between 0 and 1 (got {self.background_weight!r})")
-
-    def _validate_memory_and_outputs(self) -> None:
-        _require(self.optimizer in OPTIMIZERS,
-                 f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
-        for name in ("gradient_checkpointing", "compile"):
-            value = getattr(self, name)
-            _require(value in ON_OFF_AUTO, f"{name} must be one of auto, on, off (got {value!r})")
-        _require(self.mixed_precision in MIXED_PRECISION,
-                 f"mixed_precision must be one of {', '.join(MIXED_PRECISION)} (got {self.mixed_precision!r})")
-        _require(self.weight_dtype in WEIGHT_DTYPES,
-                 f"weight_dtype must be one of {', '.join(WEIGHT_DTYPES)} (got {self.weight_dtype!r})")
         explicit = self.mixed_precision in ("fp16", "bf16")  # auto: checked once the device is known (setup.py)
         conflict = weight_dtype_conflict(self.weight_dtype, self.mixed_precision) if explicit else ""
         _require(not conflict, conflict)
-        _require(_finite(self.weight_decay) and 0 <= self.weight_decay < 1,
-                 f"weight_decay must be between 0 and 1 (got {self.weight_decay!r})")
-        _require(_finite(self.max_grad_norm) and self.max_grad_norm >= 0,
-                 f"max_grad_norm must be ≥ 0 (0 turns clipping off) (got {self.max_grad_norm!r})")
-        for name in ("save_every", "sample_every"):
-            value = getattr(self, name)
-            _require(_is_int(value) and value >= 0, f"{name} must be a whole number ≥ 0 (0 = off) (got {value!r})")
-        _require(_is_int(self.gpus) and 1 <= self.gpus <= 64, f"gpus must be between 1 and 64 (got {self.gpus!r})")
-        _require(_is_int(self.keep_last) and self.keep_last >= 1, f"keep_last must be ≥ 1 (got {self.keep_last!r})")
-        _require(_is_int(self.sample_steps) and 1 <= self.sample_steps <= 200,
-                 f"sample_steps must be between 1 and 200 (got {self.sample_steps!r})")
-        _require(_is_int(self.eval_every) and self.eval_every >= 0,
-                 f"eval_every must be a whole number ≥ 0 (0 = off) (got {self.eval_every!r})")
-        _require(_is_int(self.eval_prompts) and 1 <= self.eval_prompts <= 8,
-                 f"eval_prompts must be between 1 and 8 (got {self.eval_prompts!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,14 +234,3 @@ def _require(ok: bool, message: str) -> None:
     if not ok:
         raise InvalidRequest(message)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(value: Any) -> bool:
-    return _finite(value) and value > 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, SignalInstance
 
 from alchemy_engine import api
 from alchemy_engine.errors import AlchemyError
+from alchemy_gui.common.binding import observable_properties
 
 if TYPE_CHECKING:
     from alchemy_gui.insert.state import InsertState
@@ -105,19 +106,19 @@ class WorkspaceSettingsKeeper(QObject):
     """Remembers ``groups`` (name → RequestSettings or another SettingsGroup) of ``state`` per
     project, as ``workspace``.
 
-    ``state`` needs a ``project`` attribute and a ``project_changed`` signal. ``exclude`` names
-    fields never remembered (e.g. the insertion prompt, which belongs to a scene). Values read back
-    are type-checked against the field's default so a hand-edited file cannot break a form.
+    ``state`` needs a ``project`` attribute and a ``project_changed`` signal. A group's value whose
+    :class:`~alchemy_gui.common.binding.Property` says ``persist=False`` is never remembered (for
+    request settings: the field's ``remember``, e.g. the device, the insertion prompt). Values read
+    back are type-checked against the field's default so a hand-edited file cannot break a form.
     ``extras`` (key → :data:`Extra`) are remembered too, restored after the groups (the chosen
     preset, the LoRA files added from elsewhere); their restorers check what they read back.
     """
 
     def __init__(self, state: TrainState | InsertState, workspace: str, groups: Mapping[str, SettingsGroup],
-                 exclude: Iterable[str] = (), extras: Mapping[str, Extra] | None = None) -> None:
+                 extras: Mapping[str, Extra] | None = None) -> None:
         super().__init__(state)
         self.state, self.workspace, self.groups = state, workspace, dict(groups)
         self.extras = dict(extras or {})
-        self.exclude = set(exclude)
         self.project = None
         self._restoring = False
         self._timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
@@ -130,7 +131,7 @@ class WorkspaceSettingsKeeper(QObject):
         self._on_project(getattr(state, "project", None))
 
     def values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {group: {k: v for k, v in settings.values().items() if k not in self.exclude}
+        values: dict[str, Any] = {group: {k: v for k, v in settings.values().items() if _persists(settings, k)}
                                   for group, settings in self.groups.items()}
         values.update({key: read() for key, (_signal, read, _restore) in self.extras.items()})
         return values
@@ -151,11 +152,12 @@ class WorkspaceSettingsKeeper(QObject):
             for group, settings in self.groups.items():
                 saved = stored.get(group, {})
                 for name, initial in settings.initial.items():
-                    if name in self.exclude or name not in saved:
+                    if not _persists(settings, name) or name not in saved:
                         continue
                     value = saved[name]
-                    if hasattr(settings, "info") and not _in_range(settings.info(name), value):
-                        log.warning("%s: saved %s %r is out of range; kept the default", self.workspace, name, value)
+                    problem = api.value_problem(settings.info(name), value) if hasattr(settings, "info") else ""
+                    if problem:  # an older version's value, or a hand-edited file
+                        log.warning("%s: saved %s %s; kept the default", self.workspace, name, problem)
                         continue
                     if initial is None or value is None or isinstance(value, type(initial)) or (
                             isinstance(initial, float) and isinstance(value, int)):
@@ -184,8 +186,7 @@ class WorkspaceSettingsKeeper(QObject):
 __all__ = ["AppSettings", "WorkspaceSettingsKeeper", "load_workspace_settings", "save_workspace_settings"]
 
 
-def _in_range(info, value: Any) -> bool:
-    """A saved number within its field's range (an older version saved seeds the box cannot hold)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return True
-    return (info.minimum is None or value >= info.minimum) and (info.maximum is None or value <= info.maximum)
+def _persists(group: object, name: str) -> bool:
+    """Whether ``group`` remembers ``name``: its Property's ``persist`` (True for a plain value)."""
+    prop = observable_properties(type(group)).get(name)
+    return prop.persist if prop is not None else True

@@ -44,12 +44,16 @@ class Property:
     """An observable attribute of a QObject; the class must declare ``<name>_changed = Signal(...)``.
 
     ``same(old, new)`` decides whether a new value is a change (default :func:`same_value`; pass
-    ``operator.is_`` for objects whose equality is not what the view cares about).
+    ``operator.is_`` for objects whose equality is not what the view cares about). ``persist``: a
+    workspace remembers it per project when its group is kept by ``WorkspaceSettingsKeeper``
+    (False: this computer's or one scene's value; a request field's comes from its ``remember``).
     """
 
-    def __init__(self, default: Any = None, *, same: Callable[[Any, Any], bool] = same_value) -> None:
+    def __init__(self, default: Any = None, *, same: Callable[[Any, Any], bool] = same_value,
+                 persist: bool = True) -> None:
         self.default = default
         self.same = same
+        self.persist = persist
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:

@@ -1,5 +1,5 @@
 """Form widgets described by a request field's metadata (``api.field_info``): tooltip = the
-field's help, range = its minimum and maximum, items = its choices. The caller chooses the widget
+field's help, range = its minimum and maximum (nothing here narrows or widens it), items = its choices. The caller chooses the widget
 kind and how it looks (step, decimals, suffix); labels come from ``info.label``."""
 
 from __future__ import annotations
@@ -21,21 +21,36 @@ def describe(widget: W, info: FieldInfo) -> W:
     return widget
 
 
-def int_spin_box(info: FieldInfo, *, minimum: int | None = None, step: int = 1, suffix: str = "") -> QSpinBox:
-    """``minimum`` overrides the field's, for a special value below it (e.g. -1 = "random")."""
+def lowest(info: FieldInfo, step: float) -> float | None:
+    """The smallest value a box offers: the field's minimum, or one step above an exclusive one."""
+    if info.minimum is None:
+        return None
+    return info.minimum + step if info.exclusive_minimum else info.minimum
+
+
+def int_spin_box(info: FieldInfo, *, special: str = "", step: int = 1, suffix: str = "") -> QSpinBox:
+    """The field's range. ``special``: for an optional field, the text of one value below the
+    minimum that stands for None (e.g. "random" for an empty seed)."""
+    if special and (not info.optional or info.minimum is None):
+        raise ValueError(f"{info.name}: a special value stands for None, which only an optional field with a "
+                         "minimum has")
     box = QSpinBox()
-    low = minimum if minimum is not None else info.minimum
+    low = lowest(info, 1)
+    low = int(low) - 1 if special and low is not None else low
     box.setRange(int(low) if low is not None else -INT_LIMIT,
                  int(info.maximum) if info.maximum is not None else INT_LIMIT)
+    box.setSpecialValueText(special)
     box.setSingleStep(step)
     box.setSuffix(suffix)
     return describe(box, info)
 
 
 def float_spin_box(info: FieldInfo, *, decimals: int = 2, step: float = 0.1) -> QDoubleSpinBox:
+    """The field's range; an exclusive minimum shows as the smallest step above it (10^-decimals)."""
     box = QDoubleSpinBox()
     box.setDecimals(decimals)
-    box.setRange(info.minimum if info.minimum is not None else -FLOAT_LIMIT,
+    low = lowest(info, 10.0 ** -decimals)
+    box.setRange(low if low is not None else -FLOAT_LIMIT,
                  info.maximum if info.maximum is not None else FLOAT_LIMIT)
     box.setSingleStep(step)
     return describe(box, info)
@@ -62,4 +77,4 @@ def line_edit(info: FieldInfo) -> QLineEdit:
 
 
 __all__ = ["FLOAT_LIMIT", "INT_LIMIT", "check_box", "choice_box", "describe", "float_spin_box", "int_spin_box",
-           "line_edit"]
+           "line_edit", "lowest"]

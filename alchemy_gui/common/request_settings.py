@@ -1,7 +1,7 @@
 """A view-model of some fields of a request dataclass: one observable :class:`Property` per field.
 
-Each field starts at the request's own default (``api.defaults``), so no default is typed in the
-GUI; widgets bind to it with :func:`~alchemy_gui.common.binding.bind` like to any view-model::
+Each field starts at the request's own default (``api.defaults``) and is remembered per workspace
+as its field says (``remember``), so no default or persistence rule is typed in the GUI; widgets bind to it with :func:`~alchemy_gui.common.binding.bind` like to any view-model::
 
     TrainSettings = settings_class(TrainRequest, exclude=("project", "resume_run"))
     settings = TrainSettings()
@@ -75,7 +75,7 @@ def settings_class(request: type, names: Iterable[str] | None = None, *, exclude
     start = {n: (initial or {}).get(n, defaults[n]) for n in chosen}
     namespace: dict[str, Any] = {"request_class": request, "initial": start}
     for name, value in start.items():
-        namespace[name] = Property(value)
+        namespace[name] = Property(value, persist=api.field_info(request, name).remember)
         namespace[f"{name}_changed"] = Signal(object)
     return type(f"{request.__name__}Settings", (RequestSettings,), namespace)
 

@@ -31,7 +31,7 @@ from alchemy_gui.insert.reference_group import ReferenceGroup
 from alchemy_gui.insert.state import InsertState
 
 SCENE_SIZES = api.SDXL_RESOLUTIONS + ((768, 768), (512, 512))
-RANDOM_SEED = -1  # the seed spin box's special value: None, a random seed per run
+RANDOM_SEED = int(api.field_info(api.InsertRequest, "seed").minimum or 0) - 1  # the seed box's "random": None
 NO_LORA = "no trained LoRA yet (see the Train tab)"
 NO_STYLE = "none"
 LORA_FILTER = "LoRA files (*.safetensors)"
@@ -160,8 +160,7 @@ class InsertForm(QWidget):
         self.guidance = fw.float_spin_box(insert_info("guidance"), step=0.5)
         self.sampler = fw.choice_box(insert_info("sampler"))
         self.lora_scale = fw.float_spin_box(insert_info("lora_scale"))
-        self.seed = fw.int_spin_box(insert_info("seed"), minimum=RANDOM_SEED)
-        self.seed.setSpecialValueText("random")
+        self.seed = fw.int_spin_box(insert_info("seed"), special="random")  # one below the minimum: None
         self.variations = fw.int_spin_box(insert_info("variations"))
         self.batch_size = fw.choice_box(insert_info("batch_size"))
         self.rank = fw.check_box(insert_info("rank"))

@@ -35,7 +35,7 @@ from alchemy_gui.common.model_locations import picker_label
 from alchemy_gui.common.preset_picker import PresetPicker
 from alchemy_gui.train.state import TrainState
 
-RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any multiple of 32 can be typed
+RESOLUTIONS = ("512", "768", "1024", "1536")  # offered sizes; any size the field allows can be typed
 # Widget kinds: int, float (free text), real (spin box, with its decimals), bool, choice, res, text.
 Spec = tuple[str, str] | tuple[str, str, int]  # field name, widget kind[, decimals]
 BASIC: tuple[Spec, ...] = (("steps", "int"), ("learning_rate", "float"), ("rank", "int"), ("alpha", "float"),
@@ -150,7 +150,7 @@ class TrainForm(QWidget):
             widget = combo = fw.describe(QComboBox(), field)
             combo.setEditable(True)
             combo.addItems(list(RESOLUTIONS))
-            combo.setValidator(QIntValidator(0, int(field.maximum or fw.INT_LIMIT), combo))
+            combo.setValidator(QIntValidator(int(field.minimum or 0), int(field.maximum or fw.INT_LIMIT), combo))
         else:  # float or text: a line edit
             widget = fw.line_edit(field)
         self.fields[name] = widget

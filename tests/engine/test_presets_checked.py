@@ -45,10 +45,10 @@ def test_every_builtin_preset_builds_a_valid_request(kind):
     ({"stpes": 300}, "'stpes' (did you mean 'steps'?)"),
     ({"steps": "many"}, "steps must be a whole number"),
     ({"steps": 1.5}, "steps must be a whole number"),
-    ({"rank": 4096}, "rank must be at most 1024"),
+    ({"rank": 4096}, "rank must be between 1 and 1024"),
     ({"optimizer": "sgd"}, "optimizer must be one of adamw"),
     ({"flip": 1}, "flip must be on or off"),
-    ({"resolution": 1000}, "resolution must be a multiple of 32"),  # only validate() knows this one
+    ({"resolution": 1000}, "resolution must be a multiple of 32"),  # the field declares it
 ])
 def test_a_bad_user_preset_is_refused_with_the_bad_key_named(values, named):
     _write_user_preset("train", "mine", values)

@@ -224,10 +224,8 @@ def test_missing_detector_is_reported_before_any_model_loads(project):
 
 
 def test_scene_job_makes_a_scene_with_the_lora_off(project, session):
-    from alchemy_engine.api import JOBS
     from alchemy_engine.insertion import SceneRequest, make_scene
 
-    assert JOBS["scene"] == (SceneRequest, make_scene)
     request = SceneRequest(project="Rex", prompt="a dog on a beach", model="demo", width=64, height=64,
                            steps=2, seed=3)
     first = make_scene(request, session=session)

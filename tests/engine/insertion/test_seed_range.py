@@ -23,7 +23,7 @@ def test_random_seeds_are_drawn_from_the_one_range(monkeypatch):
 
 def test_requests_refuse_a_seed_beyond_the_range_and_variations_wrap(tmp_path):
     _output(tmp_path, "s.png", {})
-    with pytest.raises(InvalidRequest, match=r"seed must be a whole number from 0 to 2147483647"):
+    with pytest.raises(InvalidRequest, match=r"seed must be between 0 and 2147483647 \(got 2147483648\)"):
         api.InsertRequest(project="Rex", scene=tmp_path / "s.png", seed=2**31).validate()
     request = api.InsertRequest(project="Rex", scene=tmp_path / "s.png", variations=3)
     assert request.seeds(api.SEED_MAX - 1) == [api.SEED_MAX - 1, api.SEED_MAX, 0]
