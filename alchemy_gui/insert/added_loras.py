@@ -97,9 +97,7 @@ class LoraFiles:
             if not isinstance(path, str) or not path or path in scales:
                 log.warning("ignored a LoRA file entry in the project's Insert settings: %r", entry)
                 continue
-            ok = (isinstance(scale, (int, float)) and not isinstance(scale, bool)
-                  and info.minimum <= scale <= info.maximum)
-            scales[path] = float(scale) if ok else info.default
+            scales[path] = float(scale) if scale is not None and not api.value_problem(info, scale) else info.default
             files.append(_file_choice(path))
         style = self.state.settings.style_lora
         if style and style not in scales:

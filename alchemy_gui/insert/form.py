@@ -59,6 +59,7 @@ def _fill(combo: QComboBox, choices: tuple[Choice, ...], empty: str = "") -> Non
 
 def _work_size(info: api.FieldInfo) -> api.FieldInfo:
     """Work pixels shown as the side of a square: the same range, in pixels per side."""
+    assert info.minimum is not None and info.maximum is not None  # work_pixels declares both
     return api.FieldInfo(name=info.name, kind=int, optional=False, default=info.default, help=info.help,
                          label=info.label, minimum=math.isqrt(int(info.minimum)),
                          maximum=math.isqrt(int(info.maximum)))

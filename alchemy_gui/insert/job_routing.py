@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alchemy_engine import api
 from alchemy_gui.common.job_list import (
     Job,
     JobFailure,
@@ -47,18 +48,18 @@ class JobRouting:
             running = job.state is JobState.RUNNING
             self.state.set_message("Cancelling…" if running else "Cancelled before it started.")
 
-    def keep_scene(self, job: Job, scene: LoadedScene) -> None:
-        """A scene opened (or made) for a project that is no longer on screen: it becomes that
+    def keep_scene(self, project: api.Project, scene: LoadedScene) -> None:
+        """A scene opened (or made) for a ``project`` that is no longer on screen: it becomes that
         project's current scene, with its saved mask, as if it had stayed open."""
         mask = scene.mask.copy() if scene.mask is not None else None
-        self.submit(save_scene_job, SceneMaskToSave(Path(job.project.root), scene.path, mask), "save scene",
-                     lambda _saved: None, project=job.project)
+        self.submit(save_scene_job, SceneMaskToSave(Path(project.root), scene.path, mask), "save scene",
+                     lambda _saved: None, project=project)
 
     def submit(self, fn, request, name: str, on_success, kind: JobKind = JobKind.DISK, sized=None,
                 elsewhere=None, project=None) -> Job:
         """Submit for the open project (or ``project``); ``on_success`` runs if that project is still
-        the open one when the job ends, else ``elsewhere(job, result)`` (by default nothing: the
-        engine has already written the result into its project)."""
+        the open one when the job ends, else ``elsewhere(project, result)`` with the job's project (by
+        default nothing: the engine has already written the result into its project)."""
         shares = self.session_key if kind.lane is Lane.MODEL else None
         job = self.jobs.submit(fn, request, name, kind=kind, project=project or self.state.project, shares=shares,
                                sized=sized)
@@ -69,7 +70,7 @@ class JobRouting:
         if same_project(job.project, self.state.project):
             on_success(result)
         elif elsewhere is not None and job.project is not None:
-            elsewhere(job, result)
+            elsewhere(job.project, result)
 
     def _failed(self, job: Job, failure: JobFailure) -> None:
         if same_project(job.project, self.state.project):

@@ -45,7 +45,7 @@ THUMBNAIL = 128
 @dataclass(frozen=True)
 class Choice:
     label: str
-    value: str
+    value: str | None  # None: the entry that chooses none (no style LoRA)
     tooltip: str = ""
 
 
@@ -88,8 +88,8 @@ def choices_job(project_root: Path, progress: ProgressCallback, cancel: CancelTo
     found = {"sdxl": _entries(inventory.sdxl), "sam": _entries(inventory.sam),
              "detector": _entries(inventory.detector)}
     names = {"sdxl": "SDXL", "sam": "SAM", "detector": "detector"}
-    demo_only = [kind for kind, entries in found.items() if all(c.value.startswith("demo") for c in entries)]
-    notes = ()
+    demo_only = [kind for kind, entries in found.items() if all((c.value or "").startswith("demo") for c in entries)]
+    notes: tuple[str, ...] = ()
     if demo_only:
         root = Path(inventory.folders["sdxl"]).parent
         notes = (f"No real {', '.join(names[k] for k in demo_only)} model found: the demo ones (random "

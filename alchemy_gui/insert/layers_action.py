@@ -5,13 +5,16 @@ and subject PNG beside the result (a disk job); the editor is the one chosen in 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from alchemy_engine import api
 from alchemy_gui.common.job_list import Job, JobFailure, JobKind, deliver
+
+if TYPE_CHECKING:  # the panel imports this module (through panel_actions)
+    from alchemy_gui.insert.panel import InsertPanel
 
 EDITOR_SETTING = "editor"
 
@@ -27,7 +30,7 @@ def open_in_editor(file: Path, editor: str) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(file)))
 
 
-def save_layers(panel: Any, path: Path, open_editor: bool = False) -> Job:
+def save_layers(panel: InsertPanel, path: Path, open_editor: bool = False) -> Job:
     state = panel.insert_state
 
     def done(outcome: tuple[list[Path], str]) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from alchemy_gui.insert.mask_document import MaskDocument, Tool
+from alchemy_gui.insert.mask_document import Box, MaskDocument, Tool
 
 MASK_COLOUR = QColor(255, 64, 64)
 MASK_OPACITY = 0.45
@@ -36,7 +36,7 @@ MIN_ZOOM, MAX_ZOOM = 1.0, 32.0  # times the fitted size
 class MaskCanvas(QWidget):
     segment_requested = Signal()  # the points or box changed by a click or drag: ask SAM again
     view_changed = Signal()  # zoom or pan changed
-    colour_chosen = Signal(object)  # QColor: the user picked the overlay's colour (remembered by the window)
+    colour_chosen = Signal(QColor)  # the user picked the overlay's colour (remembered by the window)
     remembered_colour: QColor | None = None  # the colour new canvases start with (the photo mask dialog too)
 
     def __init__(self, document: MaskDocument, parent: QWidget | None = None) -> None:
@@ -185,7 +185,7 @@ class MaskCanvas(QWidget):
     def _rgba(self) -> tuple[int, int, int, int]:
         return self.mask_colour.red(), self.mask_colour.green(), self.mask_colour.blue(), 255
 
-    def _on_mask(self, region: object) -> None:
+    def _on_mask(self, region: Box | None) -> None:
         mask = self.document.mask
         if mask is None:
             self._overlay = np.zeros((0, 0, 4), dtype=np.uint8)

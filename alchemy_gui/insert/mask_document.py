@@ -56,7 +56,7 @@ class MaskDocument(QObject):
     mask_changed = Signal(object)  # the changed region (x0, y0, x1, y1), or None for all of it
     undo_changed = Signal(bool)  # whether there is something to undo
     redo_changed = Signal(bool)
-    detections_changed = Signal(object)  # tuple of (box, score, label)
+    detections_changed = Signal(tuple)  # tuple of (box, score, label)
     sam_mode_changed = Signal(str)
     modified_changed = Signal(bool)  # edits since the scene was opened or last saved
 
@@ -191,8 +191,9 @@ class MaskDocument(QObject):
             raise ValueError(f"SAM mode is one of {SAM_MODES}, not {mode!r}")
         if mode == self._sam_mode:
             return
-        if self._layers is not None and (self._layers.sam.any() or self._points or self._box is not None):
-            self._edit("Bake mask", self._bake)
+        layers = self._layers
+        if layers is not None and (layers.sam.any() or self._points or self._box is not None):
+            self._edit("Bake mask", lambda: self._bake(layers))
         self._sam_mode = mode
         self.sam_mode_changed.emit(mode)
 
@@ -303,8 +304,7 @@ class MaskDocument(QObject):
         self._refresh(None)
         self.stack.push(SnapshotCommand(self, text, before, self._snapshot(), prompts))
 
-    def _bake(self) -> None:
-        layers = self._layers
+    def _bake(self, layers: Layers) -> None:
         layers.painted[:] = self._mask
         layers.erased[:] = False
         layers.sam[:] = False
@@ -326,6 +326,7 @@ class MaskDocument(QObject):
                 return
             self._mask = mask
         else:
+            assert self._mask is not None  # composed whenever there are layers (set_scene)
             x0, y0, x1, y1 = region
             self._mask[y0:y1, x0:x1] = self._layers.compose(self._sam_mode, region)
         self.mask_changed.emit(region)

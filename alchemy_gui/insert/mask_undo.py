@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-Box = tuple[int, int, int, int]
+from alchemy_gui.insert.brush import Box
+
+if TYPE_CHECKING:  # the document imports this module
+    from alchemy_gui.insert.mask_document import MaskDocument
 
 
 @dataclass
@@ -80,7 +83,7 @@ class SnapshotCommand(QUndoCommand):
     """A point, box, SAM result, mode switch or clear; ``prompts``: a click or box that its SAM
     result will join (see ``MaskDocument.set_mask``)."""
 
-    def __init__(self, document: Any, text: str, before: Snapshot, after: Snapshot, prompts: bool) -> None:
+    def __init__(self, document: MaskDocument, text: str, before: Snapshot, after: Snapshot, prompts: bool) -> None:
         super().__init__(text)
         self.document, self.before, self.after, self.prompts = document, before, after, prompts
         self._done = True  # push() calls redo(): the document already shows ``after``
@@ -98,7 +101,7 @@ class SnapshotCommand(QUndoCommand):
 class StrokeCommand(QUndoCommand):
     """One brush or eraser stroke: the painted and erased layers in its region, before and after."""
 
-    def __init__(self, document: Any, region: Box, before: tuple[np.ndarray, np.ndarray],
+    def __init__(self, document: MaskDocument, region: Box, before: tuple[np.ndarray, np.ndarray],
                  after: tuple[np.ndarray, np.ndarray]) -> None:
         super().__init__("Stroke")
         self.document, self.region, self.before, self.after = document, region, before, after

@@ -55,10 +55,10 @@ class InsertPanel(QWidget):
         self.tools = ToolBar()
         self.results = ResultStrip()
         self.settings = InsertForm(self.insert_state)
-        self.actions = ActionArea()
-        self.insert_button, self.cancel_button = self.actions.insert_button, self.actions.cancel_button
-        self.progress, self.message = self.actions.progress, self.actions.message
-        self.details_button = self.actions.details_button
+        self.action_area = ActionArea()
+        self.insert_button, self.cancel_button = self.action_area.insert_button, self.action_area.cancel_button
+        self.progress, self.message = self.action_area.progress, self.action_area.message
+        self.details_button = self.action_area.details_button
         self.stack = QStackedWidget()
         self.hint = QLabel(NO_PROJECT_HINT)
         self.hint.setObjectName("hint")
@@ -89,7 +89,7 @@ class InsertPanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # never cut a field off
         scroll.setMinimumWidth(self.settings.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         side.addWidget(scroll, 1)
-        side.addWidget(self.actions)
+        side.addWidget(self.action_area)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -102,7 +102,7 @@ class InsertPanel(QWidget):
         state, tools, doc, keep = self.insert_state, self.tools, self.document, self.bindings.append
         keep(bind_to(state, "project", self._show_project))
         keep(bind_to(state, "tool", self._show_tool))
-        keep(bind(state, "brush_size", tools.size))
+        keep(bind(state, "brush_size", tools.size_slider))
         keep(bind_to(state, "brush_size", self.canvas.set_brush_size))
         keep(bind_to(state, "brush_size", lambda size: tools.size_label.setText(f"{size} px")))
         keep(bind(state, "brush_hardness", tools.hardness))
@@ -152,19 +152,19 @@ class InsertPanel(QWidget):
     def _show_tool(self, tool: Tool) -> None:
         self.canvas.set_tool(tool)
         self.tools.select(tool)
-        self.tools.size.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
+        self.tools.size_slider.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
         self.tools.hardness.setEnabled(tool in (Tool.BRUSH, Tool.ERASER))
 
     def _show_busy(self, busy: bool) -> None:
         self.settings.generate_button.setEnabled(not busy)
-        self.actions.set_busy(busy)
+        self.action_area.set_busy(busy)
 
     def _show_progress(self, event) -> None:
         if event is not None:
-            self.actions.show_progress(event)
+            self.action_area.show_progress(event)
 
     def _show_message(self, message: Message) -> None:
-        self.actions.set_message(message.text, message.error)
+        self.action_area.set_message(message.text, message.error)
         self.details_button.setVisible(bool(message.detail))
 
     def _show_results(self, results: tuple[InsertedImage, ...]) -> None:
@@ -207,7 +207,7 @@ class InsertPanel(QWidget):
         self.insert_state.tool = tool
 
     def _back_to_editing(self, *_: object) -> None:
-        self.results.list.setCurrentItem(None)
+        self.results.list.setCurrentRow(-1)  # no current item: the scene
 
     def _on_result_selected(self, path: str) -> None:
         self.results.compare.setChecked(bool(path))

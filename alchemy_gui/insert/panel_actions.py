@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QShortcut
@@ -17,6 +17,10 @@ from alchemy_gui.insert.mask_document import Tool
 from alchemy_gui.insert.result_jobs import InsertedImage
 from alchemy_gui.insert.result_view import ResultDialog
 from alchemy_gui.shell.shortcuts import INSERT_CANVAS, SHORTCUTS
+
+if TYPE_CHECKING:  # the panel imports this module
+    from alchemy_gui.insert.panel import InsertPanel
+    from alchemy_gui.insert.state import InsertState
 
 BRUSH_STEP = 1.25  # [ and ] scale the brush by this much
 HARDNESS_STEP = 10  # Shift+[ and Shift+] change the hardness by this many percent
@@ -39,7 +43,7 @@ def result_tooltip(result: InsertedImage) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def add_shortcuts(panel: Any) -> list[QShortcut]:
+def add_shortcuts(panel: InsertPanel) -> list[QShortcut]:
     state, canvas = panel.insert_state, panel.canvas
 
     def brush(factor: float) -> None:
@@ -67,7 +71,7 @@ def add_shortcuts(panel: Any) -> list[QShortcut]:
     return shortcuts
 
 
-def result_action(panel: Any, name: str, path: str) -> None:
+def result_action(panel: InsertPanel, name: str, path: str) -> None:
     """One entry of a result's context menu (see ``tools.RESULT_ACTIONS``)."""
     state = panel.insert_state
     result = state.outputs.find(path)
@@ -92,7 +96,7 @@ def result_action(panel: Any, name: str, path: str) -> None:
             state.outputs.delete(result.path)
 
 
-def _copy(state: Any, path: Path, image: QImage) -> None:
+def _copy(state: InsertState, path: Path, image: QImage) -> None:
     if image.isNull():
         state.set_message(f"Could not read {path.name}: is it still on disk? Nothing was copied.")
         return
@@ -100,7 +104,7 @@ def _copy(state: Any, path: Path, image: QImage) -> None:
     state.set_message(f"Copied {path.name} to the clipboard.")
 
 
-def show_large(parent: QWidget, result: InsertedImage) -> None:
+def show_large(parent: InsertPanel, result: InsertedImage) -> None:
     """Open the result large once the output and its scene are decoded (off the UI thread)."""
     state = parent.insert_state
 

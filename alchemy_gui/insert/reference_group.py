@@ -9,6 +9,7 @@ they show the default (the photos with subject masks, at most 4), else the ticke
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,6 +26,9 @@ from PySide6.QtWidgets import (
 from alchemy_engine import api
 from alchemy_gui.common import field_widgets as fw
 from alchemy_gui.common.binding import Binding, bind
+
+if TYPE_CHECKING:  # the state's form builds this group
+    from alchemy_gui.insert.state import InsertState
 
 DEMO_ADAPTERS = (("demo (tiny random adapter)", "demo"), ("demo-plus (tiny random Plus adapter)", "demo-plus"))
 MAX_DEFAULT_PHOTOS = 4
@@ -53,10 +57,10 @@ def _is_photo(box: QCheckBox) -> bool:
 class ReferenceGroup(QGroupBox):
     """Adapter, strength, range, mode, photos and the crop / mask switches of the insert settings."""
 
-    def __init__(self, state: object, parent: QWidget | None = None) -> None:
+    def __init__(self, state: InsertState, parent: QWidget | None = None) -> None:
         super().__init__("Reference guidance", parent)
         self.state = state
-        self.settings = state.settings  # type: ignore[attr-defined]
+        self.settings = state.settings
         self.setCheckable(True)
         self.setToolTip(_info("ip_adapter").help)
         self.body = QWidget()
@@ -106,7 +110,7 @@ class ReferenceGroup(QGroupBox):
         self.choose_button.clicked.connect(self._choose_file)
         settings.ip_adapter_changed.connect(self._show_adapter)
         settings.ip_photos_changed.connect(lambda _value: self._tick_photos())
-        self.state.project_changed.connect(lambda _project: self._show_photos())  # type: ignore[attr-defined]
+        self.state.project_changed.connect(lambda _project: self._show_photos())
         self._show_adapter(settings.ip_adapter)
         self._show_photos()
 

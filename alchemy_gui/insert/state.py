@@ -79,20 +79,21 @@ def _pick(current: Any, choices: tuple[Choice, ...]) -> Any:
 
 
 class InsertState(QObject):
-    project_changed = Signal(object)
+    # object: a payload that is None at times, or a Python class (Qt would convert or refuse it)
+    project_changed = Signal(object)  # api.Project or None
     choices_changed = Signal(object)  # Choices or None (not listed yet)
-    scene_prompt_changed = Signal(object)
-    scene_size_changed = Signal(object)  # (width, height) of a generated scene
+    scene_prompt_changed = Signal(str)
+    scene_size_changed = Signal(tuple)  # (width, height) of a generated scene
     tool_changed = Signal(object)  # Tool
     brush_size_changed = Signal(int)  # diameter in pixels of the image
     brush_hardness_changed = Signal(int)  # percent, 0 (soft) to 100 (hard)
-    busy_changed = Signal(object)  # an insertion or scene generation is running
-    progress_changed = Signal(object)  # the last Progress of that job
+    busy_changed = Signal(bool)  # an insertion or scene generation is running
+    progress_changed = Signal(object)  # the last Progress of that job, or None
     message_changed = Signal(object)  # Message
-    results_changed = Signal(object)  # tuple of InsertedImage, newest first
-    result_order_changed = Signal(object)  # "newest" or the name of a score
-    lora_files_changed = Signal(object)  # tuple of Choice: LoRA files added from elsewhere
-    parameters_reused = Signal(object)  # the dict read back from an output
+    results_changed = Signal(tuple)  # tuple of InsertedImage, newest first
+    result_order_changed = Signal(str)  # "newest" or the name of a score
+    lora_files_changed = Signal(tuple)  # tuple of Choice: LoRA files added from elsewhere
+    parameters_reused = Signal(object)  # the dict read back from an output (Signal(dict) drops non-str keys)
     scene_ready = Signal(object)  # LoadedScene, after the document shows it
     mask_ready = Signal(object)  # SamMask, after it replaced the document's mask
     insert_finished = Signal(object)  # InsertResult
@@ -225,7 +226,7 @@ class InsertState(QObject):
         doc = self.document
         if self.project is None or doc.scene_path is None or not (doc.modified or force):
             return
-        mask = doc.mask.copy() if doc.has_mask else None
+        mask = doc.mask.copy() if doc.mask is not None and doc.has_mask else None
         doc.mark_saved()
         self.routing.submit(save_scene_job, SceneMaskToSave(Path(self.project.root), doc.scene_path, mask),
                      "save scene mask", lambda _job: None)
@@ -299,12 +300,13 @@ class InsertState(QObject):
         if self.document.scene_path is None:
             self.fail(JobFailure("Open or generate a scene first."))
             return
-        if not self.document.has_mask:
+        mask = self.document.mask
+        if mask is None or not self.document.has_mask:
             self.fail(JobFailure("The mask is empty: click on the subject, drag a box around it, paint "
                                   "it with the brush, or press Auto-detect."))
             return
         mask_path = Path(self.project.cache_dir) / "gui" / "insert-mask.png"
-        job = InsertJob(self.insert_request(), self.document.mask.copy(), mask_path)
+        job = InsertJob(self.insert_request(), mask.copy(), mask_path)
         self.routing.submit(functools.partial(insert_job, session=self.session), job, "insert", self._on_inserted,
                      kind=JobKind.INSERT, sized=job.request)
 
@@ -332,6 +334,9 @@ class InsertState(QObject):
 
     def insert_request(self) -> InsertRequest:
         """The insertion request; its mask is filled in by the job that saves the document's mask."""
+        scene = self.document.scene_path
+        if scene is None:
+            raise ValueError("no scene is open (insert() says so to the user before asking)")
         values = self.settings.values()
         values["prompt"] = (values["prompt"] or "").strip() or None
         if values["run"] in {c.value for c in self.lora_files}:  # a file from elsewhere, not a run
@@ -340,7 +345,7 @@ class InsertState(QObject):
         values["inpaint_model"] = (values["inpaint_model"] or "").strip() or None
         locate = dataclasses.replace(api.defaults(InsertRequest)["locate"], grow=self.locate.grow,
                                      feather=float(self.locate.feather))
-        return InsertRequest(project=str(self.project.root), scene=Path(self.document.scene_path), locate=locate,
+        return InsertRequest(project=str(self.project.root), scene=scene, locate=locate,
                              **values)
 
     def scene_request(self) -> SceneRequest:

@@ -39,7 +39,7 @@ TOOL_TIPS = {
 
 
 class ToolBar(QWidget):
-    tool_changed = Signal(object)  # Tool
+    tool_changed = Signal(object)  # Tool (an enum: object keeps the member itself)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,10 +63,10 @@ class ToolBar(QWidget):
         self.buttons[Tool.CLICK].setChecked(True)
         self.size_label = QLabel()
         self.size_label.setFixedWidth(52)
-        self.size = QSlider(Qt.Orientation.Horizontal)
-        BRUSH_SIZE.apply_range(self.size)
-        self.size.setFixedWidth(110)
-        self.size.setToolTip(f"Brush size in image pixels ({key('smaller')} smaller, {key('larger')} larger)")
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        BRUSH_SIZE.apply_range(self.size_slider)
+        self.size_slider.setFixedWidth(110)
+        self.size_slider.setToolTip(f"Brush size in image pixels ({key('smaller')} smaller, {key('larger')} larger)")
         self.hardness = QSpinBox()
         BRUSH_HARDNESS.apply_range(self.hardness)
         self.hardness.setSingleStep(10)
@@ -106,7 +106,8 @@ class ToolBar(QWidget):
         self.detect.setToolTip("Find every instance of the project's class noun and cut them out; pick one "
                                "in the list next to it")
         layout.addSpacing(8)
-        for widget in (self.size, self.size_label, self.hardness):
+        widget: QWidget
+        for widget in (self.size_slider, self.size_label, self.hardness):
             layout.addWidget(widget)
         layout.addStretch(1)
         layout.addWidget(self.detect)
@@ -155,11 +156,13 @@ def _button(text: str, tip: str) -> QToolButton:
     return button
 
 
-RESULT_ACTIONS = (("view", "View large…"), ("reuse", "Reuse parameters"), ("scene", "Use as scene"),
-                  ("copy", "Copy image"), ("reveal", "Reveal in folder"),
-                  ("layers", "Save as layers (.ora, .psd, subject .png)"), ("editor", "Open as layers in editor"),
-                  (None, None),
-                  ("delete", "Delete (to the project's trash)"))
+RESULT_ACTIONS: tuple[tuple[str, str] | None, ...] = (
+    ("view", "View large…"), ("reuse", "Reuse parameters"), ("scene", "Use as scene"),
+    ("copy", "Copy image"), ("reveal", "Reveal in folder"),
+    ("layers", "Save as layers (.ora, .psd, subject .png)"), ("editor", "Open as layers in editor"),
+    None,  # a separator
+    ("delete", "Delete (to the project's trash)"),
+)
 
 
 class ResultStrip(QWidget):
@@ -204,7 +207,7 @@ class ResultStrip(QWidget):
         self.edit.setToolTip("Back to the scene and its mask")
         self.edit.setEnabled(False)
         self.edit.clicked.connect(self.list.clearSelection)
-        self.edit.clicked.connect(lambda: self.list.setCurrentItem(None))
+        self.edit.clicked.connect(lambda: self.list.setCurrentRow(-1))  # no current item
         side = QVBoxLayout()
         side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.order)
@@ -242,11 +245,13 @@ class ResultStrip(QWidget):
             return
         path = item.data(Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
-        for name, text in RESULT_ACTIONS:
-            if name is None:
+        for entry in RESULT_ACTIONS:
+            if entry is None:
                 menu.addSeparator()
             else:
-                menu.addAction(text, lambda n=name: self.action.emit(n, path))
+                name, text = entry
+                action = menu.addAction(text)
+                action.triggered.connect(lambda _checked=False, n=name: self.action.emit(n, path))
         menu.popup(self.list.viewport().mapToGlobal(pos))
 
     def clear(self) -> None:

@@ -4,9 +4,10 @@ shortcuts, zoom %, mask colour and opacity, detections drawn and picked, the str
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
 from test_insert_panel import _at, _open, _paint, _scene
 
 from alchemy_gui.insert.mask_canvas import MaskCanvas
@@ -86,7 +87,7 @@ def test_shortcuts_zoom_and_mask_style(qtbot, panel, project, tmp_path):
         assert panel.insert_state.tool == tool and tools.buttons[tool].isChecked()
     size = panel.insert_state.brush_size
     QTest.keyClick(canvas, Qt.Key.Key_BracketRight)
-    assert panel.insert_state.brush_size > size and tools.size.value() == panel.insert_state.brush_size
+    assert panel.insert_state.brush_size > size and tools.size_slider.value() == panel.insert_state.brush_size
     QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
     QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
     assert panel.insert_state.brush_size < size
@@ -150,3 +151,17 @@ def test_canvas_repaints_only_the_brush_region(qtbot):
     document.end_stroke()
     x0, y0, x1, y1 = regions[-1]
     assert (x1 - x0) * (y1 - y0) < 400 * 300 / 50  # a small region, not the whole scene
+
+
+def _hidden_qt_methods(widget: QWidget) -> list[str]:
+    """The attributes set on ``widget`` that hide a method of its Qt class (as ``actions`` hid
+    ``QWidget.actions()`` and ``size`` hid ``QWidget.size()``); bound signals are Qt's own."""
+    qt = [base for base in type(widget).__mro__ if base.__module__.startswith("PySide6")]
+    return [f"{type(widget).__name__}.{name}" for name, value in vars(widget).items()
+            if not isinstance(value, SignalInstance) and any(name in vars(base) for base in qt)]
+
+
+def test_no_insert_widget_hides_a_qt_method(panel):
+    hidden = [hit for widget in [panel, *panel.findChildren(QWidget)] for hit in _hidden_qt_methods(widget)]
+    assert hidden == []
+    assert isinstance(panel.actions(), list) and panel.tools.size().isValid()

@@ -53,7 +53,7 @@ def _at(panel, x: float, y: float) -> QPoint:
 
 def _paint(panel, points, size=16) -> None:
     panel.insert_state.tool = Tool.BRUSH
-    panel.tools.size.setValue(size)
+    panel.tools.size_slider.setValue(size)
     canvas = panel.canvas
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _at(panel, *points[0]))
     for point in points[1:]:

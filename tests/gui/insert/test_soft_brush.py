@@ -52,10 +52,10 @@ def test_brush_limits_are_the_properties_own(qtbot, panel):
     """Whatever sets the brush (a remembered setting, the shortcuts, code) stays within the limits
     its property declares, and the tool bar's controls offer exactly that range."""
     state, tools = panel.insert_state, panel.tools
-    assert (tools.size.minimum(), tools.size.maximum()) == (BRUSH_SIZE.minimum, BRUSH_SIZE.maximum) == (1, 256)
+    assert (tools.size_slider.minimum(), tools.size_slider.maximum()) == (BRUSH_SIZE.minimum, BRUSH_SIZE.maximum) == (1, 256)
     assert (tools.hardness.minimum(), tools.hardness.maximum()) == (BRUSH_HARDNESS.minimum, BRUSH_HARDNESS.maximum)
     state.brush.set("brush_size", 10_000)
-    assert state.brush_size == 256 and tools.size.value() == 256
+    assert state.brush_size == 256 and tools.size_slider.value() == 256
     state.brush_hardness = -40
     assert state.brush_hardness == 0 and panel.canvas.brush_hardness == 0.0
     state.tool = Tool.BRUSH
