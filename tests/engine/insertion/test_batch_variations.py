@@ -123,7 +123,7 @@ def test_auto_batches_on_gpus_as_free_memory_allows_and_not_on_the_cpu():
     for bad in ("0", "9", "two", True):
         with pytest.raises(ValueError, match="auto or a whole number from 1 to 8"):
             parse_batch_size(bad)
-    with pytest.raises(InvalidRequest, match="batch size must be auto"):
+    with pytest.raises(InvalidRequest, match="batch_size must be one of auto, 1, 2"):
         InsertRequest(project="Rex", scene_prompt="a dog", batch_size="12").validate()
 
 
