@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,10 +92,6 @@ class ProcessorSpec:
                    rescale_factor=float(config.get("rescale_factor", 1 / 255)),
                    do_normalize=bool(config.get("do_normalize", True)),
                    mean=tuple(config.get("image_mean", d["mean"])), std=tuple(config.get("image_std", d["std"])))
-
-    @classmethod
-    def from_file(cls, path: Path) -> ProcessorSpec:
-        return cls.from_config(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def describe(self) -> str:
         size = (f"shortest edge {self.size[1]}" if self.size[0] == "shortest_edge"

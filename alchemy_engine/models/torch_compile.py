@@ -23,7 +23,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "on", "off")
 RECOMPILE_LIMIT = 16  # graphs per compiled frame: buckets of a training run, work sizes of a session
 
 

@@ -71,6 +71,9 @@ def step(world: World, optimizer_step):
 class SilentLossLog(LossLog):
     """The loss log of a rank other than 0: it keeps the position, and writes nothing."""
 
+    def read(self) -> None:
+        self._pending.clear()
+
     def flush(self) -> None:
         self._pending.clear()
 

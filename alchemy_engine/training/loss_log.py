@@ -1,8 +1,10 @@
 """Loss bookkeeping and speed: ``loss.csv``, the smoothed loss, it/s and ETA.
 
-Losses stay on the device until :meth:`LossLog.flush`, which reads them all with one host sync;
-the trainer flushes about twice a second (and at checkpoints and the end), so the GPU is not
-stalled every step just to print a number.
+Losses stay on the device until :meth:`LossLog.read`, which reads them all with one host sync; the
+trainer reads about twice a second for the progress line, so the GPU is not stalled every step just to
+print a number. Rows reach ``loss.csv`` (:meth:`LossLog.flush`) by step, never by the clock: every
+:data:`WRITE_EVERY_STEPS` steps, at each checkpoint and at the end, so a run writes the same files at
+the same points however fast the machine is (the fault-injection tests count the write points).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from alchemy_engine.atomic import append_text, atomic_write_text
 
 HEADER = ("step", "loss", "loss_smoothed", "learning_rate")
 SMOOTHING = 0.9
-FLUSH_EVERY_S = 0.5
+READ_EVERY_S = 0.5  # the progress line's loss: what is shown, never what is written
+WRITE_EVERY_STEPS = 10
 
 
 class LossLog:
@@ -31,30 +34,45 @@ class LossLog:
         self.ema_weight = 0.0
         self.last: tuple[int, float, float] | None = None  # step, raw, smoothed
         self._pending: list[tuple[int, torch.Tensor, float]] = []
-        self._last_flush = time.monotonic()
+        self._unwritten: list[tuple[int, str, str, str]] = []  # rows read, not yet in loss.csv
+        self._last_read = time.monotonic()
 
     def add(self, step: int, loss: torch.Tensor, learning_rate: float) -> None:
         self._pending.append((step, loss, learning_rate))
 
     def due(self) -> bool:
-        return bool(self._pending) and time.monotonic() - self._last_flush >= FLUSH_EVERY_S
+        """Time to :meth:`read` for the progress line (it writes nothing)."""
+        return bool(self._pending) and time.monotonic() - self._last_read >= READ_EVERY_S
 
-    def flush(self) -> None:
-        self._last_flush = time.monotonic()
+    @staticmethod
+    def write_due(step: int) -> bool:
+        return step % WRITE_EVERY_STEPS == 0
+
+    def read(self) -> None:
+        """The pending losses to the host (one sync): the smoothed loss and :attr:`last` follow."""
+        self._last_read = time.monotonic()
         if not self._pending:
             return
         values = torch.stack([loss.float() for _, loss, _ in self._pending]).tolist()  # one sync
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        if not self.csv_path.exists():
-            writer.writerow(HEADER)
         for (step, _, lr), value in zip(self._pending, values):
             self.ema = SMOOTHING * self.ema + (1 - SMOOTHING) * value
             self.ema_weight = SMOOTHING * self.ema_weight + (1 - SMOOTHING)
             smoothed = self.ema / self.ema_weight
-            writer.writerow((step, f"{value:.6g}", f"{smoothed:.6g}", f"{lr:.6g}"))
+            self._unwritten.append((step, f"{value:.6g}", f"{smoothed:.6g}", f"{lr:.6g}"))
             self.last = (step, value, smoothed)
         self._pending.clear()
+
+    def flush(self) -> None:
+        """Read what is pending and append every row not yet written to ``loss.csv``."""
+        self.read()
+        if not self._unwritten:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if not self.csv_path.exists():
+            writer.writerow(HEADER)
+        writer.writerows(self._unwritten)
+        self._unwritten.clear()
         append_text(self.csv_path, buffer.getvalue(), self.then)
 
     def state(self) -> dict:

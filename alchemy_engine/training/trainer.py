@@ -319,8 +319,10 @@ def _train(run_setup: setup.RunSetup, state: LoopState, progress, cancel, notes:
 
 def _every_n(run_setup: setup.RunSetup, state: LoopState, loss_log: LossLog, progress, scores=None) -> list:
     request, step = run_setup.request, state.step
-    if loss_log.due():
+    if loss_log.write_due(step):
         loss_log.flush()
+    elif loss_log.due():
+        loss_log.read()
     if request.save_every and (step % request.save_every == 0 or step == request.steps):
         _checkpoint(run_setup, state, loss_log, progress)
     if scores is not None and (step % request.eval_every == 0 or step == request.steps):

@@ -1,6 +1,7 @@
-"""Decode images on a thread pool so the UI never waits on the disk: photo thumbnails
+"""Decode images on a thread pool so the UI does not wait while they are read: photo thumbnails
 (:class:`ThumbnailLoader`) and whole images (:class:`FullImageLoader`, for results viewed large,
-copied or compared; a 4000×3000 PNG takes ~0.3 s to decode)."""
+copied or compared; a 4000×3000 PNG takes ~0.3 s to decode). Their ``wait`` blocks the caller until
+the pool is done: for closing the window, never while it is in use."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ project's previous runs and the base models found on this computer.
 Widgets bind to its observable properties (``<name>_changed`` fires only when a value really
 changes; see :mod:`alchemy_gui.common.binding`) and call one method per user action. Every job (training, memory estimate, model search, run list) goes
 through the window's :class:`~alchemy_gui.common.job_list.JobList`, and whether a training run is
-running, for which project and how far it got is read from that list's record; nothing here
-touches torch or waits on the disk.
+running, for which project and how far it got is read from that list's record. Nothing here
+touches torch; its only disk access on the UI thread is through the open project's photo records
+(``photo_count`` and ``has_masks`` look whether each reference photo has a mask file).
 """
 
 from __future__ import annotations

@@ -79,13 +79,33 @@ def _sweep_train(fresh_project, most: int | None, kinds):
             project = _clone(base, f"t{n}-{fault.lower()}")
             fired += _inject(lambda p=project: run(quick_request(p, **TRAIN)), n, fault, project.root)
             _resume_or_retrain(project)
-    assert fired >= len(indices) - 1  # loss.csv flushes are timed, so a late point may move
+    assert fired == len(indices)  # loss.csv is written by step, not by the clock: no point moves
     return total
 
 
 def test_train_survives_a_failed_write_at_spread_points(fresh_project):
     total = _sweep_train(fresh_project, 4, lambda i: [KINDS[i % len(KINDS)]])
     assert total >= 20  # run folder, caches, loss log, two checkpoints, both LoRA files
+
+
+def test_loss_rows_are_written_by_step_whatever_the_clock(fresh_project, monkeypatch):
+    """The sweeps above count a run's write points once and replay them: they hold only if the
+    same request writes at the same points on a slow machine as on a fast one."""
+    import itertools
+    import types
+
+    from alchemy_engine.training import metrics, run
+
+    seconds = itertools.count()  # a very slow machine: a second passes at every look at the clock
+    clock = types.SimpleNamespace(monotonic=lambda: float(next(seconds)), perf_counter=metrics.time.perf_counter)
+    monkeypatch.setattr(metrics, "time", clock)
+    project = fresh_project("Slow")
+    with Injector() as counter:
+        result = run(quick_request(project, steps=12, save_every=0))
+    appends = [path for phase, path in counter.points if path.name == "loss.csv"]
+    assert len(appends) == 2  # at step 10 (WRITE_EVERY_STEPS) and at the end
+    rows = (result.run_dir / "loss.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == [str(s) for s in range(1, 13)]
 
 
 @pytest.mark.faults

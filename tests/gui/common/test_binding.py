@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
+from PySide6.QtCore import SIGNAL, QCoreApplication, QEvent, QObject, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSlider, QSpinBox
 
 from alchemy_engine import api
@@ -152,9 +152,14 @@ def test_a_destroyed_widget_is_no_longer_updated(qtbot):
     model = Model()
     box = QSpinBox()
     bind(model, "count", box)
+    changed = SIGNAL("count_changed(PyObject)")
+    assert model.receivers(changed) == 1
     box.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    model.count = 8  # would raise if the binding still wrote into the deleted spin box
+    assert model.receivers(changed) == 0  # the binding let go of the model with the widget
+    with qtbot.capture_exceptions() as errors:
+        model.count = 8  # a binding still connected would write into the deleted spin box
+    assert errors == [] and model.count == 8
 
 
 def test_request_settings_start_at_the_request_defaults():

@@ -124,9 +124,9 @@ def test_the_run_being_trained_cannot_be_deleted(qtbot, photos):
     panel.start_button.click()
     qtbot.waitUntil(lambda: train.active_run_id is not None and train.progress.stage == "training",
                     timeout=TRAIN_TIMEOUT_MS)
-    train.refresh_runs()  # queued behind the training job: list it by hand instead
-    run = api.read_run(train.project.runs_dir / train.active_run_id)
-    train.runs = (run,)
+    train.refresh_runs()  # a light job: it lists the run while the training job still runs
+    qtbot.waitUntil(lambda: panel.runs.topLevelItemCount() == 1, timeout=30_000)
+    assert train.running and train.runs[0].run_id == train.active_run_id
     panel.runs.setCurrentItem(panel.runs.topLevelItem(0))
     assert not panel.delete_button.isEnabled() and "Stop the run" in panel.delete_button.toolTip()
     panel.cancel_button.click()
