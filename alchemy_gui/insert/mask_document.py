@@ -1,7 +1,7 @@
 """The mask document of the Insert area: the scene, the SAM prompts and the mask being edited.
 (Owned by :class:`~alchemy_gui.insert.state.InsertState`.)
 
-A plain QObject model (STYLE.md "State and views"): the canvas and the panel bind to its
+A plain QObject model (the shape of krita-ai-diffusion's models, see :mod:`alchemy_gui.common.binding`): the canvas and the panel bind to its
 ``<noun>_changed`` signals, which fire only when a value really changes, and call one method per
 user action. Every edit is a step of a :class:`QUndoStack` (undo and redo).
 

@@ -98,7 +98,7 @@ class InsertPanel(QWidget):
         return splitter
 
     def _bind(self) -> None:
-        """Every binding in one place (STYLE.md: widgets bind to models in one place)."""
+        """Every binding of the panel in one place, so what follows what is read in one screen."""
         state, tools, doc, keep = self.insert_state, self.tools, self.document, self.bindings.append
         keep(bind_to(state, "project", self._show_project))
         keep(bind_to(state, "tool", self._show_tool))
