@@ -27,7 +27,7 @@ import torch
 from alchemy_engine.atomic import move, remove_quietly, write_failed
 from alchemy_engine.errors import AlchemyError, JobCancelled, ModelError, WriteFailed
 from alchemy_engine.jobs import CancelToken, Progress, ProgressCallback, Stage, no_progress
-from alchemy_engine.memory import report as peak_report
+from alchemy_engine.memory import peak_report
 from alchemy_engine.memory import training as memory
 from alchemy_engine.memory.peaks import PhasePeaks
 from alchemy_engine.models import resident, torch_compile

@@ -6,8 +6,7 @@ import types
 
 import torch
 
-from alchemy_engine.models import compile as compiling
-from alchemy_engine.models import inference_speed
+from alchemy_engine.models import inference_speed, torch_compile
 
 
 def _pipe():
@@ -27,7 +26,7 @@ def test_on_the_cpu_only_sdpa_no_fusing_no_compile_with_a_note():
     processors = [*pipe.unet.attn_processors.values(), *pipe.vae.attn_processors.values()]
     assert processors and all(isinstance(p, AttnProcessor2_0) for p in processors)
     assert not state.compiled and state.fused == 0 and not state.channels_last
-    assert not compiling.is_compiled(pipe.unet)
+    assert not torch_compile.is_compiled(pipe.unet)
     [note] = state.take_notes()  # auto says what it chose, and how to change it
     assert note.startswith("compile: off") and "--compile on" in note
     assert state.take_notes() == []  # shown once

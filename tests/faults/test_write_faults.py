@@ -94,11 +94,11 @@ def test_loss_rows_are_written_by_step_whatever_the_clock(fresh_project, monkeyp
     import itertools
     import types
 
-    from alchemy_engine.training import metrics, run
+    from alchemy_engine.training import loss_log, run
 
     seconds = itertools.count()  # a very slow machine: a second passes at every look at the clock
-    clock = types.SimpleNamespace(monotonic=lambda: float(next(seconds)), perf_counter=metrics.time.perf_counter)
-    monkeypatch.setattr(metrics, "time", clock)
+    clock = types.SimpleNamespace(monotonic=lambda: float(next(seconds)), perf_counter=loss_log.time.perf_counter)
+    monkeypatch.setattr(loss_log, "time", clock)
     project = fresh_project("Slow")
     with Injector() as counter:
         result = run(quick_request(project, steps=12, save_every=0))

@@ -98,11 +98,11 @@ def test_request_json_round_trip_with_nested_locate(tmp_path):
     (dict(strength=0.0), "strength"),
     (dict(strength=0.01, steps=10), "no denoising step"),
     (dict(variations=0), "variations"),
-    (dict(scene_width=1000), "multiples of 64"),
+    (dict(scene_width=1000), "scene_width must be a multiple of 64"),
     (dict(locate=LocateOptions(points=((1, 2, 3),))), "LABEL 1"),
     (dict(locate=LocateOptions(box=(10, 10, 5, 20))), "X0 < X1"),
     (dict(locate=LocateOptions(instance="first")), "instance"),
-    (dict(locate=LocateOptions(mask_mode="xor")), "mask mode"),
+    (dict(locate=LocateOptions(mask_mode="xor")), "mask_mode must be one of replace"),
 ])
 def test_insert_request_validation(changes, message):
     base = dict(project="Rex", scene_prompt="a dog on a beach")

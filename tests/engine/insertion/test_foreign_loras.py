@@ -111,7 +111,7 @@ def test_style_lora_is_checked_before_any_work(foreign, project, tmp_path):
         _request(tmp_path, style_lora=tmp_path / "missing.safetensors").validate()
     with pytest.raises(InvalidRequest, match="is the subject LoRA itself"):
         _request(tmp_path, lora=files["peft"], style_lora=files["peft"]).validate()
-    with pytest.raises(InvalidRequest, match="style LoRA scale"):
+    with pytest.raises(InvalidRequest, match="style_lora_scale must be between -4 and 4"):
         _request(tmp_path, style_lora=files["peft"], style_lora_scale=9.0).validate()
 
 
