@@ -85,8 +85,8 @@ def test_import_contracts_hold():
     assert "0 broken" in done.stdout
 
 
-def test_engine_type_checks():
-    """mypy over alchemy_engine (settings in pyproject.toml) finds nothing. In a subprocess: mypy is
+def test_engine_and_gui_type_check():
+    """mypy over alchemy_engine and alchemy_gui (settings in pyproject.toml) finds nothing. In a subprocess: mypy is
     compiled with mypyc and once crashed the test process it shared with Qt."""
     done = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
