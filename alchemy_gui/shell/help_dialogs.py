@@ -39,7 +39,9 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(620, 420)
+        # wide enough for the longest description, so none is cut off with "…"
+        content = sum(self.table.sizeHintForColumn(column) for column in range(3))
+        self.resize(max(620, content + 60), 460)
 
 
 def _info_job(request: None, progress, cancel) -> dict[str, str]:

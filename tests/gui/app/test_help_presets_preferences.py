@@ -16,7 +16,13 @@ from alchemy_gui.shell.shortcuts import SHORTCUTS
 def test_help_menu_shortcuts_and_about(qtbot, open_window):
     window = open_window()
     window.menu_actions.shortcuts.trigger()
-    assert window.dialog.table.rowCount() == len(SHORTCUTS)
+    table = window.dialog.table
+    assert table.rowCount() == len(SHORTCUTS)
+    qtbot.waitExposed(window.dialog)
+    for row in range(table.rowCount()):  # no description cut off with "…"
+        text = table.item(row, 2).text()
+        assert table.columnWidth(2) >= table.fontMetrics().horizontalAdvance(text), text
+    window.dialog.close()
     torch_before = "torch" in sys.modules
     window.menu_actions.about.trigger()
     about = window.dialog
