@@ -39,8 +39,6 @@ from alchemy_gui.train.runs_state import PickedRun
 
 NOT_SETTINGS = ("project", "resume_run")
 FEW_PHOTOS = 3
-
-
 TrainSettings = settings_class(TrainRequest, exclude=NOT_SETTINGS)
 
 
