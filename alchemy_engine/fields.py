@@ -99,6 +99,13 @@ def device_setting() -> Any:
     return setting(None, label="Device", help=DEVICE_HELP, remember=False)
 
 
+def eval_models_setting() -> Any:
+    """The ``eval_models`` field of every job that scores fidelity (training, insertion, evaluate)."""
+    return setting(None, metavar="FOLDER|demo", label="Evaluation models",
+                   help="where the DINO/CLIP models are: a folder of model folders, 'demo', or empty for "
+                        "<data folder>/models/eval and the Hugging Face cache")
+
+
 def field_infos(cls: type) -> list[FieldInfo]:
     """Every field of the request class ``cls``, in declaration order."""
     hints = typing.get_type_hints(cls)

@@ -9,7 +9,7 @@ from typing import Any
 from alchemy_engine.errors import InvalidRequest
 from alchemy_engine.evaluation.encoders import CLIP_CHOICES, CLIP_L
 from alchemy_engine.evaluation.prompts import SETS
-from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, eval_models_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.prediction import (
     cfg_rescale_setting,
@@ -77,9 +77,7 @@ class EvaluateRequest(JobRequest):
     detector: str | None = setting(None, metavar="FOLDER|demo", label="Detector", remember=False,
                                    help="Grounding DINO folder for --insert-into (default: the first in "
                                         "models/detector)")
-    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
-                                      help="where the evaluation models are: a folder of model folders, or 'demo' "
-                                           "(default: models/eval/ or the Hugging Face cache)")
+    eval_models: str | None = eval_models_setting()
     clip_model: str = setting(CLIP_L, choices=CLIP_CHOICES, label="CLIP model",
                               help="the CLIP model of CLIP-I and CLIP-T")
     dinov2: bool = setting(False, label="DINOv2", help="also score with DINOv2 (facebook/dinov2-base)")

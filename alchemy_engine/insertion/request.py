@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, eval_models_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.memory.inference import MAX_BATCH
 from alchemy_engine.models.prediction import (
@@ -213,9 +213,7 @@ class InsertRequest(JobRequest):
     rank: bool = setting(False, label="Rank by fidelity",
                          help="score every variation (subject DINO on the inserted region, CLIP-T) and order "
                               "the outputs best first; skipped with a note when the evaluation models are missing")
-    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
-                                      help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
-                                           "<data folder>/models/eval and the Hugging Face cache")
+    eval_models: str | None = eval_models_setting()
     # Reference guidance: an IP-Adapter steers the repaint with the subject's own photos (reference.py).
     ip_adapter: str | None = setting(None, metavar="FILE|demo|demo-plus", label="Reference adapter",
                                      help="an SDXL IP-Adapter .safetensors file: the subject's photos steer the "

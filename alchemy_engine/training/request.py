@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemy_engine.errors import InvalidRequest
-from alchemy_engine.fields import SEED_MAX, device_setting, model_setting, setting
+from alchemy_engine.fields import SEED_MAX, device_setting, eval_models_setting, model_setting, setting
 from alchemy_engine.jobs import JobRequest
 from alchemy_engine.models.prediction import prediction_type_setting
 
@@ -144,9 +144,7 @@ class TrainRequest(JobRequest):
                                    "photos (DINO, CLIP-T) into runs/<id>/scores.csv (0 = off)")
     eval_prompts: int = setting(4, minimum=1, maximum=8, label="Scored prompts",
                                 help="how many of the DreamBench prompts to render at each scored step")
-    eval_models: str | None = setting(None, metavar="FOLDER|demo", label="Evaluation models",
-                                      help="where the DINO/CLIP models are: a folder, 'demo', or empty for "
-                                           "<data folder>/models/eval and the Hugging Face cache")
+    eval_models: str | None = eval_models_setting()
 
     def __post_init__(self) -> None:
         # train_request.json files saved before "auto" existed hold a bool

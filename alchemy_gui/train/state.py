@@ -43,8 +43,8 @@ TrainSettings = settings_class(TrainRequest, exclude=NOT_SETTINGS)
 
 
 def default_settings() -> dict[str, Any]:
-    """TrainRequest's own defaults: the numbers live in one place, the dataclass."""
-    return {k: v for k, v in api.defaults(TrainRequest).items() if k not in NOT_SETTINGS}
+    """TrainRequest's own defaults (the settings class starts at them): the numbers live in the dataclass."""
+    return dict(TrainSettings.initial)
 
 
 @dataclass(frozen=True)
